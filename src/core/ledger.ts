@@ -1,0 +1,114 @@
+/**
+ * The replicated ledger: genesis, the hash chain, the balance table and block validation.
+ * The chain itself lives in storage; the core keeps only the head, the balances and the blocks
+ * that arrived above the head out of height order.
+ */
+import { createHash } from 'node:crypto';
+import { formatCents } from './money.js';
+import type { Block, Cents, NodeId, Tx } from './types.js';
+
+/** Upper bound on transfers per block, so that a block always fits a frame. */
+export const MAX_TXS_PER_BLOCK = 1000;
+
+export const GENESIS_PREV_HASH = '0'.repeat(64);
+
+export type Balances = Map<NodeId, Cents>;
+
+/** A deterministic encoding of everything a block's hash covers (fixed field order, no floats). */
+function canonical(b: Omit<Block, 'hash'>): string {
+  return JSON.stringify([b.height, b.prevHash, b.ts, b.creator, b.txs.map((t) => [t.id, t.from, t.to, t.amount])]);
+}
+
+export function hashBlock(b: Omit<Block, 'hash'>): string {
+  return createHash('sha256').update(canonical(b)).digest('hex');
+}
+
+export function sealBlock(b: Omit<Block, 'hash'>): Block {
+  return { ...b, hash: hashBlock(b) };
+}
+
+/**
+ * Genesis (height 0) holds the initial balances as transfers from the mint (node 0); its hash
+ * therefore identifies the cluster: a client configured differently has a different genesis.
+ */
+export function makeGenesis(initial: ReadonlyMap<NodeId, Cents>, clusterName: string): Block {
+  const txs: Tx[] = [...initial.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([node, amount]) => ({ id: `genesis:${clusterName}:${node}`, from: 0, to: node, amount }));
+  return sealBlock({ height: 0, prevHash: GENESIS_PREV_HASH, ts: 0, creator: 0, txs });
+}
+
+export function genesisBalances(genesis: Block): Balances {
+  const balances: Balances = new Map();
+  for (const tx of genesis.txs) balances.set(tx.to, (balances.get(tx.to) ?? 0) + tx.amount);
+  return balances;
+}
+
+export function totalOf(balances: ReadonlyMap<NodeId, Cents>): Cents {
+  let sum = 0;
+  for (const v of balances.values()) sum += v;
+  return sum;
+}
+
+export type TxCheck = { ok: true } | { ok: false; reason: 'insufficient' | 'invalid'; error: string; balance?: Cents };
+
+/** Whether `tx`, issued by `creator`, may be applied to `balances`. Only an account's owner spends from it. */
+export function checkTx(balances: ReadonlyMap<NodeId, Cents>, creator: NodeId, tx: Tx): TxCheck {
+  if (tx.from !== creator) return { ok: false, reason: 'invalid', error: `client${creator} cannot spend from client${tx.from}'s account` };
+  if (tx.to === tx.from) return { ok: false, reason: 'invalid', error: `client${tx.from} cannot transfer to itself` };
+  if (!balances.has(tx.to)) return { ok: false, reason: 'invalid', error: `unknown recipient client${tx.to}` };
+  if (!Number.isSafeInteger(tx.amount) || tx.amount <= 0) return { ok: false, reason: 'invalid', error: `invalid amount ${tx.amount}` };
+  const balance = balances.get(tx.from);
+  if (balance === undefined) return { ok: false, reason: 'invalid', error: `unknown sender client${tx.from}` };
+  if (balance < tx.amount) {
+    return {
+      ok: false,
+      reason: 'insufficient',
+      error: `insufficient balance: client${tx.from} has ${formatCents(balance)}, needs ${formatCents(tx.amount)}`,
+      balance,
+    };
+  }
+  return { ok: true };
+}
+
+export function applyTx(balances: Balances, tx: Tx): void {
+  balances.set(tx.from, (balances.get(tx.from) ?? 0) - tx.amount);
+  balances.set(tx.to, (balances.get(tx.to) ?? 0) + tx.amount);
+}
+
+export interface Head {
+  readonly height: number;
+  readonly hash: string;
+}
+
+export type BlockCheck = { ok: true } | { ok: false; error: string };
+
+/**
+ * Whether `block` extends `head` given `balances` (the state at `head`): it chains, its hash is
+ * right, and every transfer in it is valid in order.
+ */
+export function checkBlock(head: Head, balances: ReadonlyMap<NodeId, Cents>, block: Block): BlockCheck {
+  if (block.height !== head.height + 1) return { ok: false, error: `height ${block.height} does not follow ${head.height}` };
+  if (block.prevHash !== head.hash) return { ok: false, error: `block #${block.height} does not chain: prevHash ${short(block.prevHash)} != head ${short(head.hash)}` };
+  if (hashBlock(block) !== block.hash) return { ok: false, error: `block #${block.height} has a wrong hash` };
+  if (block.txs.length === 0 || block.txs.length > MAX_TXS_PER_BLOCK) return { ok: false, error: `block #${block.height} has ${block.txs.length} transfers` };
+  const scratch: Balances = new Map(balances);
+  for (const tx of block.txs) {
+    const c = checkTx(scratch, block.creator, tx);
+    if (!c.ok) return { ok: false, error: `block #${block.height}: ${c.error}` };
+    applyTx(scratch, tx);
+  }
+  return { ok: true };
+}
+
+export function applyBlock(balances: Balances, block: Block): void {
+  for (const tx of block.txs) applyTx(balances, tx);
+}
+
+export const short = (hash: string): string => hash.slice(0, 8);
+
+export const balancesToRecord = (b: ReadonlyMap<NodeId, Cents>): Record<string, Cents> =>
+  Object.fromEntries([...b.entries()].sort(([x], [y]) => x - y).map(([k, v]) => [String(k), v]));
+
+export const balancesFromRecord = (r: Readonly<Record<string, Cents>>): Balances =>
+  new Map(Object.entries(r).map(([k, v]) => [Number(k), v]));
