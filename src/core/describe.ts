@@ -1,0 +1,112 @@
+/**
+ * One-line renderings of messages, effects and events: the same text in logs, simulator traces,
+ * snapshot channel states and test transcripts.
+ */
+import type { CommandResult, CoreEvent, Effect, Input } from './api.js';
+import { short } from './ledger.js';
+import { formatCents } from './money.js';
+import { type Block, type Message, type NodeId, snapshotKey } from './types.js';
+
+export function describeBlock(b: Block): string {
+  const txs = b.txs.length === 1 ? `${b.txs[0]!.from}->${b.txs[0]!.to} ${formatCents(b.txs[0]!.amount)}` : `${b.txs.length} txs`;
+  return `#${b.height} ${short(b.hash)} by ${b.creator} (${txs})`;
+}
+
+/** "REQUEST ts=7", "RELEASE ts=9 block #3 1a2b3c4d by 1 (1->2 $4.50)". */
+export function describeMessage(m: Message): string {
+  switch (m.type) {
+    case 'REQUEST':
+    case 'REPLY':
+      return `${m.type} ts=${m.ts}`;
+    case 'RELEASE':
+      return `RELEASE ts=${m.ts} ${m.block ? `block ${describeBlock(m.block)}` : 'no block'}`;
+    case 'MARKER':
+      return `MARKER ts=${m.ts} snapshot ${snapshotKey(m.snapshot)}`;
+    case 'REPORT':
+      return `REPORT ts=${m.ts} snapshot ${snapshotKey(m.snapshot)} from ${m.local.state.node} (#${m.local.state.height}, ${m.local.channels.reduce((n, c) => n + c.messages.length, 0)} in flight)`;
+    case 'SYNC':
+      return `SYNC ts=${m.ts} height=${m.height}`;
+    case 'BLOCKS': {
+      const first = m.blocks[0];
+      const last = m.blocks[m.blocks.length - 1];
+      return `BLOCKS ts=${m.ts} ${first && last ? `#${first.height}..#${last.height}` : 'none'}`;
+    }
+  }
+}
+
+/** "2->3 REQUEST ts=7". */
+export const describeSend = (from: NodeId, to: NodeId, m: Message): string => `${from}->${to} ${describeMessage(m)}`;
+
+export function describeResult(r: CommandResult): string {
+  switch (r.type) {
+    case 'transfer':
+      return r.ok
+        ? `SUCCESS block #${r.block} client${r.from} -> client${r.to} ${formatCents(r.amount)} (clock ${r.clock}, ${r.msgs} msgs)`
+        : `FAILED ${r.error}`;
+    case 'snapshot':
+      return r.ok
+        ? `snapshot ${snapshotKey(r.snapshot.id)} ${r.snapshot.verification.ok ? 'verified' : `NOT verified: ${r.snapshot.verification.problems.join('; ')}`}`
+        : `snapshot ${snapshotKey(r.id)} failed: ${r.error}`;
+  }
+}
+
+export function describeEvent(e: CoreEvent): string {
+  switch (e.type) {
+    case 'waitingForPeers':
+      return `transfer ${e.commandId} waits for ${e.peers.map((p) => `client${p}`).join(', ')} to connect`;
+    case 'requested':
+      return `requested the lock at ts=${e.ts} for ${e.transfers} transfer(s)`;
+    case 'entered':
+      return `entered the critical section at ts=${e.ts} with ${e.transfers} transfer(s)`;
+    case 'withdrawn':
+      return `withdrew the lock request of ts=${e.ts}: ${e.reason}`;
+    case 'blockApplied':
+      return `block ${describeBlock(e.block)} ${e.from === null ? 'committed' : `applied from client${e.from}`}`;
+    case 'blockRejected':
+      return `REJECTED block #${e.height} from client${e.from}: ${e.reason}`;
+    case 'catchingUp':
+      return `catching up from client${e.peer}: #${e.from}..#${e.to}`;
+    case 'snapshotStarted':
+      return `snapshot ${snapshotKey(e.id)} ${e.from === null ? 'started here' : `recorded on marker from client${e.from}`}`;
+    case 'snapshotRecorded':
+      return `snapshot ${snapshotKey(e.id)}: every incoming channel recorded`;
+    case 'snapshotAbandoned':
+      return `snapshot ${snapshotKey(e.id)} abandoned: no report from ${e.missing.map((p) => `client${p}`).join(', ')}`;
+    case 'protocolError':
+      return `protocol error from client${e.from}: ${e.error}`;
+  }
+}
+
+export function describeInput(self: NodeId, i: Input): string {
+  switch (i.kind) {
+    case 'command':
+      return i.command.type === 'transfer'
+        ? `${self} command ${i.id}: transfer ${formatCents(i.command.amount)} to ${i.command.to}`
+        : `${self} command ${i.id}: snapshot`;
+    case 'receive':
+      return `${i.from}->${self} ${describeMessage(i.message)}`;
+    case 'peerUp':
+      return `${self} peer ${i.peer} up`;
+    case 'peerDown':
+      return `${self} peer ${i.peer} down`;
+    case 'tick':
+      return `${self} tick ${i.now}`;
+  }
+}
+
+export function describeEffect(self: NodeId, e: Effect): string {
+  switch (e.kind) {
+    case 'send':
+      return describeSend(self, e.to, e.message);
+    case 'persist':
+      return `${self} persist block ${describeBlock(e.block)}`;
+    case 'serveBlocks':
+      return `${self}->${e.to} serve blocks #${e.fromHeight}..#${e.toHeight} ts=${e.ts}`;
+    case 'reply':
+      return `${self} reply ${e.commandId}: ${describeResult(e.result)}`;
+    case 'snapshotComplete':
+      return `${self} snapshot ${snapshotKey(e.snapshot.id)} complete: ${e.snapshot.verification.ok ? 'verified' : 'NOT verified'}`;
+    case 'log':
+      return `${self} ${e.level} ${describeEvent(e.event)}`;
+  }
+}

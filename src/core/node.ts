@@ -1,0 +1,501 @@
+/**
+ * One client's protocol state machine: `step(input)` returns the effects to carry out, in order.
+ * It composes the Lamport clock, the mutex, the ledger and the snapshot recorders; it does no I/O,
+ * reads no clock and draws no random numbers, so a seeded simulator can run many of them.
+ */
+import type { Command, CommandResult, CoreEvent, Effect, GlobalSnapshot, Input, LogLevel, NodeStatus } from './api.js';
+import { LamportClock } from './clock.js';
+import {
+  type Balances,
+  type Head,
+  MAX_TXS_PER_BLOCK,
+  applyBlock,
+  applyTx,
+  balancesToRecord,
+  checkBlock,
+  checkTx,
+  genesisBalances,
+  sealBlock,
+  totalOf,
+} from './ledger.js';
+import { LamportMutex } from './mutex.js';
+import { SnapshotAssembler, SnapshotRecorder } from './snapshot.js';
+import { type Block, type Cents, type Message, type NodeId, type RecordedState, type SnapshotId, type Tx, snapshotKey } from './types.js';
+
+export interface NodeConfig {
+  readonly id: NodeId;
+  /** Every client id in the cluster, this one included. */
+  readonly nodes: readonly NodeId[];
+  readonly genesis: Block;
+  /** State loaded from durable storage at start; absent for a new client. */
+  readonly restored?: { readonly head: Head; readonly balances: Balances; readonly clock: number };
+  /** A transfer not committed this long after it was issued fails with a timeout. */
+  readonly transferTimeoutMs: number;
+  /** A snapshot not assembled this long after it started fails, naming who did not report. */
+  readonly snapshotTimeoutMs: number;
+  /** At most this many transfers per block (one lock round). */
+  readonly maxBatch?: number;
+  /** Sequence number of this client's first snapshot (ids stay unique across restarts). */
+  readonly firstSnapshotSeq?: number;
+}
+
+interface PendingTransfer {
+  readonly commandId: string;
+  readonly to: NodeId;
+  readonly amount: Cents;
+  readonly deadline: number;
+  announcedWaiting: boolean;
+}
+
+/**
+ * The current lock round. Each REQUEST sent is answered by exactly one REPLY, though rule 5 may
+ * let this client enter before every REPLY has arrived, so the round's cost is counted as sent.
+ */
+interface Round {
+  readonly ts: number;
+  requests: number;
+}
+
+/** Snapshot ids remembered as finished so a stray marker cannot restart them. */
+const FINISHED_MEMORY = 1024;
+
+export class Node {
+  readonly id: NodeId;
+  readonly nodes: readonly NodeId[];
+  readonly peers: readonly NodeId[];
+  protected readonly clock: LamportClock;
+  protected readonly mutex: LamportMutex;
+  protected balances: Balances;
+  protected head: Head;
+  readonly total: Cents;
+  /** Blocks above head+1 that arrived out of height order, by height. */
+  protected readonly pending = new Map<number, Block>();
+  /** The highest block height known to exist anywhere; no block is created below it. */
+  protected knownHeight: number;
+  protected readonly transfers: PendingTransfer[] = [];
+  protected round: Round | null = null;
+  protected readonly up = new Set<NodeId>();
+  protected now = 0;
+  protected readonly recorders = new Map<string, SnapshotRecorder>();
+  protected readonly assemblers = new Map<string, SnapshotAssembler>();
+  protected readonly finished = new Set<string>();
+  protected snapshotSeq: number;
+  protected readonly maxBatch: number;
+  private out: Effect[] = [];
+
+  constructor(readonly config: NodeConfig) {
+    this.id = config.id;
+    this.nodes = [...config.nodes].sort((a, b) => a - b);
+    if (!this.nodes.includes(this.id)) throw new Error(`node: client${this.id} is not among the configured clients`);
+    this.peers = this.nodes.filter((n) => n !== this.id);
+    const initial = genesisBalances(config.genesis);
+    this.total = totalOf(initial);
+    this.balances = config.restored ? new Map(config.restored.balances) : initial;
+    this.head = config.restored ? config.restored.head : { height: 0, hash: config.genesis.hash };
+    this.knownHeight = this.head.height;
+    this.clock = new LamportClock(config.restored?.clock ?? 0);
+    this.mutex = new LamportMutex(this.id, this.peers);
+    this.snapshotSeq = config.firstSnapshotSeq ?? 1;
+    this.maxBatch = Math.min(config.maxBatch ?? MAX_TXS_PER_BLOCK, MAX_TXS_PER_BLOCK);
+  }
+
+  /** The single entry point: one input in, the effects to carry out (in order) out. */
+  step(input: Input): Effect[] {
+    this.out = [];
+    switch (input.kind) {
+      case 'command':
+        this.onCommand(input.id, input.command);
+        break;
+      case 'receive':
+        this.onReceive(input.from, input.message);
+        break;
+      case 'peerUp':
+        this.onPeerUp(input.peer);
+        break;
+      case 'peerDown':
+        this.onPeerDown(input.peer);
+        break;
+      case 'tick':
+        this.onTick(input.now);
+        break;
+      default:
+        return assertNever(input);
+    }
+    this.tryEnter();
+    const out = this.out;
+    this.out = [];
+    return out;
+  }
+
+  // ---- reads (no step needed: they change nothing) ----
+
+  balanceTable(): ReadonlyMap<NodeId, Cents> {
+    return this.balances;
+  }
+
+  chainHead(): Head {
+    return this.head;
+  }
+
+  lamportTime(): number {
+    return this.clock.now;
+  }
+
+  status(): NodeStatus {
+    return {
+      id: this.id,
+      clock: this.clock.now,
+      height: this.head.height,
+      head: this.head.hash,
+      queue: [...this.mutex.entries()],
+      requesting: this.mutex.request,
+      pendingTransfers: this.transfers.length,
+      peersUp: [...this.up].sort((a, b) => a - b),
+      snapshotsInProgress: this.recorders.size + this.assemblers.size,
+      pendingBlocks: this.pending.size,
+    };
+  }
+
+  // ---- inputs ----
+
+  private onCommand(commandId: string, command: Command): void {
+    switch (command.type) {
+      case 'transfer':
+        this.onTransfer(commandId, command.to, command.amount);
+        return;
+      case 'snapshot':
+        this.startSnapshot(commandId);
+        return;
+      default:
+        assertNever(command);
+    }
+  }
+
+  private onTransfer(commandId: string, to: NodeId, amount: Cents): void {
+    const base = { type: 'transfer', ok: false, status: 'FAILED', reason: 'invalid', from: this.id, to, amount } as const;
+    let error: string | null = null;
+    if (!this.nodes.includes(to)) error = `unknown recipient client${to}`;
+    else if (to === this.id) error = `client${this.id} cannot transfer to itself`;
+    else if (!Number.isSafeInteger(amount) || amount <= 0) error = `amount must be a positive number of cents, got ${amount}`;
+    if (error !== null) {
+      this.reply(commandId, { ...base, error });
+      return;
+    }
+    this.transfers.push({ commandId, to, amount, deadline: this.now + this.config.transferTimeoutMs, announcedWaiting: false });
+    this.maybeRequest();
+  }
+
+  protected onReceive(from: NodeId, message: Message): void {
+    this.clock.receive(message.ts);
+    this.mutex.observe(from, message.ts);
+    for (const r of this.recorders.values()) r.onMessage(from, message);
+
+    switch (message.type) {
+      case 'REQUEST':
+        this.mutex.onRequest(from, message.ts);
+        this.send(from, { type: 'REPLY', ts: this.clock.tick() });
+        return;
+      case 'REPLY':
+        return;
+      case 'RELEASE':
+        this.mutex.onRelease(from);
+        if (message.block) this.receiveBlocks(from, [message.block]);
+        return;
+      case 'MARKER':
+        this.onMarker(from, message.snapshot);
+        return;
+      case 'REPORT':
+        this.onReport(from, message.snapshot, message);
+        return;
+      case 'SYNC':
+        this.knownHeight = Math.max(this.knownHeight, message.height);
+        if (message.height > this.head.height) this.log('info', { type: 'catchingUp', peer: from, from: this.head.height + 1, to: message.height });
+        if (this.head.height > message.height) {
+          const ts = this.clock.tick();
+          this.out.push({ kind: 'serveBlocks', to: from, fromHeight: message.height + 1, toHeight: this.head.height, ts });
+        }
+        return;
+      case 'BLOCKS':
+        this.receiveBlocks(from, message.blocks);
+        return;
+      default:
+        assertNever(message);
+    }
+  }
+
+  private onPeerUp(peer: NodeId): void {
+    if (this.up.has(peer)) return;
+    this.up.add(peer);
+    // The re-sent request goes first: the peer counts only messages after it toward entering.
+    const own = this.mutex.request;
+    if (own) {
+      this.send(peer, { type: 'REQUEST', ts: own.ts });
+      if (this.round) this.round.requests += 1;
+    }
+    this.send(peer, { type: 'SYNC', ts: this.clock.tick(), height: this.head.height });
+    this.maybeRequest();
+  }
+
+  private onPeerDown(peer: NodeId): void {
+    if (!this.up.delete(peer)) return;
+    this.mutex.forget(peer);
+  }
+
+  private onTick(now: number): void {
+    this.now = now;
+    const expired = this.transfers.filter((t) => t.deadline <= now);
+    if (expired.length > 0) {
+      const down = this.peers.filter((p) => !this.up.has(p));
+      const why = down.length > 0 ? `waiting for ${names(down)} to connect` : 'waiting for the lock';
+      for (const t of expired) {
+        this.transfers.splice(this.transfers.indexOf(t), 1);
+        this.reply(t.commandId, {
+          type: 'transfer', ok: false, status: 'FAILED', reason: 'timeout', from: this.id, to: t.to, amount: t.amount,
+          error: `timed out after ${Math.round(this.config.transferTimeoutMs / 1000)} s ${why}; nothing was transferred`,
+        });
+      }
+      if (this.transfers.length === 0 && this.mutex.request && !this.canEnter()) this.withdraw('every waiting transfer timed out');
+    }
+
+    for (const [key, r] of this.recorders) {
+      if (now - r.startedAt >= this.config.snapshotTimeoutMs) this.recorders.delete(key);
+    }
+    for (const [key, a] of this.assemblers) {
+      if (now - a.startedAt < this.config.snapshotTimeoutMs) continue;
+      this.assemblers.delete(key);
+      const missing = a.missing();
+      this.log('warn', { type: 'snapshotAbandoned', id: a.id, missing });
+      this.reply(a.commandId, {
+        type: 'snapshot', ok: false, id: a.id, missing,
+        error: `snapshot ${key} timed out after ${Math.round(this.config.snapshotTimeoutMs / 1000)} s: no report from ${names(missing)}`,
+      });
+    }
+  }
+
+  // ---- mutual exclusion and the critical section ----
+
+  /** Requests the lock for the queued transfers, but only from a complete set of peers. */
+  private maybeRequest(): void {
+    if (this.transfers.length === 0 || this.mutex.request) return;
+    const down = this.peers.filter((p) => !this.up.has(p));
+    if (down.length > 0) {
+      for (const t of this.transfers) {
+        if (t.announcedWaiting) continue;
+        t.announcedWaiting = true;
+        this.log('info', { type: 'waitingForPeers', commandId: t.commandId, peers: down });
+      }
+      return;
+    }
+    const ts = this.clock.tick();
+    this.mutex.requestAt(ts);
+    this.round = { ts, requests: this.peers.length };
+    this.broadcast({ type: 'REQUEST', ts });
+    this.log('debug', { type: 'requested', ts, transfers: this.transfers.length });
+  }
+
+  /** Rule 5 of the mutex, plus: never build on a chain known to be behind. */
+  protected canEnter(): boolean {
+    return this.mutex.canEnter() && this.head.height >= this.knownHeight;
+  }
+
+  /**
+   * The critical section, in one synchronous step: validate the batch against the balances,
+   * build and append the block, persist it, release with the block piggybacked.
+   */
+  private tryEnter(): void {
+    if (!this.mutex.request || !this.canEnter()) return;
+    const ts = this.clock.tick();
+    const batch = this.transfers.splice(0, this.maxBatch);
+    this.log('debug', { type: 'entered', ts, transfers: batch.length });
+
+    const scratch: Balances = new Map(this.balances);
+    const txs: Tx[] = [];
+    const committed: PendingTransfer[] = [];
+    for (const t of batch) {
+      const tx: Tx = { id: t.commandId, from: this.id, to: t.to, amount: t.amount };
+      const check = this.checkTransfer(scratch, tx);
+      if (!check.ok) {
+        this.reply(t.commandId, {
+          type: 'transfer', ok: false, status: 'FAILED', reason: check.reason, error: check.error,
+          from: this.id, to: t.to, amount: t.amount, ...(check.balance !== undefined ? { balance: check.balance } : {}),
+        });
+        continue;
+      }
+      applyTx(scratch, tx);
+      txs.push(tx);
+      committed.push(t);
+    }
+
+    let block: Block | null = null;
+    if (txs.length > 0) {
+      block = sealBlock({ height: this.head.height + 1, prevHash: this.head.hash, ts, creator: this.id, txs });
+      this.append(block, null);
+    }
+    this.mutex.release();
+    this.broadcast({ type: 'RELEASE', ts, block });
+    const round = this.round;
+    this.round = null;
+    const msgs = round ? 2 * round.requests + this.peers.length : 0;
+    for (const t of committed) {
+      this.reply(t.commandId, {
+        type: 'transfer', ok: true, status: 'SUCCESS', txId: t.commandId, block: block!.height,
+        from: this.id, to: t.to, amount: t.amount, clock: ts, msgs, batch: committed.length,
+      });
+    }
+    // Transfers beyond one block's worth go in the next round.
+    this.maybeRequest();
+  }
+
+  /** Overridable only so that tests can build deliberately broken protocols. */
+  protected checkTransfer(balances: Balances, tx: Tx): ReturnType<typeof checkTx> {
+    return checkTx(balances, this.id, tx);
+  }
+
+  private withdraw(reason: string): void {
+    const own = this.mutex.request;
+    if (!own) return;
+    this.mutex.release();
+    this.round = null;
+    this.broadcast({ type: 'RELEASE', ts: this.clock.tick(), block: null });
+    this.log('info', { type: 'withdrawn', ts: own.ts, reason });
+  }
+
+  // ---- the ledger ----
+
+  private receiveBlocks(from: NodeId, blocks: readonly Block[]): void {
+    for (const b of blocks) {
+      this.knownHeight = Math.max(this.knownHeight, b.height);
+      if (b.height <= this.head.height) {
+        if (b.height === this.head.height && b.hash !== this.head.hash) {
+          this.log('error', { type: 'blockRejected', from, height: b.height, reason: `conflicts with own block #${b.height}` });
+        }
+        continue;
+      }
+      const seen = this.pending.get(b.height);
+      if (seen && seen.hash !== b.hash) {
+        this.log('error', { type: 'blockRejected', from, height: b.height, reason: 'conflicts with another block received for that height' });
+        continue;
+      }
+      this.pending.set(b.height, b);
+    }
+    for (let next = this.pending.get(this.head.height + 1); next; next = this.pending.get(this.head.height + 1)) {
+      this.pending.delete(next.height);
+      const check = checkBlock(this.head, this.balances, next);
+      if (!check.ok) {
+        this.log('error', { type: 'blockRejected', from, height: next.height, reason: check.error });
+        break;
+      }
+      this.append(next, from);
+    }
+  }
+
+  private append(block: Block, from: NodeId | null): void {
+    applyBlock(this.balances, block);
+    this.head = { height: block.height, hash: block.hash };
+    this.knownHeight = Math.max(this.knownHeight, block.height);
+    this.out.push({ kind: 'persist', block });
+    this.log(from === null ? 'info' : 'debug', { type: 'blockApplied', block, from });
+  }
+
+  // ---- snapshots ----
+
+  private startSnapshot(commandId: string): void {
+    const id: SnapshotId = { initiator: this.id, seq: this.snapshotSeq++ };
+    this.assemblers.set(snapshotKey(id), new SnapshotAssembler(id, this.nodes, this.now, commandId));
+    this.log('info', { type: 'snapshotStarted', id, from: null });
+    this.record(id, null);
+  }
+
+  private onMarker(from: NodeId, id: SnapshotId): void {
+    const key = snapshotKey(id);
+    const recorder = this.recorders.get(key);
+    if (recorder) {
+      recorder.onMarker(from);
+      if (recorder.done) this.finish(recorder);
+    } else if (!this.finished.has(key)) {
+      this.log('debug', { type: 'snapshotStarted', id, from });
+      this.record(id, from);
+    }
+  }
+
+  /** First marker (or initiation): record local state, then a marker on every outgoing channel. */
+  private record(id: SnapshotId, markerFrom: NodeId | null): void {
+    const recorder = this.createRecorder(id, this.recordState(), markerFrom);
+    this.recorders.set(snapshotKey(id), recorder);
+    this.broadcast({ type: 'MARKER', ts: this.clock.tick(), snapshot: id });
+    if (recorder.done) this.finish(recorder);
+  }
+
+  /** Overridable only so that tests can build deliberately broken protocols. */
+  protected createRecorder(id: SnapshotId, state: RecordedState, markerFrom: NodeId | null): SnapshotRecorder {
+    return new SnapshotRecorder(id, state, this.peers, markerFrom, this.now);
+  }
+
+  private recordState(): RecordedState {
+    return {
+      node: this.id,
+      clock: this.clock.now,
+      height: this.head.height,
+      head: this.head.hash,
+      balances: balancesToRecord(this.balances),
+      pendingBlocks: [...this.pending.values()].sort((a, b) => a.height - b.height),
+      queue: [...this.mutex.entries()],
+    };
+  }
+
+  private finish(recorder: SnapshotRecorder): void {
+    const key = snapshotKey(recorder.id);
+    this.recorders.delete(key);
+    this.finished.add(key);
+    if (this.finished.size > FINISHED_MEMORY) this.finished.delete(this.finished.values().next().value!);
+    this.log('debug', { type: 'snapshotRecorded', id: recorder.id });
+    const local = recorder.local();
+    if (recorder.id.initiator === this.id) this.collect(this.id, recorder.id, local);
+    else this.send(recorder.id.initiator, { type: 'REPORT', ts: this.clock.tick(), snapshot: recorder.id, local });
+  }
+
+  private onReport(from: NodeId, id: SnapshotId, report: Extract<Message, { type: 'REPORT' }>): void {
+    if (id.initiator !== this.id || report.local.state.node !== from) {
+      this.log('warn', { type: 'protocolError', from, error: `unexpected snapshot report ${snapshotKey(id)}` });
+      return;
+    }
+    this.collect(from, id, report.local);
+  }
+
+  private collect(from: NodeId, id: SnapshotId, local: Extract<Message, { type: 'REPORT' }>['local']): void {
+    const key = snapshotKey(id);
+    const assembler = this.assemblers.get(key);
+    if (!assembler) return; // timed out already
+    assembler.add(from, local);
+    if (!assembler.complete) return;
+    this.assemblers.delete(key);
+    const snapshot: GlobalSnapshot = assembler.assemble(this.total);
+    this.out.push({ kind: 'snapshotComplete', snapshot });
+    this.reply(assembler.commandId, { type: 'snapshot', ok: true, snapshot });
+  }
+
+  // ---- effects ----
+
+  private send(to: NodeId, message: Message): void {
+    this.out.push({ kind: 'send', to, message });
+  }
+
+  /** One send event: every peer gets the same message with the same timestamp. */
+  private broadcast(message: Message): void {
+    for (const p of this.peers) this.out.push({ kind: 'send', to: p, message });
+  }
+
+  private reply(commandId: string, result: CommandResult): void {
+    this.out.push({ kind: 'reply', commandId, result });
+  }
+
+  private log(level: LogLevel, event: CoreEvent): void {
+    this.out.push({ kind: 'log', level, event });
+  }
+}
+
+export function assertNever(x: never): never {
+  throw new Error(`unreachable: ${JSON.stringify(x)}`);
+}
+
+const names = (ids: readonly NodeId[]): string => ids.map((i) => `client${i}`).join(', ');

@@ -1,0 +1,85 @@
+/**
+ * Deliberately broken protocols. Each must be caught by a checker within a bounded number of
+ * seeds: proof that the checkers can fail, not only pass.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Balances } from '../../src/core/ledger.js';
+import { checkTx } from '../../src/core/ledger.js';
+import { Node, type NodeConfig } from '../../src/core/node.js';
+import { SnapshotRecorder } from '../../src/core/snapshot.js';
+import type { Message, NodeId, RecordedState, SnapshotId, Tx } from '../../src/core/types.js';
+import { SnapshotCheckFailure } from './checkers.js';
+import { CheckFailure, type SimOptions, runSeed } from './simulator.js';
+
+/** Enters as soon as its request heads its own queue, before every peer has answered. */
+class EarlyEntry extends Node {
+  protected override canEnter(): boolean {
+    const own = this.mutex.request;
+    return own !== null && this.mutex.entries()[0] === own;
+  }
+}
+
+/** Leaves blocks in flight out of the channel state it records. */
+class ForgetfulRecorder extends SnapshotRecorder {
+  override onMessage(from: NodeId, message: Message): void {
+    if (message.type !== 'RELEASE') super.onMessage(from, message);
+  }
+}
+class WrongChannelRecording extends Node {
+  protected override createRecorder(id: SnapshotId, state: RecordedState, markerFrom: NodeId | null): SnapshotRecorder {
+    return new ForgetfulRecorder(id, state, this.peers, markerFrom, this.now);
+  }
+}
+
+/** Commits transfers whatever the sender's balance. */
+class NoBalanceCheck extends Node {
+  protected override checkTransfer(balances: Balances, tx: Tx): ReturnType<typeof checkTx> {
+    const c = checkTx(balances, this.id, tx);
+    return !c.ok && c.reason === 'insufficient' ? { ok: true } : c;
+  }
+}
+
+function firstCaught(overrides: Partial<SimOptions>, seeds = 300): { seed: number; rule: string } | null {
+  for (let seed = 1; seed <= seeds; seed++) {
+    try {
+      runSeed(seed, overrides);
+    } catch (e) {
+      if (e instanceof CheckFailure) return { seed, rule: e.rule };
+      if (e instanceof SnapshotCheckFailure) return { seed, rule: 'snapshot matches the channels (external)' };
+      throw e;
+    }
+  }
+  return null;
+}
+
+const make = (Kind: new (c: NodeConfig) => Node) => (c: NodeConfig) => new Kind(c);
+
+describe('mutant protocols are caught by the checkers', () => {
+  it('entering before every peer has answered breaks mutual exclusion', () => {
+    const caught = firstCaught({ makeNode: make(EarlyEntry) });
+    console.log('early entry caught by:', caught);
+    expect(caught?.rule).toMatch(/critical section|one history|protocol errors/);
+  });
+
+  it('recording a channel wrongly is caught by snapshot verification', () => {
+    const caught = firstCaught({ makeNode: make(WrongChannelRecording) });
+    console.log('wrong channel recording caught by:', caught);
+    expect(caught?.rule).toMatch(/snapshot/);
+  });
+
+  it('delivering a channel out of order is caught', () => {
+    const caught = firstCaught({ fifo: false });
+    console.log('out-of-order delivery caught by:', caught);
+    expect(caught).not.toBeNull();
+  });
+
+  it('skipping the balance check is caught by the money checkers', () => {
+    const caught = firstCaught({ makeNode: make(NoBalanceCheck) });
+    console.log('skipped balance check caught by:', caught);
+    expect(caught?.rule).toMatch(/negative|conserved|protocol errors/);
+  });
+
+  it('the honest protocol passes the same seeds', () => {
+    expect(firstCaught({}, 100)).toBeNull();
+  });
+});

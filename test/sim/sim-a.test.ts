@@ -1,0 +1,3 @@
+import { simulateShare } from './seeds.js';
+
+simulateShare(0, 2);
