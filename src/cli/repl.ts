@@ -1,0 +1,135 @@
+/**
+ * The interactive prompt (node:readline) and the piped-stdin runner. Asynchronous lines (a block
+ * from a peer, a peer going down) are printed above the prompt without garbling what is typed.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import readline from 'node:readline';
+import type { Daemon, Outcome } from '../daemon/daemon.js';
+import { completeLine, parseCommandLine } from './parse.js';
+
+export interface ReplOptions {
+  readonly daemon: Daemon;
+  readonly nodes: readonly number[];
+  readonly json: boolean;
+  readonly dataDir: string;
+  readonly input: NodeJS.ReadableStream;
+  readonly output: NodeJS.WritableStream & { isTTY?: boolean };
+  /** Called once when the session ends (exit, Ctrl-C, Ctrl-D or end of piped input). */
+  readonly onEnd: () => void;
+}
+
+const HISTORY_FILE = 'history';
+const HISTORY_SIZE = 1000;
+
+function loadHistory(dataDir: string): string[] {
+  try {
+    return readFileSync(path.join(dataDir, HISTORY_FILE), 'utf8').split('\n').filter(Boolean).reverse().slice(0, HISTORY_SIZE);
+  } catch {
+    return [];
+  }
+}
+
+function show(outcome: Outcome, json: boolean): string {
+  return json ? JSON.stringify(outcome.json) : outcome.text;
+}
+
+/** Interactive: commands run concurrently (type on while a transfer waits for the lock). */
+export function startRepl(o: ReplOptions): readline.Interface {
+  const self = o.daemon.id;
+  const ctx = { self, nodes: o.nodes };
+  const rl = readline.createInterface({
+    input: o.input,
+    output: o.output,
+    prompt: `client${self}> `,
+    terminal: true,
+    historySize: HISTORY_SIZE,
+    history: loadHistory(o.dataDir),
+    completer: (line: string) => completeLine(line, { ...ctx, snapshotIds: o.daemon.store.listSnapshots().map((s) => s.id) }),
+  });
+  rl.on('history', (h: string[]) => {
+    try {
+      writeFileSync(path.join(o.dataDir, HISTORY_FILE), `${[...h].reverse().join('\n')}\n`);
+    } catch {
+      // history is a convenience; never fail a command over it
+    }
+  });
+
+  /** Prints above the prompt and redraws the prompt with the partly typed line. */
+  const print = (text: string): void => {
+    if (!text) return;
+    readline.clearLine(o.output, 0);
+    readline.cursorTo(o.output, 0);
+    o.output.write(`${text}\n`);
+    rl.prompt(true);
+  };
+  o.daemon.on('notice', (line) => print(o.json ? JSON.stringify({ notice: line }) : `  · ${line}`));
+
+  let ended = false;
+  const end = (): void => {
+    if (ended) return;
+    ended = true;
+    rl.close();
+    o.onEnd();
+  };
+  rl.on('line', (line) => {
+    const parsed = parseCommandLine(line, ctx);
+    if (!parsed.ok) {
+      print(o.json ? JSON.stringify({ ok: false, error: parsed.error }) : `error: ${parsed.error}`);
+      return;
+    }
+    if (parsed.command.type === 'exit') return end();
+    if (parsed.command.type === 'empty') return rl.prompt();
+    o.daemon.execute(parsed.command).then(
+      (outcome) => print(show(outcome, o.json)),
+      (err: unknown) => print(`error: ${String(err)}`),
+    );
+    rl.prompt();
+  });
+  rl.on('SIGINT', end);
+  rl.on('close', end);
+  rl.prompt();
+  return rl;
+}
+
+/** Piped: one command per line, run one after another, results in order; ends after the last. */
+export function runPiped(o: ReplOptions): void {
+  const ctx = { self: o.daemon.id, nodes: o.nodes };
+  const rl = readline.createInterface({ input: o.input, terminal: false });
+  const lines: string[] = [];
+  let inputEnded = false;
+  let running = false;
+  let ended = false;
+  const end = (): void => {
+    if (ended) return;
+    ended = true;
+    rl.close();
+    o.onEnd();
+  };
+  const next = async (): Promise<void> => {
+    if (running) return;
+    running = true;
+    while (lines.length > 0 && !ended) {
+      const line = lines.shift()!;
+      const parsed = parseCommandLine(line, ctx);
+      if (!parsed.ok) {
+        o.output.write(`${o.json ? JSON.stringify({ ok: false, error: parsed.error }) : `error: ${parsed.error}`}\n`);
+        continue;
+      }
+      if (parsed.command.type === 'empty') continue;
+      if (parsed.command.type === 'exit') return end();
+      const outcome = await o.daemon.execute(parsed.command);
+      o.output.write(`${show(outcome, o.json)}\n`);
+    }
+    running = false;
+    if (inputEnded) end();
+  };
+  rl.on('line', (line) => {
+    lines.push(line);
+    void next();
+  });
+  rl.on('close', () => {
+    inputEnded = true;
+    void next();
+  });
+}

@@ -1,0 +1,501 @@
+/**
+ * The durable chain of one client, and its saved snapshots.
+ *
+ * `<dataDir>/chain.log` is append-only; each record is
+ *   4-byte big-endian payload length | msgpackr-encoded Block | 4-byte big-endian CRC32 of the payload
+ * and record k holds the block at height k+1 (genesis comes from the config and is never stored).
+ * On open every record is checked (CRC, decoding, `checkBlock` against the running head and
+ * balances); the first bad one and everything after it is cut off and reported, because a chain
+ * is only good up to its first bad block and peers resend the rest on catch-up.
+ *
+ * Only file offsets are kept in memory (8 bytes per block); blocks are read back on demand.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as zlib from 'node:zlib';
+import { Packr } from 'msgpackr';
+import { applyBlock, checkBlock, genesisBalances, type Balances, type Head } from '../core/ledger.js';
+import type { Block, Tx } from '../core/types.js';
+import { describeCause, InputError, StorageError } from '../errors.js';
+
+export const CHAIN_FILE = 'chain.log';
+export const SNAPSHOT_DIR = 'snapshots';
+
+/** Same as the default frame limit: a record no frame could carry is not a block we wrote. */
+export const DEFAULT_MAX_RECORD_BYTES = 16 * 1024 * 1024;
+
+const HEADER_BYTES = 4;
+const TRAILER_BYTES = 4;
+const READ_CHUNK_BYTES = 1024 * 1024;
+
+export interface ChainStoreOptions {
+  /** fdatasync after every append. Off by default: a crash may then lose the last blocks, which peers resend. */
+  readonly fsync?: boolean;
+  /** Larger length prefixes are treated as corruption on load and refused on append. */
+  readonly maxRecordBytes?: number;
+}
+
+export interface Repair {
+  readonly droppedBytes: number;
+  readonly reason: string;
+}
+
+export interface OpenedChain {
+  readonly store: ChainStore;
+  readonly head: Head;
+  readonly balances: Balances;
+  /** Highest Lamport timestamp in the chain (0 for genesis only), so the clock restarts above it. */
+  readonly lastTs: number;
+  /** What was cut off the end of the file, or null if it was intact. The caller should log it loudly. */
+  readonly repaired: Repair | null;
+}
+
+export interface SnapshotFile {
+  readonly id: string;
+  readonly file: string;
+  readonly mtimeMs: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// CRC32 (IEEE, as zlib/PNG/Ethernet). zlib.crc32 exists from Node 20.15; older 20.x use the table.
+
+const CRC_TABLE = ((): Uint32Array => {
+  const table = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c >>> 0;
+  }
+  return table;
+})();
+
+export function crc32Portable(data: Uint8Array): number {
+  let c = 0xffffffff;
+  for (let i = 0; i < data.length; i++) c = (CRC_TABLE[(c ^ (data[i] ?? 0)) & 0xff] ?? 0) ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+export const crc32: (data: Uint8Array) => number = typeof zlib.crc32 === 'function' ? (data) => zlib.crc32(data) >>> 0 : crc32Portable;
+
+// ---------------------------------------------------------------------------------------------
+// Records
+
+/** Maps, not msgpackr records: every record must decode on its own, with no shared structures. */
+const packr = new Packr({ useRecords: false });
+
+/** Only the Block fields, in a fixed order, whatever else the object carries. */
+function plainBlock(b: Block): Block {
+  return {
+    height: b.height,
+    prevHash: b.prevHash,
+    ts: b.ts,
+    creator: b.creator,
+    txs: b.txs.map((t) => ({ id: t.id, from: t.from, to: t.to, amount: t.amount })),
+    hash: b.hash,
+  };
+}
+
+/** One complete record (length, payload, CRC) for `block`. */
+export function encodeRecord(block: Block): Buffer {
+  const payload = packr.pack(plainBlock(block));
+  const record = Buffer.allocUnsafe(HEADER_BYTES + payload.length + TRAILER_BYTES);
+  record.writeUInt32BE(payload.length, 0);
+  payload.copy(record, HEADER_BYTES);
+  record.writeUInt32BE(crc32(payload), HEADER_BYTES + payload.length);
+  return record;
+}
+
+const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function toTx(v: unknown): Tx | null {
+  if (!isObject(v)) return null;
+  const { id, from, to, amount } = v;
+  if (typeof id !== 'string' || !isInt(from) || !isInt(to) || typeof amount !== 'number') return null;
+  return { id, from, to, amount };
+}
+
+/** The block a decoded payload describes, or null if it is not shaped like one (checkBlock does the rest). */
+function toBlock(v: unknown): Block | null {
+  if (!isObject(v)) return null;
+  const { height, prevHash, ts, creator, txs, hash } = v;
+  if (!isInt(height) || typeof prevHash !== 'string' || !isInt(ts) || !isInt(creator) || typeof hash !== 'string' || !Array.isArray(txs)) return null;
+  const list: Tx[] = [];
+  for (const t of txs) {
+    const tx = toTx(t);
+    if (tx === null) return null;
+    list.push(tx);
+  }
+  return { height, prevHash, ts, creator, txs: list, hash };
+}
+
+type Decoded = { ok: true; block: Block } | { ok: false; error: string };
+
+/** Verifies the CRC and decodes a record body (payload + CRC trailer). */
+function decodeBody(body: Buffer): Decoded {
+  const payload = body.subarray(0, body.length - TRAILER_BYTES);
+  if (crc32(payload) !== body.readUInt32BE(payload.length)) return { ok: false, error: 'checksum mismatch' };
+  let value: unknown;
+  try {
+    value = packr.unpack(payload);
+  } catch (e) {
+    return { ok: false, error: `cannot decode: ${describeCause(e)}` };
+  }
+  const block = toBlock(value);
+  return block === null ? { ok: false, error: 'record is not a block' } : { ok: true, block };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** File offsets of records, by height - 1. Float64 holds every offset up to 2^53 exactly. */
+class OffsetIndex {
+  private data = new Float64Array(1024);
+  length = 0;
+
+  push(offset: number): void {
+    if (this.length === this.data.length) {
+      const bigger = new Float64Array(this.data.length * 2);
+      bigger.set(this.data);
+      this.data = bigger;
+    }
+    this.data[this.length++] = offset;
+  }
+
+  at(i: number): number {
+    const v = this.data[i];
+    if (v === undefined || i >= this.length) throw new RangeError(`no record ${i}`);
+    return v;
+  }
+}
+
+/** Sequential reads through a fixed window, so loading never holds more than one chunk (or one record). */
+class ChunkReader {
+  private buf = Buffer.allocUnsafe(READ_CHUNK_BYTES);
+  private start = 0;
+  private filled = 0;
+
+  constructor(private readonly fd: number) {}
+
+  /** Up to `n` bytes at `pos`; fewer only at end of file. Valid until the next call. */
+  read(pos: number, n: number): Buffer {
+    if (pos < this.start || pos + n > this.start + this.filled) {
+      if (n > this.buf.length) this.buf = Buffer.allocUnsafe(n);
+      this.start = pos;
+      this.filled = readFully(this.fd, this.buf, this.buf.length, pos);
+    }
+    const from = pos - this.start;
+    return this.buf.subarray(from, Math.min(from + n, this.filled));
+  }
+}
+
+function readFully(fd: number, buf: Buffer, length: number, position: number): number {
+  let got = 0;
+  while (got < length) {
+    const n = fs.readSync(fd, buf, got, length - got, position + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return got;
+}
+
+const SNAPSHOT_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+function checkSnapshotId(id: string): void {
+  if (!SNAPSHOT_ID_RE.test(id)) throw new InputError(`invalid snapshot id "${id}" — ids look like 1.3`);
+}
+
+/** Natural order for ids like "1.3" and "1.10": numeric parts compared as numbers. */
+function compareIds(a: string, b: string): number {
+  return a.localeCompare(b, 'en', { numeric: true });
+}
+
+let tempCounter = 0;
+
+export class ChainStore {
+  private closed = false;
+  private tipHeight: number;
+  private tipHash: string;
+
+  private constructor(
+    readonly dataDir: string,
+    readonly chainPath: string,
+    private readonly fd: number,
+    private readonly genesis: Block,
+    private readonly offsets: OffsetIndex,
+    private fileEnd: number,
+    head: Head,
+    private readonly options: Required<ChainStoreOptions>,
+  ) {
+    this.tipHeight = head.height;
+    this.tipHash = head.hash;
+  }
+
+  /**
+   * Opens (creating if needed) the chain in `dataDir` and replays it from `genesis`. A torn or
+   * corrupt tail is cut off and described in `repaired`. A first block that does not follow this
+   * genesis means the directory belongs to another cluster: that throws rather than erase it.
+   */
+  static open(dataDir: string, genesis: Block, options: ChainStoreOptions = {}): OpenedChain {
+    const opts: Required<ChainStoreOptions> = {
+      fsync: options.fsync ?? false,
+      maxRecordBytes: options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES,
+    };
+    try {
+      fs.mkdirSync(dataDir, { recursive: true });
+    } catch (e) {
+      throw new StorageError(dataDir, `cannot create data directory: ${describeCause(e)}`, { cause: e });
+    }
+    const chainPath = path.join(dataDir, CHAIN_FILE);
+    let fd: number;
+    try {
+      fd = fs.openSync(chainPath, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
+    } catch (e) {
+      throw new StorageError(chainPath, `cannot open: ${describeCause(e)}`, { cause: e });
+    }
+    try {
+      return ChainStore.load(dataDir, chainPath, fd, genesis, opts);
+    } catch (e) {
+      fs.closeSync(fd);
+      if (e instanceof StorageError) throw e;
+      throw new StorageError(chainPath, `cannot load: ${describeCause(e)}`, { cause: e });
+    }
+  }
+
+  private static load(dataDir: string, chainPath: string, fd: number, genesis: Block, opts: Required<ChainStoreOptions>): OpenedChain {
+    const size = fs.fstatSync(fd).size;
+    const balances = genesisBalances(genesis);
+    let head: Head = { height: genesis.height, hash: genesis.hash };
+    let lastTs = genesis.ts;
+    const offsets = new OffsetIndex();
+    const reader = new ChunkReader(fd);
+    let offset = 0;
+    let problem: string | null = null;
+
+    while (offset < size) {
+      const height = head.height + 1;
+      const where = `block #${height} at byte ${offset}`;
+      const header = reader.read(offset, HEADER_BYTES);
+      if (header.length < HEADER_BYTES) {
+        problem = `incomplete record at end of file (${where})`;
+        break;
+      }
+      const length = header.readUInt32BE(0);
+      if (length === 0 || length > opts.maxRecordBytes) {
+        problem = `${where}: impossible record length ${length}`;
+        break;
+      }
+      const body = reader.read(offset + HEADER_BYTES, length + TRAILER_BYTES);
+      if (body.length < length + TRAILER_BYTES) {
+        problem = `incomplete record at end of file (${where})`;
+        break;
+      }
+      const decoded = decodeBody(body);
+      if (!decoded.ok) {
+        problem = `${where}: ${decoded.error}`;
+        break;
+      }
+      const block = decoded.block;
+      if (height === 1 && block.height === 1 && block.prevHash !== genesis.hash) {
+        throw new StorageError(
+          chainPath,
+          `this chain starts from a different genesis (${block.prevHash.slice(0, 8)}, not ${genesis.hash.slice(0, 8)}): the data directory belongs to another cluster config; use another data directory or remove it`,
+        );
+      }
+      const check = checkBlock(head, balances, block);
+      if (!check.ok) {
+        problem = `${where}: ${check.error}`;
+        break;
+      }
+      applyBlock(balances, block);
+      head = { height: block.height, hash: block.hash };
+      lastTs = Math.max(lastTs, block.ts);
+      offsets.push(offset);
+      offset += HEADER_BYTES + length + TRAILER_BYTES;
+    }
+
+    let repaired: Repair | null = null;
+    if (problem !== null) {
+      try {
+        fs.ftruncateSync(fd, offset);
+        fs.fsyncSync(fd); // the cut must stick, or the next start would see the bad bytes again
+      } catch (e) {
+        throw new StorageError(chainPath, `cannot cut the damaged end at byte ${offset} (${problem}): ${describeCause(e)}`, { cause: e });
+      }
+      repaired = { droppedBytes: size - offset, reason: problem };
+    }
+    const store = new ChainStore(dataDir, chainPath, fd, genesis, offsets, offset, head, opts);
+    return { store, head, balances, lastTs, repaired };
+  }
+
+  get height(): number {
+    return this.tipHeight;
+  }
+
+  get headHash(): string {
+    return this.tipHash;
+  }
+
+  get head(): Head {
+    return { height: this.tipHeight, hash: this.tipHash };
+  }
+
+  /**
+   * Writes `block` (already validated by the core) at the end of the file before returning.
+   * A block that does not extend the head is a bug in the caller and throws a plain Error.
+   */
+  append(block: Block): void {
+    this.assertOpen();
+    if (block.height !== this.tipHeight + 1) throw new Error(`chain store: cannot append block #${block.height} on top of #${this.tipHeight}`);
+    if (block.prevHash !== this.tipHash) throw new Error(`chain store: block #${block.height} does not chain onto the head`);
+    const record = encodeRecord(block);
+    if (record.length - HEADER_BYTES - TRAILER_BYTES > this.options.maxRecordBytes) {
+      throw new StorageError(this.chainPath, `block #${block.height} is ${record.length} bytes, above the ${this.options.maxRecordBytes}-byte record limit`);
+    }
+    try {
+      let written = 0;
+      while (written < record.length) written += fs.writeSync(this.fd, record, written, record.length - written, this.fileEnd + written);
+      if (this.options.fsync) fs.fdatasyncSync(this.fd);
+    } catch (e) {
+      // Leave no torn record behind, so the next append does not land after garbage.
+      try {
+        fs.ftruncateSync(this.fd, this.fileEnd);
+      } catch {
+        // The next open cuts the torn tail anyway.
+      }
+      throw new StorageError(this.chainPath, `cannot append block #${block.height}: ${describeCause(e)}`, { cause: e });
+    }
+    this.offsets.push(this.fileEnd);
+    this.fileEnd += record.length;
+    this.tipHeight = block.height;
+    this.tipHash = block.hash;
+  }
+
+  /** Blocks `fromHeight..toHeight` inclusive; height 0 is the genesis. */
+  read(fromHeight: number, toHeight: number): Block[] {
+    this.assertOpen();
+    if (!Number.isSafeInteger(fromHeight) || !Number.isSafeInteger(toHeight) || fromHeight < 0 || toHeight > this.tipHeight || fromHeight > toHeight) {
+      throw new RangeError(`chain store: cannot read blocks ${fromHeight}..${toHeight} of a chain of height ${this.tipHeight}`);
+    }
+    const blocks: Block[] = [];
+    for (let h = fromHeight; h <= toHeight; h++) blocks.push(h === 0 ? this.genesis : this.readRecord(h));
+    return blocks;
+  }
+
+  /** The last `count` blocks, genesis included when the chain is that short. */
+  tail(count: number): Block[] {
+    if (!Number.isSafeInteger(count) || count <= 0) return [];
+    return this.read(Math.max(0, this.tipHeight - count + 1), this.tipHeight);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    fs.closeSync(this.fd);
+  }
+
+  private readRecord(height: number): Block {
+    const start = this.offsets.at(height - 1);
+    const end = height < this.tipHeight ? this.offsets.at(height) : this.fileEnd;
+    const buf = Buffer.allocUnsafe(end - start);
+    if (readFully(this.fd, buf, buf.length, start) !== buf.length) {
+      throw new StorageError(this.chainPath, `block #${height} at byte ${start} is missing: the file shrank while open`);
+    }
+    const decoded = decodeBody(buf.subarray(HEADER_BYTES));
+    if (!decoded.ok || decoded.block.height !== height) {
+      throw new StorageError(this.chainPath, `block #${height} at byte ${start} changed on disk while open: ${decoded.ok ? 'wrong height' : decoded.error}`);
+    }
+    return decoded.block;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('chain store is closed');
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Snapshots: one pretty-printed JSON file per snapshot id.
+
+  private get snapshotDir(): string {
+    return path.join(this.dataDir, SNAPSHOT_DIR);
+  }
+
+  /** Writes `<dataDir>/snapshots/<id>.json` atomically (temp file, fsync, rename); returns its path. */
+  saveSnapshot(id: string, json: unknown): string {
+    checkSnapshotId(id);
+    const text = JSON.stringify(json, null, 2);
+    if (text === undefined) throw new TypeError(`snapshot ${id}: value is not JSON-serialisable`);
+    const file = path.join(this.snapshotDir, `${id}.json`);
+    const temp = `${file}.${process.pid}.${++tempCounter}.tmp`;
+    try {
+      fs.mkdirSync(this.snapshotDir, { recursive: true });
+      const fd = fs.openSync(temp, 'wx', 0o644);
+      try {
+        fs.writeFileSync(fd, `${text}\n`);
+        fs.fsyncSync(fd); // the rename must never expose a file whose contents are not on disk yet
+      } finally {
+        fs.closeSync(fd);
+      }
+      fs.renameSync(temp, file);
+    } catch (e) {
+      fs.rmSync(temp, { force: true });
+      throw new StorageError(file, `cannot save snapshot: ${describeCause(e)}`, { cause: e });
+    }
+    syncDirectory(this.snapshotDir);
+    return file;
+  }
+
+  /** Saved snapshots, oldest first. */
+  listSnapshots(): SnapshotFile[] {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.snapshotDir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw new StorageError(this.snapshotDir, `cannot list snapshots: ${describeCause(e)}`, { cause: e });
+    }
+    const found: SnapshotFile[] = [];
+    for (const name of names) {
+      if (!name.endsWith('.json')) continue;
+      const id = name.slice(0, -'.json'.length);
+      if (!SNAPSHOT_ID_RE.test(id)) continue;
+      const file = path.join(this.snapshotDir, name);
+      try {
+        found.push({ id, file, mtimeMs: fs.statSync(file).mtimeMs });
+      } catch {
+        // Removed between readdir and stat: not a snapshot any more.
+      }
+    }
+    return found.sort((a, b) => a.mtimeMs - b.mtimeMs || compareIds(a.id, b.id));
+  }
+
+  /** The saved snapshot `id`, or null if there is none. A file that is not JSON throws StorageError. */
+  loadSnapshot(id: string): unknown {
+    checkSnapshotId(id);
+    const file = path.join(this.snapshotDir, `${id}.json`);
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw new StorageError(file, `cannot read snapshot: ${describeCause(e)}`, { cause: e });
+    }
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (e) {
+      throw new StorageError(file, `snapshot file is not valid JSON: ${describeCause(e)}`, { cause: e });
+    }
+  }
+}
+
+/** Makes a rename durable. Best effort: some platforms cannot open or fsync a directory. */
+function syncDirectory(dir: string): void {
+  try {
+    const fd = fs.openSync(dir, 'r');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    // Not supported here; the rename is still atomic, just not yet durable.
+  }
+}

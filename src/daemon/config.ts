@@ -1,0 +1,318 @@
+/**
+ * The cluster config: which clients exist, where they listen, what they start with. Validated
+ * up front so that a typo is a one-line error naming the file and the field, not a hang or a
+ * silently different genesis later.
+ */
+import { readFileSync } from 'node:fs';
+import { makeGenesis } from '../core/ledger.js';
+import type { Block, Cents, NodeId } from '../core/types.js';
+import { ConfigError, didYouMean } from '../errors.js';
+
+export interface ClientConfig {
+  readonly id: NodeId;
+  readonly host: string;
+  readonly port: number;
+  readonly balanceCents: Cents;
+}
+
+export interface ClusterConfig {
+  /** Names the cluster; part of the genesis, so clients of different clusters refuse each other. */
+  readonly cluster: string;
+  /** Sorted by id. */
+  readonly clients: readonly ClientConfig[];
+  readonly transferTimeoutMs: number;
+  readonly snapshotTimeoutMs: number;
+  readonly maxFrameBytes: number;
+}
+
+export const CONFIG_DEFAULTS = {
+  transferTimeoutMs: 30_000,
+  snapshotTimeoutMs: 10_000,
+  maxFrameBytes: 16 * 1024 * 1024,
+} as const;
+
+/** setTimeout treats anything above 2^31-1 ms as 1 ms, so longer timeouts would fire at once. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+/** A frame must hold a full block (MAX_TXS_PER_BLOCK transfers); the length prefix is 4 bytes. */
+const MIN_FRAME_BYTES = 64 * 1024;
+const MAX_FRAME_BYTES = 2 ** 32 - 1;
+
+const TOP_LEVEL_KEYS = ['cluster', 'clients', 'transferTimeoutMs', 'snapshotTimeoutMs', 'maxFrameBytes'] as const;
+const CLIENT_KEYS = ['id', 'host', 'port', 'balanceCents'] as const;
+
+/** Reads and validates a config file. Throws ConfigError naming `path` and the field. */
+export function loadConfig(path: string): ClusterConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const detail =
+      code === 'ENOENT' ? 'config file not found' : code === 'EISDIR' ? 'is a directory, not a config file' : `cannot read: ${code ?? String(e)}`;
+    throw new ConfigError(path, null, detail, { cause: e });
+  }
+  return parseConfig(text, path);
+}
+
+/** Validates config JSON text; `fileName` is only used in error messages. */
+export function parseConfig(text: string, fileName: string): ClusterConfig {
+  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text; // editors on Windows add a BOM
+  if (body.trim() === '') throw new ConfigError(fileName, null, 'file is empty');
+  let raw: unknown;
+  try {
+    raw = JSON.parse(body);
+  } catch (e) {
+    throw syntaxError(body, fileName, e);
+  }
+  return validate(raw, new Checker(fileName));
+}
+
+export function findClient(config: ClusterConfig, id: NodeId): ClientConfig | undefined {
+  return config.clients.find((c) => c.id === id);
+}
+
+export function nodeIds(config: ClusterConfig): NodeId[] {
+  return config.clients.map((c) => c.id);
+}
+
+export function initialBalances(config: ClusterConfig): Map<NodeId, Cents> {
+  return new Map(config.clients.map((c) => [c.id, c.balanceCents]));
+}
+
+/** The genesis block this config defines; its hash is what peers compare in the handshake. */
+export function configGenesis(config: ClusterConfig): Block {
+  return makeGenesis(initialBalances(config), config.cluster);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+class Checker {
+  constructor(readonly file: string) {}
+
+  fail(field: string | null, detail: string): never {
+    throw new ConfigError(this.file, field, detail);
+  }
+
+  /** Rejects keys not in `known`, suggesting the closest known one (typo protection). */
+  knownKeys(obj: Record<string, unknown>, known: readonly string[], prefix: string): void {
+    for (const key of Object.keys(obj)) {
+      if (known.includes(key)) continue;
+      const guess = didYouMean(key, known);
+      this.fail(`${prefix}${key}`, guess === null ? `unknown field (expected one of: ${known.join(', ')})` : `unknown field — did you mean "${guess}"?`);
+    }
+  }
+
+  integer(obj: Record<string, unknown>, key: string, field: string, min: number, max: number, what: string): number {
+    const v = obj[key];
+    if (v === undefined) this.fail(field, `missing (must be ${what})`);
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) this.fail(field, `must be ${what}, got ${show(v)}`);
+    return v;
+  }
+
+  optionalInteger(obj: Record<string, unknown>, key: string, fallback: number, min: number, max: number, what: string): number {
+    return obj[key] === undefined ? fallback : this.integer(obj, key, key, min, max, what);
+  }
+
+  string(obj: Record<string, unknown>, key: string, field: string, what: string, ok: (s: string) => boolean): string {
+    const v = obj[key];
+    if (v === undefined) this.fail(field, `missing (must be ${what})`);
+    if (typeof v !== 'string' || !ok(v)) this.fail(field, `must be ${what}, got ${show(v)}`);
+    return v;
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** A value as it appeared in the JSON, short enough for one line. */
+function show(v: unknown): string {
+  if (Array.isArray(v)) return 'an array';
+  if (isObject(v)) return 'an object';
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 40 ? `${s.slice(0, 37)}...` : s;
+}
+
+const printable = (s: string): boolean => !/[\u0000-\u001f\u007f]/.test(s);
+
+function validate(raw: unknown, c: Checker): ClusterConfig {
+  if (!isObject(raw)) return c.fail(null, `must be a JSON object with "cluster" and "clients", got ${show(raw)}`);
+  c.knownKeys(raw, TOP_LEVEL_KEYS, '');
+
+  const cluster = c.string(raw, 'cluster', 'cluster', 'a non-empty name', (s) => s.trim() !== '' && s.length <= 100 && printable(s));
+
+  const list = raw['clients'];
+  if (list === undefined) c.fail('clients', 'missing (must be a non-empty array of clients)');
+  if (!Array.isArray(list) || list.length === 0) c.fail('clients', `must be a non-empty array of clients, got ${show(list)}`);
+
+  const clients: ClientConfig[] = [];
+  const byId = new Map<number, number>();
+  const byAddress = new Map<string, number>();
+  let total = 0;
+  list.forEach((entry: unknown, i) => {
+    const at = `clients[${i}]`;
+    if (!isObject(entry)) c.fail(at, `must be an object with id, host, port and balanceCents, got ${show(entry)}`);
+    c.knownKeys(entry, CLIENT_KEYS, `${at}.`);
+    const id = c.integer(entry, 'id', `${at}.id`, 1, Number.MAX_SAFE_INTEGER, 'a positive integer');
+    const seenId = byId.get(id);
+    if (seenId !== undefined) c.fail(`${at}.id`, `duplicate id ${id} (also clients[${seenId}])`);
+    byId.set(id, i);
+    const host = c.string(entry, 'host', `${at}.host`, 'a non-empty host name or address', (s) => s !== '' && s.length <= 253 && !/\s/.test(s) && printable(s));
+    const port = c.integer(entry, 'port', `${at}.port`, 1, 65535, 'an integer 1-65535');
+    const address = `${host.toLowerCase()}:${port}`;
+    const seenAddress = byAddress.get(address);
+    if (seenAddress !== undefined) c.fail(`${at}.port`, `${host}:${port} is already used by clients[${seenAddress}]`);
+    byAddress.set(address, i);
+    const balanceCents = c.integer(entry, 'balanceCents', `${at}.balanceCents`, 0, Number.MAX_SAFE_INTEGER, 'a non-negative integer number of cents');
+    total += balanceCents;
+    if (total > Number.MAX_SAFE_INTEGER) c.fail(`${at}.balanceCents`, `all balances together exceed ${Number.MAX_SAFE_INTEGER} cents`);
+    clients.push({ id, host, port, balanceCents });
+  });
+  clients.sort((a, b) => a.id - b.id);
+
+  const ms = `an integer number of milliseconds 1-${MAX_TIMEOUT_MS}`;
+  return {
+    cluster,
+    clients,
+    transferTimeoutMs: c.optionalInteger(raw, 'transferTimeoutMs', CONFIG_DEFAULTS.transferTimeoutMs, 1, MAX_TIMEOUT_MS, ms),
+    snapshotTimeoutMs: c.optionalInteger(raw, 'snapshotTimeoutMs', CONFIG_DEFAULTS.snapshotTimeoutMs, 1, MAX_TIMEOUT_MS, ms),
+    maxFrameBytes: c.optionalInteger(
+      raw,
+      'maxFrameBytes',
+      CONFIG_DEFAULTS.maxFrameBytes,
+      MIN_FRAME_BYTES,
+      MAX_FRAME_BYTES,
+      `an integer ${MIN_FRAME_BYTES}-${MAX_FRAME_BYTES}`,
+    ),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON syntax errors with a line and column. Node 20's JSON.parse gives a position for some errors
+// and none for "Unexpected token" ones (the common // comment or single quote), so the position
+// comes from a small scanner that only finds where the text stops being JSON.
+
+function syntaxError(text: string, file: string, e: unknown): ConfigError {
+  const message = e instanceof Error ? e.message : String(e);
+  const what = message
+    .replace(/, (?:\.\.\.)?".*" is not valid JSON$/s, '')
+    .replace(/ in JSON at position \d+.*$/s, '')
+    .replace(/ \(line \d+ column \d+\)$/, '');
+  const offset = jsonErrorOffset(text);
+  if (offset === null) return new ConfigError(file, null, `invalid JSON: ${what}`, { cause: e });
+  const before = text.slice(0, offset);
+  const line = before.split('\n').length;
+  const column = offset - before.lastIndexOf('\n');
+  return new ConfigError(file, null, `invalid JSON at line ${line}, column ${column}: ${what}`, { cause: e });
+}
+
+class JsonStop {
+  constructor(readonly offset: number) {}
+}
+
+/** Offset of the first character where `text` stops being valid JSON, or null if it is valid. */
+export function jsonErrorOffset(text: string): number | null {
+  let i = 0;
+  const stop = (at: number): never => {
+    throw new JsonStop(at);
+  };
+  const ws = (): void => {
+    while (i < text.length && ' \t\n\r'.includes(text[i] ?? '')) i++;
+  };
+  const literal = (word: string): void => {
+    for (const ch of word) {
+      if (text[i] !== ch) stop(i);
+      i++;
+    }
+  };
+  const string = (): void => {
+    i++; // opening quote
+    for (;;) {
+      if (i >= text.length) stop(i);
+      const ch = text.charCodeAt(i);
+      if (ch === 0x22) {
+        i++;
+        return;
+      }
+      if (ch < 0x20) stop(i);
+      if (ch === 0x5c) {
+        const esc = text[i + 1] ?? '';
+        if (esc === 'u') {
+          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) stop(i);
+          i += 6;
+        } else if ('"\\/bfnrt'.includes(esc) && esc !== '') {
+          i += 2;
+        } else {
+          stop(i);
+        }
+      } else {
+        i++;
+      }
+    }
+  };
+  const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
+  const value = (): void => {
+    ws();
+    const ch = text[i];
+    if (ch === '{') {
+      i++;
+      ws();
+      if (text[i] === '}') {
+        i++;
+        return;
+      }
+      for (;;) {
+        ws();
+        if (text[i] !== '"') stop(i);
+        string();
+        ws();
+        if (text[i] !== ':') stop(i);
+        i++;
+        value();
+        ws();
+        if (text[i] === ',') i++;
+        else if (text[i] === '}') {
+          i++;
+          return;
+        } else stop(i);
+      }
+    } else if (ch === '[') {
+      i++;
+      ws();
+      if (text[i] === ']') {
+        i++;
+        return;
+      }
+      for (;;) {
+        value();
+        ws();
+        if (text[i] === ',') i++;
+        else if (text[i] === ']') {
+          i++;
+          return;
+        } else stop(i);
+      }
+    } else if (ch === '"') {
+      string();
+    } else if (ch === 't') {
+      literal('true');
+    } else if (ch === 'f') {
+      literal('false');
+    } else if (ch === 'n') {
+      literal('null');
+    } else {
+      NUMBER.lastIndex = i;
+      if (!NUMBER.test(text)) stop(i);
+      i = NUMBER.lastIndex;
+    }
+  };
+  try {
+    value();
+    ws();
+    if (i < text.length) stop(i);
+    return null;
+  } catch (e) {
+    // Anything else (say, a stack overflow on absurd nesting) just means no position to report.
+    return e instanceof JsonStop ? e.offset : null;
+  }
+}

@@ -1,0 +1,315 @@
+import { describe, expect, it } from 'vitest';
+import { alignMoney, centsToInput, formatSignedCents } from '../../src/cli/format.js';
+import { COMMANDS, completeLine, findCommand, parseAmount, parseCommandLine, type ParseResult, type ReplCommand } from '../../src/cli/parse.js';
+import { didYouMean, editDistance } from '../../src/errors.js';
+
+const ctx = { self: 1, nodes: [1, 2, 3] } as const;
+
+function command(line: string): ReplCommand {
+  const r = parseCommandLine(line, ctx);
+  if (!r.ok) throw new Error(`expected "${line}" to parse, got: ${r.error}`);
+  return r.command;
+}
+
+function error(line: string): string {
+  const r: ParseResult = parseCommandLine(line, ctx);
+  if (r.ok) throw new Error(`expected "${line}" to fail, got ${JSON.stringify(r.command)}`);
+  expect(r.error).not.toContain('\n');
+  return r.error;
+}
+
+describe('parseAmount', () => {
+  it.each([
+    ['4', 400],
+    ['4.5', 450],
+    ['4.50', 450],
+    ['$4.50', 450],
+    ['0.01', 1],
+    ['.5', 50],
+    ['.05', 5],
+    ['$.99', 99],
+    ['10', 1000],
+    ['007.10', 710],
+    [' 4.50 ', 450],
+    ['90071992547409.91', Number.MAX_SAFE_INTEGER],
+  ])('reads %j as %i cents', (text, cents) => {
+    expect(parseAmount(text)).toEqual({ ok: true, cents });
+  });
+
+  it('reads amounts exactly where floats would not (0.29 * 100 = 28.999...)', () => {
+    expect(parseAmount('0.29')).toEqual({ ok: true, cents: 29 });
+    expect(parseAmount('1.15')).toEqual({ ok: true, cents: 115 });
+    expect(parseAmount('4.35')).toEqual({ ok: true, cents: 435 });
+  });
+
+  it.each(['-5', '-0.01', '-$5', '$-5'])('rejects the negative amount %j', (text) => {
+    const r = parseAmount(text);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.error).toMatch(/must be positive/);
+  });
+
+  it.each(['0', '0.00', '$0', '.0', '000'])('rejects the zero amount %j', (text) => {
+    const r = parseAmount(text);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.error).toMatch(/more than zero/);
+  });
+
+  it.each(['4.555', '0.001', '4.500', '.125'])('rejects %j for having more than 2 decimals', (text) => {
+    const r = parseAmount(text);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.error).toMatch(/more than 2 decimal places/);
+  });
+
+  it.each(['90071992547409.92', '100000000000000', '99999999999999999999999999'])('rejects %j as beyond MAX_SAFE_INTEGER cents', (text) => {
+    const r = parseAmount(text);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.error).toMatch(/too large/);
+  });
+
+  it.each(['abc', '1e5', '1E5', '0x10', 'Infinity', '-Infinity', 'NaN', ' 4.5.0', '4.5.0', '4.', '.', '$', '$$4', '+5', '1,000', '4 50', '٣', '４', '4$', '5USD', '0b1', '1_000'])(
+    'rejects %j as not an amount',
+    (text) => {
+      const r = parseAmount(text);
+      expect(r.ok).toBe(false);
+      if (!r.ok) expect(r.error).toMatch(/invalid amount/);
+    },
+  );
+
+  it('says an amount is missing when there is none', () => {
+    expect(parseAmount('')).toEqual({ ok: false, error: 'missing amount' });
+    expect(parseAmount('   ')).toEqual({ ok: false, error: 'missing amount' });
+  });
+
+  it('reads back exactly what centsToInput writes', () => {
+    for (const cents of [1, 5, 10, 99, 100, 101, 450, 1234567, Number.MAX_SAFE_INTEGER]) {
+      expect(parseAmount(centsToInput(cents))).toEqual({ ok: true, cents });
+    }
+  });
+});
+
+describe('money formatting helpers', () => {
+  it('writes plain decimals, signed changes and aligned columns', () => {
+    expect(centsToInput(450)).toBe('4.50');
+    expect(centsToInput(5)).toBe('0.05');
+    expect(centsToInput(-1205)).toBe('-12.05');
+    expect(formatSignedCents(450)).toBe('+$4.50');
+    expect(formatSignedCents(-450)).toBe('-$4.50');
+    expect(formatSignedCents(0)).toBe('$0.00');
+    expect(alignMoney([5, 123456])).toEqual(['    $0.05', '$1,234.56']);
+  });
+
+  it('refuses to write a fractional number of cents', () => {
+    expect(() => centsToInput(4.5)).toThrow(RangeError);
+  });
+});
+
+describe('parseCommandLine', () => {
+  it('treats blank lines and # comments as empty', () => {
+    expect(command('')).toEqual({ type: 'empty' });
+    expect(command('   \t ')).toEqual({ type: 'empty' });
+    expect(command('# a comment in a command file')).toEqual({ type: 'empty' });
+  });
+
+  describe('transfer', () => {
+    it('parses a recipient written as 2 or client2, and the t alias', () => {
+      expect(command('transfer 2 4.50')).toEqual({ type: 'transfer', to: 2, amount: 450 });
+      expect(command('t client3 $10')).toEqual({ type: 'transfer', to: 3, amount: 1000 });
+      expect(command('  TRANSFER   Client2   .5  ')).toEqual({ type: 'transfer', to: 2, amount: 50 });
+    });
+
+    it('names what is missing, with usage', () => {
+      expect(error('transfer')).toBe('transfer: missing recipient and amount — usage: transfer <to> <amount>');
+      expect(error('transfer 2')).toBe('transfer: missing amount — usage: transfer <to> <amount>');
+      expect(error('t 2 4 5')).toMatch(/^transfer: too many arguments .* usage: transfer <to> <amount>$/);
+    });
+
+    it('refuses an unknown recipient, naming the clients', () => {
+      expect(error('transfer 9 1')).toBe('transfer: unknown recipient "9" — the clients are 1, 2, 3');
+      expect(error('transfer client0 1')).toMatch(/unknown recipient "client0"/);
+    });
+
+    it('refuses a recipient that is not a client number', () => {
+      expect(error('transfer bob 1')).toMatch(/invalid recipient "bob"/);
+      expect(error('transfer 2.0 1')).toMatch(/invalid recipient "2.0"/);
+      expect(error('transfer -2 1')).toMatch(/invalid recipient "-2"/);
+    });
+
+    it('refuses oneself as recipient', () => {
+      expect(error('transfer 1 4')).toBe('transfer: cannot transfer to yourself (client1)');
+      expect(error('transfer client1 4')).toMatch(/yourself/);
+    });
+
+    it.each([
+      ['abc', /invalid amount/],
+      ['1e5', /invalid amount/],
+      ['0x10', /invalid amount/],
+      ['Infinity', /invalid amount/],
+      ['NaN', /invalid amount/],
+      ['4.5.0', /invalid amount/],
+      ['-5', /must be positive/],
+      ['0', /more than zero/],
+      ['4.555', /more than 2 decimal/],
+      ['90071992547409.92', /too large/],
+    ])('refuses the amount %j', (amount, message) => {
+      expect(error(`transfer 2 ${amount}`)).toMatch(message);
+      expect(error(`transfer 2 ${amount}`)).toMatch(/^transfer: /);
+    });
+  });
+
+  describe('balance', () => {
+    it('defaults to self and accepts all, a client, and the b alias', () => {
+      expect(command('balance')).toEqual({ type: 'balance', target: 'self' });
+      expect(command('b')).toEqual({ type: 'balance', target: 'self' });
+      expect(command('balance all')).toEqual({ type: 'balance', target: 'all' });
+      expect(command('b ALL')).toEqual({ type: 'balance', target: 'all' });
+      expect(command('balance 2')).toEqual({ type: 'balance', target: 2 });
+      expect(command('balance client3')).toEqual({ type: 'balance', target: 3 });
+    });
+
+    it('normalises its own id to self', () => {
+      expect(command('balance 1')).toEqual({ type: 'balance', target: 'self' });
+    });
+
+    it('refuses unknown clients and extra arguments', () => {
+      expect(error('balance 7')).toMatch(/^balance: unknown client "7"/);
+      expect(error('balance everyone')).toMatch(/^balance: invalid client "everyone"/);
+      expect(error('balance 2 3')).toMatch(/^balance: too many arguments.*usage: balance \[all \| <client>\]$/);
+    });
+  });
+
+  describe('snapshots', () => {
+    it('parses snapshot, snapshots, snapshot list and snapshot show <id>', () => {
+      expect(command('snapshot')).toEqual({ type: 'snapshot' });
+      expect(command('snapshots')).toEqual({ type: 'snapshots' });
+      expect(command('snapshot list')).toEqual({ type: 'snapshots' });
+      expect(command('snapshot show 1.3')).toEqual({ type: 'snapshotShow', id: '1.3' });
+      expect(command('snapshot SHOW 12.104')).toEqual({ type: 'snapshotShow', id: '12.104' });
+    });
+
+    it('refuses a missing or malformed snapshot id', () => {
+      expect(error('snapshot show')).toMatch(/missing snapshot id/);
+      expect(error('snapshot show ../etc/passwd')).toMatch(/invalid snapshot id/);
+      expect(error('snapshot show 1')).toMatch(/invalid snapshot id/);
+      expect(error('snapshot show 1.3 2.4')).toMatch(/too many arguments/);
+      expect(error('snapshot now')).toMatch(/unknown subcommand "now"/);
+      expect(error('snapshots 1')).toMatch(/^snapshots: takes no arguments/);
+    });
+  });
+
+  describe('chain', () => {
+    it('shows the default tail or the last N, with the blockchain alias', () => {
+      expect(command('chain')).toEqual({ type: 'chain' });
+      expect(command('blockchain 25')).toEqual({ type: 'chain', last: 25 });
+    });
+
+    it.each(['0', '-1', '2.5', 'x', '1e3', '99999999999999999999'])('refuses the count %j', (n) => {
+      expect(error(`chain ${n}`)).toMatch(/^chain: count must be a positive whole number/);
+    });
+  });
+
+  it('parses the argument-less commands and their aliases', () => {
+    expect(command('peers')).toEqual({ type: 'peers' });
+    expect(command('status')).toEqual({ type: 'status' });
+    expect(command('exit')).toEqual({ type: 'exit' });
+    expect(command('quit')).toEqual({ type: 'exit' });
+    expect(error('peers now')).toBe('peers: takes no arguments, got 1 — usage: peers');
+    expect(error('exit 0')).toMatch(/^exit: takes no arguments/);
+  });
+
+  it('parses help with an optional topic, resolving aliases', () => {
+    expect(command('help')).toEqual({ type: 'help' });
+    expect(command('?')).toEqual({ type: 'help' });
+    expect(command('help transfer')).toEqual({ type: 'help', topic: 'transfer' });
+    expect(command('help t')).toEqual({ type: 'help', topic: 'transfer' });
+    expect(command('help quit')).toEqual({ type: 'help', topic: 'exit' });
+    expect(error('help tranfer')).toBe('help: no command "tranfer" — did you mean "transfer"? (type help)');
+    expect(error('help a b')).toMatch(/too many arguments/);
+  });
+
+  describe('unknown commands', () => {
+    it.each([
+      ['tranfer', 'transfer'],
+      ['trasnfer', 'transfer'],
+      ['balanse', 'balance'],
+      ['snapshto', 'snapshot'],
+      ['chian', 'chain'],
+      ['staus', 'status'],
+      ['exti', 'exit'],
+      ['peer', 'peers'],
+    ])('suggests the closest command for %j', (typo, suggestion) => {
+      expect(error(`${typo} 2 4`)).toBe(`unknown command "${typo}" — did you mean "${suggestion}"? (type help)`);
+    });
+
+    it('suggests the command a truncated word starts', () => {
+      expect(error('snap')).toBe('unknown command "snap" — did you mean "snapshot"? (type help)');
+      expect(error('bal all')).toMatch(/did you mean "balance"/);
+    });
+
+    it('does not suggest anything far away', () => {
+      expect(error('deposit 5')).toBe('unknown command "deposit" (type help)');
+      expect(error('x')).toBe('unknown command "x" (type help)');
+    });
+  });
+});
+
+describe('COMMANDS', () => {
+  it('describes every command with a usage and a one-line description, no word claimed twice', () => {
+    const words = COMMANDS.flatMap((c) => [c.name, ...c.aliases]);
+    expect(new Set(words).size).toBe(words.length);
+    for (const c of COMMANDS) {
+      expect(c.usage.startsWith(c.name)).toBe(true);
+      expect(c.description).not.toContain('\n');
+      expect(findCommand(c.name)).toBe(c);
+      for (const a of c.aliases) expect(findCommand(a.toUpperCase())).toBe(c);
+      // Every example parses: the help text never teaches something the parser refuses.
+      for (const example of c.examples) expect(parseCommandLine(example, ctx).ok).toBe(true);
+    }
+  });
+});
+
+describe('completeLine', () => {
+  const cctx = { ...ctx, snapshotIds: ['1.1', '1.2', '2.1'] };
+
+  it('completes command words and aliases', () => {
+    expect(completeLine('tr', cctx)).toEqual([['transfer'], 'tr']);
+    expect(completeLine('  sn', cctx)).toEqual([['snapshot', 'snapshots'], 'sn']);
+    expect(completeLine('b', cctx)).toEqual([['b', 'balance', 'blockchain'], 'b']);
+    expect(completeLine('zz', cctx)).toEqual([[], 'zz']);
+    expect(completeLine('', cctx)[0]).toEqual(expect.arrayContaining(['transfer', 'balance', 'quit', 'exit']));
+  });
+
+  it('completes recipients other than oneself, as typed', () => {
+    expect(completeLine('transfer ', cctx)).toEqual([['2', '3'], '']);
+    expect(completeLine('t c', cctx)).toEqual([['client2', 'client3'], 'c']);
+    expect(completeLine('transfer client3', cctx)).toEqual([['client3'], 'client3']);
+    expect(completeLine('transfer 2 4', cctx)).toEqual([[], '4']);
+  });
+
+  it('completes balance targets, snapshot subcommands and ids, and help topics', () => {
+    expect(completeLine('balance ', cctx)).toEqual([['all', '1', '2', '3'], '']);
+    expect(completeLine('balance a', cctx)).toEqual([['all'], 'a']);
+    expect(completeLine('snapshot ', cctx)).toEqual([['list', 'show'], '']);
+    expect(completeLine('snapshot show 1.', cctx)).toEqual([['1.1', '1.2'], '1.']);
+    expect(completeLine('snapshot show ', { ...ctx })).toEqual([[], '']);
+    expect(completeLine('help st', cctx)).toEqual([['status'], 'st']);
+  });
+
+  it('offers nothing after an unknown command', () => {
+    expect(completeLine('frobnicate 1', cctx)).toEqual([[], '1']);
+  });
+});
+
+describe('didYouMean', () => {
+  it('counts an adjacent swap as one edit', () => {
+    expect(editDistance('trasnfer', 'transfer')).toBe(1);
+    expect(editDistance('kitten', 'sitting')).toBe(3);
+    expect(editDistance('', 'abc')).toBe(3);
+  });
+
+  it('suggests only plausible typos', () => {
+    expect(didYouMean('clinets', ['cluster', 'clients'])).toBe('clients');
+    expect(didYouMean('zzz', ['cluster', 'clients'])).toBeNull();
+    expect(didYouMean('balance', ['id', 'balanceCents'])).toBe('balanceCents');
+    expect(didYouMean('ba', ['balanceCents'])).toBeNull();
+  });
+});
