@@ -1,0 +1,124 @@
+/**
+ * Frame bodies: MessagePack maps. Two kinds share one encoding:
+ *  - handshake frames, `type` HELLO / WELCOME / REFUSE, only before a connection is established;
+ *  - message frames, the core `Message` itself, only after it.
+ * No Message type collides with a handshake type, and each connection knows which kind it
+ * expects next, so no extra envelope is needed.
+ *
+ * Decoding never throws: anything malformed comes back as a `NetError` value for the connection
+ * to close itself with.
+ */
+import { Packr } from 'msgpackr';
+import { validateMessage } from '../core/messages.js';
+import type { Message, NodeId } from '../core/types.js';
+import { NetError, NetErrorKind, describeError } from './errors.js';
+
+/** Bumped whenever the wire format changes incompatibly. */
+export const PROTOCOL_VERSION = 1;
+
+export interface Hello {
+  readonly type: 'HELLO';
+  readonly protocol: number;
+  readonly cluster: string;
+  /** The dialer. */
+  readonly node: NodeId;
+  /** Whom the dialer thinks it dialed. */
+  readonly to: NodeId;
+  /** Genesis block hash (hex): identifies the cluster's config. */
+  readonly genesis: string;
+}
+export interface Welcome {
+  readonly type: 'WELCOME';
+  readonly node: NodeId;
+}
+export interface Refuse {
+  readonly type: 'REFUSE';
+  readonly reason: string;
+}
+export type HandshakeFrame = Hello | Welcome | Refuse;
+
+export type Decoded<T> = { ok: true; value: T } | { ok: false; error: NetError };
+
+/** Caps on handshake strings, so a hostile HELLO cannot make us log megabytes. */
+const MAX_HANDSHAKE_STRING = 256;
+
+/**
+ * `useRecords: false`: plain MessagePack maps, readable by any decoder. Structured clone and the
+ * extra types are off: the wire carries plain data only, and a peer must not be able to make us
+ * build Sets, Errors, RegExps or reference cycles.
+ */
+const packr = new Packr({ useRecords: false, structuredClone: false, moreTypes: false, int64AsType: 'number' });
+
+function encode(value: unknown): Buffer {
+  return packr.pack(value);
+}
+
+export function encodeHandshake(frame: HandshakeFrame): Buffer {
+  return encode(frame);
+}
+
+export function encodeMessage(message: Message): Buffer {
+  return encode(message);
+}
+
+function unpack(body: Uint8Array): Decoded<unknown> {
+  try {
+    return { ok: true, value: packr.unpack(body) as unknown };
+  } catch (e) {
+    return { ok: false, error: NetError.badFrame(describeError(e), e) };
+  }
+}
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isId = (v: unknown): v is NodeId => typeof v === 'number' && Number.isSafeInteger(v);
+const isStr = (v: unknown): v is string => typeof v === 'string' && v.length <= MAX_HANDSHAKE_STRING;
+
+/** Decodes a message frame and validates it against the cluster's node ids. */
+export function decodeMessage(body: Uint8Array, nodes: ReadonlySet<NodeId>): Decoded<Message> {
+  const raw = unpack(body);
+  if (!raw.ok) return raw;
+  const checked = validateMessage(raw.value, nodes);
+  return checked.ok ? checked : { ok: false, error: NetError.badMessage(checked.error) };
+}
+
+/**
+ * Decodes a handshake frame. A HELLO with another protocol version is reported as
+ * ProtocolMismatch (its other fields may mean something else in that version), so that the
+ * acceptor can refuse it with a precise reason.
+ */
+export function decodeHandshake(body: Uint8Array): Decoded<HandshakeFrame> {
+  const raw = unpack(body);
+  if (!raw.ok) return raw;
+  const v = raw.value;
+  const bad = (detail: string): Decoded<HandshakeFrame> => ({ ok: false, error: NetError.badHandshake(detail) });
+  if (!isObj(v)) return bad('expected a map');
+  switch (v.type) {
+    case 'HELLO': {
+      if (typeof v.protocol !== 'number' || !Number.isSafeInteger(v.protocol)) return bad('HELLO.protocol: expected an integer');
+      if (v.protocol !== PROTOCOL_VERSION) {
+        return {
+          ok: false,
+          error: new NetError(
+            NetErrorKind.ProtocolMismatch,
+            `protocol version ${v.protocol} is not supported (this client speaks version ${PROTOCOL_VERSION}); run the same version of lamport-ledger everywhere`,
+          ),
+        };
+      }
+      if (!isStr(v.cluster)) return bad('HELLO.cluster: expected a string');
+      if (!isId(v.node)) return bad('HELLO.node: expected a client id');
+      if (!isId(v.to)) return bad('HELLO.to: expected a client id');
+      if (!isStr(v.genesis)) return bad('HELLO.genesis: expected a string');
+      return { ok: true, value: { type: 'HELLO', protocol: v.protocol, cluster: v.cluster, node: v.node, to: v.to, genesis: v.genesis } };
+    }
+    case 'WELCOME':
+      if (!isId(v.node)) return bad('WELCOME.node: expected a client id');
+      return { ok: true, value: { type: 'WELCOME', node: v.node } };
+    case 'REFUSE':
+      if (typeof v.reason !== 'string') return bad('REFUSE.reason: expected a string');
+      // A reason is shown to users; keep it one bounded line whatever the peer sent.
+      return { ok: true, value: { type: 'REFUSE', reason: v.reason.replace(/[\r\n]+/g, ' ').slice(0, 1000) } };
+    default:
+      return bad(`expected HELLO, WELCOME or REFUSE, got ${typeof v.type === 'string' ? JSON.stringify(v.type.slice(0, 40)) : typeof v.type}`);
+  }
+}
