@@ -11,6 +11,7 @@ import { Daemon } from '../daemon/daemon.js';
 import { type ClusterConfig, loadConfig, nodeIds } from '../daemon/config.js';
 import { ControlError, sendControl } from '../daemon/control.js';
 import { isLedgerError } from '../errors.js';
+import { LocalCluster, ScriptError, clusterRepl, generateConfig, runAuto, runScript, tempDataRoot } from './cluster.js';
 import { runPiped, startRepl } from './repl.js';
 
 const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -171,6 +172,84 @@ async function runCtl(n: string, words: string[], o: { json?: boolean; config?: 
   }
 }
 
+interface ClusterCliOptions {
+  config?: string;
+  dataDir?: string;
+  auto?: number;
+  duration?: number;
+  snapshotEvery?: number;
+  delay?: string;
+  transferTimeout?: number;
+  seed: number;
+  json?: boolean;
+  size?: number;
+}
+
+function clusterSize(n: string | undefined): number {
+  if (n === undefined) {
+    if (!process.stdin.isTTY) return 3;
+    n = readlineSync.question('How many clients? (2-16, Enter for 3): ') || '3';
+  }
+  const size = Number(n);
+  if (!Number.isInteger(size) || size < 2 || size > 16) fail(`cluster size must be a whole number from 2 to 16, got "${n}"`);
+  return size;
+}
+
+/** The config and data root a cluster command runs on: the given config, or a generated one. */
+async function prepareCluster(n: string | undefined, o: ClusterCliOptions, fresh: boolean): Promise<{ configPath: string; dataRoot: string; cleanup: () => void }> {
+  if (o.config) {
+    loadOrExit(o.config);
+    const dataRoot = o.dataDir ?? (fresh ? tempDataRoot().root : 'data');
+    return { configPath: o.config, dataRoot, cleanup: () => {} };
+  }
+  const size = clusterSize(n);
+  const temp = fresh && !o.dataDir ? tempDataRoot() : null;
+  const dataRoot = o.dataDir ?? temp?.root ?? path.join('data', `cluster-${size}`);
+  const configPath = path.join(dataRoot, 'config.json');
+  await generateConfig(size, configPath, `cluster-${size}`);
+  return { configPath, dataRoot, cleanup: () => temp?.remove() };
+}
+
+async function runCluster(n: string | undefined, o: ClusterCliOptions, script: string | null): Promise<void> {
+  const { configPath, dataRoot, cleanup } = await prepareCluster(n, o, script !== null || o.auto !== undefined);
+  const quiet = script !== null || o.auto !== undefined;
+  const cluster = new LocalCluster({
+    configPath,
+    dataRoot,
+    ...(o.delay ? { delay: o.delay } : {}),
+    ...(o.snapshotEvery ? { snapshotEvery: o.snapshotEvery } : {}),
+    ...(o.transferTimeout ? { transferTimeout: o.transferTimeout } : {}),
+    // In workload and script runs the clients' own lines would drown the transcript.
+    echo: quiet ? null : (line) => process.stdout.write(`${line}\n`),
+  });
+  let code = 0;
+  const stopAll = async (): Promise<void> => {
+    await cluster.down();
+    cleanup();
+  };
+  process.on('SIGINT', () => void stopAll().then(() => process.exit(130)));
+  process.on('SIGTERM', () => void stopAll().then(() => process.exit(143)));
+  try {
+    process.stdout.write(`starting ${cluster.ids.length} clients (config ${configPath}, data in ${dataRoot})...\n`);
+    await cluster.up();
+    if (script !== null) {
+      await runScript(cluster, script, (line) => process.stdout.write(`${line}\n`));
+      process.stdout.write(`script ${script}: every line ran, every expect held\n`);
+    } else if (o.auto !== undefined) {
+      const summary = await runAuto(cluster, { rate: o.auto, durationS: o.duration ?? 10, seed: o.seed }, (line) => process.stdout.write(`${line}\n`));
+      if (o.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+      if (!summary.conserved || !summary.chainsIdentical || summary.snapshotsVerified !== summary.snapshots) code = 1;
+    } else {
+      await clusterRepl(cluster, o.json === true);
+    }
+  } catch (e) {
+    code = 1;
+    process.stderr.write(`client cluster: ${e instanceof ScriptError || e instanceof ControlError ? e.message : String(e)}\n`);
+  }
+  await stopAll();
+  process.exit(code);
+}
+
 export function buildProgram(): Command {
   const program = new Command('client')
     .description('A replicated bank ledger: one peer daemon per client, Lamport mutual exclusion, a hash-chained blockchain, Chandy-Lamport snapshots.')
@@ -203,6 +282,37 @@ export function buildProgram(): Command {
     .option('-d, --data-dir <dir>', 'the client\'s data dir (default data/client-<n>)')
     .option('--timeout <seconds>', 'how long to wait for the answer', parseSeconds, 60)
     .action(runCtl);
+
+  const cluster = program
+    .command('cluster')
+    .description('run a local cluster of N client processes from one terminal (one REPL for all: "2 transfer 3 1.50", "all balance", "use 2")')
+    .enablePositionalOptions()
+    .argument('[N]', 'number of clients, asked for in a terminal when missing (3 otherwise)')
+    .option('-c, --config <file>', 'run the clients of this config instead of generating one (npm start uses config/default.json)')
+    .option('-d, --data-dir <dir>', 'root of the clients\' data dirs (default: data/ with --config, data/cluster-<N> otherwise; a temporary dir for --auto)')
+    .option('--auto <rate>', 'random workload: this many transfers per second between random clients, then a summary', parseSeconds)
+    .option('--duration <seconds>', 'how long --auto runs', parseSeconds, 10)
+    .option('--snapshot-every <seconds>', 'every client starts a snapshot this often', parseSeconds)
+    .option('--delay <ms|min-max>', 'every client holds its outgoing messages this long (see client --delay)')
+    .option('--transfer-timeout <seconds>', 'per-transfer timeout on every client', parseSeconds)
+    .option('--seed <n>', 'seed of the --auto workload', (v) => Number.parseInt(v, 10), 1)
+    .option('--json', 'print results (and the --auto summary) as JSON')
+    .action(async (n: string | undefined, o: ClusterCliOptions) => {
+      if (o.delay) parseDelay(o.delay);
+      await runCluster(n, o, null);
+    });
+  cluster
+    .command('run')
+    .description('run a command file against a fresh cluster: "<n|all> <command>", "wait MS", "settle", "expect ..."; exit 0 if every expect holds')
+    .argument('<file>', 'the command file (see examples/)')
+    .option('-n, --size <N>', 'number of clients', (v) => Number.parseInt(v, 10), 3)
+    .option('-c, --config <file>', 'use this config instead of a generated one')
+    .option('-d, --data-dir <dir>', 'keep the clients\' data here (default: a temporary dir, removed after)')
+    .option('--delay <ms|min-max>', 'every client holds its outgoing messages this long')
+    .action(async (file: string, o: ClusterCliOptions) => {
+      if (!existsSync(file)) fail(`no such command file: ${file}`);
+      await runCluster(String(o.size ?? 3), { ...o, seed: 1 }, file);
+    });
 
   return program;
 }
