@@ -1,0 +1,108 @@
+/**
+ * The one-terminal modes, run as a user would: command files (the examples, and one whose expect
+ * fails), the random workload with its summary, and the cluster REPL fed through stdin.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const BIN = path.resolve('bin/client.js');
+const temps: string[] = [];
+afterAll(() => {
+  for (const t of temps) rmSync(t, { recursive: true, force: true });
+});
+
+function run(args: string[], input?: string, timeoutMs = 60_000): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    // The cluster is torn down by the command itself; this only guards against a hang.
+    const killer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(killer);
+      resolve({ code, out, err });
+    });
+    if (input !== undefined) child.stdin.end(input);
+    else child.stdin.end();
+  });
+}
+
+describe('client cluster run FILE', () => {
+  for (const example of readdirSync('examples').filter((f) => f.endsWith('.txt'))) {
+    it(`runs examples/${example} and every expect holds`, async () => {
+      const r = await run(['cluster', 'run', path.join('examples', example)]);
+      expect(r.err).toBe('');
+      expect(r.out).toContain('every expect held');
+      expect(r.code).toBe(0);
+    });
+  }
+
+  it('fails with the line and the reason when an expect does not hold', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'll-script-'));
+    temps.push(dir);
+    const file = path.join(dir, 'wrong.txt');
+    writeFileSync(file, '1 transfer 2 1.00\nexpect all balance 2 99.00\n2 transfer 1 1.00\n');
+    const r = await run(['cluster', 'run', file]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/wrong\.txt:2: expect failed: client\d sees client2 at \$11\.00, expected \$99\.00/);
+    expect(r.out).not.toContain('> 2 transfer 1 1.00');
+  });
+});
+
+describe('client cluster --auto', () => {
+  it('runs a random workload with snapshots and prints a conserving summary', async () => {
+    const r = await run(['cluster', '3', '--auto', '40', '--duration', '2', '--snapshot-every', '0.5', '--json']);
+    expect(r.code).toBe(0);
+    const summary = JSON.parse(r.out.trim().split('\n').pop()!) as Record<string, unknown>;
+    expect(summary.conserved).toBe(true);
+    expect(summary.chainsIdentical).toBe(true);
+    expect(summary.committed as number).toBeGreaterThan(20);
+    expect(summary.snapshots as number).toBeGreaterThan(0);
+    expect(summary.snapshotsVerified).toBe(summary.snapshots);
+    expect(r.out).toMatch(/conserved yes; chains identical yes/);
+  });
+});
+
+describe('the cluster REPL', () => {
+  it('addresses one client, all clients, and a default set with use', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'll-repl-'));
+    temps.push(dir);
+    const input = ['1 transfer 2 5', 'all balance 2', 'use 3', 'balance', '9 balance', 'exit', ''].join('\n');
+    // Commands are answered asynchronously; give them a moment before the exit line is read.
+    const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      const child = spawn(process.execPath, [BIN, 'cluster', '3', '--data-dir', dir], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let out = '';
+      let fed = false;
+      child.stdout.on('data', (c: Buffer) => {
+        out += c.toString();
+        if (out.includes('cluster of 3 clients is up') && !fed) {
+          fed = true;
+          const lines = input.split('\n');
+          let i = 0;
+          const feed = (): void => {
+            if (i < lines.length - 2) {
+              child.stdin.write(`${lines[i++]}\n`);
+              setTimeout(feed, 400);
+            } else child.stdin.end(`${lines[i]}\n`);
+          };
+          feed();
+        }
+      });
+      const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+      child.on('exit', (code) => {
+        clearTimeout(killer);
+        resolve({ code, out });
+      });
+    });
+    expect(r.out).toMatch(/SUCCESS\s+block #1\s+client1 -> client2\s+\$5\.00/);
+    expect(r.out.match(/client2: \$15\.00/g)?.length).toBe(3);
+    expect(r.out).toContain('client3: $10.00');
+    expect(r.out).toContain('error: unknown client 9');
+    expect(r.code).toBe(0);
+  });
+});
