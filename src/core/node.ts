@@ -70,8 +70,11 @@ export class Node {
   readonly total: Cents;
   /** Blocks above head+1 that arrived out of height order, by height. */
   protected readonly pending = new Map<number, Block>();
-  /** The highest block height known to exist anywhere; no block is created below it. */
-  protected knownHeight: number;
+  /**
+   * The highest chain height a peer has claimed (SYNC) since its connection came up. Together with
+   * the buffered blocks it says how high the chain is known to be; no block is created below that.
+   */
+  protected claimedHeight: number;
   protected readonly transfers: PendingTransfer[] = [];
   protected round: Round | null = null;
   protected readonly up = new Set<NodeId>();
@@ -92,7 +95,7 @@ export class Node {
     this.total = totalOf(initial);
     this.balances = config.restored ? new Map(config.restored.balances) : initial;
     this.head = config.restored ? config.restored.head : { height: 0, hash: config.genesis.hash };
-    this.knownHeight = this.head.height;
+    this.claimedHeight = this.head.height;
     this.clock = new LamportClock(config.restored?.clock ?? 0);
     this.mutex = new LamportMutex(this.id, this.peers);
     this.snapshotSeq = config.firstSnapshotSeq ?? 1;
@@ -135,6 +138,11 @@ export class Node {
 
   chainHead(): Head {
     return this.head;
+  }
+
+  /** The sequence number the next snapshot started here will get. */
+  nextSnapshotSeq(): number {
+    return this.snapshotSeq;
   }
 
   lamportTime(): number {
@@ -208,7 +216,7 @@ export class Node {
         this.onReport(from, message.snapshot, message);
         return;
       case 'SYNC':
-        this.knownHeight = Math.max(this.knownHeight, message.height);
+        this.claimedHeight = Math.max(this.claimedHeight, message.height);
         if (message.height > this.head.height) this.log('info', { type: 'catchingUp', peer: from, from: this.head.height + 1, to: message.height });
         if (this.head.height > message.height) {
           const ts = this.clock.tick();
@@ -295,7 +303,7 @@ export class Node {
 
   /** Rule 5 of the mutex, plus: never build on a chain known to be behind. */
   protected canEnter(): boolean {
-    return this.mutex.canEnter() && this.head.height >= this.knownHeight;
+    return this.mutex.canEnter() && this.pending.size === 0 && this.head.height >= this.claimedHeight;
   }
 
   /**
@@ -364,7 +372,6 @@ export class Node {
 
   private receiveBlocks(from: NodeId, blocks: readonly Block[]): void {
     for (const b of blocks) {
-      this.knownHeight = Math.max(this.knownHeight, b.height);
       if (b.height <= this.head.height) {
         if (b.height === this.head.height && b.hash !== this.head.hash) {
           this.log('error', { type: 'blockRejected', from, height: b.height, reason: `conflicts with own block #${b.height}` });
@@ -392,7 +399,6 @@ export class Node {
   private append(block: Block, from: NodeId | null): void {
     applyBlock(this.balances, block);
     this.head = { height: block.height, hash: block.hash };
-    this.knownHeight = Math.max(this.knownHeight, block.height);
     this.out.push({ kind: 'persist', block });
     this.log(from === null ? 'info' : 'debug', { type: 'blockApplied', block, from });
   }

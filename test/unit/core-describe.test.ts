@@ -1,0 +1,136 @@
+import { describe, expect, it } from 'vitest';
+import type { CoreEvent, Effect, Input } from '../../src/core/api.js';
+import { describeBlock, describeEffect, describeEvent, describeInput, describeMessage, describeResult, describeSend } from '../../src/core/describe.js';
+import { makeGenesis, sealBlock } from '../../src/core/ledger.js';
+import type { Block, Message } from '../../src/core/types.js';
+
+const genesis = makeGenesis(new Map([[1, 1000], [2, 1000], [3, 1000]]), 'describe');
+const b1: Block = sealBlock({ height: 1, prevHash: genesis.hash, ts: 9, creator: 1, txs: [{ id: 'c1', from: 1, to: 2, amount: 450 }] });
+const b2: Block = sealBlock({
+  height: 2, prevHash: b1.hash, ts: 12, creator: 2,
+  txs: [{ id: 'c2', from: 2, to: 3, amount: 1 }, { id: 'c3', from: 2, to: 1, amount: 2 }],
+});
+const state = { node: 3, clock: 40, height: 2, head: b2.hash, balances: { '1': 552, '2': 1447, '3': 1001 }, pendingBlocks: [b2], queue: [{ ts: 38, node: 1 }] };
+
+const messages: Message[] = [
+  { type: 'REQUEST', ts: 7 },
+  { type: 'REPLY', ts: 8 },
+  { type: 'RELEASE', ts: 9, block: b1 },
+  { type: 'RELEASE', ts: 10, block: null },
+  { type: 'MARKER', ts: 11, snapshot: { initiator: 2, seq: 3 } },
+  {
+    type: 'REPORT', ts: 41, snapshot: { initiator: 2, seq: 3 },
+    local: { state, channels: [{ from: 1, messages: [{ type: 'RELEASE', ts: 9, block: b1 }, { type: 'REPLY', ts: 8 }] }, { from: 2, messages: [] }] },
+  },
+  { type: 'SYNC', ts: 13, height: 2 },
+  { type: 'BLOCKS', ts: 14, blocks: [b1, b2] },
+  { type: 'BLOCKS', ts: 15, blocks: [] },
+];
+
+describe('describeMessage', () => {
+  it.each(messages.map((m) => [m.type, m] as const))('renders %s on one line with its type and ts', (type, m) => {
+    const line = describeMessage(m);
+    expect(line).not.toMatch(/[\r\n]/);
+    expect(line.startsWith(type)).toBe(true);
+    expect(line).toContain(`ts=${m.ts}`);
+  });
+
+  it('renders the documented forms', () => {
+    expect(describeMessage({ type: 'REQUEST', ts: 7 })).toBe('REQUEST ts=7');
+    expect(describeMessage({ type: 'SYNC', ts: 13, height: 2 })).toBe('SYNC ts=13 height=2');
+    expect(describeMessage({ type: 'RELEASE', ts: 9, block: b1 })).toBe(`RELEASE ts=9 block #1 ${b1.hash.slice(0, 8)} by 1 (1->2 $4.50)`);
+    expect(describeMessage({ type: 'RELEASE', ts: 10, block: null })).toBe('RELEASE ts=10 no block');
+    expect(describeMessage({ type: 'MARKER', ts: 11, snapshot: { initiator: 2, seq: 3 } })).toBe('MARKER ts=11 snapshot 2.3');
+    expect(describeMessage({ type: 'BLOCKS', ts: 14, blocks: [b1, b2] })).toBe('BLOCKS ts=14 #1..#2');
+  });
+
+  it('summarises a REPORT instead of dumping its contents', () => {
+    const line = describeMessage(messages[5]!);
+    expect(line).toContain('snapshot 2.3');
+    expect(line).toContain('2 in flight');
+    expect(line.length).toBeLessThan(120);
+  });
+
+  it('describeSend prefixes sender and receiver', () => {
+    expect(describeSend(2, 3, { type: 'REQUEST', ts: 7 })).toBe('2->3 REQUEST ts=7');
+  });
+});
+
+describe('describeBlock', () => {
+  it('shows a lone transfer and counts several', () => {
+    expect(describeBlock(b1)).toContain('1->2 $4.50');
+    expect(describeBlock(b2)).toContain('2 txs');
+    expect(describeBlock(b2)).not.toMatch(/\n/);
+  });
+});
+
+describe('one-line renderings of inputs, events, results and effects', () => {
+  const inputs: Input[] = [
+    { kind: 'command', id: 'c1', command: { type: 'transfer', to: 2, amount: 450 } },
+    { kind: 'command', id: 's1', command: { type: 'snapshot' } },
+    { kind: 'receive', from: 2, message: { type: 'REPLY', ts: 8 } },
+    { kind: 'peerUp', peer: 2 },
+    { kind: 'peerDown', peer: 3 },
+    { kind: 'tick', now: 1234 },
+  ];
+  const events: CoreEvent[] = [
+    { type: 'waitingForPeers', commandId: 'c1', peers: [2, 3] },
+    { type: 'requested', ts: 3, transfers: 2 },
+    { type: 'entered', ts: 5, transfers: 2 },
+    { type: 'withdrawn', ts: 3, reason: 'every waiting transfer timed out' },
+    { type: 'blockApplied', block: b1, from: null },
+    { type: 'blockApplied', block: b1, from: 2 },
+    { type: 'blockRejected', from: 2, height: 1, reason: 'does not chain' },
+    { type: 'catchingUp', peer: 2, from: 1, to: 5 },
+    { type: 'snapshotStarted', id: { initiator: 1, seq: 1 }, from: null },
+    { type: 'snapshotRecorded', id: { initiator: 1, seq: 1 } },
+    { type: 'snapshotAbandoned', id: { initiator: 1, seq: 1 }, missing: [3] },
+    { type: 'protocolError', from: 3, error: 'unexpected snapshot report 2.1' },
+  ];
+  const snapshot = {
+    id: { initiator: 1, seq: 1 }, initiator: 1, nodes: [], channels: [], markers: 6,
+    verification: { ok: false, total: 3000, problems: ['a', 'b'], head: null },
+  } as const;
+  const effects: Effect[] = [
+    { kind: 'send', to: 3, message: { type: 'REQUEST', ts: 7 } },
+    { kind: 'persist', block: b1 },
+    { kind: 'serveBlocks', to: 2, fromHeight: 1, toHeight: 4, ts: 20 },
+    { kind: 'reply', commandId: 'c1', result: { type: 'transfer', ok: true, status: 'SUCCESS', txId: 'c1', block: 1, from: 1, to: 2, amount: 450, clock: 9, msgs: 6, batch: 1 } },
+    { kind: 'reply', commandId: 'c2', result: { type: 'transfer', ok: false, status: 'FAILED', reason: 'insufficient', error: 'insufficient balance: client1 has $3.00, needs $4.50', from: 1, to: 2, amount: 450, balance: 300 } },
+    { kind: 'reply', commandId: 's1', result: { type: 'snapshot', ok: true, snapshot } },
+    { kind: 'reply', commandId: 's2', result: { type: 'snapshot', ok: false, id: { initiator: 1, seq: 2 }, error: 'timed out', missing: [3] } },
+    { kind: 'snapshotComplete', snapshot },
+    ...events.map((event): Effect => ({ kind: 'log', level: 'info', event })),
+  ];
+
+  it.each(inputs.map((i) => [i.kind, i] as const))('input %s', (_k, i) => {
+    const line = describeInput(1, i);
+    expect(line).not.toMatch(/[\r\n]/);
+    expect(line.length).toBeGreaterThan(0);
+  });
+
+  it.each(events.map((e) => [e.type, e] as const))('event %s', (_t, e) => {
+    const line = describeEvent(e);
+    expect(line).not.toMatch(/[\r\n]/);
+    expect(line.length).toBeGreaterThan(0);
+  });
+
+  it.each(effects.map((e, i) => [`${i} ${e.kind}`, e] as const))('effect %s', (_k, e) => {
+    const line = describeEffect(1, e);
+    expect(line).not.toMatch(/[\r\n]/);
+    expect(line.length).toBeGreaterThan(0);
+  });
+
+  it('a transfer result reads like the REPL line', () => {
+    const r = effects[3]!;
+    if (r.kind !== 'reply') throw new Error('fixture');
+    expect(describeResult(r.result)).toBe('SUCCESS block #1 client1 -> client2 $4.50 (clock 9, 6 msgs)');
+    const f = effects[4]!;
+    if (f.kind !== 'reply') throw new Error('fixture');
+    expect(describeResult(f.result)).toBe('FAILED insufficient balance: client1 has $3.00, needs $4.50');
+  });
+
+  it('a failed snapshot verification lists its problems', () => {
+    expect(describeResult({ type: 'snapshot', ok: true, snapshot })).toBe('snapshot 1.1 NOT verified: a; b');
+  });
+});
