@@ -25,8 +25,8 @@ export const NetErrorKind = {
   SlowConsumer: 'SLOW_CONSUMER',
   /** The listening socket could not be opened. */
   ListenFailed: 'LISTEN_FAILED',
-  /** The mesh was used after `close()` (or before `start()` where that matters). */
-  Closed: 'CLOSED',
+  /** A method was called in the wrong state (start() twice, address() before listening). */
+  BadState: 'BAD_STATE',
 } as const;
 export type NetErrorKind = (typeof NetErrorKind)[keyof typeof NetErrorKind];
 
@@ -67,7 +67,7 @@ export function isNetError(e: unknown, kind?: NetErrorKind): e is NetError {
 export function describeError(e: unknown): string {
   if (e instanceof Error) {
     const code = (e as NodeJS.ErrnoException).code;
-    return code !== undefined && !e.message.startsWith(code) ? `${code}: ${e.message}` : e.message;
+    return code !== undefined && !e.message.includes(code) ? `${code}: ${e.message}` : e.message;
   }
   return String(e);
 }

@@ -18,7 +18,7 @@ import net from 'node:net';
 import type { Logger } from 'pino';
 import type { Message, NodeId } from '../core/types.js';
 import { PROTOCOL_VERSION, decodeHandshake, decodeMessage, encodeHandshake, encodeMessage, type Hello } from './codec.js';
-import { NetError, NetErrorKind, describeError } from './errors.js';
+import { NetError, NetErrorKind, describeError, isNetError } from './errors.js';
 import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder, encodeFrame } from './framing.js';
 
 export interface PeerAddress {
@@ -202,7 +202,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
 
   /** Listens, then dials every peer until the mesh is closed. Peers may start in any order. */
   async start(): Promise<void> {
-    if (this.started) throw new NetError(NetErrorKind.Closed, 'the mesh was already started');
+    if (this.started) throw new NetError(NetErrorKind.BadState, 'the mesh was already started');
     this.started = true;
     const server = net.createServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_MS });
     this.server = server;
@@ -239,7 +239,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
   address(): { host: string; port: number } {
     const a = this.server?.address();
     if (a === null || a === undefined || typeof a === 'string') {
-      throw new NetError(NetErrorKind.Closed, 'the mesh is not listening (call start() first)');
+      throw new NetError(NetErrorKind.BadState, 'the mesh is not listening (call start() first)');
     }
     return { host: a.address, port: a.port };
   }
@@ -349,14 +349,14 @@ export class Mesh extends EventEmitter<MeshEvents> {
     let welcomed = false;
     const where = `${peer.host}:${peer.port}`;
 
-    const fail = (problem: string, level: 'warn' | 'info'): void => {
+    const fail = (kind: NetErrorKind, problem: string, level: 'warn' | 'info'): void => {
       peer.lastError = problem;
       // A peer that is down or misconfigured would otherwise log the same line every retry.
       if (!peer.loggedProblems.has(problem)) {
         peer.loggedProblems.add(problem);
-        this.log[level]({ peer: peer.id, addr: where }, problem);
+        this.log[level]({ peer: peer.id, addr: where, kind }, problem);
       } else {
-        this.log.debug({ peer: peer.id, addr: where }, problem);
+        this.log.debug({ peer: peer.id, addr: where, kind }, problem);
       }
       if (peer.outSocket === socket) this.dropOutgoing(peer);
       else socket.destroy();
@@ -364,7 +364,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
 
     const timer = setTimeout(() => {
       this.handshakeTimers.delete(timer);
-      fail(`client ${peer.id} (${where}) did not complete the handshake within ${this.handshakeTimeoutMs} ms; retrying`, 'info');
+      fail(NetErrorKind.HandshakeTimeout, `client ${peer.id} (${where}) did not complete the handshake within ${this.handshakeTimeoutMs} ms; retrying`, 'info');
     }, this.handshakeTimeoutMs);
     this.handshakeTimers.add(timer);
 
@@ -377,31 +377,31 @@ export class Mesh extends EventEmitter<MeshEvents> {
       try {
         if (welcomed) {
           // Our outgoing channel is write-only after the handshake.
-          fail(`client ${peer.id} sent ${chunk.length} unexpected bytes on our outgoing channel; reconnecting`, 'warn');
+          fail(NetErrorKind.UnexpectedData, `client ${peer.id} sent ${chunk.length} unexpected bytes on our outgoing channel; reconnecting`, 'warn');
           return;
         }
         const frames = decoder.push(chunk);
         for (const body of frames) {
           if (welcomed || peer.outSocket !== socket) {
-            fail(`client ${peer.id} sent unexpected data after WELCOME on our outgoing channel; reconnecting`, 'warn');
+            fail(NetErrorKind.UnexpectedData, `client ${peer.id} sent unexpected data after WELCOME on our outgoing channel; reconnecting`, 'warn');
             return;
           }
           const decoded = decodeHandshake(body);
           if (!decoded.ok) {
-            fail(`bad handshake answer from client ${peer.id} (${where}): ${decoded.error.message}`, 'warn');
+            fail(decoded.error.kind, `bad handshake answer from client ${peer.id} (${where}): ${decoded.error.message}`, 'warn');
             return;
           }
           const frame = decoded.value;
           if (frame.type === 'REFUSE') {
-            fail(`client ${peer.id} (${where}) refused the connection: ${frame.reason}`, 'warn');
+            fail(NetErrorKind.HandshakeRefused, `client ${peer.id} (${where}) refused the connection: ${frame.reason}`, 'warn');
             return;
           }
           if (frame.type !== 'WELCOME') {
-            fail(`bad handshake answer from client ${peer.id} (${where}): expected WELCOME or REFUSE, got ${frame.type}`, 'warn');
+            fail(NetErrorKind.BadHandshake, `bad handshake answer from client ${peer.id} (${where}): expected WELCOME or REFUSE, got ${frame.type}`, 'warn');
             return;
           }
           if (frame.node !== peer.id) {
-            fail(`dialed client ${peer.id} at ${where} but client ${frame.node} answered; check the peer addresses in the config`, 'warn');
+            fail(NetErrorKind.BadHandshake, `dialed client ${peer.id} at ${where} but client ${frame.node} answered; check the peer addresses in the config`, 'warn');
             return;
           }
           welcomed = true;
@@ -414,7 +414,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
           this.checkUp(peer);
         }
       } catch (e) {
-        fail(`outgoing channel to client ${peer.id}: ${describeError(e)}`, 'warn');
+        fail(isNetError(e) ? e.kind : NetErrorKind.BadFrame, `outgoing channel to client ${peer.id}: ${describeError(e)}`, 'warn');
       }
     });
 
@@ -425,7 +425,8 @@ export class Mesh extends EventEmitter<MeshEvents> {
         ? `outgoing channel to client ${peer.id} failed: ${describeError(err)}`
         : `client ${peer.id} not reachable at ${where}: ${describeError(err)}; retrying`;
       peer.lastError = problem;
-      if (welcomed) this.log.warn({ peer: peer.id }, problem);
+      // A reset on a live channel is what a peer restart looks like: routine, not a warning.
+      if (welcomed) this.log.info({ peer: peer.id }, problem);
       else if (!peer.loggedProblems.has(problem)) {
         peer.loggedProblems.add(problem);
         this.log.info({ peer: peer.id }, problem);
@@ -551,13 +552,13 @@ export class Mesh extends EventEmitter<MeshEvents> {
     const timer = setTimeout(() => {
       this.handshakeTimers.delete(timer);
       if (peer !== null) return;
-      if (!refused) this.log.warn({ remote }, `closing connection from ${remote}: no handshake within ${this.handshakeTimeoutMs} ms`);
+      if (!refused) this.log.warn({ remote, kind: NetErrorKind.HandshakeTimeout }, `closing connection from ${remote}: no handshake within ${this.handshakeTimeoutMs} ms`);
       socket.destroy();
     }, this.handshakeTimeoutMs);
     this.handshakeTimers.add(timer);
 
-    const reject = (reason: string): void => {
-      this.log.warn({ remote, ...(peer === null ? {} : { peer: peer.id }) }, reason);
+    const reject = (kind: NetErrorKind, reason: string): void => {
+      this.log.warn({ remote, kind, ...(peer === null ? {} : { peer: peer.id }) }, reason);
       if (peer !== null && peer.inSocket === socket) this.dropIncoming(peer);
       else socket.destroy();
     };
@@ -570,7 +571,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
       if (!this.loggedRefusals.has(key)) {
         if (this.loggedRefusals.size >= MAX_LOGGED_REFUSALS) this.loggedRefusals.clear();
         this.loggedRefusals.add(key);
-        this.log.warn({ remote, ...(hello === null ? {} : { peer: hello.node }), reason }, line);
+        this.log.warn({ remote, kind: NetErrorKind.HandshakeRefused, ...(hello === null ? {} : { peer: hello.node }), reason }, line);
       } else {
         this.log.debug({ remote, reason }, line);
       }
@@ -592,12 +593,12 @@ export class Mesh extends EventEmitter<MeshEvents> {
             const decoded = decodeHandshake(body);
             if (!decoded.ok) {
               if (decoded.error.kind === NetErrorKind.ProtocolMismatch) refuse(null, decoded.error.message);
-              else reject(`closing connection from ${remote} before handshake: ${decoded.error.message}`);
+              else reject(decoded.error.kind, `closing connection from ${remote} before handshake: ${decoded.error.message}`);
               return;
             }
             const hello = decoded.value;
             if (hello.type !== 'HELLO') {
-              reject(`closing connection from ${remote} before handshake: expected HELLO, got ${hello.type}`);
+              reject(NetErrorKind.BadHandshake, `closing connection from ${remote} before handshake: expected HELLO, got ${hello.type}`);
               return;
             }
             const reason = this.refusalReason(hello);
@@ -624,7 +625,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
           const decoded = decodeMessage(body, this.nodes);
           if (!decoded.ok) {
             peer.lastError = `bad input from client ${peer.id}: ${decoded.error.message}`;
-            reject(`closing incoming channel from client ${peer.id} (${remote}): ${decoded.error.message}`);
+            reject(decoded.error.kind, `closing incoming channel from client ${peer.id} (${remote}): ${decoded.error.message}`);
             return;
           }
           this.deliver(peer, decoded.value);
@@ -632,7 +633,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
       } catch (e) {
         const who = peer === null ? remote : `client ${peer.id} (${remote})`;
         if (peer !== null) peer.lastError = `bad input from client ${peer.id}: ${describeError(e)}`;
-        reject(`closing ${peer === null ? 'connection' : 'incoming channel'} from ${who}: ${describeError(e)}`);
+        reject(isNetError(e) ? e.kind : NetErrorKind.BadFrame, `closing ${peer === null ? 'connection' : 'incoming channel'} from ${who}: ${describeError(e)}`);
       }
     });
 
