@@ -48,7 +48,8 @@ export class ControlServer {
       }
       unlinkSync(this.path); // left behind by a client that was killed
     }
-    const server = net.createServer((socket) => this.serve(socket));
+    // Half-open: a client may end its side after its last request and still read the answers.
+    const server = net.createServer({ allowHalfOpen: true }, (socket) => this.serve(socket));
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -60,46 +61,54 @@ export class ControlServer {
     server.on('error', (err) => this.log.error({ err }, 'control socket error'));
   }
 
+  /** Requests on one connection run concurrently; each answer carries its request's id. */
   private serve(socket: net.Socket): void {
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', () => socket.destroy());
     let buffered = '';
+    let open = 0;
+    let ended = false;
+    const reply = (id: unknown, outcome: Outcome): void => {
+      open--;
+      if (!socket.destroyed) socket.write(`${JSON.stringify({ id, ...outcome })}\n`);
+      if (ended && open === 0) socket.end();
+    };
     socket.setEncoding('utf8');
+    socket.on('end', () => {
+      ended = true;
+      if (open === 0) socket.end();
+    });
     socket.on('data', (chunk: string) => {
       buffered += chunk;
+      for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
+        const raw = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        open++;
+        let request: { id?: unknown; line?: unknown } = {};
+        try {
+          request = JSON.parse(raw) as typeof request;
+        } catch {
+          // answered below as a bad request
+        }
+        if (typeof request !== 'object' || request === null || typeof request.line !== 'string') {
+          reply(null, { ok: false, text: 'error: expected {"id": ..., "line": "<command>"}', json: { ok: false, error: 'bad request' } });
+          continue;
+        }
+        const id = request.id ?? null;
+        this.handle(request.line).then(
+          (outcome) => reply(id, outcome),
+          (err: unknown) => {
+            this.log.error({ err }, 'control command failed');
+            reply(id, { ok: false, text: `error: ${String(err)}`, json: { ok: false, error: String(err) } });
+          },
+        );
+      }
       if (buffered.length > MAX_REQUEST_BYTES) {
-        this.answer(socket, { ok: false, text: 'error: request too long', json: { ok: false, error: 'request too long' } });
-        return;
+        this.log.warn('control socket: request line too long; connection closed');
+        socket.destroy();
       }
-      const nl = buffered.indexOf('\n');
-      if (nl < 0) return;
-      const raw = buffered.slice(0, nl);
-      buffered = '';
-      socket.pause();
-      let line: unknown;
-      try {
-        line = (JSON.parse(raw) as { line?: unknown }).line;
-      } catch {
-        line = undefined;
-      }
-      if (typeof line !== 'string') {
-        this.answer(socket, { ok: false, text: 'error: expected {"line": "<command>"}', json: { ok: false, error: 'bad request' } });
-        return;
-      }
-      this.log.info({ line }, 'control command');
-      this.handle(line).then(
-        (outcome) => this.answer(socket, outcome),
-        (err: unknown) => {
-          this.log.error({ err }, 'control command failed');
-          this.answer(socket, { ok: false, text: `error: ${String(err)}`, json: { ok: false, error: String(err) } });
-        },
-      );
     });
-  }
-
-  private answer(socket: net.Socket, outcome: Outcome): void {
-    if (!socket.destroyed) socket.end(`${JSON.stringify(outcome)}\n`);
   }
 
   async close(): Promise<void> {
@@ -117,31 +126,96 @@ export class ControlServer {
 
 export class ControlError extends Error {}
 
-/** Sends one command line to a running client; rejects with a clear message if none answers. */
-export function sendControl(dataDir: string, line: string, timeoutMs: number): Promise<Outcome> {
-  const socketPath = controlSocketPath(dataDir);
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(socketPath);
-    let data = '';
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new ControlError(`no answer from the client at ${socketPath} within ${timeoutMs / 1000} s`));
-    }, timeoutMs);
-    socket.setEncoding('utf8');
-    socket.on('connect', () => socket.write(`${JSON.stringify({ line })}\n`));
-    socket.on('data', (c: string) => (data += c));
-    socket.on('error', (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      const why = err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? `is not running (no control socket answers at ${socketPath})` : `cannot be reached at ${socketPath}: ${err.message}`;
-      reject(new ControlError(why));
+const connectionError = (socketPath: string, err: NodeJS.ErrnoException): ControlError =>
+  new ControlError(
+    err.code === 'ENOENT' || err.code === 'ECONNREFUSED'
+      ? `is not running (no control socket answers at ${socketPath})`
+      : `cannot be reached at ${socketPath}: ${err.message}`,
+  );
+
+/**
+ * One connection to a running client's control socket with any number of requests in flight
+ * (the benchmark's load generator keeps thousands outstanding on a few of these).
+ */
+export class ControlClient {
+  private readonly socket: net.Socket;
+  private readonly waiting = new Map<number, { resolve: (o: Outcome) => void; reject: (e: Error) => void }>();
+  private nextId = 1;
+  private buffered = '';
+  private failure: ControlError | null = null;
+
+  private constructor(readonly socketPath: string) {
+    this.socket = net.connect(socketPath);
+    this.socket.setEncoding('utf8');
+    this.socket.on('data', (chunk: string) => this.onData(chunk));
+    this.socket.on('error', (err: NodeJS.ErrnoException) => this.fail(connectionError(socketPath, err)));
+    this.socket.on('close', () => this.fail(new ControlError(`closed the control connection at ${socketPath}`)));
+  }
+
+  static connect(dataDir: string): Promise<ControlClient> {
+    const client = new ControlClient(controlSocketPath(dataDir));
+    return new Promise((resolve, reject) => {
+      client.socket.once('connect', () => resolve(client));
+      client.socket.once('error', (err: NodeJS.ErrnoException) => reject(connectionError(client.socketPath, err)));
     });
-    socket.on('end', () => {
-      clearTimeout(timer);
+  }
+
+  request(line: string): Promise<Outcome> {
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      this.socket.write(`${JSON.stringify({ id, line })}\n`);
+    });
+  }
+
+  get inFlight(): number {
+    return this.waiting.size;
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+
+  private onData(chunk: string): void {
+    this.buffered += chunk;
+    for (let nl = this.buffered.indexOf('\n'); nl >= 0; nl = this.buffered.indexOf('\n')) {
+      const raw = this.buffered.slice(0, nl);
+      this.buffered = this.buffered.slice(nl + 1);
+      let answer: Outcome & { id?: unknown };
       try {
-        resolve(JSON.parse(data) as Outcome);
+        answer = JSON.parse(raw) as Outcome & { id?: unknown };
       } catch {
-        reject(new ControlError(`unreadable answer from ${socketPath}`));
+        this.fail(new ControlError(`unreadable answer from ${this.socketPath}`));
+        return;
       }
-    });
-  });
+      const w = typeof answer.id === 'number' ? this.waiting.get(answer.id) : undefined;
+      if (!w) continue;
+      this.waiting.delete(answer.id as number);
+      w.resolve({ ok: answer.ok, text: answer.text, json: answer.json });
+    }
+  }
+
+  private fail(e: ControlError): void {
+    this.failure ??= e;
+    for (const w of this.waiting.values()) w.reject(this.failure);
+    this.waiting.clear();
+  }
+}
+
+/** Sends one command line to a running client; rejects with a clear message if none answers. */
+export async function sendControl(dataDir: string, line: string, timeoutMs: number): Promise<Outcome> {
+  const client = await ControlClient.connect(dataDir);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      client.request(line),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new ControlError(`gave no answer at ${client.socketPath} within ${timeoutMs / 1000} s`)), timeoutMs);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    client.close();
+  }
 }
