@@ -58,6 +58,7 @@ export type DaemonEvents = {
 };
 
 const TICK_MS = 100;
+const BLOCK_NOTICES_PER_SECOND = 5;
 
 export class Daemon extends EventEmitter<DaemonEvents> {
   readonly id: NodeId;
@@ -189,21 +190,45 @@ export class Daemon extends EventEmitter<DaemonEvents> {
         this.saveSnapshot(e.snapshot);
         return;
       case 'log': {
-        const line = describeEvent(e.event);
-        this.log[e.level]({ event: e.event.type, clock: this.node.lamportTime() }, line);
         const ev = e.event;
+        const shown = ev.type === 'waitingForPeers' || (ev.type === 'blockApplied' && ev.from !== null) || ev.type === 'blockRejected' || ev.type === 'protocolError' || ev.type === 'snapshotAbandoned' || ev.type === 'catchingUp';
+        // Rendering costs more than the step itself on the hot path: only when someone will read it.
+        if (!shown && !this.log.isLevelEnabled(e.level)) return;
+        const line = describeEvent(ev);
+        this.log[e.level]({ event: ev.type, clock: this.node.lamportTime() }, line);
+        if (!shown) return;
         if (ev.type === 'waitingForPeers') this.emit('notice', `waiting for ${ev.peers.map(clientName).join(', ')} to connect before requesting the lock`);
         else if (ev.type === 'blockApplied' && ev.from !== null) {
           const b = ev.block;
           const what = b.txs.length === 1 ? `${clientName(b.txs[0]!.from)} -> ${clientName(b.txs[0]!.to)} ${formatCents(b.txs[0]!.amount)}` : `${b.txs.length} transfers by ${clientName(b.creator)}`;
-          this.emit('notice', `block #${b.height} from ${clientName(ev.from)}: ${what}`);
-        } else if (ev.type === 'blockRejected' || ev.type === 'protocolError' || ev.type === 'snapshotAbandoned' || ev.type === 'catchingUp') {
+          this.noticeBlock(`block #${b.height} from ${clientName(ev.from)}: ${what}`);
+        } else {
           this.emit('notice', line);
         }
         return;
       }
     }
   }
+
+  /**
+   * Under load a line per block would flood the terminal: at most a few a second are shown, the
+   * rest summed up once a second.
+   */
+  private noticeBlock(line: string): void {
+    if (this.blockNotices.shown < BLOCK_NOTICES_PER_SECOND) {
+      this.blockNotices.shown++;
+      this.emit('notice', line);
+    } else {
+      this.blockNotices.suppressed++;
+    }
+    this.blockNotices.timer ??= setTimeout(() => {
+      const { suppressed } = this.blockNotices;
+      this.blockNotices = { shown: 0, suppressed: 0, timer: null };
+      if (suppressed > 0 && !this.closed) this.emit('notice', `... and ${suppressed} more blocks from peers (chain now at #${this.node.chainHead().height})`);
+    }, 1000);
+  }
+
+  private blockNotices: { shown: number; suppressed: number; timer: NodeJS.Timeout | null } = { shown: 0, suppressed: 0, timer: null };
 
   private saveSnapshot(s: GlobalSnapshot): SnapshotRecord {
     const key = snapshotKey(s.id);
@@ -334,6 +359,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     this.closed = true;
     if (this.tickTimer) clearInterval(this.tickTimer);
     if (this.snapshotTimer) clearInterval(this.snapshotTimer);
+    if (this.blockNotices.timer) clearTimeout(this.blockNotices.timer);
     for (const w of this.waiting.values()) w.resolve(w.fail('the client shut down before an answer came'));
     this.waiting.clear();
     await this.control.close();
