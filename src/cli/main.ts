@@ -256,8 +256,8 @@ export function buildProgram(): Command {
     .enablePositionalOptions()
     .showSuggestionAfterError(true)
     .argument('[n]', 'which client to run (asked for in a terminal when missing)')
-    .option('-c, --config <file>', 'cluster config', 'config/default.json (built in)')
-    .option('-d, --data-dir <dir>', 'where the chain, snapshots, log and control socket live', 'data/client-<n>')
+    .option('-c, --config <file>', 'cluster config (default: ./config/default.json, else the built-in one: clients 1-3 on 127.0.0.1:7101-7103, $10.00 each)')
+    .option('-d, --data-dir <dir>', 'where the chain, snapshots, log and control socket live (default: data/client-<n>)')
     .option('-l, --log-level <level>', `log level of <data-dir>/client.log: ${LOG_LEVELS.join(', ')}`, 'info')
     .option('--no-repl', 'daemon mode: no prompt; drive it with `client ctl`')
     .option('--json', 'print results as JSON lines (amounts in integer cents)')
@@ -266,11 +266,7 @@ export function buildProgram(): Command {
     .option('--transfer-timeout <seconds>', 'give up on a transfer that has not got the lock by then (default: the config, 30)', parseSeconds)
     .option('--listen <host>', "listen on this address instead of the config's host (e.g. 0.0.0.0)")
     .option('--fsync', 'fdatasync the chain file after every block (slower; survives power loss)')
-    .action(async (n: string | undefined, opts: RunOptions & { config: string; dataDir: string }) => {
-      const config = opts.config === 'config/default.json (built in)' ? undefined : opts.config;
-      const dataDir = opts.dataDir === 'data/client-<n>' ? undefined : opts.dataDir;
-      await runClient(n, { ...opts, ...(config ? { config } : { config: undefined }), ...(dataDir ? { dataDir } : { dataDir: undefined }) });
-    });
+    .action((n: string | undefined, opts: RunOptions) => runClient(n, opts));
 
   program
     .command('ctl')

@@ -51,7 +51,7 @@ export function renderChain(blocks: readonly Block[], height: number): string {
 export function renderPeers(self: NodeId, peers: readonly PeerStatus[], now: number): string {
   const rows = [['client', 'out', 'in', 'for', 'sent', 'received', 'last problem']];
   for (const p of peers) {
-    rows.push([clientName(p.id), p.outgoing, p.incoming, `${((now - p.since) / 1000).toFixed(0)} s`, String(p.sent), String(p.received), p.lastError ?? '']);
+    rows.push([clientName(p.id), p.outgoing, p.incoming, `${((now - p.since) / 1000).toFixed(0)} s`, String(p.sent), String(p.received), p.outgoing === 'up' && p.incoming === 'up' ? '' : (p.lastError ?? '')]);
   }
   return `${clientName(self)}'s connections\n${table(rows)}`;
 }
