@@ -12,8 +12,11 @@ export type Command =
 export type Input =
   | { readonly kind: 'command'; readonly id: string; readonly command: Command }
   | { readonly kind: 'receive'; readonly from: NodeId; readonly message: Message }
-  /** Both directed channels with `peer` are connected and handshaken. */
-  | { readonly kind: 'peerUp'; readonly peer: NodeId }
+  /**
+   * Both directed channels with `peer` are connected and handshaken; `height` is the peer's chain
+   * height from its handshake, so catch-up needs no round trip.
+   */
+  | { readonly kind: 'peerUp'; readonly peer: NodeId; readonly height: number }
   /** Either channel with `peer` was lost; messages on it may have been lost too. */
   | { readonly kind: 'peerDown'; readonly peer: NodeId }
   /** Time passes (milliseconds, from any fixed origin). Drives timeouts only. */
@@ -84,7 +87,8 @@ export type CommandResult =
 export type CoreEvent =
   | { readonly type: 'waitingForPeers'; readonly commandId: string; readonly peers: readonly NodeId[] }
   | { readonly type: 'requested'; readonly ts: number; readonly transfers: number }
-  | { readonly type: 'entered'; readonly ts: number; readonly transfers: number }
+  /** The critical section, building on block `height`. */
+  | { readonly type: 'entered'; readonly ts: number; readonly transfers: number; readonly height: number }
   | { readonly type: 'withdrawn'; readonly ts: number; readonly reason: string }
   | { readonly type: 'blockApplied'; readonly block: Block; readonly from: NodeId | null }
   | { readonly type: 'blockRejected'; readonly from: NodeId; readonly height: number; readonly reason: string }

@@ -24,8 +24,6 @@ export function describeMessage(m: Message): string {
       return `MARKER ts=${m.ts} snapshot ${snapshotKey(m.snapshot)}`;
     case 'REPORT':
       return `REPORT ts=${m.ts} snapshot ${snapshotKey(m.snapshot)} from ${m.local.state.node} (#${m.local.state.height}, ${m.local.channels.reduce((n, c) => n + c.messages.length, 0)} in flight)`;
-    case 'SYNC':
-      return `SYNC ts=${m.ts} height=${m.height}`;
     case 'BLOCKS': {
       const first = m.blocks[0];
       const last = m.blocks[m.blocks.length - 1];
@@ -57,7 +55,7 @@ export function describeEvent(e: CoreEvent): string {
     case 'requested':
       return `requested the lock at ts=${e.ts} for ${e.transfers} transfer(s)`;
     case 'entered':
-      return `entered the critical section at ts=${e.ts} with ${e.transfers} transfer(s)`;
+      return `entered the critical section at ts=${e.ts} on #${e.height} with ${e.transfers} transfer(s)`;
     case 'withdrawn':
       return `withdrew the lock request of ts=${e.ts}: ${e.reason}`;
     case 'blockApplied':
@@ -86,7 +84,7 @@ export function describeInput(self: NodeId, i: Input): string {
     case 'receive':
       return `${i.from}->${self} ${describeMessage(i.message)}`;
     case 'peerUp':
-      return `${self} peer ${i.peer} up`;
+      return `${self} peer ${i.peer} up at height ${i.height}`;
     case 'peerDown':
       return `${self} peer ${i.peer} down`;
     case 'tick':

@@ -129,8 +129,6 @@ function message(v: unknown, path: string, nodes: ReadonlySet<NodeId>): Message 
       return { type: 'MARKER', ts, snapshot: snapshotId(o.snapshot, `${path}.snapshot`, nodes) };
     case 'REPORT':
       return { type: 'REPORT', ts, snapshot: snapshotId(o.snapshot, `${path}.snapshot`, nodes), local: localSnapshot(o.local, `${path}.local`, nodes) };
-    case 'SYNC':
-      return { type: 'SYNC', ts, height: int(o.height, `${path}.height`) };
     case 'BLOCKS':
       return { type: 'BLOCKS', ts, blocks: arr(o.blocks, `${path}.blocks`, MAX_BLOCKS_PER_MESSAGE).map((b, i) => block(b, `${path}.blocks[${i}]`, nodes)) };
     default:

@@ -71,10 +71,10 @@ export class Node {
   /** Blocks above head+1 that arrived out of height order, by height. */
   protected readonly pending = new Map<number, Block>();
   /**
-   * The highest chain height a peer has claimed (SYNC) since its connection came up. Together with
-   * the buffered blocks it says how high the chain is known to be; no block is created below that.
+   * Chain heights peers announced in the handshake of their current connection. No block is
+   * created below the highest: that peer holds blocks this client lacks and is sending them.
    */
-  protected claimedHeight: number;
+  protected readonly claims = new Map<NodeId, number>();
   protected readonly transfers: PendingTransfer[] = [];
   protected round: Round | null = null;
   protected readonly up = new Set<NodeId>();
@@ -95,7 +95,6 @@ export class Node {
     this.total = totalOf(initial);
     this.balances = config.restored ? new Map(config.restored.balances) : initial;
     this.head = config.restored ? config.restored.head : { height: 0, hash: config.genesis.hash };
-    this.claimedHeight = this.head.height;
     this.clock = new LamportClock(config.restored?.clock ?? 0);
     this.mutex = new LamportMutex(this.id, this.peers);
     this.snapshotSeq = config.firstSnapshotSeq ?? 1;
@@ -113,7 +112,7 @@ export class Node {
         this.onReceive(input.from, input.message);
         break;
       case 'peerUp':
-        this.onPeerUp(input.peer);
+        this.onPeerUp(input.peer, input.height);
         break;
       case 'peerDown':
         this.onPeerDown(input.peer);
@@ -215,14 +214,6 @@ export class Node {
       case 'REPORT':
         this.onReport(from, message.snapshot, message);
         return;
-      case 'SYNC':
-        this.claimedHeight = Math.max(this.claimedHeight, message.height);
-        if (message.height > this.head.height) this.log('info', { type: 'catchingUp', peer: from, from: this.head.height + 1, to: message.height });
-        if (this.head.height > message.height) {
-          const ts = this.clock.tick();
-          this.out.push({ kind: 'serveBlocks', to: from, fromHeight: message.height + 1, toHeight: this.head.height, ts });
-        }
-        return;
       case 'BLOCKS':
         this.receiveBlocks(from, message.blocks);
         return;
@@ -231,22 +222,39 @@ export class Node {
     }
   }
 
-  private onPeerUp(peer: NodeId): void {
+  /**
+   * A (re)connection. First on the new connection goes this client's outstanding REQUEST (the
+   * peer counts only messages after it toward entering), then the blocks the peer lacks, so that
+   * they precede any marker: what the old connection lost is then in the peer's channel state.
+   */
+  private onPeerUp(peer: NodeId, height: number): void {
     if (this.up.has(peer)) return;
     this.up.add(peer);
-    // The re-sent request goes first: the peer counts only messages after it toward entering.
     const own = this.mutex.request;
     if (own) {
       this.send(peer, { type: 'REQUEST', ts: own.ts });
       if (this.round) this.round.requests += 1;
     }
-    this.send(peer, { type: 'SYNC', ts: this.clock.tick(), height: this.head.height });
+    this.claims.set(peer, height);
+    if (height > this.head.height) this.log('info', { type: 'catchingUp', peer, from: this.head.height + 1, to: height });
+    if (this.head.height > height) {
+      this.out.push({ kind: 'serveBlocks', to: peer, fromHeight: height + 1, toHeight: this.head.height, ts: this.clock.tick() });
+    }
     this.maybeRequest();
   }
 
   private onPeerDown(peer: NodeId): void {
     if (!this.up.delete(peer)) return;
     this.mutex.forget(peer);
+    this.claims.delete(peer);
+    // A channel still being recorded may have lost messages with the connection: the snapshot
+    // cannot be trusted, so this client drops out of it (the initiator times out naming it).
+    for (const [key, r] of this.recorders) {
+      if (!r.isRecording(peer)) continue;
+      this.recorders.delete(key);
+      this.rememberFinished(key);
+      this.log('warn', { type: 'snapshotAbandoned', id: r.id, missing: [peer] });
+    }
   }
 
   private onTick(now: number): void {
@@ -303,7 +311,9 @@ export class Node {
 
   /** Rule 5 of the mutex, plus: never build on a chain known to be behind. */
   protected canEnter(): boolean {
-    return this.mutex.canEnter() && this.pending.size === 0 && this.head.height >= this.claimedHeight;
+    if (!this.mutex.canEnter() || this.pending.size > 0) return false;
+    for (const h of this.claims.values()) if (h > this.head.height) return false;
+    return true;
   }
 
   /**
@@ -314,7 +324,7 @@ export class Node {
     if (!this.mutex.request || !this.canEnter()) return;
     const ts = this.clock.tick();
     const batch = this.transfers.splice(0, this.maxBatch);
-    this.log('debug', { type: 'entered', ts, transfers: batch.length });
+    this.log('debug', { type: 'entered', ts, transfers: batch.length, height: this.head.height });
 
     const scratch: Balances = new Map(this.balances);
     const txs: Tx[] = [];
@@ -408,7 +418,6 @@ export class Node {
   private startSnapshot(commandId: string): void {
     const id: SnapshotId = { initiator: this.id, seq: this.snapshotSeq++ };
     this.assemblers.set(snapshotKey(id), new SnapshotAssembler(id, this.nodes, this.now, commandId));
-    this.log('info', { type: 'snapshotStarted', id, from: null });
     this.record(id, null);
   }
 
@@ -419,13 +428,13 @@ export class Node {
       recorder.onMarker(from);
       if (recorder.done) this.finish(recorder);
     } else if (!this.finished.has(key)) {
-      this.log('debug', { type: 'snapshotStarted', id, from });
       this.record(id, from);
     }
   }
 
   /** First marker (or initiation): record local state, then a marker on every outgoing channel. */
   private record(id: SnapshotId, markerFrom: NodeId | null): void {
+    this.log(markerFrom === null ? 'info' : 'debug', { type: 'snapshotStarted', id, from: markerFrom });
     const recorder = this.createRecorder(id, this.recordState(), markerFrom);
     this.recorders.set(snapshotKey(id), recorder);
     this.broadcast({ type: 'MARKER', ts: this.clock.tick(), snapshot: id });
@@ -452,12 +461,16 @@ export class Node {
   private finish(recorder: SnapshotRecorder): void {
     const key = snapshotKey(recorder.id);
     this.recorders.delete(key);
-    this.finished.add(key);
-    if (this.finished.size > FINISHED_MEMORY) this.finished.delete(this.finished.values().next().value!);
+    this.rememberFinished(key);
     this.log('debug', { type: 'snapshotRecorded', id: recorder.id });
     const local = recorder.local();
     if (recorder.id.initiator === this.id) this.collect(this.id, recorder.id, local);
     else this.send(recorder.id.initiator, { type: 'REPORT', ts: this.clock.tick(), snapshot: recorder.id, local });
+  }
+
+  private rememberFinished(key: string): void {
+    this.finished.add(key);
+    if (this.finished.size > FINISHED_MEMORY) this.finished.delete(this.finished.values().next().value!);
   }
 
   private onReport(from: NodeId, id: SnapshotId, report: Extract<Message, { type: 'REPORT' }>): void {

@@ -45,6 +45,10 @@ export class SnapshotRecorder {
     this.closed.set(from, recorded);
   }
 
+  isRecording(from: NodeId): boolean {
+    return this.open.has(from);
+  }
+
   get done(): boolean {
     return this.open.size === 0;
   }

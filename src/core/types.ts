@@ -70,11 +70,9 @@ export type Message =
   | { readonly type: 'RELEASE'; readonly ts: number; readonly block: Block | null }
   | { readonly type: 'MARKER'; readonly ts: number; readonly snapshot: SnapshotId }
   | { readonly type: 'REPORT'; readonly ts: number; readonly snapshot: SnapshotId; readonly local: LocalSnapshot }
-  /** Sent when a connection comes up: "my chain is this high", so the peer can send what is missing. */
-  | { readonly type: 'SYNC'; readonly ts: number; readonly height: number }
-  /** Catch-up: consecutive blocks the receiver lacks. */
+  /** Catch-up after a (re)connection: consecutive blocks the receiver lacks, sent first thing. */
   | { readonly type: 'BLOCKS'; readonly ts: number; readonly blocks: readonly Block[] };
 
 export type MessageType = Message['type'];
 
-export const MESSAGE_TYPES = ['REQUEST', 'REPLY', 'RELEASE', 'MARKER', 'REPORT', 'SYNC', 'BLOCKS'] as const satisfies readonly MessageType[];
+export const MESSAGE_TYPES = ['REQUEST', 'REPLY', 'RELEASE', 'MARKER', 'REPORT', 'BLOCKS'] as const satisfies readonly MessageType[];

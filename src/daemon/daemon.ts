@@ -116,11 +116,12 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       maxFrameBytes: config.maxFrameBytes,
       logger,
       describe: describeMessage,
+      height: () => this.node.chainHead().height,
       ...(options.delay ? { delay: options.delay } : {}),
     });
-    this.mesh.on('peerUp', (peer) => {
+    this.mesh.on('peerUp', (peer, height) => {
       this.emit('notice', `${clientName(peer)} connected`);
-      this.feed({ kind: 'peerUp', peer });
+      this.feed({ kind: 'peerUp', peer, height });
     });
     this.mesh.on('peerDown', (peer) => {
       this.emit('notice', `${clientName(peer)} disconnected`);

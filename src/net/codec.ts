@@ -14,7 +14,7 @@ import type { Message, NodeId } from '../core/types.js';
 import { NetError, NetErrorKind, describeError } from './errors.js';
 
 /** Bumped whenever the wire format changes incompatibly. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 export interface Hello {
   readonly type: 'HELLO';
@@ -26,10 +26,14 @@ export interface Hello {
   readonly to: NodeId;
   /** Genesis block hash (hex): identifies the cluster's config. */
   readonly genesis: string;
+  /** The dialer's chain height, so the acceptor can send what it lacks first thing. */
+  readonly height: number;
 }
 export interface Welcome {
   readonly type: 'WELCOME';
   readonly node: NodeId;
+  /** The acceptor's chain height. */
+  readonly height: number;
 }
 export interface Refuse {
   readonly type: 'REFUSE';
@@ -72,6 +76,7 @@ function unpack(body: Uint8Array): Decoded<unknown> {
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isId = (v: unknown): v is NodeId => typeof v === 'number' && Number.isSafeInteger(v);
+const isHeight = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 const isStr = (v: unknown): v is string => typeof v === 'string' && v.length <= MAX_HANDSHAKE_STRING;
 
 /** Decodes a message frame and validates it against the cluster's node ids. */
@@ -109,11 +114,13 @@ export function decodeHandshake(body: Uint8Array): Decoded<HandshakeFrame> {
       if (!isId(v.node)) return bad('HELLO.node: expected a client id');
       if (!isId(v.to)) return bad('HELLO.to: expected a client id');
       if (!isStr(v.genesis)) return bad('HELLO.genesis: expected a string');
-      return { ok: true, value: { type: 'HELLO', protocol: v.protocol, cluster: v.cluster, node: v.node, to: v.to, genesis: v.genesis } };
+      if (!isHeight(v.height)) return bad('HELLO.height: expected a chain height');
+      return { ok: true, value: { type: 'HELLO', protocol: v.protocol, cluster: v.cluster, node: v.node, to: v.to, genesis: v.genesis, height: v.height } };
     }
     case 'WELCOME':
       if (!isId(v.node)) return bad('WELCOME.node: expected a client id');
-      return { ok: true, value: { type: 'WELCOME', node: v.node } };
+      if (!isHeight(v.height)) return bad('WELCOME.height: expected a chain height');
+      return { ok: true, value: { type: 'WELCOME', node: v.node, height: v.height } };
     case 'REFUSE':
       if (typeof v.reason !== 'string') return bad('REFUSE.reason: expected a string');
       // A reason is shown to users; keep it one bounded line whatever the peer sent.

@@ -47,6 +47,8 @@ export interface MeshOptions {
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
   /** A handshake (both directions) must complete within this time. Default 5000 ms. */
   readonly handshakeTimeoutMs?: number;
+  /** This client's chain height now, announced in every handshake. */
+  readonly height: () => number;
   /** One-line rendering of a message for debug logs. Default: its type and ts. */
   readonly describe?: (m: Message) => string;
 }
@@ -70,8 +72,8 @@ export interface PeerStatus {
 }
 
 export type MeshEvents = {
-  /** Both channels with `peer` are connected and handshaken. */
-  peerUp: [peer: NodeId];
+  /** Both channels with `peer` are connected and handshaken; `height` is the peer's latest announced chain height. */
+  peerUp: [peer: NodeId, height: number];
   /** A channel with `peer` was lost after peerUp; fired once per up->down transition. */
   peerDown: [peer: NodeId];
   /** A validated message from `peer`, in channel order; only ever between peerUp and peerDown. */
@@ -103,6 +105,8 @@ interface Peer {
   inSocket: net.Socket | null;
   /** peerUp was fired and peerDown not yet. */
   up: boolean;
+  /** The peer's chain height from the later of its two handshakes. */
+  announcedHeight: number;
   /** Messages received on the incoming channel before peerUp; delivered right after it. */
   held: Message[];
   retryTimer: NodeJS.Timeout | null;
@@ -141,6 +145,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
   private readonly handshakeTimers = new Set<NodeJS.Timeout>();
   /** "node|reason" refusals the acceptor side already logged at warn. */
   private readonly loggedRefusals = new Set<string>();
+  private readonly localHeight: () => number;
   private server: net.Server | null = null;
   private started = false;
   private closed = false;
@@ -150,6 +155,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
     this.self = options.self;
     this.cluster = options.cluster;
     this.genesis = options.genesis;
+    this.localHeight = options.height;
     this.nodes = options.nodes;
     this.listenAt = { host: options.listen.host, port: options.listen.port };
     this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
@@ -183,6 +189,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
         outState: 'down',
         inSocket: null,
         up: false,
+        announcedHeight: 0,
         held: [],
         retryTimer: null,
         attempt: 0,
@@ -369,7 +376,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
     this.handshakeTimers.add(timer);
 
     socket.on('connect', () => {
-      const hello: Hello = { type: 'HELLO', protocol: PROTOCOL_VERSION, cluster: this.cluster, node: this.self, to: peer.id, genesis: this.genesis };
+      const hello: Hello = { type: 'HELLO', protocol: PROTOCOL_VERSION, cluster: this.cluster, node: this.self, to: peer.id, genesis: this.genesis, height: this.localHeight() };
       socket.write(encodeFrame(encodeHandshake(hello), this.maxFrameBytes));
     });
 
@@ -405,6 +412,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
             return;
           }
           welcomed = true;
+          peer.announcedHeight = frame.height;
           clearTimeout(timer);
           this.handshakeTimers.delete(timer);
           peer.attempt = 0;
@@ -614,9 +622,10 @@ export class Mesh extends EventEmitter<MeshEvents> {
             this.unidentified.delete(socket);
             for (const key of this.loggedRefusals) if (key.startsWith(`${p.id}|`)) this.loggedRefusals.delete(key);
             p.inSocket = socket;
+            p.announcedHeight = hello.height;
             p.held = [];
             this.touch(p);
-            socket.write(encodeFrame(encodeHandshake({ type: 'WELCOME', node: this.self }), this.maxFrameBytes));
+            socket.write(encodeFrame(encodeHandshake({ type: 'WELCOME', node: this.self, height: this.localHeight() }), this.maxFrameBytes));
             this.log.info({ peer: p.id, remote }, `incoming channel from client ${p.id} is up`);
             this.checkUp(p);
             continue;
@@ -694,7 +703,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
     if (peer.up || this.closed || peer.outState !== 'up' || peer.inSocket === null) return;
     peer.up = true;
     this.log.info({ peer: peer.id }, `client ${peer.id} is up`);
-    this.safeEmit('peerUp', peer.id);
+    this.safeEmit('peerUp', peer.id, peer.announcedHeight);
     const held = peer.held;
     peer.held = [];
     for (const m of held) {

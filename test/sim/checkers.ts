@@ -6,6 +6,9 @@ import type { GlobalSnapshot } from '../../src/core/api.js';
 import { describeMessage } from '../../src/core/describe.js';
 import type { Block, Message, NodeId } from '../../src/core/types.js';
 
+/** `deliveredAt` of a message lost with its connection. */
+export const LOST = -2;
+
 interface Sent {
   readonly message: Message;
   readonly sentAt: number;
@@ -52,7 +55,7 @@ export function checkSnapshotAgainstHistory(s: GlobalSnapshot, view: HistoryView
       if (sentBefore === undefined || receivedAfter === undefined) fail(`client${sentBefore === undefined ? from : to} never recorded`);
       const expected = view
         .channelLog(from, to)
-        .filter((e) => isApplication(e.message) && e.sentAt < sentBefore! && (e.deliveredAt === -1 || e.deliveredAt > receivedAfter!))
+        .filter((e) => isApplication(e.message) && e.deliveredAt !== LOST && e.sentAt < sentBefore! && (e.deliveredAt === -1 || e.deliveredAt > receivedAfter!))
         .map((e) => describeMessage(e.message));
       const channel = s.channels.find((c) => c.from === from && c.to === to);
       const recorded = (channel?.messages ?? []).map(describeMessage);

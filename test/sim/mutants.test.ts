@@ -3,6 +3,7 @@
  * seeds: proof that the checkers can fail, not only pass.
  */
 import { describe, expect, it } from 'vitest';
+import type { Effect, Input } from '../../src/core/api.js';
 import type { Balances } from '../../src/core/ledger.js';
 import { checkTx } from '../../src/core/ledger.js';
 import { Node, type NodeConfig } from '../../src/core/node.js';
@@ -36,6 +37,20 @@ class NoBalanceCheck extends Node {
   protected override checkTransfer(balances: Balances, tx: Tx): ReturnType<typeof checkTx> {
     const c = checkTx(balances, this.id, tx);
     return !c.ok && c.reason === 'insufficient' ? { ok: true } : c;
+  }
+}
+
+/** Carries on as if a lost connection lost nothing: keeps the peer's request and timestamps. */
+class IgnoresLostConnections extends Node {
+  override step(input: Input): Effect[] {
+    return input.kind === 'peerDown' ? [] : super.step(input);
+  }
+}
+
+/** Never sends a reconnected peer the blocks it lacks. */
+class NoCatchUp extends Node {
+  override step(input: Input): Effect[] {
+    return super.step(input).filter((e) => e.kind !== 'serveBlocks');
   }
 }
 
@@ -79,7 +94,20 @@ describe('mutant protocols are caught by the checkers', () => {
     expect(caught?.rule).toMatch(/negative|conserved|protocol errors/);
   });
 
-  it('the honest protocol passes the same seeds', () => {
+  it('ignoring a lost connection is caught under faults', () => {
+    const caught = firstCaught({ faults: true, makeNode: make(IgnoresLostConnections) });
+    console.log('ignoring lost connections caught by:', caught);
+    expect(caught).not.toBeNull();
+  });
+
+  it('not serving catch-up blocks after a reconnection is caught under faults', () => {
+    const caught = firstCaught({ faults: true, makeNode: make(NoCatchUp) });
+    console.log('no catch-up caught by:', caught);
+    expect(caught).not.toBeNull();
+  });
+
+  it('the honest protocol passes the same seeds, with and without faults', () => {
     expect(firstCaught({}, 100)).toBeNull();
+    expect(firstCaught({ faults: true }, 100)).toBeNull();
   });
 });

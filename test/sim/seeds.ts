@@ -3,7 +3,7 @@
  * (default 500) from `SIM_SEED_BASE` (default 1); `SIM_SEED=s` replays one seed with its transcript.
  */
 import { expect, it } from 'vitest';
-import { type SimResult, replayCommand, runSeed } from './simulator.js';
+import { type SimOptions, type SimResult, replayCommand, runSeed } from './simulator.js';
 
 export function seedsFromEnv(): number[] {
   const one = process.env.SIM_SEED;
@@ -14,29 +14,31 @@ export function seedsFromEnv(): number[] {
 }
 
 /** `share` of `shares`: the seeds are split across test files so that they run in parallel. */
-export function simulateShare(share: number, shares: number): void {
+export function simulateShare(share: number, shares: number, overrides: Partial<SimOptions> = {}, label = 'sim'): void {
   const replaying = process.env.SIM_SEED !== undefined;
   const seeds = seedsFromEnv().filter((s) => replaying ? share === 0 : s % shares === share);
-  it(`${seeds.length} seeds: every checker holds after every step (share ${share + 1}/${shares})`, () => {
+  it(`${label}: ${seeds.length} seeds, every checker holds after every step (share ${share + 1}/${shares})`, () => {
     const started = performance.now();
     const results: SimResult[] = [];
     for (const seed of seeds) {
       const lines: string[] = [];
       try {
-        results.push(runSeed(seed, replaying ? { trace: (l) => lines.push(l) } : {}));
+        results.push(runSeed(seed, replaying ? { ...overrides, trace: (l) => lines.push(l) } : overrides));
       } catch (e) {
         const why = e instanceof Error ? e.message : String(e);
         if (replaying) console.log(lines.join('\n'));
-        expect.fail(`seed ${seed} failed: ${why}\n  replay: ${replayCommand(seed)}`);
+        expect.fail(`seed ${seed} failed: ${why}\n  replay: ${replayCommand(seed, label)}`);
       }
       if (replaying) console.log(lines.join('\n'));
     }
     const sum = (f: (r: SimResult) => number): number => results.reduce((a, r) => a + f(r), 0);
     console.log(
-      `sim share ${share + 1}/${shares}: ${results.length} seeds, N in {${[...new Set(results.map((r) => r.n))].sort((a, b) => a - b).join(',')}}, ` +
+      `${label} share ${share + 1}/${shares}: ${results.length} seeds, N in {${[...new Set(results.map((r) => r.n))].sort((a, b) => a - b).join(',')}}, ` +
         `${sum((r) => r.steps)} steps, ${sum((r) => r.messages)} messages, ${sum((r) => r.committed)} transfers committed in ${sum((r) => r.blocks)} blocks ` +
         `(${sum((r) => r.rounds)} lock rounds), ${sum((r) => r.failed)} refused, ${sum((r) => r.snapshotsVerified)} snapshots verified ` +
-        `(max ${Math.max(0, ...results.map((r) => r.maxInFlightRecorded))} messages in flight in one), ${(performance.now() - started).toFixed(0)} ms`,
+        `(max ${Math.max(0, ...results.map((r) => r.maxInFlightRecorded))} messages in flight in one), ` +
+        (overrides.faults ? `${sum((r) => r.snapshotsFailed)} snapshots timed out, ${sum((r) => r.disconnects)} disconnects, ${sum((r) => r.crashes)} crashes, ${sum((r) => r.lostMessages)} messages and ${sum((r) => r.lostCommands)} commands lost, ` : '') +
+        `${(performance.now() - started).toFixed(0)} ms`,
     );
     expect(results.length).toBe(seeds.length);
   });

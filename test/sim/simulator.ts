@@ -5,11 +5,11 @@
  */
 import type { CommandResult, Effect, GlobalSnapshot, Input } from '../../src/core/api.js';
 import { describeEffect, describeInput, describeMessage } from '../../src/core/describe.js';
-import { makeGenesis } from '../../src/core/ledger.js';
+import { applyBlock, genesisBalances, makeGenesis } from '../../src/core/ledger.js';
 import { MAX_BLOCKS_PER_MESSAGE } from '../../src/core/messages.js';
 import { Node, type NodeConfig } from '../../src/core/node.js';
 import { type Block, type Message, type NodeId, snapshotKey } from '../../src/core/types.js';
-import { checkSnapshotAgainstHistory } from './checkers.js';
+import { LOST, checkSnapshotAgainstHistory } from './checkers.js';
 import { Rng } from './rng.js';
 
 export interface SimOptions {
@@ -27,6 +27,8 @@ export interface SimOptions {
   readonly makeNode: (config: NodeConfig) => Node;
   readonly trace: ((line: string) => void) | null;
   readonly maxBatch?: number;
+  /** Inject connection drops (messages in flight lost) and crash-restarts of clients. */
+  readonly faults: boolean;
 }
 
 /** Seed -> cluster size, so that the seed alone reproduces a run. */
@@ -43,6 +45,7 @@ export function defaultOptions(seed: number, overrides: Partial<SimOptions> = {}
     horizonMs: 2_000,
     maxDelayMs: rng.pick([1, 10, 50, 200]),
     fifo: true,
+    faults: false,
     makeNode: (c) => new Node(c),
     trace: null,
     ...overrides,
@@ -70,7 +73,14 @@ interface Envelope {
 
 type Event =
   | { readonly kind: 'deliver'; readonly env: Envelope }
-  | { readonly kind: 'input'; readonly node: NodeId; readonly input: Input };
+  | { readonly kind: 'input'; readonly node: NodeId; readonly input: Input }
+  /** The connection between a and b drops; what is in flight either way is lost. */
+  | { readonly kind: 'disconnect'; readonly a: NodeId; readonly b: NodeId; readonly downForMs: number }
+  | { readonly kind: 'reconnect'; readonly a: NodeId; readonly b: NodeId }
+  /** The client's process dies: its memory and everything it had in flight are gone. */
+  | { readonly kind: 'crash'; readonly node: NodeId; readonly downForMs: number }
+  | { readonly kind: 'restart'; readonly node: NodeId };
+
 
 interface Scheduled {
   readonly time: number;
@@ -128,7 +138,12 @@ export interface SimResult {
   readonly blocks: number;
   readonly rounds: number;
   readonly snapshotsVerified: number;
+  readonly snapshotsFailed: number;
   readonly maxInFlightRecorded: number;
+  readonly disconnects: number;
+  readonly crashes: number;
+  readonly lostMessages: number;
+  readonly lostCommands: number;
 }
 
 export class Simulation {
@@ -156,19 +171,29 @@ export class Simulation {
   private rounds = 0;
   private snapshotsVerified = 0;
   private maxInFlightRecorded = 0;
+  /** Pairs "a-b" (a < b) whose connection is down, and clients whose process is down. */
+  private readonly downLinks = new Set<string>();
+  private readonly dead = new Set<NodeId>();
+  private readonly ids: NodeId[];
+  private readonly config: (id: NodeId) => NodeConfig;
+  private disconnects = 0;
+  private crashes = 0;
+  private lost = 0;
+  private lostCommands = 0;
 
   constructor(readonly options: SimOptions) {
     this.rng = new Rng(options.seed);
     const ids = Array.from({ length: options.n }, (_, i) => i + 1);
+    this.ids = ids;
     const initial = new Map(ids.map((id) => [id, this.rng.int(0, 20) * 100] as const));
     this.genesis = makeGenesis(initial, `sim-${options.seed}`);
     this.total = [...initial.values()].reduce((a, b) => a + b, 0);
     this.history.push(this.genesis.hash);
+    // Transfers never time out (every connection comes back); snapshots can, once faults may
+    // lose their markers.
+    this.config = (id) => ({ id, nodes: ids, genesis: this.genesis, transferTimeoutMs: 1e12, snapshotTimeoutMs: options.faults ? 3_000 : 1e12, maxBatch: options.maxBatch ?? 1000 });
     for (const id of ids) {
-      this.nodes.set(
-        id,
-        options.makeNode({ id, nodes: ids, genesis: this.genesis, transferTimeoutMs: 1e12, snapshotTimeoutMs: 1e12, maxBatch: options.maxBatch ?? 1000 }),
-      );
+      this.nodes.set(id, options.makeNode(this.config(id)));
       this.stores.set(id, []);
     }
   }
@@ -179,7 +204,7 @@ export class Simulation {
 
   private planWorkload(): void {
     const ids = [...this.nodes.keys()];
-    for (const a of ids) for (const b of ids) if (a !== b) this.schedule(0, { kind: 'input', node: a, input: { kind: 'peerUp', peer: b } });
+    for (const a of ids) for (const b of ids) if (a !== b) this.schedule(0, { kind: 'input', node: a, input: { kind: 'peerUp', peer: b, height: 0 } });
     let left = this.options.transfers;
     let k = 0;
     while (left > 0) {
@@ -208,7 +233,101 @@ export class Simulation {
       }
       snaps -= together;
     }
+    if (!this.options.faults) return;
+    const horizon = this.options.horizonMs;
+    for (let i = this.rng.int(1, 3); i > 0; i--) {
+      const a = this.rng.pick(ids);
+      const b = this.rng.pick(ids.filter((x) => x !== a));
+      this.schedule(this.rng.int(50, horizon), { kind: 'disconnect', a, b, downForMs: this.rng.int(20, 600) });
+    }
+    for (let i = this.rng.int(0, 2); i > 0; i--) {
+      this.schedule(this.rng.int(50, horizon), { kind: 'crash', node: this.rng.pick(ids), downForMs: this.rng.int(20, 600) });
+    }
+    // Time passes for timeouts, well past the last restart.
+    for (let t = 100; t <= horizon + 8_000; t += 100) for (const id of ids) this.schedule(t, { kind: 'input', node: id, input: { kind: 'tick', now: t } });
   }
+
+  private linkKey(a: NodeId, b: NodeId): string {
+    return a < b ? `${a}-${b}` : `${b}-${a}`;
+  }
+
+  private connected(a: NodeId, b: NodeId): boolean {
+    return !this.dead.has(a) && !this.dead.has(b) && !this.downLinks.has(this.linkKey(a, b));
+  }
+
+  /** Loses what is in flight between a and b (both ways) and tells the living ends. */
+  private cut(a: NodeId, b: NodeId): void {
+    if (!this.connected(a, b)) return;
+    for (const [x, y] of [[a, b], [b, a]] as const) {
+      for (const env of this.channelLog.get(`${x}->${y}`) ?? []) {
+        if (env.deliveredAt === -1) {
+          env.deliveredAt = LOST;
+          this.lost++;
+        }
+      }
+    }
+    this.downLinks.add(this.linkKey(a, b));
+    for (const [x, y] of [[a, b], [b, a]] as const) if (!this.dead.has(x)) this.stepNode(x, { kind: 'peerDown', peer: y }, null);
+  }
+
+  /** Brings the connection up when both ends live; each learns the other's height, as in the handshake. */
+  private join(a: NodeId, b: NodeId): void {
+    if (this.dead.has(a) || this.dead.has(b) || this.downLinks.has(this.linkKey(a, b))) return;
+    this.stepNode(a, { kind: 'peerUp', peer: b, height: this.stores.get(b)!.length }, null);
+    this.stepNode(b, { kind: 'peerUp', peer: a, height: this.stores.get(a)!.length }, null);
+  }
+
+  private onFault(e: Exclude<Event, { kind: 'deliver' } | { kind: 'input' }>): void {
+    this.options.trace?.(`[${this.steps} @${this.now}ms] fault: ${JSON.stringify(e)}`);
+    switch (e.kind) {
+      case 'disconnect':
+        if (!this.connected(e.a, e.b)) return;
+        this.disconnects++;
+        this.cut(e.a, e.b);
+        this.schedule(this.now + e.downForMs, { kind: 'reconnect', a: e.a, b: e.b });
+        return;
+      case 'reconnect':
+        this.downLinks.delete(this.linkKey(e.a, e.b));
+        this.join(e.a, e.b);
+        return;
+      case 'crash': {
+        if (this.dead.has(e.node)) return;
+        this.crashes++;
+        const cut = this.ids.filter((p) => p !== e.node && this.connected(e.node, p));
+        for (const p of cut) this.cut(e.node, p);
+        // Dead is what keeps these connections down now; the restart rejoins them.
+        for (const p of cut) this.downLinks.delete(this.linkKey(e.node, p));
+        this.dead.add(e.node);
+        this.seqBeforeCrash.set(e.node, this.nodes.get(e.node)!.nextSnapshotSeq());
+        // Whatever the dead process was asked and had not answered dies with it.
+        for (const [id, node] of this.typed) {
+          if (node === e.node && !this.results.has(id) && this.issued.delete(id)) this.lostCommands++;
+        }
+        this.schedule(this.now + e.downForMs, { kind: 'restart', node: e.node });
+        return;
+      }
+      case 'restart': {
+        const store = this.stores.get(e.node)!;
+        const balances = genesisBalances(this.genesis);
+        for (const b of store) applyBlock(balances, b);
+        const last = store[store.length - 1];
+        const head = last ? { height: last.height, hash: last.hash } : { height: 0, hash: this.genesis.hash };
+        this.nodes.set(e.node, this.options.makeNode({
+          ...this.config(e.node),
+          restored: { head, balances, clock: store.reduce((m, b) => Math.max(m, b.ts), 0) },
+          firstSnapshotSeq: this.seqBeforeCrash.get(e.node) ?? 1,
+        }));
+        this.dead.delete(e.node);
+        this.stepNode(e.node, { kind: 'tick', now: this.now }, null);
+        for (const p of this.ids) if (p !== e.node) this.join(e.node, p);
+        return;
+      }
+    }
+  }
+
+  private readonly seqBeforeCrash = new Map<NodeId, number>();
+  /** Commands a client has been given, by client: those unanswered die with it. */
+  private readonly typed = new Map<string, NodeId>();
 
   run(): SimResult {
     this.planWorkload();
@@ -218,10 +337,19 @@ export class Simulation {
       if (this.steps > 2_000_000) throw new CheckFailure('liveness', 'more than 2,000,000 steps: the run does not settle');
       const event = s.event;
       if (event.kind === 'deliver') {
+        if (event.env.deliveredAt === LOST) continue;
         event.env.deliveredAt = this.steps;
         this.stepNode(event.env.to, { kind: 'receive', from: event.env.from, message: event.env.message }, event.env);
-      } else {
+      } else if (event.kind === 'input') {
+        if (this.dead.has(event.node)) {
+          // Nobody types into a dead process.
+          if (event.input.kind === 'command' && this.issued.delete(event.input.id)) this.lostCommands++;
+          continue;
+        }
+        if (event.input.kind === 'command') this.typed.set(event.input.id, event.node);
         this.stepNode(event.node, event.input, null);
+      } else {
+        this.onFault(event);
       }
     }
     this.checkQuiescence();
@@ -236,7 +364,12 @@ export class Simulation {
       blocks: this.history.length - 1,
       rounds: this.rounds,
       snapshotsVerified: this.snapshotsVerified,
+      snapshotsFailed: results.filter((r) => r.type === 'snapshot' && !r.ok).length,
       maxInFlightRecorded: this.maxInFlightRecorded,
+      disconnects: this.disconnects,
+      crashes: this.crashes,
+      lostMessages: this.lost,
+      lostCommands: this.lostCommands,
     };
   }
 
@@ -283,7 +416,8 @@ export class Simulation {
         if (this.results.has(e.commandId)) throw new CheckFailure('one result per command', `${e.commandId} answered twice`);
         if (!this.issued.has(e.commandId)) throw new CheckFailure('one result per command', `${e.commandId} was never issued`);
         this.results.set(e.commandId, e.result);
-        if (e.result.type === 'transfer' && e.result.ok && e.result.msgs !== 3 * (this.options.n - 1)) {
+        // A request re-sent after a reconnection costs more; the figure is exact without faults.
+        if (!this.options.faults && e.result.type === 'transfer' && e.result.ok && e.result.msgs !== 3 * (this.options.n - 1)) {
           throw new CheckFailure('3(N-1) messages per lock round', `${e.commandId} reports ${e.result.msgs} messages with N=${this.options.n}`);
         }
         return entry;
@@ -292,7 +426,7 @@ export class Simulation {
         this.checkSnapshot(e.snapshot);
         return entry;
       case 'log':
-        if (e.event.type === 'entered') return this.checkMutualExclusion(id);
+        if (e.event.type === 'entered') return this.checkMutualExclusion(id, e.event.height);
         if (e.event.type === 'requested') this.rounds++;
         if (e.event.type === 'snapshotStarted') this.recordedAt.set(`${id}/${snapshotKey(e.event.id)}`, this.steps);
         if (e.event.type === 'blockRejected' || e.event.type === 'protocolError') {
@@ -306,6 +440,10 @@ export class Simulation {
     this.messages++;
     if (message.type === 'REQUEST' || message.type === 'REPLY' || message.type === 'RELEASE') this.lockMessages++;
     const key = `${from}->${to}`;
+    if (!this.connected(from, to)) {
+      this.lost++; // the mesh drops what is sent to a peer that is not up
+      return;
+    }
     const delay = this.rng.int(0, this.options.maxDelayMs);
     // FIFO: never before the previous message on this channel (ties keep scheduling order).
     const time = this.options.fifo ? Math.max(this.now + delay, this.lastOnChannel.get(key) ?? 0) : this.now + delay;
@@ -321,9 +459,15 @@ export class Simulation {
    * Mutual exclusion with an atomic critical section: each entry must come after the previous
    * holder's RELEASE reached the entrant (had the section lasted, they would otherwise overlap).
    */
-  private checkMutualExclusion(id: NodeId): number {
+  private checkMutualExclusion(id: NodeId, height: number): number {
     const prev = this.entries[this.entries.length - 1];
-    if (prev && prev.node !== id && !prev.releasedTo.has(id)) {
+    // Whatever else, the entrant builds on the newest block there is.
+    if (height !== this.history.length - 1) {
+      throw new CheckFailure('at most one client in the critical section', `client${id} entered at height ${height} while block #${this.history.length - 1} exists`);
+    }
+    // Without faults, more precisely: after the previous holder's RELEASE reached it. (With faults
+    // a RELEASE may be lost and its block fetched instead.)
+    if (!this.options.faults && prev && prev.node !== id && !prev.releasedTo.has(id)) {
       throw new CheckFailure('at most one client in the critical section', `client${id} entered before client${prev.node}'s release reached it`);
     }
     this.entries.push({ node: id, releasedTo: new Set() });
@@ -356,7 +500,8 @@ export class Simulation {
     for (const [id, kind] of this.issued) {
       const r = this.results.get(id);
       if (!r) throw new CheckFailure(`every ${kind} gets a result`, `${id} never answered`);
-      if (r.type === 'snapshot' && !r.ok) throw new CheckFailure('every snapshot completes', `${id}: ${r.error}`);
+      // With faults a snapshot may time out (a marker lost with a connection); without, never.
+      if (!this.options.faults && r.type === 'snapshot' && !r.ok) throw new CheckFailure('every snapshot completes', `${id}: ${r.error}`);
     }
     const heights = [...this.stores.values()].map((s) => s.length);
     if (new Set(heights).size !== 1 || heights[0] !== this.history.length - 1) {
@@ -369,7 +514,7 @@ export class Simulation {
         throw new CheckFailure('quiescence', `client${id} still has ${JSON.stringify(st)}`);
       }
     }
-    if (this.lockMessages !== 3 * (this.options.n - 1) * this.rounds) {
+    if (!this.options.faults && this.lockMessages !== 3 * (this.options.n - 1) * this.rounds) {
       throw new CheckFailure('3(N-1) messages per lock round', `${this.lockMessages} lock messages for ${this.rounds} rounds with N=${this.options.n}`);
     }
   }
@@ -379,6 +524,7 @@ export function runSeed(seed: number, overrides: Partial<SimOptions> = {}): SimR
   return new Simulation(defaultOptions(seed, overrides)).run();
 }
 
-export const replayCommand = (seed: number): string => `SIM_SEED=${seed} npx vitest run test/sim`;
+export const replayCommand = (seed: number, label = 'sim'): string =>
+  `SIM_SEED=${seed} npx vitest run ${label === 'faults' ? 'test/sim/sim-faults.test.ts' : 'test/sim/sim-a.test.ts'}`;
 
 export { describeMessage };
