@@ -139,8 +139,9 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     const every = this.options.snapshotEveryMs ?? 0;
     if (every > 0) {
       this.snapshotTimer = setInterval(() => {
-        void this.submit({ type: 'snapshot' }).then((r) => {
-          if (r.type === 'snapshot' && !r.ok) this.emit('notice', `periodic snapshot failed: ${r.error}`);
+        void this.execute({ type: 'snapshot' }).then((o) => {
+          const j = o.json as { id?: string; verdict?: string; error?: string };
+          this.emit('notice', o.ok ? `periodic snapshot ${j.id}: ${j.verdict}` : `periodic snapshot failed: ${j.verdict ?? j.error}`);
         });
       }, every);
     }
@@ -242,11 +243,12 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       this.log.error({ err }, `could not save snapshot ${record.id}`);
     }
     this.log[record.verified ? 'info' : 'error']({ snapshot: record.id, verified: record.verified }, `snapshot ${record.id}: ${record.verdict}`);
-    this.lastSnapshot = record;
+    // The command's reply follows in the same step; it picks the record up by id.
+    this.completedSnapshots.set(record.id, record);
     return record;
   }
 
-  private lastSnapshot: SnapshotRecord | null = null;
+  private readonly completedSnapshots = new Map<string, SnapshotRecord>();
 
   /** Hands a transfer or snapshot to the core; resolves with its result. */
   submit(command: Command): Promise<CommandResult> {
@@ -300,7 +302,9 @@ export class Daemon extends EventEmitter<DaemonEvents> {
         const r = await this.submit({ type: 'snapshot' });
         if (r.type !== 'snapshot') throw new Error('daemon: snapshot answered with a transfer result');
         if (!r.ok) return { ok: false, text: `FAILED  ${r.error}`, json: { ok: false, id: snapshotKey(r.id), error: r.error, missing: r.missing } };
-        const record = this.lastSnapshot?.id === snapshotKey(r.snapshot.id) ? this.lastSnapshot : snapshotRecord(r.snapshot, 0, new Date());
+        const key = snapshotKey(r.snapshot.id);
+        const record = this.completedSnapshots.get(key) ?? snapshotRecord(r.snapshot, 0, new Date());
+        this.completedSnapshots.delete(key);
         return { ok: record.verified, text: renderSnapshot(record), json: { ok: record.verified, ...record } };
       }
       case 'snapshots': {
