@@ -267,7 +267,7 @@ export class Node {
         this.transfers.splice(this.transfers.indexOf(t), 1);
         this.reply(t.commandId, {
           type: 'transfer', ok: false, status: 'FAILED', reason: 'timeout', from: this.id, to: t.to, amount: t.amount,
-          error: `timed out after ${Math.round(this.config.transferTimeoutMs / 1000)} s ${why}; nothing was transferred`,
+          error: `timed out after ${seconds(this.config.transferTimeoutMs)} ${why}; nothing was transferred`,
         });
       }
       if (this.transfers.length === 0 && this.mutex.request && !this.canEnter()) this.withdraw('every waiting transfer timed out');
@@ -281,9 +281,11 @@ export class Node {
       this.assemblers.delete(key);
       const missing = a.missing();
       this.log('warn', { type: 'snapshotAbandoned', id: a.id, missing });
+      // Everyone waits for the markers of a client that is gone, so name it apart.
+      const down = this.peers.filter((p) => !this.up.has(p));
       this.reply(a.commandId, {
         type: 'snapshot', ok: false, id: a.id, missing,
-        error: `snapshot ${key} timed out after ${Math.round(this.config.snapshotTimeoutMs / 1000)} s: no report from ${names(missing)}`,
+        error: `snapshot ${key} timed out after ${seconds(this.config.snapshotTimeoutMs)}: no report from ${names(missing)}${down.length > 0 ? ` (not connected: ${names(down)})` : ''}`,
       });
     }
   }
@@ -516,5 +518,7 @@ export class Node {
 export function assertNever(x: never): never {
   throw new Error(`unreachable: ${JSON.stringify(x)}`);
 }
+
+const seconds = (ms: number): string => (ms < 1000 ? `${ms} ms` : `${Math.round(ms / 1000)} s`);
 
 const names = (ids: readonly NodeId[]): string => ids.map((i) => `client${i}`).join(', ');

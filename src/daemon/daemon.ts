@@ -26,7 +26,7 @@ import {
   snapshotRecord,
 } from '../cli/render.js';
 import { Mesh } from '../net/mesh.js';
-import { ChainStore } from './chain-store.js';
+import { ChainStore, type Repair } from './chain-store.js';
 import { type ClusterConfig, configGenesis, nodeIds } from './config.js';
 import { ControlServer } from './control.js';
 
@@ -87,10 +87,8 @@ export class Daemon extends EventEmitter<DaemonEvents> {
 
     const opened = ChainStore.open(dataDir, genesis, { fsync: options.fsync ?? false });
     this.store = opened.store;
-    if (opened.repaired) {
-      logger.error({ repaired: opened.repaired }, `chain file repaired: ${opened.repaired.reason}; cut ${opened.repaired.droppedBytes} bytes`);
-      queueMicrotask(() => this.emit('notice', `chain file repaired: ${opened.repaired!.reason} (${opened.repaired!.droppedBytes} bytes cut; peers will resend)`));
-    }
+    this.repaired = opened.repaired;
+    if (opened.repaired) logger.error({ repaired: opened.repaired }, `chain file repaired: ${opened.repaired.reason}; cut ${opened.repaired.droppedBytes} bytes`);
     const ownSeqs = this.store
       .listSnapshots()
       .map((s) => s.id.split('.'))
@@ -131,7 +129,10 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     this.control = new ControlServer(dataDir, (line) => this.executeLine(line), logger);
   }
 
-  async start(): Promise<void> {
+  /** What loading the chain file had to cut off its end, if anything (the caller tells the user). */
+  readonly repaired: Repair | null;
+
+  async start(): Promise<{ repaired: Repair | null }> {
     await this.control.start();
     await this.mesh.start();
     this.tickTimer = setInterval(() => this.feed({ kind: 'tick', now: performance.now() }), TICK_MS);
@@ -147,6 +148,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     }
     const addr = this.mesh.address();
     this.log.info({ listen: addr, height: this.store.height }, `client${this.id} started`);
+    return { repaired: this.repaired };
   }
 
   address(): string {
