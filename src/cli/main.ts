@@ -94,6 +94,13 @@ async function runClient(n: string | undefined, o: RunOptions): Promise<void> {
   if (!(LOG_LEVELS as readonly string[]).includes(o.logLevel)) fail(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
   const destination = pino.destination({ dest: path.join(dataDir, 'client.log'), sync: false, mkdir: true });
   const logger = pino({ level: o.logLevel, base: { client: id } }, destination);
+  const flushLogs = (): void => {
+    try {
+      destination.flushSync();
+    } catch {
+      // the log file was never opened: nothing to flush
+    }
+  };
 
   let daemon: Daemon;
   try {
@@ -108,9 +115,12 @@ async function runClient(n: string | undefined, o: RunOptions): Promise<void> {
       ...(o.listen ? { listenHost: o.listen } : {}),
       fsync: o.fsync ?? false,
     });
-    await daemon.start();
+    const started = await daemon.start();
+    if (started.repaired) {
+      process.stderr.write(`client${id}: chain file repaired: ${started.repaired.reason} (${started.repaired.droppedBytes} bytes cut; peers will resend what is missing)\n`);
+    }
   } catch (e) {
-    destination.flushSync();
+    flushLogs();
     if (isLedgerError(e)) fail(e.message);
     const err = e as NodeJS.ErrnoException;
     if (err.code === 'EADDRINUSE') fail(`port in use: ${err.message.replace(/^listen EADDRINUSE: address already in use /, '')} (is client ${id} already running?)`);
@@ -131,7 +141,7 @@ async function runClient(n: string | undefined, o: RunOptions): Promise<void> {
     stopping = true;
     daemon.close().then(
       () => {
-        destination.flushSync();
+        flushLogs();
         process.exit(code);
       },
       () => process.exit(1),
@@ -261,8 +271,8 @@ export function buildProgram(): Command {
     .option('-l, --log-level <level>', `log level of <data-dir>/client.log: ${LOG_LEVELS.join(', ')}`, 'info')
     .option('--no-repl', 'daemon mode: no prompt; drive it with `client ctl`')
     .option('--json', 'print results as JSON lines (amounts in integer cents)')
-    .option('--delay <ms|min-max>', 'hold each outgoing message this long before writing it (never reordering a channel)', parseDelay)
-    .option('--snapshot-every <seconds>', 'start a snapshot periodically', parseSeconds)
+    .option('--delay <ms|min-max>', 'hold each outgoing message this long before writing it, never reordering a channel (default: no delay)', parseDelay)
+    .option('--snapshot-every <seconds>', 'start a snapshot periodically (default: never)', parseSeconds)
     .option('--transfer-timeout <seconds>', 'give up on a transfer that has not got the lock by then (default: the config, 30)', parseSeconds)
     .option('--listen <host>', "listen on this address instead of the config's host (e.g. 0.0.0.0)")
     .option('--fsync', 'fdatasync the chain file after every block (slower; survives power loss)')
