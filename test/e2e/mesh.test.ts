@@ -2,7 +2,8 @@ import net from 'node:net';
 import { pino, type Logger } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Message, NodeId } from '../../src/core/types.js';
-import { PROTOCOL_VERSION, encodeHandshake, encodeMessage } from '../../src/net/codec.js';
+import { type HandshakeFrame, PROTOCOL_VERSION, decodeHandshake, encodeHandshake, encodeMessage } from '../../src/net/codec.js';
+import { NetErrorKind } from '../../src/net/errors.js';
 import { FrameDecoder, encodeFrame } from '../../src/net/framing.js';
 import { Mesh, type MeshOptions } from '../../src/net/mesh.js';
 
@@ -49,7 +50,7 @@ interface Capture {
   logger: Logger;
   lines: string[];
   /** Parsed log records. */
-  records(): { level: number; msg: string }[];
+  records(): { level: number; msg: string; kind?: string }[];
 }
 
 function capture(level: pino.Level = 'info'): Capture {
@@ -58,7 +59,7 @@ function capture(level: pino.Level = 'info'): Capture {
   return {
     logger,
     lines,
-    records: () => lines.map((l) => JSON.parse(l) as { level: number; msg: string }),
+    records: () => lines.map((l) => JSON.parse(l) as { level: number; msg: string; kind?: string }),
   };
 }
 
@@ -68,6 +69,8 @@ interface Node {
   mesh: Mesh;
   log: Capture;
   up: Set<NodeId>;
+  /** The height each peerUp carried, in order, per peer. */
+  heights: Map<NodeId, number[]>;
   events: string[];
   received: Map<NodeId, Message[]>;
 }
@@ -85,12 +88,14 @@ function makeNode(self: NodeId, ports: readonly number[], extra: Partial<MeshOpt
     nodes: new Set(ids),
     logger: log.logger,
     backoff: FAST_BACKOFF,
+    height: () => 0,
     ...extra,
   });
   meshes.push(mesh);
-  const node: Node = { mesh, log, up: new Set(), events: [], received: new Map() };
-  mesh.on('peerUp', (p) => {
+  const node: Node = { mesh, log, up: new Set(), heights: new Map(), events: [], received: new Map() };
+  mesh.on('peerUp', (p, height) => {
     node.up.add(p);
+    node.heights.set(p, [...(node.heights.get(p) ?? []), height]);
     node.events.push(`up ${p}`);
   });
   mesh.on('peerDown', (p) => {
@@ -135,6 +140,48 @@ function connectRaw(port: number): Promise<net.Socket> {
 
 const closed = (s: net.Socket): Promise<void> => new Promise((resolve) => (s.closed ? resolve() : s.once('close', () => resolve())));
 
+/** A raw connection to `port` that collects the handshake frames it gets back. */
+async function rawHandshake(port: number, hello: Record<string, unknown>): Promise<{ socket: net.Socket; answers: Buffer[] }> {
+  const socket = await connectRaw(port);
+  const decoder = new FrameDecoder();
+  const answers: Buffer[] = [];
+  socket.on('data', (c: Buffer) => answers.push(...decoder.push(c)));
+  socket.write(encodeFrame(encodeHandshake(hello as never)));
+  return { socket, answers };
+}
+
+const hello2 = (height: unknown): Record<string, unknown> => ({ type: 'HELLO', protocol: PROTOCOL_VERSION, cluster: 'test', node: 2, to: 1, genesis: GENESIS, height });
+
+/**
+ * Plays client 2's listener on `port`: takes client 1's HELLO and answers only when the test says
+ * so. Resolves once it listens.
+ */
+async function fakeListener(port: number): Promise<{ hellos: HandshakeFrame[]; answer(frame: Record<string, unknown>): void }> {
+  const hellos: HandshakeFrame[] = [];
+  let acceptor: net.Socket | null = null;
+  const server = net.createServer((s) => {
+    sockets.push(s);
+    s.on('error', () => {});
+    acceptor = s;
+    const d = new FrameDecoder();
+    s.on('data', (c: Buffer) => {
+      for (const body of d.push(c)) {
+        const decoded = decodeHandshake(body);
+        if (decoded.ok) hellos.push(decoded.value);
+      }
+    });
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(port, HOST, () => resolve()));
+  return {
+    hellos,
+    answer: (frame) => {
+      if (acceptor === null) throw new Error('client 1 has not dialed');
+      acceptor.write(encodeFrame(encodeHandshake(frame as never)));
+    },
+  };
+}
+
 // ---- tests --------------------------------------------------------------------------------------
 
 describe('Mesh', () => {
@@ -168,7 +215,7 @@ describe('Mesh', () => {
     for (let i = 1; i <= N; i++) {
       expect(a.mesh.send(2, { type: 'REQUEST', ts: i })).toBe(true);
       expect(a.mesh.send(3, { type: 'REPLY', ts: i })).toBe(true);
-      expect(b.mesh.send(1, { type: 'SYNC', ts: i, height: i })).toBe(true);
+      expect(b.mesh.send(1, { type: 'RELEASE', ts: i, block: null })).toBe(true);
       // Spread the sends over many ticks so the per-channel timer is re-armed mid-stream.
       if (i % 50 === 0) await sleep(Math.random() * 4);
     }
@@ -267,12 +314,12 @@ describe('Mesh', () => {
     const decoder = new FrameDecoder();
     const answers: Buffer[] = [];
     raw.on('data', (c: Buffer) => answers.push(...decoder.push(c)));
-    raw.write(encodeFrame(encodeHandshake({ type: 'HELLO', protocol: PROTOCOL_VERSION, cluster: 'test', node: 2, to: 1, genesis: GENESIS })));
+    raw.write(encodeFrame(encodeHandshake({ type: 'HELLO', protocol: PROTOCOL_VERSION, cluster: 'test', node: 2, to: 1, genesis: GENESIS, height: 0 })));
     await waitFor(() => answers.length === 1, 'WELCOME');
     expect(a.mesh.status()[0]?.incoming).toBe('up');
     // A second connection claiming to be client 2 is refused while the first is live.
     const dup = await connectRaw(a.mesh.address().port);
-    dup.write(encodeFrame(encodeHandshake({ type: 'HELLO', protocol: PROTOCOL_VERSION, cluster: 'test', node: 2, to: 1, genesis: GENESIS })));
+    dup.write(encodeFrame(encodeHandshake({ type: 'HELLO', protocol: PROTOCOL_VERSION, cluster: 'test', node: 2, to: 1, genesis: GENESIS, height: 0 })));
     await closed(dup);
     expect(a.log.lines.some((l) => l.includes('client 2 is already connected'))).toBe(true);
 
@@ -289,7 +336,7 @@ describe('Mesh', () => {
     const answers2: Buffer[] = [];
     const decoder2 = new FrameDecoder();
     again.on('data', (c: Buffer) => answers2.push(...decoder2.push(c)));
-    again.write(encodeFrame(encodeHandshake({ type: 'HELLO', protocol: PROTOCOL_VERSION, cluster: 'test', node: 2, to: 1, genesis: GENESIS })));
+    again.write(encodeFrame(encodeHandshake({ type: 'HELLO', protocol: PROTOCOL_VERSION, cluster: 'test', node: 2, to: 1, genesis: GENESIS, height: 0 })));
     await waitFor(() => answers2.length === 1, 'second WELCOME');
     expect(answers2[0]?.toString('latin1')).toMatch(/WELCOME/);
     expect(a.mesh.status()[0]?.incoming).toBe('up');
@@ -319,14 +366,14 @@ describe('Mesh', () => {
     const answers: Buffer[] = [];
     const decoder = new FrameDecoder();
     raw.on('data', (c: Buffer) => answers.push(...decoder.push(c)));
-    raw.write(encodeFrame(encodeHandshake({ type: 'HELLO', protocol: PROTOCOL_VERSION, cluster: 'test', node: 2, to: 1, genesis: GENESIS })));
+    raw.write(encodeFrame(encodeHandshake({ type: 'HELLO', protocol: PROTOCOL_VERSION, cluster: 'test', node: 2, to: 1, genesis: GENESIS, height: 0 })));
     await waitFor(() => answers.length === 1, 'WELCOME');
     for (let ts = 1; ts <= 3; ts++) raw.write(encodeFrame(encodeMessage({ type: 'REQUEST', ts })));
     await sleep(100);
     expect(a.events).toEqual([]);
     expect(a.mesh.status()[0]).toMatchObject({ outgoing: 'connecting', incoming: 'up', received: 3 });
 
-    (acceptor as net.Socket | null)?.write(encodeFrame(encodeHandshake({ type: 'WELCOME', node: 2 })));
+    (acceptor as net.Socket | null)?.write(encodeFrame(encodeHandshake({ type: 'WELCOME', node: 2, height: 0 })));
     await waitFor(() => a.events.length === 4, 'peerUp and 3 messages');
     expect(a.events).toEqual(['up 2', 'msg 2 1', 'msg 2 2', 'msg 2 3']);
   });
@@ -359,13 +406,15 @@ describe('Mesh', () => {
       [{ node: 7, to: 1 }, /unknown client 7: this cluster has clients 1, 2/],
       [{ node: 2, to: 3 }, /client 2 meant to dial client 3 but reached client 1/],
       [{ node: 2, to: 1, protocol: 99 }, /protocol version 99 is not supported/],
+      // A version-1 client (no height in its HELLO) is told why, not just cut off as a bad handshake.
+      [{ node: 2, to: 1, protocol: 1, height: undefined }, /protocol version 1 is not supported \(this client speaks version 2\)/],
     ];
     for (const [fields, re] of cases) {
       const raw = await connectRaw(port);
       const decoder = new FrameDecoder();
       const answers: Buffer[] = [];
       raw.on('data', (c: Buffer) => answers.push(...decoder.push(c)));
-      raw.write(encodeFrame(encodeHandshake({ type: 'HELLO', protocol: PROTOCOL_VERSION, cluster: 'test', genesis: GENESIS, node: 0, to: 0, ...fields } as never)));
+      raw.write(encodeFrame(encodeHandshake({ type: 'HELLO', protocol: PROTOCOL_VERSION, cluster: 'test', genesis: GENESIS, node: 0, to: 0, height: 0, ...fields } as never)));
       await closed(raw);
       expect(answers).toHaveLength(1);
       expect(answers[0]?.toString('latin1')).toMatch(/REFUSE/);
@@ -397,6 +446,99 @@ describe('Mesh', () => {
     expect(a.mesh.send(3, { type: 'REQUEST', ts: 3 })).toBe(true);
     await waitFor(() => (c2.received.get(1)?.length ?? 0) === 1, 'message to the restarted client');
     expect(c2.received.get(1)).toEqual([{ type: 'REQUEST', ts: 3 }]);
+  });
+
+  it('peerUp carries the chain height the peer announced in its handshake', async () => {
+    const ports = await freePorts(3);
+    const heights = [5, 9, 0];
+    const nodes = [1, 2, 3].map((id) => makeNode(id, ports, { height: () => heights[id - 1]! }));
+    await Promise.all(nodes.map((n) => n.mesh.start()));
+    await waitFor(() => allUp(nodes), 'all peers up');
+    for (const n of nodes) {
+      for (const p of [1, 2, 3].filter((id) => id !== n.mesh.self)) expect(n.heights.get(p)).toEqual([heights[p - 1]]);
+    }
+  });
+
+  it('announces its height as of each handshake, not as of construction', async () => {
+    const ports = await freePorts(2);
+    let heightOf1 = 2;
+    const a = makeNode(1, ports, { height: () => heightOf1 });
+    const b = makeNode(2, ports, { height: () => 4 });
+    await Promise.all([a.mesh.start(), b.mesh.start()]);
+    await waitFor(() => a.up.has(2) && b.up.has(1), 'peers up');
+    expect(b.heights.get(1)).toEqual([2]);
+    expect(a.heights.get(2)).toEqual([4]);
+    // Client 1 commits blocks; client 2 restarts and meets it again.
+    heightOf1 = 11;
+    await b.mesh.close();
+    await waitFor(() => !a.up.has(2), 'peerDown for client 2');
+    const b2 = makeNode(2, ports, { height: () => 6 });
+    await b2.mesh.start();
+    await waitFor(() => a.up.has(2) && b2.up.has(1), 'peers up again');
+    expect(b2.heights.get(1)).toEqual([11]);
+    expect(a.heights.get(2)).toEqual([4, 6]);
+  });
+
+  it.each([
+    ['HELLO before WELCOME', 3, 7, 7],
+    ['WELCOME before HELLO', 6, 4, 6],
+  ])('the later of the peer\'s two handshakes gives the height peerUp carries (%s)', async (order, helloHeight, welcomeHeight, expected) => {
+    const ports = await freePorts(2);
+    const a = makeNode(1, ports, { height: () => 13 });
+    const fake = await fakeListener(ports[1]!);
+    await a.mesh.start();
+    await waitFor(() => fake.hellos.length === 1, "client 1's HELLO");
+    // Client 1 announces its own height in its HELLO...
+    expect(fake.hellos[0]).toMatchObject({ type: 'HELLO', node: 1, to: 2, protocol: PROTOCOL_VERSION, height: 13 });
+    const welcome = { type: 'WELCOME', node: 2, height: welcomeHeight };
+    if (order === 'WELCOME before HELLO') {
+      fake.answer(welcome);
+      await waitFor(() => a.mesh.status()[0]?.outgoing === 'up', 'outgoing channel up');
+    }
+    const raw = await rawHandshake(a.mesh.address().port, hello2(helloHeight));
+    await waitFor(() => raw.answers.length === 1, 'WELCOME');
+    // ...and in its WELCOME.
+    const answer = decodeHandshake(raw.answers[0]!);
+    expect(answer).toEqual({ ok: true, value: { type: 'WELCOME', node: 1, height: 13 } });
+    if (order === 'HELLO before WELCOME') {
+      expect(a.events).toEqual([]);
+      fake.answer(welcome);
+    }
+    await waitFor(() => a.up.has(2), 'peerUp');
+    expect(a.heights.get(2)).toEqual([expected]);
+  });
+
+  it.each([
+    ['without a height', undefined],
+    ['with a negative height', -1],
+  ])('refuses a HELLO %s as a bad handshake: no WELCOME, connection closed, warning logged', async (_what, height) => {
+    const ports = await freePorts(2);
+    const a = makeNode(1, ports);
+    await a.mesh.start();
+    const hello = hello2(height);
+    if (height === undefined) delete hello.height;
+    const raw = await rawHandshake(a.mesh.address().port, hello);
+    await closed(raw.socket);
+    expect(raw.answers).toEqual([]);
+    const warn = a.log.records().find((r) => r.level === WARN && /before handshake/.test(r.msg));
+    expect(warn?.kind).toBe(NetErrorKind.BadHandshake);
+    expect(warn?.msg).toMatch(/^closing connection from 127\.0\.0\.1:\d+ before handshake: invalid handshake: HELLO\.height: expected a chain height$/);
+    expect(a.mesh.status()[0]?.incoming).toBe('down');
+    expect(a.events).toEqual([]);
+  });
+
+  it('drops an outgoing connection whose WELCOME has no height, as a bad handshake answer', async () => {
+    const ports = await freePorts(2);
+    const a = makeNode(1, ports);
+    const fake = await fakeListener(ports[1]!);
+    await a.mesh.start();
+    await waitFor(() => fake.hellos.length === 1, "client 1's HELLO");
+    fake.answer({ type: 'WELCOME', node: 2 });
+    const bad = /^bad handshake answer from client 2 \(127\.0\.0\.1:\d+\): invalid handshake: WELCOME\.height: expected a chain height$/;
+    await waitFor(() => a.log.records().some((r) => r.level === WARN && bad.test(r.msg)), 'bad WELCOME logged');
+    expect(a.log.records().find((r) => bad.test(r.msg))?.kind).toBe(NetErrorKind.BadHandshake);
+    expect(a.mesh.status()[0]?.outgoing).not.toBe('up');
+    expect(a.events).toEqual([]);
   });
 
   it('reports a busy port as a ListenFailed error', async () => {

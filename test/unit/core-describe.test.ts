@@ -22,7 +22,6 @@ const messages: Message[] = [
     type: 'REPORT', ts: 41, snapshot: { initiator: 2, seq: 3 },
     local: { state, channels: [{ from: 1, messages: [{ type: 'RELEASE', ts: 9, block: b1 }, { type: 'REPLY', ts: 8 }] }, { from: 2, messages: [] }] },
   },
-  { type: 'SYNC', ts: 13, height: 2 },
   { type: 'BLOCKS', ts: 14, blocks: [b1, b2] },
   { type: 'BLOCKS', ts: 15, blocks: [] },
 ];
@@ -37,7 +36,6 @@ describe('describeMessage', () => {
 
   it('renders the documented forms', () => {
     expect(describeMessage({ type: 'REQUEST', ts: 7 })).toBe('REQUEST ts=7');
-    expect(describeMessage({ type: 'SYNC', ts: 13, height: 2 })).toBe('SYNC ts=13 height=2');
     expect(describeMessage({ type: 'RELEASE', ts: 9, block: b1 })).toBe(`RELEASE ts=9 block #1 ${b1.hash.slice(0, 8)} by 1 (1->2 $4.50)`);
     expect(describeMessage({ type: 'RELEASE', ts: 10, block: null })).toBe('RELEASE ts=10 no block');
     expect(describeMessage({ type: 'MARKER', ts: 11, snapshot: { initiator: 2, seq: 3 } })).toBe('MARKER ts=11 snapshot 2.3');
@@ -69,14 +67,14 @@ describe('one-line renderings of inputs, events, results and effects', () => {
     { kind: 'command', id: 'c1', command: { type: 'transfer', to: 2, amount: 450 } },
     { kind: 'command', id: 's1', command: { type: 'snapshot' } },
     { kind: 'receive', from: 2, message: { type: 'REPLY', ts: 8 } },
-    { kind: 'peerUp', peer: 2 },
+    { kind: 'peerUp', peer: 2, height: 4 },
     { kind: 'peerDown', peer: 3 },
     { kind: 'tick', now: 1234 },
   ];
   const events: CoreEvent[] = [
     { type: 'waitingForPeers', commandId: 'c1', peers: [2, 3] },
     { type: 'requested', ts: 3, transfers: 2 },
-    { type: 'entered', ts: 5, transfers: 2 },
+    { type: 'entered', ts: 5, transfers: 2, height: 3 },
     { type: 'withdrawn', ts: 3, reason: 'every waiting transfer timed out' },
     { type: 'blockApplied', block: b1, from: null },
     { type: 'blockApplied', block: b1, from: 2 },
@@ -107,6 +105,14 @@ describe('one-line renderings of inputs, events, results and effects', () => {
     const line = describeInput(1, i);
     expect(line).not.toMatch(/[\r\n]/);
     expect(line.length).toBeGreaterThan(0);
+  });
+
+  it('entering shows the height the new block builds on', () => {
+    expect(describeEvent({ type: 'entered', ts: 5, transfers: 2, height: 3 })).toBe('entered the critical section at ts=5 on #3 with 2 transfer(s)');
+  });
+
+  it('a peerUp shows the height the peer announced in its handshake', () => {
+    expect(describeInput(1, { kind: 'peerUp', peer: 2, height: 4 })).toBe('1 peer 2 up at height 4');
   });
 
   it.each(events.map((e) => [e.type, e] as const))('event %s', (_t, e) => {

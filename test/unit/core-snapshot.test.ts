@@ -97,9 +97,32 @@ class Cluster {
     throw new Error('the cluster did not settle');
   }
 
+  /** peerUp on `a` for `b`, with the height `b` would announce in its handshake. */
+  up(a: NodeId, b: NodeId): Effect[] {
+    return this.step(a, { kind: 'peerUp', peer: b, height: this.node(b).chainHead().height });
+  }
+
   connectAll(): void {
-    for (const a of this.ids) for (const b of this.ids) if (a !== b) this.step(a, { kind: 'peerUp', peer: b });
+    for (const a of this.ids) for (const b of this.ids) if (a !== b) this.up(a, b);
     this.settle();
+  }
+
+  /** The connection between a and b breaks: whatever was in flight either way is lost. Returns [a's, b's] effects. */
+  disconnect(a: NodeId, b: NodeId): [Effect[], Effect[]] {
+    this.queue(a, b).length = 0;
+    this.queue(b, a).length = 0;
+    return [this.step(a, { kind: 'peerDown', peer: b }), this.step(b, { kind: 'peerDown', peer: a })];
+  }
+
+  /** A new connection between a and b: both handshakes done, heights exchanged. */
+  reconnect(a: NodeId, b: NodeId): void {
+    this.up(a, b);
+    this.up(b, a);
+  }
+
+  /** Messages of `type` node `id` sent, from log entry `since` on. */
+  sent(id: NodeId, type: Message['type'], since = 0): Extract<Effect, { kind: 'send' }>[] {
+    return this.log.slice(since).flatMap((l) => (l.node === id && l.effect.kind === 'send' && l.effect.message.type === type ? [l.effect] : []));
   }
 
   completed(id: NodeId): GlobalSnapshot[] {
@@ -336,6 +359,55 @@ describe('Chandy-Lamport snapshots over the Node', () => {
     if (r && r.type === 'snapshot' && !r.ok) expect(r.error).toMatch(/no report from client3$/);
   });
 
+  it('a peerDown while the channel from that peer is still being recorded abandons this client\'s part: no REPORT, even when that peer\'s marker arrives later', () => {
+    const c = new Cluster();
+    c.connectAll();
+    snapshotCmd(c, 1, 's');
+    c.deliver(1, 2); // client 2 records and starts recording 3->2; client 3 has seen no marker yet
+    expect(c.node(2).status().snapshotsInProgress).toBe(1);
+    const [at2, at3] = c.disconnect(2, 3);
+    expect(at2).toContainEqual({ kind: 'log', level: 'warn', event: { type: 'snapshotAbandoned', id: { initiator: 1, seq: 1 }, missing: [3] } });
+    expect(at2.filter((e) => e.kind === 'send')).toEqual([]);
+    expect(at3.some((e) => e.kind === 'log' && e.event.type === 'snapshotAbandoned')).toBe(false);
+    expect(c.node(2).status().snapshotsInProgress).toBe(0);
+
+    const mark = c.log.length;
+    c.reconnect(2, 3);
+    // Client 3 now records on client 1's marker and sends its own marker to client 2 on the new connection.
+    c.settle();
+    expect(c.sent(3, 'MARKER', mark).map((m) => m.to).sort()).toEqual([1, 2]);
+    // Client 2 took that marker as one for a finished snapshot: no restart, no REPORT.
+    expect(c.sent(2, 'MARKER', mark)).toEqual([]);
+    expect(c.sent(2, 'REPORT')).toEqual([]);
+    expect(c.node(2).status().snapshotsInProgress).toBe(0);
+    expect(c.completed(1)).toEqual([]);
+    c.step(1, { kind: 'tick', now: SNAPSHOT_TIMEOUT });
+    const r = c.result('s');
+    expect(r).toMatchObject({ type: 'snapshot', ok: false });
+    // Client 2 dropped out; client 3 still waits for the marker client 2 sent on the lost connection.
+    if (r && r.type === 'snapshot' && !r.ok) expect(r.missing).toEqual([2, 3]);
+  });
+
+  it('a peerDown after that peer\'s marker arrived does not abandon the snapshot: it completes and verifies', () => {
+    const c = new Cluster();
+    c.connectAll();
+    snapshotCmd(c, 1, 's');
+    c.deliver(1, 2); // client 2 records; channel 1->2 is recorded empty (its marker came first)
+    c.deliver(2, 1); // the initiator gets client 2's marker: channel 2->1 is complete
+    const [at1, at2] = c.disconnect(1, 2);
+    for (const es of [at1, at2]) expect(es.some((e) => e.kind === 'log' && e.event.type === 'snapshotAbandoned')).toBe(false);
+    expect(c.node(1).status().snapshotsInProgress).toBe(2); // its recorder (waiting on 3->1) and its assembler
+    expect(c.node(2).status().snapshotsInProgress).toBe(1); // waiting on 3->2
+    c.reconnect(1, 2);
+    c.settle();
+    expect(c.sent(2, 'REPORT').map((r) => r.to)).toEqual([1]);
+    const [snap] = c.completed(1);
+    expect(snap).toBeDefined();
+    expect(snap!.verification).toMatchObject({ ok: true, problems: [] });
+    expect(c.log.some((l) => l.effect.kind === 'log' && l.effect.event.type === 'snapshotAbandoned')).toBe(false);
+    for (const id of c.ids) expect(c.node(id).status().snapshotsInProgress).toBe(0);
+  });
+
   it('a late marker for a finished snapshot does not start it again', () => {
     const c = new Cluster();
     c.connectAll();
@@ -378,7 +450,6 @@ describe('SnapshotRecorder', () => {
     expect(isApplicationMessage({ type: 'MARKER', ts: 1, snapshot: id })).toBe(false);
     expect(isApplicationMessage({ type: 'REQUEST', ts: 1 })).toBe(true);
     expect(isApplicationMessage({ type: 'RELEASE', ts: 1, block: null })).toBe(true);
-    expect(isApplicationMessage({ type: 'SYNC', ts: 1, height: 0 })).toBe(true);
     expect(isApplicationMessage({ type: 'BLOCKS', ts: 1, blocks: [] })).toBe(true);
   });
 

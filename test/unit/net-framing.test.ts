@@ -91,10 +91,11 @@ describe('codec', () => {
     expect(decoded).toEqual({ ok: true, value: m });
   });
 
-  it('round-trips handshake frames', () => {
-    const hello = { type: 'HELLO', protocol: PROTOCOL_VERSION, cluster: 'c', node: 1, to: 2, genesis: 'ab'.repeat(32) } as const;
+  it('round-trips handshake frames, HELLO and WELCOME with the sender\'s chain height', () => {
+    const hello = { type: 'HELLO', protocol: PROTOCOL_VERSION, cluster: 'c', node: 1, to: 2, genesis: 'ab'.repeat(32), height: 17 } as const;
     expect(decodeHandshake(encodeHandshake(hello))).toEqual({ ok: true, value: hello });
-    expect(decodeHandshake(encodeHandshake({ type: 'WELCOME', node: 2 }))).toEqual({ ok: true, value: { type: 'WELCOME', node: 2 } });
+    expect(decodeHandshake(encodeHandshake({ type: 'WELCOME', node: 2, height: 0 }))).toEqual({ ok: true, value: { type: 'WELCOME', node: 2, height: 0 } });
+    expect(decodeHandshake(encodeHandshake({ type: 'WELCOME', node: 2, height: 123_456 }))).toEqual({ ok: true, value: { type: 'WELCOME', node: 2, height: 123_456 } });
     expect(decodeHandshake(encodeHandshake({ type: 'REFUSE', reason: 'no' }))).toEqual({ ok: true, value: { type: 'REFUSE', reason: 'no' } });
   });
 
@@ -143,11 +144,41 @@ describe('codec', () => {
     }
   });
 
+  it('speaks protocol version 2 (heights in the handshake, no SYNC message)', () => {
+    expect(PROTOCOL_VERSION).toBe(2);
+  });
+
   it('reports another protocol version as ProtocolMismatch and bad handshakes as BadHandshake', () => {
-    const v2 = decodeHandshake(encodeHandshake({ type: 'HELLO', protocol: 2, cluster: 'c', node: 1, to: 2, genesis: 'x' }));
-    expect(!v2.ok && v2.error.kind).toBe(NetErrorKind.ProtocolMismatch);
-    expect(!v2.ok && v2.error.message).toMatch(/protocol version 2/);
+    const next = decodeHandshake(encodeHandshake({ type: 'HELLO', protocol: PROTOCOL_VERSION + 1, cluster: 'c', node: 1, to: 2, genesis: 'x', height: 0 }));
+    expect(!next.ok && next.error.kind).toBe(NetErrorKind.ProtocolMismatch);
+    expect(!next.ok && next.error.message).toMatch(new RegExp(`protocol version ${PROTOCOL_VERSION + 1} is not supported`));
+    // A version-1 HELLO (no height) is a version mismatch, not a malformed handshake.
+    const v1 = decodeHandshake(encodeHandshake({ type: 'HELLO', protocol: 1, cluster: 'c', node: 1, to: 2, genesis: 'x' } as never));
+    expect(!v1.ok && v1.error.kind).toBe(NetErrorKind.ProtocolMismatch);
+    expect(!v1.ok && v1.error.message).toMatch(/protocol version 1 is not supported \(this client speaks version 2\)/);
     const noNode = decodeHandshake(encodeMessage({ type: 'REQUEST', ts: 1 }));
     expect(!noNode.ok && noNode.error.kind).toBe(NetErrorKind.BadHandshake);
+  });
+
+  it.each([
+    ['missing', undefined],
+    ['negative', -1],
+    ['fractional', 1.5],
+    ['a string', '3'],
+    ['null', null],
+    ['unsafe', 2 ** 53],
+  ])('rejects a HELLO or WELCOME whose height is %s as BadHandshake', (_what, height) => {
+    const hello: Record<string, unknown> = { type: 'HELLO', protocol: PROTOCOL_VERSION, cluster: 'c', node: 1, to: 2, genesis: 'x', height };
+    const welcome: Record<string, unknown> = { type: 'WELCOME', node: 2, height };
+    if (height === undefined) {
+      delete hello.height;
+      delete welcome.height;
+    }
+    const h = decodeHandshake(encodeHandshake(hello as never));
+    expect(!h.ok && h.error.kind).toBe(NetErrorKind.BadHandshake);
+    expect(!h.ok && h.error.message).toBe('invalid handshake: HELLO.height: expected a chain height');
+    const w = decodeHandshake(encodeHandshake(welcome as never));
+    expect(!w.ok && w.error.kind).toBe(NetErrorKind.BadHandshake);
+    expect(!w.ok && w.error.message).toBe('invalid handshake: WELCOME.height: expected a chain height');
   });
 });
