@@ -254,6 +254,14 @@ export class Node {
       this.recorders.delete(key);
       this.rememberFinished(key);
       this.log('warn', { type: 'snapshotAbandoned', id: r.id, missing: [peer] });
+      // The initiator knows now that its own snapshot cannot complete.
+      const a = this.assemblers.get(key);
+      if (!a) continue;
+      this.assemblers.delete(key);
+      this.reply(a.commandId, {
+        type: 'snapshot', ok: false, id: a.id, missing: a.missing(),
+        error: `snapshot ${key} abandoned: the connection to client${peer} was lost while its channel was being recorded`,
+      });
     }
   }
 
