@@ -1,7 +1,7 @@
 /**
  * `client <n>`, `client ctl <n> <command...>` and the other entry points (commander).
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
@@ -11,6 +11,7 @@ import { Daemon } from '../daemon/daemon.js';
 import { type ClusterConfig, loadConfig, nodeIds } from '../daemon/config.js';
 import { ControlError, sendControl } from '../daemon/control.js';
 import { isLedgerError } from '../errors.js';
+import { NetErrorKind, isNetError } from '../net/errors.js';
 import { LocalCluster, ScriptError, clusterRepl, generateConfig, runAuto, runScript, tempDataRoot } from './cluster.js';
 import { runPiped, startRepl } from './repl.js';
 
@@ -22,6 +23,11 @@ const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'
 function fail(message: string, code = 1): never {
   process.stderr.write(`client: ${message}\n`);
   process.exit(code);
+}
+
+function daemonAddress(config: ClusterConfig, id: number): string {
+  const c = config.clients.find((x) => x.id === id);
+  return c ? `${c.host}:${c.port}` : `client ${id}`;
 }
 
 function resolveConfigPath(given: string | undefined): string {
@@ -92,15 +98,16 @@ async function runClient(n: string | undefined, o: RunOptions): Promise<void> {
     fail(`cannot create data dir ${dataDir}: ${(e as Error).message}`);
   }
   if (!(LOG_LEVELS as readonly string[]).includes(o.logLevel)) fail(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
-  const destination = pino.destination({ dest: path.join(dataDir, 'client.log'), sync: false, mkdir: true });
+  // Opened here, synchronously: an asynchronously opening stream cannot be flushed on an early exit.
+  let logFd: number;
+  try {
+    logFd = openSync(path.join(dataDir, 'client.log'), 'a');
+  } catch (e) {
+    fail(`cannot open the log file in ${dataDir}: ${(e as Error).message}`);
+  }
+  const destination = pino.destination({ dest: logFd, sync: false });
   const logger = pino({ level: o.logLevel, base: { client: id } }, destination);
-  const flushLogs = (): void => {
-    try {
-      destination.flushSync();
-    } catch {
-      // the log file was never opened: nothing to flush
-    }
-  };
+  const flushLogs = (): void => destination.flushSync();
 
   let daemon: Daemon;
   try {
@@ -122,6 +129,10 @@ async function runClient(n: string | undefined, o: RunOptions): Promise<void> {
   } catch (e) {
     flushLogs();
     if (isLedgerError(e)) fail(e.message);
+    if (isNetError(e, NetErrorKind.ListenFailed)) {
+      const inUse = (e.cause as NodeJS.ErrnoException | undefined)?.code === 'EADDRINUSE';
+      fail(inUse ? `port in use: ${daemonAddress(config, id)} (is client ${id} already running?)` : e.message);
+    }
     const err = e as NodeJS.ErrnoException;
     if (err.code === 'EADDRINUSE') fail(`port in use: ${err.message.replace(/^listen EADDRINUSE: address already in use /, '')} (is client ${id} already running?)`);
     if (err.code === 'EADDRNOTAVAIL') fail(`cannot listen on ${err.message}: is the host in the config an address of this machine?`);

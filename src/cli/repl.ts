@@ -30,6 +30,20 @@ function loadHistory(dataDir: string): string[] {
   }
 }
 
+/** Ends a session once, however many of exit, Ctrl-C, Ctrl-D and end of input arrive. */
+function endOnce(rl: readline.Interface, onEnd: () => void): (() => void) & { done: boolean } {
+  const end = Object.assign(
+    (): void => {
+      if (end.done) return;
+      end.done = true;
+      rl.close();
+      onEnd();
+    },
+    { done: false },
+  );
+  return end;
+}
+
 function show(outcome: Outcome, json: boolean): string {
   return json ? JSON.stringify(outcome.json) : outcome.text;
 }
@@ -65,13 +79,7 @@ export function startRepl(o: ReplOptions): readline.Interface {
   };
   o.daemon.on('notice', (line) => print(o.json ? JSON.stringify({ notice: line }) : `  · ${line}`));
 
-  let ended = false;
-  const end = (): void => {
-    if (ended) return;
-    ended = true;
-    rl.close();
-    o.onEnd();
-  };
+  const end = endOnce(rl, o.onEnd);
   rl.on('line', (line) => {
     const parsed = parseCommandLine(line, ctx);
     if (!parsed.ok) {
@@ -99,17 +107,11 @@ export function runPiped(o: ReplOptions): void {
   const lines: string[] = [];
   let inputEnded = false;
   let running = false;
-  let ended = false;
-  const end = (): void => {
-    if (ended) return;
-    ended = true;
-    rl.close();
-    o.onEnd();
-  };
+  const end = endOnce(rl, o.onEnd);
   const next = async (): Promise<void> => {
     if (running) return;
     running = true;
-    while (lines.length > 0 && !ended) {
+    while (lines.length > 0 && !end.done) {
       const line = lines.shift()!;
       const parsed = parseCommandLine(line, ctx);
       if (!parsed.ok) {

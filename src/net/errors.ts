@@ -64,10 +64,4 @@ export function isNetError(e: unknown, kind?: NetErrorKind): e is NetError {
 }
 
 /** One line for a caught value, keeping errno codes (`ECONNREFUSED: connect ...`). */
-export function describeError(e: unknown): string {
-  if (e instanceof Error) {
-    const code = (e as NodeJS.ErrnoException).code;
-    return code !== undefined && !e.message.includes(code) ? `${code}: ${e.message}` : e.message;
-  }
-  return String(e);
-}
+export { describeCause as describeError } from '../errors.js';

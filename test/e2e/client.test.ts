@@ -6,22 +6,10 @@ import { randomBytes } from 'node:crypto';
 import { rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Cluster, closeAllClusters, freePorts, makeTempDir, runClientCli, sleep, waitFor } from './harness.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Cluster, clustersPerTest, freePorts, makeTempDir, runClientCli, sleep, waitFor } from './harness.js';
 
-const clusters: Cluster[] = [];
-async function cluster(...args: Parameters<typeof Cluster.start>): Promise<Cluster> {
-  const c = await Cluster.start(...args);
-  clusters.push(c);
-  return c;
-}
-
-afterEach(async () => {
-  await Promise.all(clusters.splice(0).map((c) => c.close()));
-});
-afterAll(async () => {
-  await closeAllClusters();
-});
+const { start: cluster, track } = clustersPerTest();
 
 // ---- helpers -------------------------------------------------------------------------------------
 
@@ -293,7 +281,7 @@ describe('start order', () => {
     ];
     const runOrder = async (order: number[]): Promise<void> => {
       const c = new Cluster({ n: 3 });
-      clusters.push(c);
+      track(c);
       // each client is started only once the previous one answers on its control socket; then
       // every client must report both peers up
       await c.startAll(order);
@@ -427,7 +415,7 @@ describe('a peer that is down', () => {
 describe('piped stdin', () => {
   it('runs the commands in order, prints the results in order and exits 0 at the end of input', async () => {
     const c = new Cluster({ n: 3 });
-    clusters.push(c);
+    track(c);
     c.writeConfig(await freePorts(3));
     await c.start(2, { waitPeers: false });
     await c.start(3, { waitPeers: false });
@@ -465,7 +453,7 @@ describe('piped stdin', () => {
 describe('config mismatch', () => {
   it('a client started with different balances (same ports) is refused by the others, and both sides log why', async () => {
     const c = new Cluster({ n: 3, transferTimeoutMs: 1000 });
-    clusters.push(c);
+    track(c);
     const ports = await freePorts(3);
     c.writeConfig(ports);
     const otherConfig = path.join(c.dir, 'other.json');

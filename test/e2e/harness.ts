@@ -5,6 +5,7 @@
  * Everything a Cluster starts is registered globally and killed by `closeAllClusters()` (call it
  * from afterEach/afterAll) and, as a last resort, synchronously on process exit.
  */
+import { afterAll, afterEach } from 'vitest';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync, readFileSync, existsSync } from 'node:fs';
 import net from 'node:net';
@@ -95,6 +96,25 @@ function track(child: ChildProcess): void {
 }
 
 /** Kills every process any Cluster started and removes every temp dir. For afterEach/afterAll. */
+/**
+ * Registers the vitest hooks that close every cluster a test started (after each test, and all
+ * at the end). `start` starts one; `track` registers one a test built itself.
+ */
+export function clustersPerTest(): { start: (...args: Parameters<typeof Cluster.start>) => Promise<Cluster>; track: (c: Cluster) => Cluster } {
+  const clusters: Cluster[] = [];
+  afterEach(async () => {
+    await Promise.all(clusters.splice(0).map((c) => c.close()));
+  });
+  afterAll(async () => {
+    await closeAllClusters();
+  });
+  const track = (c: Cluster): Cluster => {
+    clusters.push(c);
+    return c;
+  };
+  return { start: async (...args) => track(await Cluster.start(...args)), track };
+}
+
 export async function closeAllClusters(): Promise<void> {
   await Promise.all([...liveClusters].map((c) => c.close()));
   await Promise.all([...liveChildren].map((c) => killAndWait(c, 'SIGKILL')));

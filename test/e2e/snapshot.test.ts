@@ -2,22 +2,10 @@
  * End-to-end tests of Chandy-Lamport snapshots over the live connections (issue 4): real
  * `bin/client.js` processes, driven through `client ctl`, checked by their output.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Cluster, closeAllClusters, sleep, waitFor } from './harness.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Cluster, clustersPerTest, sleep, waitFor } from './harness.js';
 
-const clusters: Cluster[] = [];
-async function cluster(...args: Parameters<typeof Cluster.start>): Promise<Cluster> {
-  const c = await Cluster.start(...args);
-  clusters.push(c);
-  return c;
-}
-
-afterEach(async () => {
-  await Promise.all(clusters.splice(0).map((c) => c.close()));
-});
-afterAll(async () => {
-  await closeAllClusters();
-});
+const { start: cluster, track } = clustersPerTest();
 
 interface Msg {
   type: string;
