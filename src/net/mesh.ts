@@ -146,6 +146,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
   /** "node|reason" refusals the acceptor side already logged at warn. */
   private readonly loggedRefusals = new Set<string>();
   private readonly localHeight: () => number;
+  private lastEncoded: { readonly message: Message; readonly frame: Buffer } | null = null;
   private server: net.Server | null = null;
   private started = false;
   private closed = false;
@@ -266,7 +267,9 @@ export class Mesh extends EventEmitter<MeshEvents> {
     }
     let frame: Buffer;
     try {
-      frame = encodeFrame(encodeMessage(message), this.maxFrameBytes);
+      // A broadcast hands the same message object to every peer: encode it once.
+      if (message !== this.lastEncoded?.message) this.lastEncoded = { message, frame: encodeFrame(encodeMessage(message), this.maxFrameBytes) };
+      frame = this.lastEncoded.frame;
     } catch (e) {
       // The peer would refuse it anyway; dropping with a loud line beats killing the connection.
       this.log.error({ peer: to, err: describeError(e) }, `cannot send ${this.self}->${to} ${this.describe(message)}: ${describeError(e)}`);
