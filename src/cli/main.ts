@@ -14,6 +14,7 @@ import { isLedgerError } from '../errors.js';
 import { NetErrorKind, isNetError } from '../net/errors.js';
 import { LocalCluster, ScriptError, clusterRepl, generateConfig, runAuto, runScript, tempDataRoot } from './cluster.js';
 import { runPiped, startRepl } from './repl.js';
+import { registerBench } from '../bench/index.js';
 
 const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The built-in config; used when --config is not given and ./config/default.json does not exist. */
@@ -331,6 +332,7 @@ export function buildProgram(): Command {
       await runCluster(String(o.size ?? 3), { ...o, seed: 1 }, file);
     });
 
+  registerBench(program);
   return program;
 }
 

@@ -1,0 +1,331 @@
+/**
+ * `client bench`: spawns real client processes on loopback, drives them through control-socket
+ * connections with many transfers in flight, and prints (and saves as JSON) a table of latency,
+ * throughput, snapshot cost and memory beside the loopback floor and the project's targets.
+ * Timing never fails a run; only the end check (identical chains, conserved money) does.
+ */
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { type BaselineResult, runBaseline } from './baseline.js';
+import { BenchCluster, type EndCheck } from './cluster.js';
+import type { ThroughputResult } from './load.js';
+import { type MemoryLongRun, type SnapshotResult, type UncontendedResult, measureLoad, rssOf, runMemory, runSnapshots, runUncontended, warmupFor } from './phases.js';
+import { type ProfileSummary, renderProfile, summariseProfiles } from './profile.js';
+import { fmt } from './stats.js';
+
+export const PHASES = ['baseline', 'uncontended', 'contended-1', 'batched', 'snapshots', 'memory'] as const;
+export type Phase = (typeof PHASES)[number];
+
+export interface BenchOptions {
+  readonly clients: readonly number[];
+  readonly durationS: number;
+  readonly outstanding: number;
+  readonly phases: readonly Phase[];
+  readonly transfers: number;
+  readonly out: string;
+  readonly profile?: string;
+}
+
+export interface RunResult {
+  readonly clients: number;
+  /** 3(N-1): what every committed transfer's lock round must cost. */
+  readonly expectedMessagesPerBlock: number;
+  uncontended?: UncontendedResult;
+  contended1?: ThroughputResult;
+  batched?: ThroughputResult;
+  snapshots?: SnapshotResult;
+  memory?: { readonly endRssMiB: Readonly<Record<string, number | null>>; readonly longRun?: MemoryLongRun };
+  endCheck?: EndCheck;
+  profile?: ProfileSummary;
+  error?: string;
+}
+
+export interface Target {
+  readonly name: string;
+  readonly target: string;
+  /** Per cluster size: the figure compared and whether it met the target (null: not measured). */
+  readonly byClients: Readonly<Record<string, { readonly value: string; readonly met: boolean } | null>>;
+}
+
+export interface BenchResult {
+  readonly startedAt: string;
+  readonly command: string;
+  readonly machine: { readonly nproc: number; readonly cpuModel: string; readonly node: string; readonly platform: string; readonly memoryGiB: number };
+  readonly options: BenchOptions;
+  baseline?: BaselineResult;
+  readonly runs: RunResult[];
+  targets: Target[];
+  endCheckPassed: boolean;
+  file?: string;
+}
+
+// ---- options ---------------------------------------------------------------------------------
+
+function parseClients(text: string): number[] {
+  const list = text.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  if (list.length === 0 || list.some((n) => !Number.isInteger(n) || n < 2 || n > 16)) throw new InvalidArgumentError('expected cluster sizes from 2 to 16, e.g. 3 or 3,5,8');
+  return list;
+}
+
+function parsePositive(text: string): number {
+  const v = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text.trim()) || !(v > 0) || v > 3600) throw new InvalidArgumentError('expected a number of seconds above 0 (at most 3600)');
+  return v;
+}
+
+function parseCount(min: number): (text: string) => number {
+  return (text) => {
+    const v = Number(text);
+    if (!/^\d+$/.test(text.trim()) || v < min || !Number.isSafeInteger(v)) throw new InvalidArgumentError(`expected a whole number >= ${min}`);
+    return v;
+  };
+}
+
+function parsePhases(text: string): Phase[] {
+  if (text.trim() === 'all') return [...PHASES];
+  const list = text.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const p of list) if (!(PHASES as readonly string[]).includes(p)) throw new InvalidArgumentError(`unknown phase "${p}" (phases: ${PHASES.join(', ')}, or all)`);
+  if (list.length === 0) throw new InvalidArgumentError(`expected phases: ${PHASES.join(', ')}, or all`);
+  return list as Phase[];
+}
+
+// ---- the run ---------------------------------------------------------------------------------
+
+function machine(): BenchResult['machine'] {
+  let cpuModel = os.cpus()[0]?.model ?? 'unknown';
+  try {
+    const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    if (m) cpuModel = m[1]!.trim();
+  } catch {
+    // not Linux
+  }
+  return { nproc: os.availableParallelism(), cpuModel, node: process.version, platform: `${os.platform()} ${os.release()}`, memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10 };
+}
+
+const say = (line: string): void => {
+  process.stdout.write(`${line}\n`);
+};
+
+function describeThroughput(r: ThroughputResult): string {
+  return `${fmt(r.transfersPerSec)} transfers/s, ${fmt(r.blocksPerSec)} blocks/s, ${fmt(r.transfersPerBlock)} per block, ${r.messagesPerBlock ?? r.messagesPerBlockSeen.join('/')} msgs/block, lock wait p50 ${fmt(r.lockWaitMs.p50)} ms p99 ${fmt(r.lockWaitMs.p99)} ms; CPU ${fmt(r.cpuCores.clientsTotal, 2)} cores in clients, ${fmt(r.cpuCores.driver, 2)} in the driver${r.failed ? `; ${r.failed} FAILED` : ''}`;
+}
+
+async function runCluster(n: number, o: BenchOptions, baselineP50: number | null): Promise<RunResult> {
+  const run: RunResult = { clients: n, expectedMessagesPerBlock: 3 * (n - 1) };
+  const root = mkdtempSync(path.join(os.tmpdir(), `ll-bench-${n}-`));
+  const profileDir = o.profile ? path.resolve(o.profile, `n${n}`) : undefined;
+  if (profileDir) {
+    mkdirSync(profileDir, { recursive: true });
+    for (const f of readdirSync(profileDir)) if (f.endsWith('.cpuprofile')) rmSync(path.join(profileDir, f));
+  }
+  const cluster = new BenchCluster({ size: n, root, ...(profileDir ? { profileDir } : {}) });
+  const t = { warmupS: warmupFor(o.durationS), durationS: o.durationS };
+  const has = (p: Phase): boolean => o.phases.includes(p);
+  try {
+    say(`N=${n}: starting ${n} clients (data in ${root})...`);
+    await cluster.up();
+    if (has('uncontended')) {
+      run.uncontended = await runUncontended(cluster, t, baselineP50);
+      const u = run.uncontended;
+      say(`N=${n} uncontended: daemon p50 ${fmt(u.daemonMs.p50)} ms p99 ${fmt(u.daemonMs.p99)} ms; client round trip p50 ${fmt(u.clientMs.p50)} ms p99 ${fmt(u.clientMs.p99)} ms; ${u.transfers} transfers`);
+    }
+    if (has('contended-1')) {
+      run.contended1 = await measureLoad(cluster, cluster.ids, 1, t);
+      say(`N=${n} contended-1: ${describeThroughput(run.contended1)}`);
+    }
+    if (has('batched')) {
+      run.batched = await measureLoad(cluster, cluster.ids, o.outstanding, t);
+      say(`N=${n} batched (${o.outstanding} outstanding per client): ${describeThroughput(run.batched)}`);
+    }
+    if (has('snapshots')) {
+      run.snapshots = await runSnapshots(cluster, o.outstanding, t);
+      const s = run.snapshots;
+      say(`N=${n} snapshots: idle p50 ${fmt(s.idle.clientMs.p50)} ms p99 ${fmt(s.idle.clientMs.p99)} ms (${s.idle.verified}/${s.idle.taken} verified); under load p50 ${fmt(s.underLoad.clientMs.p50)} ms p99 ${fmt(s.underLoad.clientMs.p99)} ms (${s.underLoad.verified}/${s.underLoad.taken} verified); ${fmt(s.transfersPerSecWithout)} -> ${fmt(s.transfersPerSecWith)} transfers/s with a snapshot every ${s.intervalMs} ms: ${fmt(s.throughputLostPct, 1)}% lost`);
+    }
+    if (has('memory') && o.transfers > 0) {
+      say(`N=${n} memory: batched load until ${o.transfers.toLocaleString('en-US')} transfers are committed, RSS sampled every second...`);
+      const longRun = await runMemory(cluster, o.outstanding, o.transfers, say);
+      run.memory = { endRssMiB: rssOf(cluster), longRun };
+      say(`N=${n} memory: ${longRun.committed.toLocaleString('en-US')} committed in ${fmt(longRun.seconds, 1)} s; ${Object.entries(longRun.perClient).map(([k, v]) => `client${k} ${fmt(v.start, 1)} -> ${fmt(v.mid, 1)} -> ${fmt(v.end, 1)} MiB`).join(', ')}: ${longRun.flat ? 'flat' : 'NOT flat'}`);
+    } else {
+      run.memory = { endRssMiB: rssOf(cluster) };
+    }
+  } catch (e) {
+    run.error = e instanceof Error ? e.message : String(e);
+    say(`N=${n}: ERROR ${run.error}`);
+  }
+  try {
+    if (cluster.pids().size === n) {
+      run.endCheck = await cluster.endCheck();
+      if (run.memory) run.memory = { ...run.memory, endRssMiB: rssOf(cluster) };
+      say(`N=${n} end check: ${run.endCheck.passed ? 'PASSED' : 'FAILED'}: ${run.endCheck.detail}`);
+    } else {
+      say(`N=${n} end check: FAILED: not every client is running`);
+    }
+  } catch (e) {
+    run.error ??= e instanceof Error ? e.message : String(e);
+    say(`N=${n} end check: FAILED: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  await cluster.down();
+  rmSync(root, { recursive: true, force: true });
+  if (profileDir) {
+    const files = readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(profileDir, f));
+    if (files.length) {
+      run.profile = summariseProfiles(files, 20);
+      say(`N=${n} profile of the clients (${profileDir}):\n${renderProfile(run.profile)}`);
+    } else say(`N=${n}: no .cpuprofile written in ${profileDir}`);
+  }
+  return run;
+}
+
+// ---- targets and the table -------------------------------------------------------------------
+
+function targets(r: BenchResult): Target[] {
+  const per = (f: (run: RunResult) => { value: string; met: boolean } | null): Target['byClients'] => Object.fromEntries(r.runs.map((run) => [String(run.clients), f(run)]));
+  return [
+    {
+      name: 'uncontended p50 (daemon) / baseline round trip p50',
+      target: '<= 3x',
+      byClients: per((run) => {
+        const ratio = run.uncontended?.daemonP50OverBaseline;
+        return ratio != null ? { value: `${fmt(ratio, 1)}x`, met: ratio <= 3 } : null;
+      }),
+    },
+    {
+      name: 'contended-1 transfers/s',
+      target: '>= 10,000',
+      byClients: per((run) => (run.contended1 ? { value: fmt(run.contended1.transfersPerSec), met: run.contended1.transfersPerSec >= 10_000 } : null)),
+    },
+    {
+      name: 'batched transfers/s',
+      target: '>= 100,000',
+      byClients: per((run) => (run.batched ? { value: fmt(run.batched.transfersPerSec), met: run.batched.transfersPerSec >= 100_000 } : null)),
+    },
+    {
+      name: 'throughput lost, snapshot every 100 ms',
+      target: '<= 5%',
+      byClients: per((run) => (run.snapshots ? { value: `${fmt(run.snapshots.throughputLostPct, 1)}%`, met: run.snapshots.throughputLostPct <= 5 } : null)),
+    },
+    {
+      name: 'memory flat over 1,000,000 transfers',
+      target: 'flat',
+      byClients: per((run) => {
+        const l = run.memory?.longRun;
+        if (!l) return null;
+        return { value: `${l.flat ? 'flat' : 'grows'} over ${l.committed.toLocaleString('en-US')}`, met: l.flat && l.committed >= 1_000_000 };
+      }),
+    },
+  ];
+}
+
+function pct(p: { p50: number; p99: number }, digits?: number): string {
+  return `${fmt(p.p50, digits)} / ${fmt(p.p99, digits)}`;
+}
+
+export function renderTable(r: BenchResult): string {
+  const cols = r.runs.map((run) => `N=${run.clients}`);
+  const rows: string[][] = [];
+  const row = (label: string, f: (run: RunResult) => string): void => {
+    rows.push([label, ...r.runs.map((run) => f(run))]);
+  };
+  const b = r.baseline;
+  rows.push(['baseline loopback round trip p50 / p99 (ms)', ...r.runs.map(() => (b ? pct(b.rttMs, 3) : '-'))]);
+  row('uncontended transfer, daemon p50 / p99 (ms)', (x) => (x.uncontended ? pct(x.uncontended.daemonMs) : '-'));
+  row('uncontended transfer, client round trip p50 / p99 (ms)', (x) => (x.uncontended ? pct(x.uncontended.clientMs) : '-'));
+  row('uncontended p50 / baseline p50 (daemon, client)', (x) => (x.uncontended?.daemonP50OverBaseline != null ? `${fmt(x.uncontended.daemonP50OverBaseline, 1)}x, ${fmt(x.uncontended.clientP50OverBaseline ?? Number.NaN, 1)}x` : '-'));
+  for (const [key, label] of [
+    ['contended1', 'contended-1'],
+    ['batched', `batched (${r.options.outstanding} outstanding/client)`],
+  ] as const) {
+    row(`${label}: transfers/s`, (x) => (x[key] ? fmt(x[key].transfersPerSec) : '-'));
+    row(`${label}: blocks/s`, (x) => (x[key] ? fmt(x[key].blocksPerSec) : '-'));
+    row(`${label}: transfers per block`, (x) => (x[key] ? fmt(x[key].transfersPerBlock) : '-'));
+    row(`${label}: messages per block (3(N-1))`, (x) => (x[key] ? `${x[key].messagesPerBlock ?? x[key].messagesPerBlockSeen.join('/')} (${x.expectedMessagesPerBlock})` : '-'));
+    row(`${label}: lock wait p50 / p99 (ms)`, (x) => (x[key] ? pct(x[key].lockWaitMs) : '-'));
+    row(`${label}: CPU cores busy, clients + driver`, (x) => (x[key] ? `${fmt(x[key].cpuCores.clientsTotal, 2)} + ${fmt(x[key].cpuCores.driver, 2)}` : '-'));
+  }
+  row('snapshot idle p50 / p99 (ms)', (x) => (x.snapshots ? pct(x.snapshots.idle.clientMs) : '-'));
+  row('snapshot under batched load p50 / p99 (ms)', (x) => (x.snapshots ? pct(x.snapshots.underLoad.clientMs) : '-'));
+  row('snapshots verified (idle; under load)', (x) => (x.snapshots ? `${x.snapshots.idle.verified}/${x.snapshots.idle.taken}; ${x.snapshots.underLoad.verified}/${x.snapshots.underLoad.taken}` : '-'));
+  row('batched transfers/s without / with snapshots every 100 ms', (x) => (x.snapshots ? `${fmt(x.snapshots.transfersPerSecWithout)} / ${fmt(x.snapshots.transfersPerSecWith)}` : '-'));
+  row('throughput lost to snapshots every 100 ms', (x) => (x.snapshots ? `${fmt(x.snapshots.throughputLostPct, 1)}%` : '-'));
+  row('RSS per client at the end (MiB)', (x) => (x.memory ? Object.values(x.memory.endRssMiB).map((v) => fmt(v, 0)).join(' / ') : '-'));
+  row('memory long run: RSS start -> mid -> end (MiB, max over clients)', (x) => {
+    const l = x.memory?.longRun;
+    if (!l) return '-';
+    const vals = Object.values(l.perClient);
+    const mx = (k: 'start' | 'mid' | 'end'): number => Math.max(...vals.map((v) => v[k] ?? Number.NaN));
+    return `${fmt(mx('start'), 0)} -> ${fmt(mx('mid'), 0)} -> ${fmt(mx('end'), 0)} (${fmt(l.committed, 0)} transfers)`;
+  });
+  row('end check: chains identical, money conserved', (x) => (x.endCheck ? (x.endCheck.passed ? 'passed' : 'FAILED') : 'FAILED'));
+
+  const table = (head: string[], body: string[][]): string => {
+    const all = [head, ...body];
+    const widths = head.map((_, i) => Math.max(...all.map((r0) => (r0[i] ?? '').length)));
+    const line = (r0: string[]): string => r0.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+    return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+  };
+  const tRows = r.targets.map((t) => [t.name, ...r.runs.map((run) => {
+    const v = t.byClients[String(run.clients)];
+    return v ? `${v.value} ${v.met ? 'met' : 'short'}` : 'not run';
+  }), t.target]);
+  return [
+    table(['figure', ...cols], rows),
+    '',
+    table(['target', ...cols, 'target'], tRows),
+  ].join('\n');
+}
+
+export async function runBench(o: BenchOptions, command: string): Promise<BenchResult> {
+  const result: BenchResult = { startedAt: new Date().toISOString(), command, machine: machine(), options: o, runs: [], targets: [], endCheckPassed: true };
+  const m = result.machine;
+  say(`lamport-ledger benchmark: clients ${o.clients.join(',')}; ${o.durationS} s per phase; phases ${o.phases.join(',')}; ${m.nproc} CPUs (${m.cpuModel}), node ${m.node}`);
+  if (o.phases.includes('baseline')) {
+    result.baseline = await runBaseline();
+    say(`baseline: loopback round trip (length-prefixed msgpackr REQUEST -> REPLY, ${result.baseline.roundTrips} sequential) p50 ${fmt(result.baseline.rttMs.p50, 3)} ms p99 ${fmt(result.baseline.rttMs.p99, 3)} ms`);
+  }
+  const clusterPhases = o.phases.some((p) => p !== 'baseline');
+  if (clusterPhases) {
+    for (const n of o.clients) {
+      const run = await runCluster(n, o, result.baseline?.rttMs.p50 ?? null);
+      result.runs.push(run);
+      if (!run.endCheck?.passed) result.endCheckPassed = false;
+    }
+  }
+  result.targets = targets(result);
+  say('');
+  say(renderTable(result));
+  say('');
+  const checked = result.runs.length;
+  say(checked === 0 ? 'end check: no cluster was run' : `end check: ${result.endCheckPassed ? 'PASSED' : 'FAILED'} (${result.runs.map((r) => `N=${r.clients}: ${r.endCheck?.detail ?? r.error ?? 'not run'}`).join(' | ')})`);
+  mkdirSync(o.out, { recursive: true });
+  const file = path.join(o.out, `${result.startedAt.replace(/[:.]/g, '-')}.json`);
+  result.file = file;
+  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  say(`results written to ${file}`);
+  return result;
+}
+
+/** Adds the `bench` subcommand to the `client` program. */
+export function registerBench(program: Command): void {
+  program
+    .command('bench')
+    .description('benchmark real client processes on loopback: latency, lock throughput, batching, snapshot cost and memory beside the loopback round trip; exits 1 only if the end check (identical chains, conserved money) fails')
+    .option('--clients <list>', 'cluster sizes to run, e.g. 3,5,8', parseClients, [3])
+    .option('--duration <seconds>', 'measurement window of each phase', parsePositive, 5)
+    .option('--outstanding <k>', 'transfers each client keeps in flight in the batched, snapshot and memory phases', parseCount(1), 2000)
+    .addOption(new Option('--phases <list>', `phases to run: ${PHASES.join(', ')} (comma-separated) or all`).argParser(parsePhases).default([...PHASES], 'all'))
+    .option('--transfers <n>', 'memory phase: run batched load until this many transfers are committed, sampling RSS every second (0 = skip; 1000000 for the long run)', parseCount(0), 0)
+    .option('--out <dir>', 'where the JSON result goes', path.join('bench', 'results'))
+    .option('--profile <dir>', 'run the clients under node --cpu-prof, write their profiles to <dir>/n<N>/ and print where the time goes')
+    .action(async (opts: { clients: number[]; duration: number; outstanding: number; phases: Phase[]; transfers: number; out: string; profile?: string }) => {
+      const command = `client bench ${process.argv.slice(3).join(' ')}`.trim();
+      const result = await runBench(
+        { clients: opts.clients, durationS: opts.duration, outstanding: opts.outstanding, phases: opts.phases, transfers: opts.transfers, out: opts.out, ...(opts.profile ? { profile: opts.profile } : {}) },
+        command,
+      );
+      process.exitCode = result.endCheckPassed ? 0 : 1;
+    });
+}
