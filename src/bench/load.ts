@@ -89,7 +89,7 @@ export class Load {
       for (let k = 0; k < this.outstandingPerClient; k++) {
         const conn = conns[k % conns.length]!;
         const line = `transfer ${others[k % others.length]!} 0.01`;
-        this.loops.push(this.loop(conn.request.bind(conn), line));
+        this.loops.push(this.loop((l) => conn.request(l, 'json'), line));
       }
     }
   }

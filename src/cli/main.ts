@@ -185,7 +185,7 @@ async function runCtl(n: string, words: string[], o: { json?: boolean; config?: 
   }
   const dataDir = o.dataDir ?? path.join('data', `client-${n}`);
   try {
-    const outcome = await sendControl(dataDir, words.join(' '), o.timeout * 1000);
+    const outcome = await sendControl(dataDir, words.join(' '), o.timeout * 1000, o.json ? 'json' : 'text');
     process.stdout.write(`${o.json ? JSON.stringify(outcome.json) : outcome.text}\n`);
     process.exitCode = outcome.ok ? 0 : 1;
   } catch (e) {

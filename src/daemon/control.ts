@@ -11,6 +11,8 @@ import { StorageError } from '../errors.js';
 import type { Outcome } from './daemon.js';
 
 export const CONTROL_SOCKET = 'control.sock';
+/** Which form of an answer a request wants: the text a person reads, the JSON value, or both. */
+export type Format = 'text' | 'json' | 'both';
 /** A request line longer than this is not a command. */
 const MAX_REQUEST_BYTES = 64 * 1024;
 
@@ -69,15 +71,23 @@ export class ControlServer {
     let buffered = '';
     let open = 0;
     let ended = false;
-    const reply = (id: unknown, outcome: Outcome): void => {
-      open--;
-      if (!socket.destroyed) socket.write(`${JSON.stringify({ id, ...outcome })}\n`);
+    // Answers finished in the same tick leave in one write: under load thousands a second do.
+    let outbox: string[] = [];
+    const flush = (): void => {
+      const lines = outbox;
+      outbox = [];
+      if (!socket.destroyed && lines.length > 0) socket.write(lines.join(''));
       if (ended && open === 0) socket.end();
+    };
+    const reply = (id: unknown, outcome: Outcome, format: Format): void => {
+      open--;
+      const answer = format === 'json' ? { id, ok: outcome.ok, json: outcome.json } : format === 'text' ? { id, ok: outcome.ok, text: outcome.text } : { id, ...outcome };
+      if (outbox.push(`${JSON.stringify(answer)}\n`) === 1) setImmediate(flush);
     };
     socket.setEncoding('utf8');
     socket.on('end', () => {
       ended = true;
-      if (open === 0) socket.end();
+      if (open === 0 && outbox.length === 0) socket.end();
     });
     socket.on('data', (chunk: string) => {
       buffered += chunk;
@@ -85,22 +95,23 @@ export class ControlServer {
         const raw = buffered.slice(0, nl);
         buffered = buffered.slice(nl + 1);
         open++;
-        let request: { id?: unknown; line?: unknown } = {};
+        let request: { id?: unknown; line?: unknown; format?: unknown } = {};
         try {
           request = JSON.parse(raw) as typeof request;
         } catch {
           // answered below as a bad request
         }
         if (typeof request !== 'object' || request === null || typeof request.line !== 'string') {
-          reply(null, { ok: false, text: 'error: expected {"id": ..., "line": "<command>"}', json: { ok: false, error: 'bad request' } });
+          reply(null, { ok: false, text: 'error: expected {"id": ..., "line": "<command>"}', json: { ok: false, error: 'bad request' } }, 'both');
           continue;
         }
         const id = request.id ?? null;
+        const format: Format = request.format === 'json' || request.format === 'text' ? request.format : 'both';
         this.handle(request.line).then(
-          (outcome) => reply(id, outcome),
+          (outcome) => reply(id, outcome, format),
           (err: unknown) => {
             this.log.error({ err }, 'control command failed');
-            reply(id, { ok: false, text: `error: ${String(err)}`, json: { ok: false, error: String(err) } });
+            reply(id, { ok: false, text: `error: ${String(err)}`, json: { ok: false, error: String(err) } }, format);
           },
         );
       }
@@ -160,12 +171,13 @@ export class ControlClient {
     });
   }
 
-  request(line: string): Promise<Outcome> {
+  /** With `format` 'json' the answer's `text` is empty, with 'text' its `json` is null. */
+  request(line: string, format: Format = 'both'): Promise<Outcome> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
-      this.socket.write(`${JSON.stringify({ id, line })}\n`);
+      this.socket.write(`${JSON.stringify(format === 'both' ? { id, line } : { id, line, format })}\n`);
     });
   }
 
@@ -182,9 +194,9 @@ export class ControlClient {
     for (let nl = this.buffered.indexOf('\n'); nl >= 0; nl = this.buffered.indexOf('\n')) {
       const raw = this.buffered.slice(0, nl);
       this.buffered = this.buffered.slice(nl + 1);
-      let answer: Outcome & { id?: unknown };
+      let answer: Partial<Outcome> & { id?: unknown; ok: boolean };
       try {
-        answer = JSON.parse(raw) as Outcome & { id?: unknown };
+        answer = JSON.parse(raw) as Partial<Outcome> & { id?: unknown; ok: boolean };
       } catch {
         this.fail(new ControlError(`unreadable answer from ${this.socketPath}`));
         return;
@@ -192,7 +204,7 @@ export class ControlClient {
       const w = typeof answer.id === 'number' ? this.waiting.get(answer.id) : undefined;
       if (!w) continue;
       this.waiting.delete(answer.id as number);
-      w.resolve({ ok: answer.ok, text: answer.text, json: answer.json });
+      w.resolve({ ok: answer.ok, text: answer.text ?? '', json: answer.json ?? null });
     }
   }
 
@@ -204,12 +216,12 @@ export class ControlClient {
 }
 
 /** Sends one command line to a running client; rejects with a clear message if none answers. */
-export async function sendControl(dataDir: string, line: string, timeoutMs: number): Promise<Outcome> {
+export async function sendControl(dataDir: string, line: string, timeoutMs: number, format: Format = 'both'): Promise<Outcome> {
   const client = await ControlClient.connect(dataDir);
   let timer: NodeJS.Timeout | undefined;
   try {
     return await Promise.race([
-      client.request(line),
+      client.request(line, format),
       new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new ControlError(`gave no answer at ${client.socketPath} within ${timeoutMs / 1000} s`)), timeoutMs);
       }),
