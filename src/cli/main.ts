@@ -8,9 +8,10 @@ import { Command, InvalidArgumentError } from 'commander';
 import pino from 'pino';
 import readlineSync from 'readline-sync';
 import { Daemon } from '../daemon/daemon.js';
-import { type ClusterConfig, loadConfig, nodeIds } from '../daemon/config.js';
+import { type ClusterConfig, MIN_SECRET_LENGTH, loadConfig, nodeIds } from '../daemon/config.js';
 import { ControlError, sendControl } from '../daemon/control.js';
 import { isLedgerError } from '../errors.js';
+import { isLoopback } from '../net/auth.js';
 import { NetErrorKind, isNetError } from '../net/errors.js';
 import { LocalCluster, ScriptError, clusterRepl, generateConfig, runAuto, runScript, tempDataRoot } from './cluster.js';
 import { runPiped, startRepl } from './repl.js';
@@ -75,7 +76,18 @@ export function parseSeconds(text: string): number {
   return v;
 }
 
+export const SECRET_ENV = 'LAMPORT_LEDGER_SECRET';
+
+/** The cluster secret: the environment's if set (so it need not sit in a file), else the config's. */
+function clusterSecret(config: ClusterConfig): string | null {
+  const env = process.env[SECRET_ENV];
+  if (env === undefined || env === '') return config.secret;
+  if (env.length < MIN_SECRET_LENGTH) fail(`${SECRET_ENV} must be at least ${MIN_SECRET_LENGTH} characters`);
+  return env;
+}
+
 interface RunOptions {
+  insecure?: boolean;
   config?: string;
   dataDir?: string;
   logLevel: string;
@@ -99,6 +111,15 @@ async function runClient(n: string | undefined, o: RunOptions): Promise<void> {
     fail(`cannot create data dir ${dataDir}: ${(e as Error).message}`);
   }
   if (!(LOG_LEVELS as readonly string[]).includes(o.logLevel)) fail(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+  const secret = clusterSecret(config);
+  // Protected mode: reachable from other machines only with a secret, or when the user says so.
+  const listenHost = o.listen ?? config.clients.find((c) => c.id === id)!.host;
+  if (!isLoopback(listenHost) && secret === null && o.insecure !== true) {
+    fail(
+      `client${id} would listen on ${listenHost}, reachable from other machines, without a cluster secret. ` +
+        `Set "secret" in ${configPath} or ${SECRET_ENV} (the same on every client, ${MIN_SECRET_LENGTH}+ characters), or pass --insecure to accept anyone who connects.`,
+    );
+  }
   // Opened here, synchronously: an asynchronously opening stream cannot be flushed on an early exit.
   let logFd: number;
   try {
@@ -122,6 +143,7 @@ async function runClient(n: string | undefined, o: RunOptions): Promise<void> {
       ...(o.snapshotEvery ? { snapshotEveryMs: o.snapshotEvery * 1000 } : {}),
       ...(o.listen ? { listenHost: o.listen } : {}),
       fsync: o.fsync ?? false,
+      secret,
     });
     const started = await daemon.start();
     if (started.repaired) {
@@ -288,6 +310,7 @@ export function buildProgram(): Command {
     .option('--transfer-timeout <seconds>', 'give up on a transfer that has not got the lock by then (default: the config, 30)', parseSeconds)
     .option('--listen <host>', "listen on this address instead of the config's host (e.g. 0.0.0.0)")
     .option('--fsync', 'fdatasync the chain file after every block (slower; survives power loss)')
+    .option('--insecure', `listen beyond loopback without a cluster secret (default: refuse to; see ${SECRET_ENV})`)
     .action((n: string | undefined, opts: RunOptions) => runClient(n, opts));
 
   program

@@ -23,6 +23,11 @@ export interface ClusterConfig {
   readonly transferTimeoutMs: number;
   readonly snapshotTimeoutMs: number;
   readonly maxFrameBytes: number;
+  /**
+   * Shared by every client of the cluster; with it, every connection proves both ends know it.
+   * Required to listen beyond loopback (protected mode) unless the client runs with --insecure.
+   */
+  readonly secret: string | null;
 }
 
 export const CONFIG_DEFAULTS = {
@@ -37,7 +42,9 @@ const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 const MIN_FRAME_BYTES = 64 * 1024;
 const MAX_FRAME_BYTES = 2 ** 32 - 1;
 
-const TOP_LEVEL_KEYS = ['cluster', 'clients', 'transferTimeoutMs', 'snapshotTimeoutMs', 'maxFrameBytes'] as const;
+const TOP_LEVEL_KEYS = ['cluster', 'clients', 'transferTimeoutMs', 'snapshotTimeoutMs', 'maxFrameBytes', 'secret'] as const;
+/** Shorter secrets are too easy to guess to protect anything. */
+export const MIN_SECRET_LENGTH = 16;
 const CLIENT_KEYS = ['id', 'host', 'port', 'balanceCents'] as const;
 
 /** Reads and validates a config file. Throws ConfigError naming `path` and the field. */
@@ -171,9 +178,14 @@ function validate(raw: unknown, c: Checker): ClusterConfig {
   clients.sort((a, b) => a.id - b.id);
 
   const ms = `an integer number of milliseconds 1-${MAX_TIMEOUT_MS}`;
+  const secret =
+    raw['secret'] === undefined
+      ? null
+      : c.string(raw, 'secret', 'secret', `a string of at least ${MIN_SECRET_LENGTH} characters`, (s) => s.length >= MIN_SECRET_LENGTH && s.length <= 1024 && printable(s));
   return {
     cluster,
     clients,
+    secret,
     transferTimeoutMs: c.optionalInteger(raw, 'transferTimeoutMs', CONFIG_DEFAULTS.transferTimeoutMs, 1, MAX_TIMEOUT_MS, ms),
     snapshotTimeoutMs: c.optionalInteger(raw, 'snapshotTimeoutMs', CONFIG_DEFAULTS.snapshotTimeoutMs, 1, MAX_TIMEOUT_MS, ms),
     maxFrameBytes: c.optionalInteger(

@@ -43,6 +43,8 @@ export interface DaemonOptions {
   /** Listen on this host instead of the config's (e.g. 0.0.0.0 in a container). */
   readonly listenHost?: string;
   readonly fsync?: boolean;
+  /** The cluster secret (config or environment); null for none. */
+  readonly secret: string | null;
 }
 
 /** The answer to one command line: text for a person, a value for --json. */
@@ -115,6 +117,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       logger,
       describe: describeMessage,
       height: () => this.node.chainHead().height,
+      secret: options.secret,
       ...(options.delay ? { delay: options.delay } : {}),
     });
     this.mesh.on('peerUp', (peer, height) => {

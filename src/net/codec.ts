@@ -28,18 +28,28 @@ export interface Hello {
   readonly genesis: string;
   /** The dialer's chain height, so the acceptor can send what it lacks first thing. */
   readonly height: number;
+  /** The dialer's challenge (hex): a cluster with a secret answers it in WELCOME. */
+  readonly nonce?: string;
 }
 export interface Welcome {
   readonly type: 'WELCOME';
   readonly node: NodeId;
   /** The acceptor's chain height. */
   readonly height: number;
+  /** With a cluster secret: the acceptor's own challenge, and its answer to the dialer's. */
+  readonly nonce?: string;
+  readonly proof?: string;
+}
+/** With a cluster secret: the dialer's answer to the acceptor's challenge, before any message. */
+export interface Auth {
+  readonly type: 'AUTH';
+  readonly proof: string;
 }
 export interface Refuse {
   readonly type: 'REFUSE';
   readonly reason: string;
 }
-export type HandshakeFrame = Hello | Welcome | Refuse;
+export type HandshakeFrame = Hello | Welcome | Refuse | Auth;
 
 export type Decoded<T> = { ok: true; value: T } | { ok: false; error: NetError };
 
@@ -77,6 +87,7 @@ type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isId = (v: unknown): v is NodeId => typeof v === 'number' && Number.isSafeInteger(v);
 const isHeight = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+const isHex = (v: unknown, max: number): v is string => typeof v === 'string' && v.length <= max && /^[0-9a-f]+$/.test(v);
 const isStr = (v: unknown): v is string => typeof v === 'string' && v.length <= MAX_HANDSHAKE_STRING;
 
 /** Decodes a message frame and validates it against the cluster's node ids. */
@@ -115,17 +126,27 @@ export function decodeHandshake(body: Uint8Array): Decoded<HandshakeFrame> {
       if (!isId(v.to)) return bad('HELLO.to: expected a client id');
       if (!isStr(v.genesis)) return bad('HELLO.genesis: expected a string');
       if (!isHeight(v.height)) return bad('HELLO.height: expected a chain height');
-      return { ok: true, value: { type: 'HELLO', protocol: v.protocol, cluster: v.cluster, node: v.node, to: v.to, genesis: v.genesis, height: v.height } };
+      if (v.nonce !== undefined && !isHex(v.nonce, 64)) return bad('HELLO.nonce: expected hex');
+      const hello: Hello = { type: 'HELLO', protocol: v.protocol, cluster: v.cluster, node: v.node, to: v.to, genesis: v.genesis, height: v.height };
+      return { ok: true, value: v.nonce === undefined ? hello : { ...hello, nonce: v.nonce } };
     }
     case 'WELCOME':
       if (!isId(v.node)) return bad('WELCOME.node: expected a client id');
       if (!isHeight(v.height)) return bad('WELCOME.height: expected a chain height');
-      return { ok: true, value: { type: 'WELCOME', node: v.node, height: v.height } };
+      if (v.nonce !== undefined && !isHex(v.nonce, 64)) return bad('WELCOME.nonce: expected hex');
+      if (v.proof !== undefined && !isHex(v.proof, 64)) return bad('WELCOME.proof: expected hex');
+      return {
+        ok: true,
+        value: { type: 'WELCOME', node: v.node, height: v.height, ...(v.nonce === undefined ? {} : { nonce: v.nonce }), ...(v.proof === undefined ? {} : { proof: v.proof }) },
+      };
+    case 'AUTH':
+      if (!isHex(v.proof, 64)) return bad('AUTH.proof: expected hex');
+      return { ok: true, value: { type: 'AUTH', proof: v.proof } };
     case 'REFUSE':
       if (typeof v.reason !== 'string') return bad('REFUSE.reason: expected a string');
       // A reason is shown to users; keep it one bounded line whatever the peer sent.
       return { ok: true, value: { type: 'REFUSE', reason: v.reason.replace(/[\r\n]+/g, ' ').slice(0, 1000) } };
     default:
-      return bad(`expected HELLO, WELCOME or REFUSE, got ${typeof v.type === 'string' ? JSON.stringify(v.type.slice(0, 40)) : typeof v.type}`);
+      return bad(`expected HELLO, WELCOME, AUTH or REFUSE, got ${typeof v.type === 'string' ? JSON.stringify(v.type.slice(0, 40)) : typeof v.type}`);
   }
 }

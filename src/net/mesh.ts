@@ -19,6 +19,7 @@ import type { Logger } from 'pino';
 import type { Message, NodeId } from '../core/types.js';
 import { PROTOCOL_VERSION, decodeHandshake, decodeMessage, encodeHandshake, encodeMessage, type Hello } from './codec.js';
 import { NetError, NetErrorKind, describeError, isNetError } from './errors.js';
+import { newNonce, proofHolds, proofOf } from './auth.js';
 import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder, encodeFrame } from './framing.js';
 
 export interface PeerAddress {
@@ -47,6 +48,8 @@ export interface MeshOptions {
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
   /** A handshake (both directions) must complete within this time. Default 5000 ms. */
   readonly handshakeTimeoutMs?: number;
+  /** The cluster secret: with it, both ends of every connection prove they know it. */
+  readonly secret?: string | null;
   /** This client's chain height now, announced in every handshake. */
   readonly height: () => number;
   /** One-line rendering of a message for debug logs. Default: its type and ts. */
@@ -147,6 +150,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
   private readonly loggedRefusals = new Set<string>();
   private readonly localHeight: () => number;
   private lastEncoded: { readonly message: Message; readonly frame: Buffer } | null = null;
+  private readonly secret: string | null;
   private server: net.Server | null = null;
   private started = false;
   private closed = false;
@@ -157,6 +161,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
     this.cluster = options.cluster;
     this.genesis = options.genesis;
     this.localHeight = options.height;
+    this.secret = options.secret ?? null;
     this.nodes = options.nodes;
     this.listenAt = { host: options.listen.host, port: options.listen.port };
     this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
@@ -358,6 +363,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
     const decoder = new FrameDecoder({ maxFrameBytes: this.maxFrameBytes });
     let welcomed = false;
     const where = `${peer.host}:${peer.port}`;
+    const nonce = newNonce();
 
     const fail = (kind: NetErrorKind, problem: string, level: 'warn' | 'info'): void => {
       peer.lastError = problem;
@@ -379,7 +385,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
     this.handshakeTimers.add(timer);
 
     socket.on('connect', () => {
-      const hello: Hello = { type: 'HELLO', protocol: PROTOCOL_VERSION, cluster: this.cluster, node: this.self, to: peer.id, genesis: this.genesis, height: this.localHeight() };
+      const hello: Hello = { type: 'HELLO', protocol: PROTOCOL_VERSION, cluster: this.cluster, node: this.self, to: peer.id, genesis: this.genesis, height: this.localHeight(), nonce };
       socket.write(encodeFrame(encodeHandshake(hello), this.maxFrameBytes));
     });
 
@@ -413,6 +419,18 @@ export class Mesh extends EventEmitter<MeshEvents> {
           if (frame.node !== peer.id) {
             fail(NetErrorKind.BadHandshake, `dialed client ${peer.id} at ${where} but client ${frame.node} answered; check the peer addresses in the config`, 'warn');
             return;
+          }
+          if (this.secret === null && frame.proof !== undefined) {
+            fail(NetErrorKind.HandshakeRefused, `client ${peer.id} (${where}) requires the cluster secret; set the same "secret" in this client's config (or LAMPORT_LEDGER_SECRET)`, 'warn');
+            return;
+          }
+          if (this.secret !== null) {
+            if (frame.nonce === undefined || !proofHolds(proofOf(this.secret, 'acceptor', this.cluster, peer.id, this.self, nonce), frame.proof)) {
+              fail(NetErrorKind.HandshakeRefused, `client ${peer.id} (${where}) could not prove it knows the cluster secret; is the same "secret" set on it?`, 'warn');
+              return;
+            }
+            // Our answer goes first on the channel, before any message.
+            socket.write(encodeFrame(encodeHandshake({ type: 'AUTH', proof: proofOf(this.secret, 'dialer', this.cluster, this.self, peer.id, frame.nonce) }), this.maxFrameBytes));
           }
           welcomed = true;
           peer.announcedHeight = frame.height;
@@ -559,6 +577,23 @@ export class Mesh extends EventEmitter<MeshEvents> {
     let peer: Peer | null = null;
     /** Set once a REFUSE was sent: ignore anything else until the socket is gone. */
     let refused = false;
+    /** With a cluster secret: the HELLO waits here for the dialer's AUTH, and our challenge. */
+    let awaiting: { hello: Hello; nonce: string } | null = null;
+
+    /** The dialer is who it says: this socket becomes the peer's incoming channel. */
+    const admit = (p: Peer, hello: Hello): void => {
+      clearTimeout(timer);
+      this.handshakeTimers.delete(timer);
+      this.unidentified.delete(socket);
+      for (const key of this.loggedRefusals) if (key.startsWith(`${p.id}|`)) this.loggedRefusals.delete(key);
+      peer = p;
+      p.inSocket = socket;
+      p.announcedHeight = hello.height;
+      p.held = [];
+      this.touch(p);
+      this.log.info({ peer: p.id, remote }, `incoming channel from client ${p.id} is up`);
+      this.checkUp(p);
+    };
 
     const timer = setTimeout(() => {
       this.handshakeTimers.delete(timer);
@@ -600,6 +635,23 @@ export class Mesh extends EventEmitter<MeshEvents> {
         const frames = decoder.push(chunk);
         for (const body of frames) {
           if (this.closed || refused) return;
+          if (awaiting !== null) {
+            const { hello, nonce } = awaiting;
+            awaiting = null;
+            const decoded = decodeHandshake(body);
+            const expected = proofOf(this.secret!, 'dialer', this.cluster, hello.node, this.self, nonce);
+            if (!decoded.ok || decoded.value.type !== 'AUTH' || !proofHolds(expected, decoded.value.proof)) {
+              refuse(hello, 'it did not prove it knows the cluster secret; set the same "secret" on every client');
+              return;
+            }
+            const p = this.peers.get(hello.node);
+            if (p === undefined || p.inSocket !== null) {
+              refuse(hello, `client ${hello.node} is already connected`);
+              return;
+            }
+            admit(p, hello);
+            continue;
+          }
           if (peer === null) {
             const decoded = decodeHandshake(body);
             if (!decoded.ok) {
@@ -619,18 +671,19 @@ export class Mesh extends EventEmitter<MeshEvents> {
             }
             const p = this.peers.get(hello.node);
             if (p === undefined) return; // refusalReason already checked; keeps the compiler happy
-            peer = p;
-            clearTimeout(timer);
-            this.handshakeTimers.delete(timer);
-            this.unidentified.delete(socket);
-            for (const key of this.loggedRefusals) if (key.startsWith(`${p.id}|`)) this.loggedRefusals.delete(key);
-            p.inSocket = socket;
-            p.announcedHeight = hello.height;
-            p.held = [];
-            this.touch(p);
-            socket.write(encodeFrame(encodeHandshake({ type: 'WELCOME', node: this.self, height: this.localHeight() }), this.maxFrameBytes));
-            this.log.info({ peer: p.id, remote }, `incoming channel from client ${p.id} is up`);
-            this.checkUp(p);
+            if (this.secret === null) {
+              socket.write(encodeFrame(encodeHandshake({ type: 'WELCOME', node: this.self, height: this.localHeight() }), this.maxFrameBytes));
+              admit(p, hello);
+              continue;
+            }
+            if (hello.nonce === undefined) {
+              refuse(hello, 'this cluster requires a secret; set the same "secret" on every client');
+              return;
+            }
+            const nonce = newNonce();
+            const proof = proofOf(this.secret, 'acceptor', this.cluster, this.self, hello.node, hello.nonce);
+            socket.write(encodeFrame(encodeHandshake({ type: 'WELCOME', node: this.self, height: this.localHeight(), nonce, proof }), this.maxFrameBytes));
+            awaiting = { hello, nonce };
             continue;
           }
           if (peer.inSocket !== socket) return;

@@ -106,3 +106,16 @@ describe('the cluster REPL', () => {
     expect(r.code).toBe(0);
   });
 });
+
+describe('protected mode', () => {
+  it('refuses to listen beyond loopback without a cluster secret, and says how to fix it', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'll-protected-'));
+    temps.push(dir);
+    const config = path.join(dir, 'config.json');
+    writeFileSync(config, JSON.stringify({ cluster: 'p', clients: [{ id: 1, host: '127.0.0.1', port: 1, balanceCents: 0 }, { id: 2, host: '127.0.0.1', port: 2, balanceCents: 0 }] }));
+    const r = await run(['1', '--no-repl', '--listen', '0.0.0.0', '--config', config, '--data-dir', path.join(dir, 'd1')]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/^client: client1 would listen on 0\.0\.0\.0, reachable from other machines, without a cluster secret\. Set "secret" in .* or LAMPORT_LEDGER_SECRET .* or pass --insecure/);
+  });
+});
+

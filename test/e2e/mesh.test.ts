@@ -264,6 +264,51 @@ describe('Mesh', () => {
     expect(a.mesh.status()[0]).toMatchObject({ outgoing: expect.stringMatching(/down|connecting/), incoming: 'down' });
   });
 
+  it('with the same cluster secret on both ends, connects and delivers messages', async () => {
+    const ports = await freePorts(2);
+    const a = makeNode(1, ports, { secret: 'the-same-secret-on-both' });
+    const b = makeNode(2, ports, { secret: 'the-same-secret-on-both' });
+    await Promise.all([a.mesh.start(), b.mesh.start()]);
+    await waitFor(() => a.up.has(2) && b.up.has(1), 'peerUp with a shared secret');
+    expect(a.mesh.send(2, { type: 'REQUEST', ts: 7 })).toBe(true);
+    await waitFor(() => (b.received.get(1)?.length ?? 0) === 1, 'the message');
+    expect(b.received.get(1)).toEqual([{ type: 'REQUEST', ts: 7 }]);
+  });
+
+  it('refuses a peer with a different cluster secret on both sides, saying why', async () => {
+    const ports = await freePorts(2);
+    const a = makeNode(1, ports, { secret: 'the-secret-of-client-1' });
+    const b = makeNode(2, ports, { secret: 'another-secret-entirely' });
+    await Promise.all([a.mesh.start(), b.mesh.start()]);
+    await waitFor(
+      () => [a, b].every((n) => n.log.records().some((r) => r.level === WARN && r.msg.includes('could not prove it knows the cluster secret'))),
+      'a refusal logged on both sides',
+    );
+    expect(a.up.size + b.up.size).toBe(0);
+  });
+
+  it('a client without the secret cannot join a cluster that has one, and is told so', async () => {
+    const ports = await freePorts(2);
+    const a = makeNode(1, ports, { secret: 'the-secret-of-client-1' });
+    const b = makeNode(2, ports);
+    await Promise.all([a.mesh.start(), b.mesh.start()]);
+    await waitFor(() => b.log.records().some((r) => r.msg.includes('requires the cluster secret')), 'the secretless side told why');
+    await waitFor(() => a.log.records().some((r) => r.msg.includes('requires a secret') || r.msg.includes('could not prove')), 'the secret side refusing');
+    expect(a.up.size + b.up.size).toBe(0);
+  });
+
+  it('refuses a raw HELLO that cannot answer the challenge (no AUTH after WELCOME)', async () => {
+    const ports = await freePorts(1);
+    makeNode(1, [ports[0]!, 1], { secret: 'the-secret-of-client-1' });
+    await meshes[meshes.length - 1]!.start();
+    const { socket, answers } = await rawHandshake(ports[0]!, { ...hello2(0), nonce: 'ab'.repeat(16) });
+    await waitFor(() => answers.length >= 1, 'WELCOME with a challenge');
+    const welcome = decodeHandshake(answers[0]!);
+    expect(welcome.ok && welcome.value.type === 'WELCOME' && welcome.value.proof !== undefined && welcome.value.nonce !== undefined).toBe(true);
+    socket.write(encodeFrame(encodeHandshake({ type: 'AUTH', proof: 'cd'.repeat(32) })));
+    await closed(socket);
+  });
+
   it('refuses a client with a different cluster name', async () => {
     const ports = await freePorts(2);
     const a = makeNode(1, ports);
@@ -295,7 +340,7 @@ describe('Mesh', () => {
     const warns = a.log.records().filter((r) => r.level === WARN).map((r) => r.msg);
     expect(warns.some((m) => /exceeds the maximum/.test(m))).toBe(true);
     expect(warns.some((m) => /undecodable frame/.test(m))).toBe(true);
-    expect(warns.some((m) => /invalid handshake: expected HELLO, WELCOME or REFUSE, got "REQUEST"/.test(m))).toBe(true);
+    expect(warns.some((m) => /invalid handshake: expected HELLO, WELCOME, AUTH or REFUSE, got "REQUEST"/.test(m))).toBe(true);
 
     // The mesh is unaffected: the existing channels still carry messages both ways.
     expect(allUp(nodes)).toBe(true);

@@ -53,7 +53,13 @@ describe('the shipped configs', () => {
       transferTimeoutMs: 30000,
       snapshotTimeoutMs: 10000,
       maxFrameBytes: 16777216,
+      secret: null,
     });
+  });
+
+  it('a secret shorter than 16 characters is refused, naming the field', () => {
+    expect(() => parseConfig(JSON.stringify({ cluster: 'c', clients: [{ id: 1, host: 'h', port: 1, balanceCents: 0 }], secret: 'short' }), 'x.json')).toThrow(/x\.json: secret: /);
+    expect(parseConfig(JSON.stringify({ cluster: 'c', clients: [{ id: 1, host: 'h', port: 1, balanceCents: 0 }], secret: 'long-enough-secret' }), 'x.json').secret).toBe('long-enough-secret');
   });
 
   it('example-5.json has five clients on ports 7201-7205', () => {
