@@ -230,6 +230,7 @@ export class Node {
   private onPeerUp(peer: NodeId, height: number): void {
     if (this.up.has(peer)) return;
     this.up.add(peer);
+    // Nothing was sent to it while it was down (see `send`), so this is the session's first word.
     const own = this.mutex.request;
     if (own) {
       this.send(peer, { type: 'REQUEST', ts: own.ts });
@@ -505,13 +506,23 @@ export class Node {
 
   // ---- effects ----
 
+  /**
+   * Only to a peer whose session this client has seen come up: on a new connection the first
+   * things a peer hears are what `onPeerUp` sends (the re-sent REQUEST, then missing blocks).
+   * What would go to a peer that is down is lost anyway and re-derived when it is back.
+   */
   private send(to: NodeId, message: Message): void {
-    this.out.push({ kind: 'send', to, message });
+    if (this.inSession(to)) this.out.push({ kind: 'send', to, message });
   }
 
-  /** One send event: every peer gets the same message with the same timestamp. */
+  /** Overridable only so that tests can build deliberately broken protocols. */
+  protected inSession(peer: NodeId): boolean {
+    return this.up.has(peer);
+  }
+
+  /** One send event: every connected peer gets the same message with the same timestamp. */
   private broadcast(message: Message): void {
-    for (const p of this.peers) this.out.push({ kind: 'send', to: p, message });
+    for (const p of this.peers) this.send(p, message);
   }
 
   private reply(commandId: string, result: CommandResult): void {

@@ -263,9 +263,10 @@ export class Mesh extends EventEmitter<MeshEvents> {
    */
   send(to: NodeId, message: Message): boolean {
     const peer = this.peers.get(to);
-    if (peer === undefined || this.closed || peer.outState !== 'up' || peer.outSocket === null) {
+    // Only within a session: before peerUp the caller has not yet said its first words on it.
+    if (peer === undefined || this.closed || !peer.up || peer.outState !== 'up' || peer.outSocket === null) {
       if (this.log.isLevelEnabled('debug')) {
-        const why = peer === undefined ? 'not a peer' : this.closed ? 'mesh closed' : `outgoing channel ${peer.outState}`;
+        const why = peer === undefined ? 'not a peer' : this.closed ? 'mesh closed' : !peer.up ? 'session not up' : `outgoing channel ${peer.outState}`;
         this.log.debug({ peer: to }, `dropped ${this.self}->${to} ${this.describe(message)}: ${why}`);
       }
       return false;

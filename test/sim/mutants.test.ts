@@ -54,6 +54,13 @@ class NoCatchUp extends Node {
   }
 }
 
+/** Talks to a peer before its own peerUp, so its first words on a new connection are not its own. */
+class SendsOutsideSessions extends Node {
+  protected override inSession(_peer: NodeId): boolean {
+    return true;
+  }
+}
+
 function firstCaught(overrides: Partial<SimOptions>, seeds = 300): { seed: number; rule: string } | null {
   for (let seed = 1; seed <= seeds; seed++) {
     try {
@@ -103,6 +110,12 @@ describe('mutant protocols are caught by the checkers', () => {
   it('not serving catch-up blocks after a reconnection is caught under faults', () => {
     const caught = firstCaught({ faults: true, makeNode: make(NoCatchUp) });
     console.log('no catch-up caught by:', caught);
+    expect(caught).not.toBeNull();
+  });
+
+  it('sending to a peer before its session is up (ahead of the re-sent REQUEST) is caught under faults', () => {
+    const caught = firstCaught({ faults: true, makeNode: make(SendsOutsideSessions) }, 1000);
+    console.log('sending outside sessions caught by:', caught);
     expect(caught).not.toBeNull();
   });
 

@@ -79,7 +79,9 @@ type Event =
   | { readonly kind: 'reconnect'; readonly a: NodeId; readonly b: NodeId }
   /** The client's process dies: its memory and everything it had in flight are gone. */
   | { readonly kind: 'crash'; readonly node: NodeId; readonly downForMs: number }
-  | { readonly kind: 'restart'; readonly node: NodeId };
+  | { readonly kind: 'restart'; readonly node: NodeId }
+  /** The second end of a new connection sees the session come up (the first already has). */
+  | { readonly kind: 'secondUp'; readonly node: NodeId; readonly peer: NodeId };
 
 
 interface Scheduled {
@@ -270,12 +272,47 @@ export class Simulation {
     for (const [x, y] of [[a, b], [b, a]] as const) if (!this.dead.has(x)) this.stepNode(x, { kind: 'peerDown', peer: y }, null);
   }
 
-  /** Brings the connection up when both ends live; each learns the other's height, as in the handshake. */
+  /**
+   * Brings the connection up when both ends live; each learns the other's height, as in the
+   * handshake. As with real sockets one end sees the session first and may send at once; the
+   * mesh holds what arrives until the other end's own peerUp (see `deliver`).
+   */
   private join(a: NodeId, b: NodeId): void {
     if (this.dead.has(a) || this.dead.has(b) || this.downLinks.has(this.linkKey(a, b))) return;
-    this.stepNode(a, { kind: 'peerUp', peer: b, height: this.stores.get(b)!.length }, null);
-    this.stepNode(b, { kind: 'peerUp', peer: a, height: this.stores.get(a)!.length }, null);
+    const [first, second] = this.rng.chance(0.5) ? [a, b] : [b, a];
+    this.stepNode(first, { kind: 'peerUp', peer: second, height: this.stores.get(second)!.length }, null);
+    this.schedule(this.now + this.rng.int(0, this.options.maxDelayMs * 2), { kind: 'secondUp', node: second, peer: first });
   }
+
+  /** The mesh delivers only within a session: what arrives before the receiver's peerUp waits. */
+  private deliver(env: Envelope): void {
+    const key = `${env.to}<-${env.from}`;
+    if (!this.sessions.has(key)) {
+      const held = this.held.get(key) ?? [];
+      held.push(env);
+      this.held.set(key, held);
+      return;
+    }
+    this.stepNode(env.to, { kind: 'receive', from: env.from, message: env.message }, env);
+  }
+
+  /** Session bookkeeping around a peerUp/peerDown step, as the mesh does it. */
+  private sessionChanged(id: NodeId, input: Input): void {
+    if (input.kind === 'peerDown') {
+      this.sessions.delete(`${id}<-${input.peer}`);
+      return;
+    }
+    if (input.kind !== 'peerUp') return;
+    const key = `${id}<-${input.peer}`;
+    this.sessions.add(key);
+    const held = this.held.get(key) ?? [];
+    this.held.delete(key);
+    for (const env of held) if (env.deliveredAt !== LOST) this.deliver(env);
+  }
+
+  /** "receiver<-sender" pairs whose session the receiver has seen come up. */
+  private readonly sessions = new Set<string>();
+  private readonly held = new Map<string, Envelope[]>();
 
   private onFault(e: Exclude<Event, { kind: 'deliver' } | { kind: 'input' }>): void {
     this.options.trace?.(`[${this.steps} @${this.now}ms] fault: ${JSON.stringify(e)}`);
@@ -289,6 +326,11 @@ export class Simulation {
       case 'reconnect':
         this.downLinks.delete(this.linkKey(e.a, e.b));
         this.join(e.a, e.b);
+        return;
+      case 'secondUp':
+        // The connection may have dropped again, or an end died, meanwhile.
+        if (!this.connected(e.node, e.peer) || this.sessions.has(`${e.node}<-${e.peer}`)) return;
+        this.stepNode(e.node, { kind: 'peerUp', peer: e.peer, height: this.stores.get(e.peer)!.length }, null);
         return;
       case 'crash': {
         if (this.dead.has(e.node)) return;
@@ -333,13 +375,11 @@ export class Simulation {
     this.planWorkload();
     for (let s = this.queue.pop(); s; s = this.queue.pop()) {
       this.now = s.time;
-      this.steps++;
       if (this.steps > 2_000_000) throw new CheckFailure('liveness', 'more than 2,000,000 steps: the run does not settle');
       const event = s.event;
       if (event.kind === 'deliver') {
         if (event.env.deliveredAt === LOST) continue;
-        event.env.deliveredAt = this.steps;
-        this.stepNode(event.env.to, { kind: 'receive', from: event.env.from, message: event.env.message }, event.env);
+        this.deliver(event.env);
       } else if (event.kind === 'input') {
         if (this.dead.has(event.node)) {
           // Nobody types into a dead process.
@@ -374,6 +414,9 @@ export class Simulation {
   }
 
   private stepNode(id: NodeId, input: Input, env: Envelope | null): void {
+    // Every step its own number: "sent before", "recorded at" and "delivered after" compare them.
+    this.steps++;
+    if (env) env.deliveredAt = this.steps;
     const node = this.nodes.get(id)!;
     this.options.trace?.(`[${this.steps} @${this.now}ms] ${describeInput(id, input)}`);
     const effects = node.step(input);
@@ -389,6 +432,8 @@ export class Simulation {
       entry = this.carryOut(id, e, entry);
     }
     this.checkBalances(id);
+    // After the step's own effects: held messages then arrive behind what it sent.
+    this.sessionChanged(id, input);
   }
 
   private carryOut(id: NodeId, e: Effect, entry: number | null): number | null {
