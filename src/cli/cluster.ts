@@ -10,6 +10,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { formatCents } from '../core/money.js';
+import { centsToInput } from './format.js';
 import { type ClusterConfig, loadConfig, nodeIds } from '../daemon/config.js';
 import type { Outcome } from '../daemon/daemon.js';
 import { ControlError, sendControl } from '../daemon/control.js';
@@ -53,6 +54,8 @@ export class LocalCluster {
   readonly config: ClusterConfig;
   readonly ids: number[];
   private readonly children = new Map<number, ChildProcess>();
+  /** Each client's last lines, shown if it dies while its output is not echoed. */
+  private readonly recent = new Map<number, string[]>();
   private stopping = false;
 
   constructor(private readonly o: ClusterOptions) {
@@ -79,7 +82,13 @@ export class LocalCluster {
     this.children.set(id, child);
     for (const stream of [child.stdout, child.stderr]) {
       const rl = readline.createInterface({ input: stream });
-      rl.on('line', (line) => this.o.echo?.(`${this.prefix(id)} ${line}`));
+      rl.on('line', (line) => {
+        this.o.echo?.(`${this.prefix(id)} ${line}`);
+        const recent = this.recent.get(id) ?? [];
+        recent.push(line);
+        if (recent.length > 20) recent.shift();
+        this.recent.set(id, recent);
+      });
     }
     child.on('exit', (code, signal) => {
       this.children.delete(id);
@@ -93,7 +102,10 @@ export class LocalCluster {
     const deadline = Date.now() + timeoutMs;
     for (const id of this.ids) {
       for (;;) {
-        if (!this.children.has(id)) throw new ControlError(`client${id} exited during start-up (see its lines above)`);
+        if (!this.children.has(id)) {
+          const said = this.o.echo ? ' (see its lines above)' : `:\n${(this.recent.get(id) ?? ['(no output)']).map((l) => `  ${l}`).join('\n')}`;
+          throw new ControlError(`client${id} exited during start-up${said}`);
+        }
         try {
           const out = await sendControl(this.dataDir(id), 'status', 5_000);
           const s = out.json as { peersUp?: unknown[] };
@@ -235,7 +247,7 @@ export async function runAuto(cluster: LocalCluster, o: AutoOptions, log: (line:
     const to = others[Math.floor(rand() * others.length)]!;
     // One in ten beyond any balance, so refusals are exercised too.
     const cents = rand() < 0.1 ? 100_000 + Math.floor(rand() * 100_000) : 1 + Math.floor(rand() * 300);
-    const amount = (cents / 100).toFixed(2);
+    const amount = centsToInput(cents);
     inFlight.push(
       cluster.ctl(from, `transfer ${to} ${amount}`).then(
         (r) => {
@@ -330,8 +342,7 @@ export async function runScript(cluster: LocalCluster, file: string, log: (line:
     }
     const bg = text.endsWith('&');
     const a = addressOf(bg ? text.slice(0, -1) : text, cluster.ids, cluster.ids[0]!);
-    if ('error' in a) fail(a.error);
-    if ('error' in a) continue;
+    if ('error' in a) return fail(a.error);
     if (!/^(\d+|client\d+|all)$/.test(word)) fail(`address a client first, e.g. "1 ${text}" or "all ${text}"`);
     const run = Promise.all(
       a.targets.map(async (id) => {

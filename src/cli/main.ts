@@ -9,7 +9,7 @@ import pino from 'pino';
 import readlineSync from 'readline-sync';
 import { Daemon } from '../daemon/daemon.js';
 import { type ClusterConfig, MIN_SECRET_LENGTH, loadConfig, nodeIds } from '../daemon/config.js';
-import { ControlError, sendControl } from '../daemon/control.js';
+import { ControlError, assertNotRunning, sendControl } from '../daemon/control.js';
 import { isLedgerError } from '../errors.js';
 import { isLoopback } from '../net/auth.js';
 import { NetErrorKind, isNetError } from '../net/errors.js';
@@ -55,8 +55,8 @@ function clientId(text: string | undefined, config: ClusterConfig, configPath: s
     // Blocking prompt: fine here, the client is not on the network yet.
     raw = readlineSync.question(`Which client are you? (${ids.join(', ')}): `);
   }
-  const n = Number(raw.replace(/^client/, ''));
-  if (!Number.isInteger(n) || !ids.includes(n)) fail(`unknown client "${raw}": ${configPath} defines clients ${ids.join(', ')}`);
+  const n = /^(client)?\d{1,9}$/.test(raw.trim()) ? Number(raw.trim().replace(/^client/, '')) : Number.NaN;
+  if (!ids.includes(n)) fail(`unknown client "${raw}": ${configPath} defines clients ${ids.join(', ')}`);
   return n;
 }
 
@@ -68,6 +68,17 @@ export function parseDelay(text: string): { minMs: number; maxMs: number } {
   if (maxMs < minMs) throw new InvalidArgumentError(`the range ${text} goes downwards`);
   if (maxMs > 600_000) throw new InvalidArgumentError('at most 600000 ms');
   return { minMs, maxMs };
+}
+
+export function parseRate(text: string): number {
+  const v = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text.trim()) || !(v > 0) || v > 1_000_000) throw new InvalidArgumentError('expected transfers per second, e.g. 50');
+  return v;
+}
+
+export function parseWhole(text: string): number {
+  if (!/^\d{1,9}$/.test(text.trim())) throw new InvalidArgumentError('expected a whole number');
+  return Number(text);
 }
 
 export function parseSeconds(text: string): number {
@@ -133,6 +144,7 @@ async function runClient(n: string | undefined, o: RunOptions): Promise<void> {
 
   let daemon: Daemon;
   try {
+    await assertNotRunning(dataDir);
     daemon = new Daemon({
       config,
       id,
@@ -144,6 +156,11 @@ async function runClient(n: string | undefined, o: RunOptions): Promise<void> {
       ...(o.listen ? { listenHost: o.listen } : {}),
       fsync: o.fsync ?? false,
       secret,
+    });
+    daemon.on('fatal', (error) => {
+      process.stderr.write(`client${id}: stopping: ${error.message}\n`);
+      flushLogs();
+      process.exit(1);
     });
     const started = await daemon.start();
     if (started.repaired) {
@@ -200,7 +217,8 @@ async function runClient(n: string | undefined, o: RunOptions): Promise<void> {
 }
 
 async function runCtl(n: string, words: string[], o: { json?: boolean; config?: string; dataDir?: string; timeout: number }): Promise<void> {
-  if (!/^\d+$/.test(n)) fail(`unknown client "${n}": give a client number, e.g. client ctl 1 balance all`, 2);
+  if (!/^(client)?\d{1,9}$/.test(n)) fail(`unknown client "${n}": give a client number, e.g. client ctl 1 balance all`, 2);
+  n = n.replace(/^client/, '');
   if (o.config) {
     const config = loadOrExit(o.config);
     if (!nodeIds(config).includes(Number(n))) fail(`unknown client ${n}: ${o.config} defines clients ${nodeIds(config).join(', ')}`, 2);
@@ -243,8 +261,8 @@ function clusterSize(n: string | undefined): number {
 async function prepareCluster(n: string | undefined, o: ClusterCliOptions, fresh: boolean): Promise<{ configPath: string; dataRoot: string; cleanup: () => void }> {
   if (o.config) {
     loadOrExit(o.config);
-    const dataRoot = o.dataDir ?? (fresh ? tempDataRoot().root : 'data');
-    return { configPath: o.config, dataRoot, cleanup: () => {} };
+    const temp = fresh && !o.dataDir ? tempDataRoot() : null;
+    return { configPath: o.config, dataRoot: o.dataDir ?? temp?.root ?? 'data', cleanup: () => temp?.remove() };
   }
   const size = clusterSize(n);
   const temp = fresh && !o.dataDir ? tempDataRoot() : null;
@@ -331,12 +349,12 @@ export function buildProgram(): Command {
     .argument('[N]', 'number of clients, asked for in a terminal when missing (3 otherwise)')
     .option('-c, --config <file>', 'run the clients of this config instead of generating one (npm start uses config/default.json)')
     .option('-d, --data-dir <dir>', 'root of the clients\' data dirs (default: data/ with --config, data/cluster-<N> otherwise; a temporary dir for --auto)')
-    .option('--auto <rate>', 'random workload: this many transfers per second between random clients, then a summary', parseSeconds)
+    .option('--auto <rate>', 'random workload: this many transfers per second between random clients, then a summary', parseRate)
     .option('--duration <seconds>', 'how long --auto runs', parseSeconds, 10)
     .option('--snapshot-every <seconds>', 'every client starts a snapshot this often', parseSeconds)
     .option('--delay <ms|min-max>', 'every client holds its outgoing messages this long (see client --delay)')
     .option('--transfer-timeout <seconds>', 'per-transfer timeout on every client', parseSeconds)
-    .option('--seed <n>', 'seed of the --auto workload', (v) => Number.parseInt(v, 10), 1)
+    .option('--seed <n>', 'seed of the --auto workload', parseWhole, 1)
     .option('--json', 'print results (and the --auto summary) as JSON')
     .action(async (n: string | undefined, o: ClusterCliOptions) => {
       if (o.delay) parseDelay(o.delay);
@@ -346,12 +364,13 @@ export function buildProgram(): Command {
     .command('run')
     .description('run a command file against a fresh cluster: "<n|all> <command>", "wait MS", "settle", "expect ..."; exit 0 if every expect holds')
     .argument('<file>', 'the command file (see examples/)')
-    .option('-n, --size <N>', 'number of clients', (v) => Number.parseInt(v, 10), 3)
+    .option('-n, --size <N>', 'number of clients', parseWhole, 3)
     .option('-c, --config <file>', 'use this config instead of a generated one')
     .option('-d, --data-dir <dir>', 'keep the clients\' data here (default: a temporary dir, removed after)')
     .option('--delay <ms|min-max>', 'every client holds its outgoing messages this long')
     .action(async (file: string, o: ClusterCliOptions) => {
       if (!existsSync(file)) fail(`no such command file: ${file}`);
+      if (o.delay) parseDelay(o.delay);
       await runCluster(String(o.size ?? 3), { ...o, seed: 1 }, file);
     });
 

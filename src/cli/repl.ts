@@ -44,6 +44,15 @@ function endOnce(rl: readline.Interface, onEnd: () => void): (() => void) & { do
   return end;
 }
 
+/** Ids for Tab after `snapshot show`; a data dir Tab cannot read offers none rather than crash. */
+function savedSnapshotIds(daemon: Daemon): string[] {
+  try {
+    return daemon.store.listSnapshots().map((s) => s.id);
+  } catch {
+    return [];
+  }
+}
+
 function show(outcome: Outcome, json: boolean): string {
   return json ? JSON.stringify(outcome.json) : outcome.text;
 }
@@ -59,7 +68,7 @@ export function startRepl(o: ReplOptions): readline.Interface {
     terminal: true,
     historySize: HISTORY_SIZE,
     history: loadHistory(o.dataDir),
-    completer: (line: string) => completeLine(line, { ...ctx, snapshotIds: o.daemon.store.listSnapshots().map((s) => s.id) }),
+    completer: (line: string) => completeLine(line, { ...ctx, snapshotIds: /^\s*snapshot\s+show\s/.test(line) ? savedSnapshotIds(o.daemon) : [] }),
   });
   rl.on('history', (h: string[]) => {
     try {
@@ -120,8 +129,11 @@ export function runPiped(o: ReplOptions): void {
       }
       if (parsed.command.type === 'empty') continue;
       if (parsed.command.type === 'exit') return end();
-      const outcome = await o.daemon.execute(parsed.command);
-      o.output.write(`${show(outcome, o.json)}\n`);
+      try {
+        o.output.write(`${show(await o.daemon.execute(parsed.command), o.json)}\n`);
+      } catch (e) {
+        o.output.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
+      }
     }
     running = false;
     if (inputEnded) end();

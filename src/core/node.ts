@@ -283,7 +283,10 @@ export class Node {
     }
 
     for (const [key, r] of this.recorders) {
-      if (now - r.startedAt >= this.config.snapshotTimeoutMs) this.recorders.delete(key);
+      if (now - r.startedAt < this.config.snapshotTimeoutMs) continue;
+      this.recorders.delete(key);
+      // A marker arriving later must not start it all over again.
+      this.rememberFinished(key);
     }
     for (const [key, a] of this.assemblers) {
       if (now - a.startedAt < this.config.snapshotTimeoutMs) continue;

@@ -74,5 +74,3 @@ export type Message =
   | { readonly type: 'BLOCKS'; readonly ts: number; readonly blocks: readonly Block[] };
 
 export type MessageType = Message['type'];
-
-export const MESSAGE_TYPES = ['REQUEST', 'REPLY', 'RELEASE', 'MARKER', 'REPORT', 'BLOCKS'] as const satisfies readonly MessageType[];

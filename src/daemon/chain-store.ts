@@ -15,11 +15,12 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { Packr } from 'msgpackr';
 import { applyBlock, checkBlock, genesisBalances, type Balances, type Head } from '../core/ledger.js';
-import type { Block, Tx } from '../core/types.js';
+import type { Block, NodeId, Tx } from '../core/types.js';
 import { describeCause, InputError, StorageError } from '../errors.js';
 
 export const CHAIN_FILE = 'chain.log';
 export const SNAPSHOT_DIR = 'snapshots';
+export const SNAPSHOT_SEQ_FILE = 'snapshot-seq';
 
 /** Same as the default frame limit: a record no frame could carry is not a block we wrote. */
 export const DEFAULT_MAX_RECORD_BYTES = 16 * 1024 * 1024;
@@ -419,6 +420,31 @@ export class ChainStore {
   }
 
   /** Writes `<dataDir>/snapshots/<id>.json` atomically (temp file, fsync, rename); returns its path. */
+  /**
+   * Sequence numbers of snapshots started here, kept apart from the saved snapshots: one that
+   * failed is never saved, yet peers remember its id and would ignore a second snapshot under it.
+   */
+  nextSnapshotSeq(self: NodeId): number {
+    let fromFile = 1;
+    try {
+      const n = Number(fs.readFileSync(path.join(this.dataDir, SNAPSHOT_SEQ_FILE), 'utf8').trim());
+      if (Number.isSafeInteger(n) && n >= 1) fromFile = n;
+    } catch {
+      // no snapshot started here yet
+    }
+    let fromSaved = 1;
+    for (const s of this.listSnapshots()) {
+      const m = /^(\d+)\.(\d+)$/.exec(s.id);
+      if (m && Number(m[1]) === self) fromSaved = Math.max(fromSaved, Number(m[2]) + 1);
+    }
+    return Math.max(fromFile, fromSaved);
+  }
+
+  /** Written before a snapshot's markers leave, so a restart never reuses its id. */
+  reserveSnapshotSeq(seq: number): void {
+    fs.writeFileSync(path.join(this.dataDir, SNAPSHOT_SEQ_FILE), `${seq + 1}\n`);
+  }
+
   saveSnapshot(id: string, json: unknown): string {
     checkSnapshotId(id);
     const text = JSON.stringify(json, null, 2);

@@ -30,6 +30,23 @@ function answers(socketPath: string): Promise<boolean> {
   });
 }
 
+/** Unix socket paths longer than this are cut short by the kernel, silently. */
+const MAX_SOCKET_PATH = 100;
+
+/**
+ * Refuses a data dir that a running client uses (its control socket answers). Called before the
+ * chain file is even opened, so that a second start cannot "repair" a file being written.
+ */
+export async function assertNotRunning(dataDir: string): Promise<void> {
+  const socketPath = controlSocketPath(dataDir);
+  if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH) {
+    throw new StorageError(socketPath, `path too long for a unix socket (${Buffer.byteLength(socketPath)} bytes, at most ${MAX_SOCKET_PATH}): use a shorter --data-dir`);
+  }
+  if (existsSync(socketPath) && (await answers(socketPath))) {
+    throw new StorageError(socketPath, 'another client is already running with this data dir (its control socket answers)');
+  }
+}
+
 export class ControlServer {
   private server: net.Server | null = null;
   private readonly sockets = new Set<net.Socket>();
@@ -44,12 +61,8 @@ export class ControlServer {
   }
 
   async start(): Promise<void> {
-    if (existsSync(this.path)) {
-      if (await answers(this.path)) {
-        throw new StorageError(this.path, 'another client is already running with this data dir (its control socket answers)');
-      }
-      unlinkSync(this.path); // left behind by a client that was killed
-    }
+    await assertNotRunning(path.dirname(this.path));
+    if (existsSync(this.path)) unlinkSync(this.path); // left behind by a client that was killed
     // Half-open: a client may end its side after its last request and still read the answers.
     const server = net.createServer({ allowHalfOpen: true }, (socket) => this.serve(socket));
     this.server = server;
@@ -117,7 +130,9 @@ export class ControlServer {
       }
       if (buffered.length > MAX_REQUEST_BYTES) {
         this.log.warn('control socket: request line too long; connection closed');
-        socket.destroy();
+        buffered = '';
+        socket.end(`${JSON.stringify({ id: null, ok: false, text: `error: request longer than ${MAX_REQUEST_BYTES} bytes`, json: { ok: false, error: 'request too long' } })}\n`);
+        socket.removeAllListeners('data');
       }
     });
   }

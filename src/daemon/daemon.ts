@@ -10,7 +10,7 @@ import type { Command, CommandResult, Effect, GlobalSnapshot, Input } from '../c
 import { describeEvent, describeMessage } from '../core/describe.js';
 import { MAX_BLOCKS_PER_MESSAGE } from '../core/messages.js';
 import { formatCents } from '../core/money.js';
-import { Node } from '../core/node.js';
+import { Node, assertNever } from '../core/node.js';
 import { snapshotKey } from '../core/types.js';
 import type { NodeId } from '../core/types.js';
 import { COMMANDS, DEFAULT_CHAIN_LAST, type ReplCommand, parseCommandLine } from '../cli/parse.js';
@@ -27,7 +27,7 @@ import {
 } from '../cli/render.js';
 import { Mesh } from '../net/mesh.js';
 import { ChainStore, type Repair } from './chain-store.js';
-import { type ClusterConfig, configGenesis, nodeIds } from './config.js';
+import { type ClusterConfig, configGenesis, findClient, nodeIds } from './config.js';
 import { ControlServer } from './control.js';
 
 export interface DaemonOptions {
@@ -57,6 +57,8 @@ export interface Outcome {
 export type DaemonEvents = {
   /** A line worth showing a person at the terminal, arriving asynchronously. */
   notice: [line: string];
+  /** The client cannot go on (see `feed`); the process should exit. */
+  fatal: [error: Error];
 };
 
 const TICK_MS = 100;
@@ -82,7 +84,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     this.id = id;
     this.log = logger;
     this.debug = logger.isLevelEnabled('debug');
-    const self = config.clients.find((c) => c.id === id);
+    const self = findClient(config, id);
     if (!self) throw new Error(`daemon: client ${id} is not in the config`);
     const nodes = nodeIds(config);
     const genesis = configGenesis(config);
@@ -91,11 +93,6 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     this.store = opened.store;
     this.repaired = opened.repaired;
     if (opened.repaired) logger.error({ repaired: opened.repaired }, `chain file repaired: ${opened.repaired.reason}; cut ${opened.repaired.droppedBytes} bytes`);
-    const ownSeqs = this.store
-      .listSnapshots()
-      .map((s) => s.id.split('.'))
-      .filter(([initiator]) => Number(initiator) === id)
-      .map(([, seq]) => Number(seq));
     this.node = new Node({
       id,
       nodes,
@@ -103,7 +100,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       restored: { head: opened.head, balances: opened.balances, clock: opened.lastTs },
       transferTimeoutMs: options.transferTimeoutMs ?? config.transferTimeoutMs,
       snapshotTimeoutMs: config.snapshotTimeoutMs,
-      firstSnapshotSeq: Math.max(0, ...ownSeqs) + 1,
+      firstSnapshotSeq: this.store.nextSnapshotSeq(id),
     });
 
     this.mesh = new Mesh({
@@ -159,9 +156,25 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     return `${a.host}:${a.port}`;
   }
 
-  /** Steps the core and carries out its effects, in order, before returning. */
+  /**
+   * Steps the core and carries out its effects, in order, before returning. If carrying them out
+   * fails (the chain file cannot be written, say), this client stops: the core has moved on and
+   * its peers would wait forever for a RELEASE that cannot be sent. Stopping shows them a
+   * disconnection, which they handle.
+   */
   feed(input: Input): void {
     if (this.closed) return;
+    try {
+      this.step(input);
+    } catch (e) {
+      this.closed = true;
+      const error = e instanceof Error ? e : new Error(String(e));
+      this.log.fatal({ err: error }, `stopping: ${error.message}`);
+      this.emit('fatal', error);
+    }
+  }
+
+  private step(input: Input): void {
     if (this.debug && input.kind === 'receive') {
       this.log.debug({ from: input.from, clock: this.node.lamportTime() }, `${input.from}->${this.id} ${describeMessage(input.message)}`);
     }
@@ -214,6 +227,8 @@ export class Daemon extends EventEmitter<DaemonEvents> {
         }
         return;
       }
+      default:
+        assertNever(e);
     }
   }
 
@@ -255,6 +270,20 @@ export class Daemon extends EventEmitter<DaemonEvents> {
 
   private readonly completedSnapshots = new Map<string, SnapshotRecord>();
 
+  /** A saved snapshot, or null if it is missing or not one this program wrote (files can be edited). */
+  private readSnapshot(id: string): SnapshotRecord | null {
+    let rec: unknown;
+    try {
+      rec = this.store.loadSnapshot(id);
+    } catch {
+      return null;
+    }
+    const r = rec as Partial<SnapshotRecord> | null;
+    const ok = r !== null && typeof r === 'object' && typeof r.id === 'string' && typeof r.verdict === 'string' && typeof r.takenAt === 'string' &&
+      typeof r.verified === 'boolean' && Array.isArray(r.nodes) && Array.isArray(r.channels) && typeof r.markers === 'number';
+    return ok ? (r as SnapshotRecord) : null;
+  }
+
   /** Hands a transfer or snapshot to the core; resolves with its result. */
   submit(command: Command): Promise<CommandResult> {
     const id = randomUUID();
@@ -268,7 +297,11 @@ export class Daemon extends EventEmitter<DaemonEvents> {
         return;
       }
       this.waiting.set(id, { resolve, fail });
-      if (command.type === 'snapshot') this.snapshotStarts.set(`${this.id}.${this.node.nextSnapshotSeq()}`, performance.now());
+      if (command.type === 'snapshot') {
+        const seq = this.node.nextSnapshotSeq();
+        this.store.reserveSnapshotSeq(seq);
+        this.snapshotStarts.set(`${this.id}.${seq}`, performance.now());
+      }
       this.feed({ kind: 'command', id, command });
     });
   }
@@ -313,6 +346,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       case 'snapshot': {
         const r = await this.submit({ type: 'snapshot' });
         if (r.type !== 'snapshot') throw new Error('daemon: snapshot answered with a transfer result');
+        if (!r.ok) this.snapshotStarts.delete(snapshotKey(r.id));
         if (!r.ok) return { ok: false, text: `FAILED  ${r.error}`, json: { ok: false, id: snapshotKey(r.id), error: r.error, missing: r.missing } };
         const key = snapshotKey(r.snapshot.id);
         const record = this.completedSnapshots.get(key) ?? snapshotRecord(r.snapshot, 0, new Date());
@@ -322,21 +356,22 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       case 'snapshots': {
         const list = this.store.listSnapshots();
         const rows = list.map((s) => {
-          const rec = this.store.loadSnapshot(s.id) as Partial<SnapshotRecord> | null;
-          return { id: s.id, takenAt: rec?.takenAt ?? new Date(s.mtimeMs).toISOString(), verified: rec?.verified ?? false, verdict: rec?.verdict ?? '(unreadable)' };
+          const rec = this.readSnapshot(s.id);
+          return rec
+            ? { id: s.id, takenAt: rec.takenAt, verified: rec.verified, verdict: rec.verdict }
+            : { id: s.id, takenAt: new Date(s.mtimeMs).toISOString(), verified: false, verdict: '(unreadable file)' };
         });
         const text = rows.length === 0 ? 'no snapshots saved yet (type snapshot to take one)' : rows.map((r) => `${r.id.padEnd(8)} ${r.takenAt}  ${r.verdict}`).join('\n');
         return { ok: true, text, json: { snapshots: rows } };
       }
       case 'snapshotShow': {
-        const rec = this.store.loadSnapshot(command.id) as SnapshotRecord | null;
-        if (!rec) return { ok: false, text: `no saved snapshot ${command.id} (type snapshots to list them)`, json: { ok: false, error: `no saved snapshot ${command.id}` } };
+        const rec = this.readSnapshot(command.id);
+        if (!rec) return { ok: false, text: `no saved snapshot ${command.id}, or its file is unreadable (type snapshots to list them)`, json: { ok: false, error: `no saved snapshot ${command.id}, or its file is unreadable` } };
         return { ok: true, text: renderSnapshot(rec), json: rec };
       }
       case 'chain': {
         const height = this.store.height;
-        const count = Math.min(command.last ?? DEFAULT_CHAIN_LAST, height + 1);
-        const blocks = this.store.read(height - count + 1, height);
+        const blocks = this.store.tail(command.last ?? DEFAULT_CHAIN_LAST);
         return { ok: true, text: renderChain(blocks, height), json: { height, head: this.store.headHash, blocks } };
       }
       case 'peers': {

@@ -277,12 +277,16 @@ export class Mesh extends EventEmitter<MeshEvents> {
       if (message !== this.lastEncoded?.message) this.lastEncoded = { message, frame: encodeFrame(encodeMessage(message), this.maxFrameBytes) };
       frame = this.lastEncoded.frame;
     } catch (e) {
-      // The peer would refuse it anyway; dropping with a loud line beats killing the connection.
-      this.log.error({ peer: to, err: describeError(e) }, `cannot send ${this.self}->${to} ${this.describe(message)}: ${describeError(e)}`);
+      // A channel that silently skips a message is no longer FIFO-reliable, which both protocols
+      // need: stop it at once (nothing more goes out on it) and end the session, so the peer is
+      // re-synchronised on a new connection. The session ends outside the caller's step.
+      this.log.error({ peer: to, err: describeError(e) }, `cannot send ${this.self}->${to} ${this.describe(message)}: ${describeError(e)}; reconnecting`);
+      peer.lastError = `cannot send ${this.describe(message)}: ${describeError(e)}`;
+      this.setOutState(peer, 'down');
+      setImmediate(() => this.dropOutgoing(peer));
       return false;
     }
     peer.sent++;
-    if (this.log.isLevelEnabled('debug')) this.log.debug({ peer: to }, `send ${this.self}->${to} ${this.describe(message)}`);
     if (this.delay === null) {
       peer.pending.push(frame);
       if (!peer.flushScheduled) {
@@ -310,11 +314,6 @@ export class Mesh extends EventEmitter<MeshEvents> {
         received: p.received,
         ...(p.lastError === undefined ? {} : { lastError: p.lastError }),
       }));
-  }
-
-  /** Peers whose both channels are up (peerUp fired, peerDown not yet). */
-  upPeers(): NodeId[] {
-    return [...this.peers.values()].filter((p) => p.up).map((p) => p.id).sort((a, b) => a - b);
   }
 
   /**
@@ -782,7 +781,6 @@ export class Mesh extends EventEmitter<MeshEvents> {
 
   private deliver(peer: Peer, message: Message): void {
     peer.received++;
-    if (this.log.isLevelEnabled('debug')) this.log.debug({ peer: peer.id }, `recv ${peer.id}->${this.self} ${this.describe(message)}`);
     if (peer.up) {
       this.safeEmit('message', peer.id, message);
       return;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { alignMoney, centsToInput, formatSignedCents } from '../../src/cli/format.js';
+import { centsToInput } from '../../src/cli/format.js';
 import { COMMANDS, completeLine, findCommand, parseAmount, parseCommandLine, type ParseResult, type ReplCommand } from '../../src/cli/parse.js';
 import { didYouMean, editDistance } from '../../src/errors.js';
 
@@ -92,10 +92,6 @@ describe('money formatting helpers', () => {
     expect(centsToInput(450)).toBe('4.50');
     expect(centsToInput(5)).toBe('0.05');
     expect(centsToInput(-1205)).toBe('-12.05');
-    expect(formatSignedCents(450)).toBe('+$4.50');
-    expect(formatSignedCents(-450)).toBe('-$4.50');
-    expect(formatSignedCents(0)).toBe('$0.00');
-    expect(alignMoney([5, 123456])).toEqual(['    $0.05', '$1,234.56']);
   });
 
   it('refuses to write a fractional number of cents', () => {
