@@ -3,7 +3,8 @@
  * fails), the random workload with its summary, and the cluster REPL fed through stdin.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -116,6 +117,41 @@ describe('protected mode', () => {
     const r = await run(['1', '--no-repl', '--listen', '0.0.0.0', '--config', config, '--data-dir', path.join(dir, 'd1')]);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/^client: client1 would listen on 0\.0\.0\.0, reachable from other machines, without a cluster secret\. Set "secret" in .* or LAMPORT_LEDGER_SECRET .* or pass --insecure/);
+  });
+});
+
+describe('a client alone, driven through piped stdin', () => {
+  it('lists a corrupt saved snapshot as unreadable and answers show with an error, without crashing', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'll-alone-'));
+    temps.push(dir);
+    const config = path.join(dir, 'config.json');
+    const port = await new Promise<number>((resolve) => {
+      const srv = net.createServer().listen(0, '127.0.0.1', () => {
+        const p = (srv.address() as net.AddressInfo).port;
+        srv.close(() => resolve(p));
+      });
+    });
+    writeFileSync(config, JSON.stringify({ cluster: 'alone', clients: [{ id: 1, host: '127.0.0.1', port, balanceCents: 100 }, { id: 2, host: '127.0.0.1', port: 1, balanceCents: 0 }] }));
+    const data = path.join(dir, 'd1');
+    mkdirSync(path.join(data, 'snapshots'), { recursive: true });
+    writeFileSync(path.join(data, 'snapshots', '1.1.json'), '{not json');
+    writeFileSync(path.join(data, 'snapshots', '1.2.json'), '{"id":"1.2"}');
+    const r = await run(['1', '--config', config, '--data-dir', data], 'snapshots\nsnapshot show 1.2\nbalance\n');
+    expect(r.code).toBe(0);
+    const lines = r.out.trim().split('\n');
+    expect(lines[0]).toMatch(/^1\.1 .*\(unreadable file\)$/);
+    expect(lines[1]).toMatch(/^1\.2 .*\(unreadable file\)$/);
+    expect(lines[2]).toBe('no saved snapshot 1.2, or its file is unreadable (type snapshots to list them)');
+    expect(lines[3]).toMatch(/^client1: \$1\.00/);
+  });
+
+  it('takes client ids as 2 or client2, and nothing else', async () => {
+    const bad = await run(['ctl', '0x2', 'status']);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain('unknown client "0x2"');
+    const named = await run(['ctl', 'client7', 'status', '--data-dir', path.join(os.tmpdir(), 'll-nothing-here')]);
+    expect(named.code).toBe(2);
+    expect(named.err).toContain('client 7 is not running');
   });
 });
 

@@ -341,3 +341,26 @@ describe('ChainStore', () => {
     });
   });
 });
+
+describe('snapshot sequence numbers', () => {
+  it('a reserved sequence number is never handed out again, even if its snapshot was never saved', () => {
+    const { store } = open();
+    expect(store.nextSnapshotSeq(1)).toBe(1);
+    store.reserveSnapshotSeq(1);
+    store.reserveSnapshotSeq(2);
+    expect(store.nextSnapshotSeq(1)).toBe(3);
+    const again = open(dir);
+    expect(again.store.nextSnapshotSeq(1)).toBe(3);
+  });
+
+  it('counts only its own saved snapshots and ignores files that are not snapshot ids', () => {
+    const { store } = open();
+    store.saveSnapshot('1.7', { id: '1.7' });
+    store.saveSnapshot('2.40', { id: '2.40' });
+    store.saveSnapshot('1.1-old', { id: 'junk' });
+    store.saveSnapshot('1', { id: 'junk' });
+    expect(store.nextSnapshotSeq(1)).toBe(8);
+    expect(store.nextSnapshotSeq(2)).toBe(41);
+    expect(store.nextSnapshotSeq(3)).toBe(1);
+  });
+});
