@@ -8,7 +8,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import pino from 'pino';
 import readlineSync from 'readline-sync';
 import { Daemon } from '../daemon/daemon.js';
-import { type ClusterConfig, MIN_SECRET_LENGTH, loadConfig, nodeIds } from '../daemon/config.js';
+import { type ClusterConfig, MIN_SECRET_LENGTH, findClient, loadConfig, nodeIds } from '../daemon/config.js';
 import { ControlError, assertNotRunning, sendControl } from '../daemon/control.js';
 import { isLedgerError } from '../errors.js';
 import { isLoopback } from '../net/auth.js';
@@ -28,7 +28,7 @@ function fail(message: string, code = 1): never {
 }
 
 function daemonAddress(config: ClusterConfig, id: number): string {
-  const c = config.clients.find((x) => x.id === id);
+  const c = findClient(config, id);
   return c ? `${c.host}:${c.port}` : `client ${id}`;
 }
 
@@ -124,7 +124,7 @@ async function runClient(n: string | undefined, o: RunOptions): Promise<void> {
   if (!(LOG_LEVELS as readonly string[]).includes(o.logLevel)) fail(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
   const secret = clusterSecret(config);
   // Protected mode: reachable from other machines only with a secret, or when the user says so.
-  const listenHost = o.listen ?? config.clients.find((c) => c.id === id)!.host;
+  const listenHost = o.listen ?? findClient(config, id)!.host;
   if (!isLoopback(listenHost) && secret === null && o.insecure !== true) {
     fail(
       `client${id} would listen on ${listenHost}, reachable from other machines, without a cluster secret. ` +

@@ -77,6 +77,10 @@ export class Daemon extends EventEmitter<DaemonEvents> {
   private closed = false;
   private readonly log: Logger;
   private readonly debug: boolean;
+  /** What loading the chain file had to cut off its end, if anything (the caller tells the user). */
+  readonly repaired: Repair | null;
+  private blockNotices: { shown: number; suppressed: number; timer: NodeJS.Timeout | null } = { shown: 0, suppressed: 0, timer: null };
+  private readonly completedSnapshots = new Map<string, SnapshotRecord>();
 
   constructor(private readonly options: DaemonOptions) {
     super();
@@ -129,8 +133,6 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     this.control = new ControlServer(dataDir, (line) => this.executeLine(line), logger);
   }
 
-  /** What loading the chain file had to cut off its end, if anything (the caller tells the user). */
-  readonly repaired: Repair | null;
 
   async start(): Promise<{ repaired: Repair | null }> {
     await this.control.start();
@@ -250,7 +252,6 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     }, 1000);
   }
 
-  private blockNotices: { shown: number; suppressed: number; timer: NodeJS.Timeout | null } = { shown: 0, suppressed: 0, timer: null };
 
   private saveSnapshot(s: GlobalSnapshot): SnapshotRecord {
     const key = snapshotKey(s.id);
@@ -268,7 +269,6 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     return record;
   }
 
-  private readonly completedSnapshots = new Map<string, SnapshotRecord>();
 
   /** A saved snapshot, or null if it is missing or not one this program wrote (files can be edited). */
   private readSnapshot(id: string): SnapshotRecord | null {
