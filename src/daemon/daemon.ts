@@ -133,7 +133,6 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     this.control = new ControlServer(dataDir, (line) => this.executeLine(line), logger);
   }
 
-
   async start(): Promise<{ repaired: Repair | null }> {
     await this.control.start();
     await this.mesh.start();
@@ -252,7 +251,6 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     }, 1000);
   }
 
-
   private saveSnapshot(s: GlobalSnapshot): SnapshotRecord {
     const key = snapshotKey(s.id);
     const started = this.snapshotStarts.get(key);
@@ -268,7 +266,6 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     this.completedSnapshots.set(record.id, record);
     return record;
   }
-
 
   /** A saved snapshot, or null if it is missing or not one this program wrote (files can be edited). */
   private readSnapshot(id: string): SnapshotRecord | null {

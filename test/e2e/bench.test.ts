@@ -3,32 +3,21 @@
  * JSON result has the figures it promises, every lock round cost 3(N-1) = 6 messages and the end
  * check passed. Never a timing assertion: figures only have to exist and be positive.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { BenchResult } from '../../src/bench/index.js';
+import { runClientCli } from './harness.js';
 
-const BIN = path.resolve('bin/client.js');
 const temps: string[] = [];
 afterAll(() => {
   for (const t of temps) rmSync(t, { recursive: true, force: true });
 });
 
-function run(args: string[], timeoutMs = 100_000): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    const killer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(killer);
-      resolve({ code, out, err });
-    });
-  });
+async function run(args: string[], timeoutMs = 100_000): Promise<{ code: number | null; out: string; err: string }> {
+  const r = await runClientCli(args, { timeoutMs });
+  return { code: r.code, out: r.stdout, err: r.stderr };
 }
 
 describe('client bench', () => {

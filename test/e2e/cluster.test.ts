@@ -8,6 +8,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runClientCli } from './harness.js';
 
 const BIN = path.resolve('bin/client.js');
 const temps: string[] = [];
@@ -15,22 +16,10 @@ afterAll(() => {
   for (const t of temps) rmSync(t, { recursive: true, force: true });
 });
 
-function run(args: string[], input?: string, timeoutMs = 60_000): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    // The cluster is torn down by the command itself; this only guards against a hang.
-    const killer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(killer);
-      resolve({ code, out, err });
-    });
-    if (input !== undefined) child.stdin.end(input);
-    else child.stdin.end();
-  });
+/** The CLI as a user runs it (the harness kills it if it hangs). */
+async function run(args: string[], input?: string, timeoutMs = 60_000): Promise<{ code: number | null; out: string; err: string }> {
+  const r = await runClientCli(args, { timeoutMs, ...(input === undefined ? {} : { input }) });
+  return { code: r.code, out: r.stdout, err: r.stderr };
 }
 
 describe('client cluster run FILE', () => {

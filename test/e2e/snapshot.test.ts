@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster, clustersPerTest, sleep, waitFor } from './harness.js';
 
-const { start: cluster, track } = clustersPerTest();
+const { start: cluster } = clustersPerTest();
 
 interface Msg {
   type: string;

@@ -12,7 +12,6 @@ const genesis = makeGenesis(
   ]),
   'test',
 );
-const H = 'ab'.repeat(32);
 
 const block1: Block = sealBlock({ height: 1, prevHash: genesis.hash, ts: 4, creator: 1, txs: [{ id: 'c1', from: 1, to: 2, amount: 450 }] });
 const block2: Block = sealBlock({ height: 2, prevHash: block1.hash, ts: 9, creator: 2, txs: [{ id: 'c2', from: 2, to: 3, amount: 1 }] });
