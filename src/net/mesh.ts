@@ -19,7 +19,7 @@ import type { Logger } from 'pino';
 import type { Message, NodeId } from '../core/types.js';
 import { PROTOCOL_VERSION, decodeHandshake, decodeMessage, encodeHandshake, encodeMessage, type Hello } from './codec.js';
 import { NetError, NetErrorKind, describeError, isNetError } from './errors.js';
-import { newNonce, proofHolds, proofOf } from './auth.js';
+import { FrameOpener, FrameSealer, channelKey, newNonce, proofHolds, proofOf } from './auth.js';
 import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder, encodeFrame } from './framing.js';
 
 export interface PeerAddress {
@@ -110,6 +110,8 @@ interface Peer {
   up: boolean;
   /** The peer's chain height from the later of its two handshakes. */
   announcedHeight: number;
+  /** With a cluster secret: MACs this connection's outgoing frames. */
+  sealer: FrameSealer | null;
   /** Messages received on the incoming channel before peerUp; delivered right after it. */
   held: Message[];
   retryTimer: NodeJS.Timeout | null;
@@ -149,7 +151,8 @@ export class Mesh extends EventEmitter<MeshEvents> {
   /** "node|reason" refusals the acceptor side already logged at warn. */
   private readonly loggedRefusals = new Set<string>();
   private readonly localHeight: () => number;
-  private lastEncoded: { readonly message: Message; readonly frame: Buffer } | null = null;
+  /** The last message encoded, and its frame once built for an unsealed channel. */
+  private lastEncoded: { readonly message: Message; readonly body: Buffer; frame: Buffer | null } | null = null;
   private readonly secret: string | null;
   private server: net.Server | null = null;
   private started = false;
@@ -196,6 +199,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
         inSocket: null,
         up: false,
         announcedHeight: 0,
+        sealer: null,
         held: [],
         retryTimer: null,
         attempt: 0,
@@ -274,8 +278,10 @@ export class Mesh extends EventEmitter<MeshEvents> {
     let frame: Buffer;
     try {
       // A broadcast hands the same message object to every peer: encode it once.
-      if (message !== this.lastEncoded?.message) this.lastEncoded = { message, frame: encodeFrame(encodeMessage(message), this.maxFrameBytes) };
-      frame = this.lastEncoded.frame;
+      if (message !== this.lastEncoded?.message) this.lastEncoded = { message, body: encodeMessage(message), frame: null };
+      const encoded = this.lastEncoded;
+      if (peer.sealer !== null) frame = encodeFrame(peer.sealer.seal(encoded.body), this.maxFrameBytes);
+      else frame = encoded.frame ??= encodeFrame(encoded.body, this.maxFrameBytes);
     } catch (e) {
       // A channel that silently skips a message is no longer FIFO-reliable, which both protocols
       // need: stop it at once (nothing more goes out on it) and end the session, so the peer is
@@ -432,6 +438,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
             // Our answer goes first on the channel, before any message.
             socket.write(encodeFrame(encodeHandshake({ type: 'AUTH', proof: proofOf(this.secret, 'dialer', this.cluster, this.self, peer.id, frame.nonce) }), this.maxFrameBytes));
           }
+          peer.sealer = this.secret === null || frame.nonce === undefined ? null : new FrameSealer(channelKey(this.secret, this.cluster, this.self, peer.id, nonce, frame.nonce));
           welcomed = true;
           peer.announcedHeight = frame.height;
           clearTimeout(timer);
@@ -477,6 +484,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
     const socket = peer.outSocket;
     if (socket === null) return;
     peer.outSocket = null;
+    peer.sealer = null;
     this.clearWriteQueues(peer);
     this.setOutState(peer, 'down');
     socket.destroy();
@@ -579,6 +587,8 @@ export class Mesh extends EventEmitter<MeshEvents> {
     let refused = false;
     /** With a cluster secret: the HELLO waits here for the dialer's AUTH, and our challenge. */
     let awaiting: { hello: Hello; nonce: string } | null = null;
+    /** With a cluster secret: checks the MAC of every message frame on this connection. */
+    let opener: FrameOpener | null = null;
 
     /** The dialer is who it says: this socket becomes the peer's incoming channel. */
     const admit = (p: Peer, hello: Hello): void => {
@@ -649,6 +659,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
               refuse(hello, `client ${hello.node} is already connected`);
               return;
             }
+            opener = new FrameOpener(channelKey(this.secret!, this.cluster, hello.node, this.self, hello.nonce!, nonce));
             admit(p, hello);
             continue;
           }
@@ -687,7 +698,13 @@ export class Mesh extends EventEmitter<MeshEvents> {
             continue;
           }
           if (peer.inSocket !== socket) return;
-          const decoded = decodeMessage(body, this.nodes);
+          const payload = opener === null ? body : opener.open(body);
+          if (payload === null) {
+            peer.lastError = `bad input from client ${peer.id}: a frame failed its MAC check`;
+            reject(NetErrorKind.BadMessage, `closing incoming channel from client ${peer.id} (${remote}): a frame failed its MAC check (forged, altered, replayed or out of order)`);
+            return;
+          }
+          const decoded = decodeMessage(payload, this.nodes);
           if (!decoded.ok) {
             peer.lastError = `bad input from client ${peer.id}: ${decoded.error.message}`;
             reject(decoded.error.kind, `closing incoming channel from client ${peer.id} (${remote}): ${decoded.error.message}`);

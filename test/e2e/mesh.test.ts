@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Message, NodeId } from '../../src/core/types.js';
 import { type HandshakeFrame, PROTOCOL_VERSION, decodeHandshake, encodeHandshake, encodeMessage } from '../../src/net/codec.js';
 import { NetErrorKind } from '../../src/net/errors.js';
+import { FrameSealer, channelKey, newNonce, proofOf } from '../../src/net/auth.js';
 import { FrameDecoder, encodeFrame } from '../../src/net/framing.js';
 import { Mesh, type MeshOptions } from '../../src/net/mesh.js';
 
@@ -307,6 +308,26 @@ describe('Mesh', () => {
     expect(welcome.ok && welcome.value.type === 'WELCOME' && welcome.value.proof !== undefined && welcome.value.nonce !== undefined).toBe(true);
     socket.write(encodeFrame(encodeHandshake({ type: 'AUTH', proof: 'cd'.repeat(32) })));
     await closed(socket);
+  });
+
+  it('closes a connection whose frame fails its MAC check after a correct secret handshake', async () => {
+    const ports = await freePorts(2);
+    const secret = 'the-secret-of-client-1';
+    const a = makeNode(1, ports, { secret });
+    await a.mesh.start();
+    const nonce = newNonce();
+    const { socket, answers } = await rawHandshake(ports[0]!, { ...hello2(0), nonce });
+    await waitFor(() => answers.length >= 1, 'WELCOME');
+    const welcome = decodeHandshake(answers[0]!);
+    if (!welcome.ok || welcome.value.type !== 'WELCOME' || welcome.value.nonce === undefined) throw new Error('expected a WELCOME with a challenge');
+    socket.write(encodeFrame(encodeHandshake({ type: 'AUTH', proof: proofOf(secret, 'dialer', 'test', 2, 1, welcome.value.nonce) })));
+    const sealer = new FrameSealer(channelKey(secret, 'test', 2, 1, nonce, welcome.value.nonce));
+    socket.write(encodeFrame(sealer.seal(encodeMessage({ type: 'REQUEST', ts: 1 }))));
+    const forged = sealer.seal(encodeMessage({ type: 'REQUEST', ts: 2 }));
+    forged[forged.length - 1] = forged[forged.length - 1]! ^ 0xff;
+    socket.write(encodeFrame(forged));
+    await closed(socket);
+    await waitFor(() => a.log.records().some((r) => r.level === WARN && r.msg.includes('failed its MAC check')), 'the MAC failure logged');
   });
 
   it('refuses a client with a different cluster name', async () => {
