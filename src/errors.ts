@@ -13,15 +13,18 @@ export const ErrorKind = {
 } as const;
 export type ErrorKind = (typeof ErrorKind)[keyof typeof ErrorKind];
 
-export class LedgerError extends Error {
-  readonly kind: ErrorKind;
+/** An error a user is meant to read, with a `kind` a program can switch on (nats.js style). */
+export class KindedError<K extends string> extends Error {
+  readonly kind: K;
 
-  constructor(kind: ErrorKind, message: string, options?: { cause?: unknown }) {
+  constructor(kind: K, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.kind = kind;
     this.name = new.target.name;
   }
 }
+
+export class LedgerError extends KindedError<ErrorKind> {}
 
 /** `config/default.json: clients[1].port: must be an integer 1-65535, got "abc"` */
 export class ConfigError extends LedgerError {

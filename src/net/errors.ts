@@ -3,6 +3,7 @@
  * says what went wrong so callers branch on a string rather than on `instanceof` chains, and
  * whose message can be shown to a person as is.
  */
+import { KindedError } from '../errors.js';
 
 export const NetErrorKind = {
   /** A frame header declared a body larger than the configured maximum. */
@@ -30,15 +31,7 @@ export const NetErrorKind = {
 } as const;
 export type NetErrorKind = (typeof NetErrorKind)[keyof typeof NetErrorKind];
 
-export class NetError extends Error {
-  readonly kind: NetErrorKind;
-
-  constructor(kind: NetErrorKind, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.kind = kind;
-    this.name = 'NetError';
-  }
-
+export class NetError extends KindedError<NetErrorKind> {
   static frameTooLarge(declared: number, max: number): NetError {
     return new NetError(
       NetErrorKind.FrameTooLarge,
