@@ -11,6 +11,7 @@ import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { formatCents } from '../core/money.js';
 import { centsToInput } from './format.js';
+import { printAbovePrompt } from './repl.js';
 import { type ClusterConfig, loadConfig, nodeIds } from '../daemon/config.js';
 import type { Outcome } from '../daemon/daemon.js';
 import { ControlError, sendControl } from '../daemon/control.js';
@@ -51,6 +52,8 @@ export async function generateConfig(n: number, file: string, cluster: string): 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export class LocalCluster {
+  /** Where echoed client lines go; the cluster REPL routes them above its prompt. */
+  private say: ((line: string) => void) | null;
   readonly config: ClusterConfig;
   readonly ids: number[];
   private readonly children = new Map<number, ChildProcess>();
@@ -59,8 +62,14 @@ export class LocalCluster {
   private stopping = false;
 
   constructor(private readonly o: ClusterOptions) {
+    this.say = o.echo;
     this.config = loadConfig(o.configPath);
     this.ids = nodeIds(this.config);
+  }
+
+  /** Sends echoed client lines to `print` instead (when echoing at all). */
+  echoThrough(print: (line: string) => void): void {
+    if (this.say !== null) this.say = print;
   }
 
   dataDir(id: number): string {
@@ -83,7 +92,7 @@ export class LocalCluster {
     for (const stream of [child.stdout, child.stderr]) {
       const rl = readline.createInterface({ input: stream });
       rl.on('line', (line) => {
-        this.o.echo?.(`${this.prefix(id)} ${line}`);
+        this.say?.(`${this.prefix(id)} ${line}`);
         const recent = this.recent.get(id) ?? [];
         recent.push(line);
         if (recent.length > 20) recent.shift();
@@ -92,7 +101,7 @@ export class LocalCluster {
     }
     child.on('exit', (code, signal) => {
       this.children.delete(id);
-      if (!this.stopping) this.o.echo?.(`${this.prefix(id)} exited (${signal ?? `code ${code}`})`);
+      if (!this.stopping) this.say?.(`${this.prefix(id)} exited (${signal ?? `code ${code}`})`);
     });
   }
 
@@ -169,12 +178,9 @@ export function addressOf(line: string, ids: readonly number[], current: number)
 export async function clusterRepl(cluster: LocalCluster, json: boolean): Promise<void> {
   let current = cluster.ids[0]!;
   const rl = readline.createInterface({ input: process.stdin, output: process.stdout, prompt: `cluster(client${current})> `, historySize: 1000 });
-  const print = (text: string): void => {
-    readline.clearLine(process.stdout, 0);
-    readline.cursorTo(process.stdout, 0);
-    process.stdout.write(`${text}\n`);
-    rl.prompt(true);
-  };
+  const print = (text: string): void => printAbovePrompt(rl, process.stdout, text);
+  // The clients' own lines go above the prompt too from now on.
+  cluster.echoThrough(print);
   process.stdout.write(`cluster of ${cluster.ids.length} clients is up. Address a client: "2 transfer 3 1.50", every client: "all balance", set the default: "use 2". exit or Ctrl-C stops them all.\n`);
   return new Promise((resolve) => {
     rl.on('line', (line) => {

@@ -30,6 +30,21 @@ function loadHistory(dataDir: string): string[] {
   }
 }
 
+/**
+ * Prints a line that arrived asynchronously above the prompt, then redraws the prompt with the
+ * partly typed line, so output never garbles what is being typed. Plain lines when not a terminal.
+ */
+export function printAbovePrompt(rl: readline.Interface, output: NodeJS.WritableStream & { isTTY?: boolean }, text: string): void {
+  if (output.isTTY !== true) {
+    output.write(`${text}\n`);
+    return;
+  }
+  readline.clearLine(output, 0);
+  readline.cursorTo(output, 0);
+  output.write(`${text}\n`);
+  rl.prompt(true);
+}
+
 /** Ends a session once, however many of exit, Ctrl-C, Ctrl-D and end of input arrive. */
 function endOnce(rl: readline.Interface, onEnd: () => void): (() => void) & { done: boolean } {
   const end = Object.assign(
@@ -78,13 +93,8 @@ export function startRepl(o: ReplOptions): readline.Interface {
     }
   });
 
-  /** Prints above the prompt and redraws the prompt with the partly typed line. */
   const print = (text: string): void => {
-    if (!text) return;
-    readline.clearLine(o.output, 0);
-    readline.cursorTo(o.output, 0);
-    o.output.write(`${text}\n`);
-    rl.prompt(true);
+    if (text) printAbovePrompt(rl, o.output, text);
   };
   o.daemon.on('notice', (line) => print(o.json ? JSON.stringify({ notice: line }) : `  · ${line}`));
 
