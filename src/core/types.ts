@@ -72,5 +72,3 @@ export type Message =
   | { readonly type: 'REPORT'; readonly ts: number; readonly snapshot: SnapshotId; readonly local: LocalSnapshot }
   /** Catch-up after a (re)connection: consecutive blocks the receiver lacks, sent first thing. */
   | { readonly type: 'BLOCKS'; readonly ts: number; readonly blocks: readonly Block[] };
-
-export type MessageType = Message['type'];

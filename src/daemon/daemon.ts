@@ -399,10 +399,6 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     return this.execute(parsed.command);
   }
 
-  pendingCommands(): number {
-    return this.waiting.size;
-  }
-
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

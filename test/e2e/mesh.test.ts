@@ -412,34 +412,20 @@ describe('Mesh', () => {
     const ports = await freePorts(2);
     const a = makeNode(1, ports);
     // Play client 2's listener: take client 1's HELLO but hold back the WELCOME.
-    const hellos: Buffer[] = [];
-    let acceptor: net.Socket | null = null;
-    const server = net.createServer((s) => {
-      sockets.push(s);
-      s.on('error', () => {});
-      acceptor = s;
-      const d = new FrameDecoder();
-      s.on('data', (c: Buffer) => hellos.push(...d.push(c)));
-    });
-    servers.push(server);
-    await new Promise<void>((resolve) => server.listen(ports[1], HOST, () => resolve()));
+    const listener = await fakeListener(ports[1]!);
     await a.mesh.start();
-    await waitFor(() => hellos.length === 1, "client 1's HELLO");
-    expect(hellos[0]?.toString('latin1')).toMatch(/HELLO/);
+    await waitFor(() => listener.hellos.length === 1, "client 1's HELLO");
+    expect(listener.hellos[0]?.type).toBe('HELLO');
 
     // Client 2 dials in and, seeing its session up, sends at once.
-    const raw = await connectRaw(a.mesh.address().port);
-    const answers: Buffer[] = [];
-    const decoder = new FrameDecoder();
-    raw.on('data', (c: Buffer) => answers.push(...decoder.push(c)));
-    raw.write(encodeFrame(encodeHandshake({ type: 'HELLO', protocol: PROTOCOL_VERSION, cluster: 'test', node: 2, to: 1, genesis: GENESIS, height: 0 })));
+    const { socket: raw, answers } = await rawHandshake(a.mesh.address().port, hello2(0));
     await waitFor(() => answers.length === 1, 'WELCOME');
     for (let ts = 1; ts <= 3; ts++) raw.write(encodeFrame(encodeMessage({ type: 'REQUEST', ts })));
     await sleep(100);
     expect(a.events).toEqual([]);
     expect(a.mesh.status()[0]).toMatchObject({ outgoing: 'connecting', incoming: 'up', received: 3 });
 
-    (acceptor as net.Socket | null)?.write(encodeFrame(encodeHandshake({ type: 'WELCOME', node: 2, height: 0 })));
+    listener.answer({ type: 'WELCOME', node: 2, height: 0 });
     await waitFor(() => a.events.length === 4, 'peerUp and 3 messages');
     expect(a.events).toEqual(['up 2', 'msg 2 1', 'msg 2 2', 'msg 2 3']);
   });

@@ -6,15 +6,9 @@ import { applyBlock, genesisBalances, makeGenesis, sealBlock, type Balances } fr
 import type { Block, Tx } from '../../src/core/types.js';
 import { ChainStore, CHAIN_FILE, crc32, crc32Portable, encodeRecord, type OpenedChain } from '../../src/daemon/chain-store.js';
 import { InputError, StorageError } from '../../src/errors.js';
+import { threeClientGenesis } from './fixtures.js';
 
-const genesis = makeGenesis(
-  new Map([
-    [1, 1000],
-    [2, 1000],
-    [3, 1000],
-  ]),
-  'test',
-);
+const genesis = threeClientGenesis('test');
 
 /** A valid chain of `n` blocks on top of `genesis`: client h%3 pays the next one h cents. */
 function makeChain(n: number, base: Block = genesis): Block[] {

@@ -1,17 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_TXS_PER_BLOCK, makeGenesis, sealBlock } from '../../src/core/ledger.js';
+import { MAX_TXS_PER_BLOCK, sealBlock } from '../../src/core/ledger.js';
 import { MAX_BLOCKS_PER_MESSAGE, validateMessage } from '../../src/core/messages.js';
 import type { Block, LocalSnapshot, Message, RecordedState } from '../../src/core/types.js';
+import { threeClientGenesis } from './fixtures.js';
 
 const nodes: ReadonlySet<number> = new Set([1, 2, 3]);
-const genesis = makeGenesis(
-  new Map([
-    [1, 1000],
-    [2, 1000],
-    [3, 1000],
-  ]),
-  'test',
-);
+const genesis = threeClientGenesis('test');
 
 const block1: Block = sealBlock({ height: 1, prevHash: genesis.hash, ts: 4, creator: 1, txs: [{ id: 'c1', from: 1, to: 2, amount: 450 }] });
 const block2: Block = sealBlock({ height: 2, prevHash: block1.hash, ts: 9, creator: 2, txs: [{ id: 'c2', from: 2, to: 3, amount: 1 }] });

@@ -1,19 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { CommandResult, CoreEvent, Effect } from '../../src/core/api.js';
-import { makeGenesis, sealBlock } from '../../src/core/ledger.js';
+import { sealBlock } from '../../src/core/ledger.js';
 import { Node, type NodeConfig } from '../../src/core/node.js';
 import type { Block, Message, Tx } from '../../src/core/types.js';
+import { threeClientGenesis } from './fixtures.js';
 
 // ---- a 3-client cluster, everyone starting with $10.00 ----
 
-const genesis = makeGenesis(
-  new Map([
-    [1, 1000],
-    [2, 1000],
-    [3, 1000],
-  ]),
-  'unit',
-);
+const genesis = threeClientGenesis('unit');
 const N = 3;
 const TIMEOUT = 5_000;
 

@@ -1,18 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { CommandResult, Effect, GlobalSnapshot } from '../../src/core/api.js';
-import { balancesToRecord, genesisBalances, makeGenesis, sealBlock } from '../../src/core/ledger.js';
+import { balancesToRecord, genesisBalances, sealBlock } from '../../src/core/ledger.js';
 import { Node } from '../../src/core/node.js';
 import { SnapshotAssembler, SnapshotRecorder, isApplicationMessage, verifySnapshot } from '../../src/core/snapshot.js';
 import type { Block, ChannelState, Message, NodeId, RecordedState } from '../../src/core/types.js';
+import { threeClientGenesis } from './fixtures.js';
 
-const genesis = makeGenesis(
-  new Map([
-    [1, 1000],
-    [2, 1000],
-    [3, 1000],
-  ]),
-  'snap',
-);
+const genesis = threeClientGenesis('snap');
 const TOTAL = 3000;
 const SNAPSHOT_TIMEOUT = 4_000;
 
