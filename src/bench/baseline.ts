@@ -59,7 +59,7 @@ export async function runBaseline(roundTrips = 20_000, warmup = 2_000): Promise<
       const answered = new Promise<number>((resolve) => {
         waiter = resolve;
       });
-      socket.write(encodeFrame(encodeMessage({ type: 'REQUEST', ts: i })));
+      socket.write(encodeFrame(encodeMessage({ type: 'REQUEST', height: 0, view: 0, ts: i })));
       const ts = await answered;
       if (ts !== i + 1) throw new Error(`baseline: reply ${ts} to request ${i}`);
       if (i >= warmup) samples.push(performance.now() - started);

@@ -22,7 +22,7 @@ const server = net.createServer((socket) => {
         socket.destroy();
         return;
       }
-      socket.write(encodeFrame(encodeMessage({ type: 'REPLY', ts: m.value.ts + 1 })));
+      socket.write(encodeFrame(encodeMessage({ type: 'REPLY', height: 0, view: 0, ts: m.value.ts + 1 })));
     }
   });
 });

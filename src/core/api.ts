@@ -14,22 +14,39 @@ export type Input =
   | { readonly kind: 'receive'; readonly from: NodeId; readonly message: Message }
   /**
    * Both directed channels with `peer` are connected and handshaken; `height` is the peer's chain
-   * height from its handshake, so catch-up needs no round trip.
+   * height from its handshake, so catch-up needs no round trip; `incarnation` names the peer's
+   * process run (a restarted peer has a new one).
    */
-  | { readonly kind: 'peerUp'; readonly peer: NodeId; readonly height: number }
+  | { readonly kind: 'peerUp'; readonly peer: NodeId; readonly height: number; readonly incarnation: number }
   /** Either channel with `peer` was lost; messages on it may have been lost too. */
   | { readonly kind: 'peerDown'; readonly peer: NodeId }
   /** Time passes (milliseconds, from any fixed origin). Drives timeouts only. */
   | { readonly kind: 'tick'; readonly now: number };
 
+/** The checks a snapshot's verdict makes, in the order it reports them. */
+export const VERIFICATION_CHECKS = ['channel counts', 'sent before the cut', 'lock queues', 'money', 'one history'] as const;
+export type VerificationCheckName = (typeof VERIFICATION_CHECKS)[number];
+
+export interface VerificationCheck {
+  readonly name: VerificationCheckName;
+  readonly ok: boolean;
+  /** What held, in a few words, or the violations found. */
+  readonly detail: string;
+  readonly problems: readonly string[];
+}
+
 export interface Verification {
   readonly ok: boolean;
   /** Sum of the genesis balances: what every recorded table must add up to. */
   readonly total: Cents;
-  /** Human-readable violations; empty when ok. */
+  /** Each check made, whether or not it passed. */
+  readonly checks: readonly VerificationCheck[];
+  /** Human-readable violations of every check; empty when ok. */
   readonly problems: readonly string[];
-  /** Where every replica ends up once the recorded in-flight blocks are delivered. */
+  /** The highest head any replica reaches once the recorded in-flight blocks are delivered. */
   readonly head: { readonly height: number; readonly hash: string } | null;
+  /** Replicas still below that head once the in-flight blocks are delivered (they catch up later). */
+  readonly behind: readonly { readonly node: NodeId; readonly height: number }[];
 }
 
 export interface GlobalSnapshot {
@@ -89,10 +106,15 @@ export type CoreEvent =
   | { readonly type: 'requested'; readonly ts: number; readonly transfers: number }
   /** The critical section, building on block `height`. */
   | { readonly type: 'entered'; readonly ts: number; readonly transfers: number; readonly height: number }
+  /** Left the critical section, having committed block `block` (null: every transfer failed). */
+  | { readonly type: 'left'; readonly ts: number; readonly block: number | null }
   | { readonly type: 'withdrawn'; readonly ts: number; readonly reason: string }
   | { readonly type: 'blockApplied'; readonly block: Block; readonly from: NodeId | null }
   | { readonly type: 'blockRejected'; readonly from: NodeId; readonly height: number; readonly reason: string }
+  /** Asked `peer` for the blocks from `from` on: it told of a chain up to `to`. */
   | { readonly type: 'catchingUp'; readonly peer: NodeId; readonly from: number; readonly to: number }
+  /** Sent `peer` the blocks `from..to` it lacks (on its reconnection, or at its asking). */
+  | { readonly type: 'served'; readonly peer: NodeId; readonly from: number; readonly to: number }
   | { readonly type: 'snapshotStarted'; readonly id: SnapshotId; readonly from: NodeId | null }
   | { readonly type: 'snapshotRecorded'; readonly id: SnapshotId }
   | { readonly type: 'snapshotAbandoned'; readonly id: SnapshotId; readonly missing: readonly NodeId[] }
@@ -102,17 +124,35 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export type Effect =
   | { readonly kind: 'send'; readonly to: NodeId; readonly message: Message }
-  /** Append to the durable chain, synchronously, before any later `send` is carried out. */
-  | { readonly kind: 'persist'; readonly block: Block }
   /**
-   * Read blocks [fromHeight, toHeight] from the durable chain and send them to `to` as BLOCKS
-   * messages stamped `ts`, in this position of the effect order (the core does not hold the chain).
+   * Append to the durable chain before any later effect is carried out. With `sync`, the write
+   * must also be on stable storage (fdatasync) by then: this client created the block, and the
+   * RELEASE and the replies that follow tell the world it exists.
    */
-  | { readonly kind: 'serveBlocks'; readonly to: NodeId; readonly fromHeight: number; readonly toHeight: number; readonly ts: number }
+  | { readonly kind: 'persist'; readonly block: Block; readonly sync: boolean }
   | { readonly kind: 'reply'; readonly commandId: string; readonly result: CommandResult }
   /** Every completed global snapshot at its initiator, whether or not a command asked for it. */
   | { readonly kind: 'snapshotComplete'; readonly snapshot: GlobalSnapshot }
   | { readonly kind: 'log'; readonly level: LogLevel; readonly event: CoreEvent };
+
+/**
+ * Read access to the durable chain (the core keeps only its head): blocks `from..to`, both
+ * inclusive, all at or below the head the core knows. Synchronous, like etcd's raft Storage: the
+ * daemon reads its chain file, the simulator an array.
+ */
+export interface ChainReader {
+  readBlocks(from: number, to: number): readonly Block[];
+}
+
+/** Why the lock is not held yet: what `status` shows and a transfer timeout says. */
+export type LockWait =
+  | { readonly kind: 'peersDown'; readonly peers: readonly NodeId[] }
+  | { readonly kind: 'queuedBehind'; readonly entries: readonly QueueEntry[] }
+  | { readonly kind: 'noLaterMessage'; readonly peers: readonly NodeId[] }
+  /** Peers whose last lock message predates the current membership (a peer restarted meanwhile). */
+  | { readonly kind: 'oldView'; readonly peers: readonly NodeId[] }
+  | { readonly kind: 'catchingUp'; readonly height: number; readonly peer: NodeId }
+  | { readonly kind: 'notRequested' };
 
 export interface NodeStatus {
   readonly id: NodeId;
@@ -126,4 +166,12 @@ export interface NodeStatus {
   readonly peersUp: readonly NodeId[];
   readonly snapshotsInProgress: number;
   readonly pendingBlocks: number;
+  /** The latest timestamp received from each connected peer in its current session. */
+  readonly latest: readonly { readonly peer: NodeId; readonly ts: number }[];
+  /** The highest chain height each connected peer has told of in its current session. */
+  readonly heard: readonly { readonly peer: NodeId; readonly height: number }[];
+  /** While a request is out: what entering still waits for. */
+  readonly waitingFor: LockWait | null;
+  /** The membership view id this client's lock messages carry. */
+  readonly view: number;
 }

@@ -12,22 +12,26 @@ export function describeBlock(b: Block): string {
   return `#${b.height} ${short(b.hash)} by ${b.creator} (${txs})`;
 }
 
-/** "REQUEST ts=7", "RELEASE ts=9 block #3 1a2b3c4d by 1 (1->2 $4.50)". */
+/** "REQUEST ts=7 at #2", "RELEASE ts=9 block #3 1a2b3c4d by 1 (1->2 $4.50)". */
 export function describeMessage(m: Message): string {
   switch (m.type) {
     case 'REQUEST':
     case 'REPLY':
-      return `${m.type} ts=${m.ts}`;
+      return `${m.type} ts=${m.ts} at #${m.height}`;
     case 'RELEASE':
-      return `RELEASE ts=${m.ts} ${m.block ? `block ${describeBlock(m.block)}` : 'no block'}`;
+      return `RELEASE ts=${m.ts} ${m.block ? `block ${describeBlock(m.block)}` : `no block, at #${m.height}`}`;
     case 'MARKER':
       return `MARKER ts=${m.ts} snapshot ${snapshotKey(m.snapshot)}`;
     case 'REPORT':
-      return `REPORT ts=${m.ts} snapshot ${snapshotKey(m.snapshot)} from ${m.local.state.node} (#${m.local.state.height}, ${m.local.channels.reduce((n, c) => n + c.messages.length, 0)} in flight)`;
+      return m.local === null
+        ? `REPORT ts=${m.ts} snapshot ${snapshotKey(m.snapshot)} failed: ${m.error ?? 'no reason'}`
+        : `REPORT ts=${m.ts} snapshot ${snapshotKey(m.snapshot)} from ${m.local.state.node} (#${m.local.state.height}, ${m.local.channels.reduce((n, c) => n + c.messages.length, 0)} in flight)`;
+    case 'FETCH':
+      return `FETCH ts=${m.ts} from #${m.from}`;
     case 'BLOCKS': {
       const first = m.blocks[0];
       const last = m.blocks[m.blocks.length - 1];
-      return `BLOCKS ts=${m.ts} ${first && last ? `#${first.height}..#${last.height}` : 'none'}`;
+      return `BLOCKS ts=${m.ts} ${first && last ? `#${first.height}..#${last.height}` : 'none'}${m.last ? '' : ' (more follow)'}`;
     }
   }
 }
@@ -56,6 +60,8 @@ export function describeEvent(e: CoreEvent): string {
       return `requested the lock at ts=${e.ts} for ${e.transfers} transfer(s)`;
     case 'entered':
       return `entered the critical section at ts=${e.ts} on #${e.height} with ${e.transfers} transfer(s)`;
+    case 'left':
+      return `left the critical section at ts=${e.ts}, ${e.block === null ? 'no block committed' : `block #${e.block} committed`}`;
     case 'withdrawn':
       return `withdrew the lock request of ts=${e.ts}: ${e.reason}`;
     case 'blockApplied':
@@ -64,6 +70,8 @@ export function describeEvent(e: CoreEvent): string {
       return `REJECTED block #${e.height} from client${e.from}: ${e.reason}`;
     case 'catchingUp':
       return `catching up from client${e.peer}: #${e.from}..#${e.to}`;
+    case 'served':
+      return `sent blocks #${e.from}..#${e.to} to client${e.peer}`;
     case 'snapshotStarted':
       return `snapshot ${snapshotKey(e.id)} ${e.from === null ? 'started here' : `recorded on marker from client${e.from}`}`;
     case 'snapshotRecorded':
@@ -97,9 +105,7 @@ export function describeEffect(self: NodeId, e: Effect): string {
     case 'send':
       return describeSend(self, e.to, e.message);
     case 'persist':
-      return `${self} persist block ${describeBlock(e.block)}`;
-    case 'serveBlocks':
-      return `${self}->${e.to} serve blocks #${e.fromHeight}..#${e.toHeight} ts=${e.ts}`;
+      return `${self} persist${e.sync ? ' and sync' : ''} block ${describeBlock(e.block)}`;
     case 'reply':
       return `${self} reply ${e.commandId}: ${describeResult(e.result)}`;
     case 'snapshotComplete':

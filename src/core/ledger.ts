@@ -4,11 +4,9 @@
  * that arrived above the head out of height order.
  */
 import { createHash } from 'node:crypto';
+import { MAX_TXS_PER_BLOCK } from './limits.js';
 import { formatCents } from './money.js';
 import type { Block, Cents, NodeId, Tx } from './types.js';
-
-/** Upper bound on transfers per block, so that a block always fits a frame. */
-export const MAX_TXS_PER_BLOCK = 1000;
 
 export const GENESIS_PREV_HASH = '0'.repeat(64);
 

@@ -2,14 +2,16 @@
  * The validating guard for everything that arrives from a peer. Anything malformed is rejected as
  * a value (never an uncaught throw): the connection that sent it is closed, the client goes on.
  */
-import { MAX_TXS_PER_BLOCK } from './ledger.js';
-import type { Block, LocalSnapshot, Message, NodeId, QueueEntry, RecordedState, SnapshotId, Tx } from './types.js';
+import { MAX_HEIGHT, MAX_RECORDED_MESSAGES, MAX_REPORT_ERROR_LENGTH, MAX_TIMESTAMP, MAX_TXS_PER_BLOCK, MAX_VIEW, TX_ID_PATTERN } from './limits.js';
+import type { Block, ChannelCounts, LocalSnapshot, Message, NodeId, QueueEntry, RecordedState, SnapshotId, Tx } from './types.js';
 
 export type Validated<T> = { ok: true; value: T } | { ok: false; error: string };
 
-export const MAX_BLOCKS_PER_MESSAGE = 64;
-export const MAX_RECORDED_MESSAGES = 100_000;
-const MAX_TX_ID_LENGTH = 128;
+/**
+ * Blocks in one BLOCKS message. The frame size is what really bounds a message; this only caps
+ * the work a frame of tiny blocks can cause.
+ */
+export const MAX_BLOCKS_PER_MESSAGE = 65_536;
 
 /** Thrown only inside this module and turned into a `Validated` error at its boundary. */
 class Invalid {
@@ -33,6 +35,13 @@ function int(v: unknown, path: string, min = 0): number {
   return v;
 }
 
+/** Timestamps and heights have a ceiling far above any real run (see limits.ts). */
+function bounded(v: unknown, path: string, max: number, min = 0): number {
+  const n = int(v, path, min);
+  if (n > max) fail(path, `at most ${max}`, n);
+  return n;
+}
+
 function node(v: unknown, path: string, nodes: ReadonlySet<NodeId>): NodeId {
   if (typeof v !== 'number' || !nodes.has(v)) fail(path, 'a known client id', v);
   return v;
@@ -51,7 +60,7 @@ function arr(v: unknown, path: string, max: number): unknown[] {
 
 function tx(v: unknown, path: string, nodes: ReadonlySet<NodeId>): Tx {
   const o = obj(v, path);
-  if (typeof o.id !== 'string' || o.id.length === 0 || o.id.length > MAX_TX_ID_LENGTH) fail(`${path}.id`, 'a transfer id', o.id);
+  if (typeof o.id !== 'string' || !TX_ID_PATTERN.test(o.id)) fail(`${path}.id`, 'a transfer id (1-64 printable ASCII characters)', o.id);
   const amount = int(o.amount, `${path}.amount`, 1);
   return { id: o.id, from: node(o.from, `${path}.from`, nodes), to: node(o.to, `${path}.to`, nodes), amount };
 }
@@ -60,9 +69,9 @@ function block(v: unknown, path: string, nodes: ReadonlySet<NodeId>): Block {
   const o = obj(v, path);
   const txs = arr(o.txs, `${path}.txs`, MAX_TXS_PER_BLOCK).map((t, i) => tx(t, `${path}.txs[${i}]`, nodes));
   return {
-    height: int(o.height, `${path}.height`, 1),
+    height: bounded(o.height, `${path}.height`, MAX_HEIGHT, 1),
     prevHash: hash(o.prevHash, `${path}.prevHash`),
-    ts: int(o.ts, `${path}.ts`),
+    ts: bounded(o.ts, `${path}.ts`, MAX_TIMESTAMP),
     creator: node(o.creator, `${path}.creator`, nodes),
     txs,
     hash: hash(o.hash, `${path}.hash`),
@@ -76,7 +85,12 @@ function snapshotId(v: unknown, path: string, nodes: ReadonlySet<NodeId>): Snaps
 
 function queueEntry(v: unknown, path: string, nodes: ReadonlySet<NodeId>): QueueEntry {
   const o = obj(v, path);
-  return { ts: int(o.ts, `${path}.ts`), node: node(o.node, `${path}.node`, nodes) };
+  return { ts: bounded(o.ts, `${path}.ts`, MAX_TIMESTAMP), node: node(o.node, `${path}.node`, nodes) };
+}
+
+function channelCounts(v: unknown, path: string, nodes: ReadonlySet<NodeId>): ChannelCounts {
+  const o = obj(v, path);
+  return { peer: node(o.peer, `${path}.peer`, nodes), sent: int(o.sent, `${path}.sent`), received: int(o.received, `${path}.received`) };
 }
 
 function recordedState(v: unknown, path: string, nodes: ReadonlySet<NodeId>): RecordedState {
@@ -92,12 +106,13 @@ function recordedState(v: unknown, path: string, nodes: ReadonlySet<NodeId>): Re
   if (typeof o.head !== 'string' || !/^[0-9a-f]{64}$/.test(o.head)) fail(`${path}.head`, 'a 64-digit hex hash', o.head);
   return {
     node: node(o.node, `${path}.node`, nodes),
-    clock: int(o.clock, `${path}.clock`),
-    height: int(o.height, `${path}.height`),
+    clock: bounded(o.clock, `${path}.clock`, MAX_TIMESTAMP),
+    height: bounded(o.height, `${path}.height`, MAX_HEIGHT),
     head: o.head,
     balances,
     pendingBlocks: arr(o.pendingBlocks, `${path}.pendingBlocks`, MAX_RECORDED_MESSAGES).map((x, i) => block(x, `${path}.pendingBlocks[${i}]`, nodes)),
     queue: arr(o.queue, `${path}.queue`, nodes.size).map((x, i) => queueEntry(x, `${path}.queue[${i}]`, nodes)),
+    channels: arr(o.channels, `${path}.channels`, nodes.size).map((x, i) => channelCounts(x, `${path}.channels[${i}]`, nodes)),
   };
 }
 
@@ -118,19 +133,33 @@ function localSnapshot(v: unknown, path: string, nodes: ReadonlySet<NodeId>): Lo
 
 function message(v: unknown, path: string, nodes: ReadonlySet<NodeId>): Message {
   const o = obj(v, path);
-  const ts = int(o.ts, `${path}.ts`);
+  const ts = bounded(o.ts, `${path}.ts`, MAX_TIMESTAMP);
   switch (o.type) {
     case 'REQUEST':
     case 'REPLY':
-      return { type: o.type, ts };
+      return { type: o.type, ts, height: bounded(o.height, `${path}.height`, MAX_HEIGHT), view: bounded(o.view, `${path}.view`, MAX_VIEW) };
     case 'RELEASE':
-      return { type: 'RELEASE', ts, block: o.block === null ? null : block(o.block, `${path}.block`, nodes) };
+      return {
+        type: 'RELEASE', ts, height: bounded(o.height, `${path}.height`, MAX_HEIGHT), view: bounded(o.view, `${path}.view`, MAX_VIEW),
+        block: o.block === null ? null : block(o.block, `${path}.block`, nodes),
+      };
     case 'MARKER':
       return { type: 'MARKER', ts, snapshot: snapshotId(o.snapshot, `${path}.snapshot`, nodes) };
-    case 'REPORT':
-      return { type: 'REPORT', ts, snapshot: snapshotId(o.snapshot, `${path}.snapshot`, nodes), local: localSnapshot(o.local, `${path}.local`, nodes) };
-    case 'BLOCKS':
-      return { type: 'BLOCKS', ts, blocks: arr(o.blocks, `${path}.blocks`, MAX_BLOCKS_PER_MESSAGE).map((b, i) => block(b, `${path}.blocks[${i}]`, nodes)) };
+    case 'REPORT': {
+      const snapshot = snapshotId(o.snapshot, `${path}.snapshot`, nodes);
+      if (o.local === null) {
+        if (typeof o.error !== 'string' || o.error.length === 0 || o.error.length > MAX_REPORT_ERROR_LENGTH) fail(`${path}.error`, 'a reason for the missing report', o.error);
+        return { type: 'REPORT', ts, snapshot, local: null, error: o.error };
+      }
+      return { type: 'REPORT', ts, snapshot, local: localSnapshot(o.local, `${path}.local`, nodes) };
+    }
+    case 'FETCH':
+      return { type: 'FETCH', ts, from: bounded(o.from, `${path}.from`, MAX_HEIGHT, 1) };
+    case 'BLOCKS': {
+      if (typeof o.last !== 'boolean') fail(`${path}.last`, 'a boolean', o.last);
+      const blocks = arr(o.blocks, `${path}.blocks`, MAX_BLOCKS_PER_MESSAGE).map((b, i) => block(b, `${path}.blocks[${i}]`, nodes));
+      return { type: 'BLOCKS', ts, blocks, last: o.last };
+    }
     default:
       return fail(`${path}.type`, 'a message type', o.type);
   }

@@ -9,6 +9,13 @@
  *  5. It enters when its own entry heads its queue (ordered by ts, ties by lower id) and it has
  *     received a message timestamped later than its request from every other process.
  * Channels are FIFO, so any message type counts for rule 5.
+ *
+ * Crashes add one condition to rule 5. A client that forgets the request of a peer that went down
+ * cannot tell whether that peer entered and sent its RELEASE to some of the others; those others
+ * may hear of it right up to the moment their own connection to the dead peer closes. So the
+ * lock message that satisfies rule 5 for a peer must also have been sent in the same membership
+ * view as this client's (every member in session, at the same process incarnation): by then the
+ * sender has received all the old incarnation will ever send it, and its height says so.
  */
 import type { NodeId, QueueEntry } from './types.js';
 
@@ -19,6 +26,8 @@ export class LamportMutex {
   private queue: QueueEntry[] = [];
   /** Highest timestamp received from each peer on the current connection. */
   private readonly latest = new Map<NodeId, number>();
+  /** The membership view of the last lock message received from each peer on the current connection. */
+  private readonly views = new Map<NodeId, number>();
   private own: QueueEntry | null = null;
 
   constructor(
@@ -46,6 +55,11 @@ export class LamportMutex {
     if ((this.latest.get(from) ?? -1) < ts) this.latest.set(from, ts);
   }
 
+  /** A lock message carries the view its sender was in; FIFO makes the last one its current view. */
+  observeView(from: NodeId, view: number): void {
+    this.views.set(from, view);
+  }
+
   /** Rule 2 (the caller sends the REPLY). A repeated request from the same node replaces the old one. */
   onRequest(from: NodeId, ts: number): void {
     this.remove(from);
@@ -57,11 +71,35 @@ export class LamportMutex {
     this.remove(from);
   }
 
-  /** Rule 5. */
-  canEnter(): boolean {
+  /** Rule 5, in membership view `view`. */
+  canEnter(view: number): boolean {
     const own = this.own;
     if (!own || this.queue[0] !== own) return false;
-    return this.peers.every((p) => (this.latest.get(p) ?? -1) > own.ts);
+    return this.peers.every((p) => (this.latest.get(p) ?? -1) > own.ts && this.views.get(p) === view);
+  }
+
+  /** The latest timestamp received from `peer` on the current connection, if any. */
+  latestFrom(peer: NodeId): number | undefined {
+    return this.latest.get(peer);
+  }
+
+  /** Entries that precede this client's own request in its queue (rule 5's first half). */
+  ahead(): QueueEntry[] {
+    const own = this.own;
+    if (!own) return [];
+    return this.queue.slice(0, this.queue.indexOf(own));
+  }
+
+  /** Peers that have sent nothing timestamped later than this client's request (rule 5's second half). */
+  withoutLaterMessage(): NodeId[] {
+    const own = this.own;
+    if (!own) return [];
+    return this.peers.filter((p) => (this.latest.get(p) ?? -1) <= own.ts);
+  }
+
+  /** Peers whose last lock message was sent in another view than `view`. */
+  inOtherView(view: number): NodeId[] {
+    return this.peers.filter((p) => this.views.get(p) !== view);
   }
 
   /** Rule 3, also used to withdraw a request that will not be served (the caller sends RELEASE). */
@@ -79,6 +117,7 @@ export class LamportMutex {
   forget(peer: NodeId): void {
     this.remove(peer);
     this.latest.delete(peer);
+    this.views.delete(peer);
   }
 
   private insert(entry: QueueEntry): void {

@@ -3,24 +3,22 @@
  * It composes the Lamport clock, the mutex, the ledger and the snapshot recorders; it does no I/O,
  * reads no clock and draws no random numbers, so a seeded simulator can run many of them.
  */
-import type { Command, CommandResult, CoreEvent, Effect, GlobalSnapshot, Input, LogLevel, NodeStatus } from './api.js';
+import { createHash } from 'node:crypto';
+import type { ChainReader, Command, CommandResult, CoreEvent, Effect, GlobalSnapshot, Input, LockWait, LogLevel, NodeStatus, TransferFailure } from './api.js';
 import { LamportClock } from './clock.js';
+import { type Balances, type Head, applyBlock, applyTx, balancesToRecord, checkBlock, checkTx, genesisBalances, sealBlock, totalOf } from './ledger.js';
 import {
-  type Balances,
-  type Head,
+  BLOCKS_OVERHEAD_BYTES,
+  CATCH_UP_WINDOW_BYTES,
+  DEFAULT_MAX_FRAME_BYTES,
+  MAX_RECORDED_MESSAGES,
   MAX_TXS_PER_BLOCK,
-  applyBlock,
-  applyTx,
-  balancesToRecord,
-  checkBlock,
-  checkTx,
-  genesisBalances,
-  sealBlock,
-  totalOf,
-} from './ledger.js';
+  encodedBytesBound,
+  formatBytes,
+} from './limits.js';
 import { LamportMutex } from './mutex.js';
 import { SnapshotAssembler, SnapshotRecorder } from './snapshot.js';
-import { type Block, type Cents, type Message, type NodeId, type RecordedState, type SnapshotId, type Tx, snapshotKey } from './types.js';
+import { type Block, type Cents, type Message, type NodeId, type RecordedState, type SnapshotId, type Tx, type LocalSnapshot, isApplicationMessage, snapshotKey } from './types.js';
 
 export interface NodeConfig {
   readonly id: NodeId;
@@ -37,6 +35,12 @@ export interface NodeConfig {
   readonly maxBatch?: number;
   /** Sequence number of this client's first snapshot (ids stay unique across restarts). */
   readonly firstSnapshotSeq?: number;
+  /** Names this process run among this client's runs (the daemon draws it at start); default 0. */
+  readonly incarnation?: number;
+  /** The durable chain, read when a peer needs blocks this client has. */
+  readonly chain: ChainReader;
+  /** The largest message a frame carries (`maxFrameBytes`): BLOCKS are cut to it, a larger REPORT fails its snapshot. */
+  readonly maxMessageBytes?: number;
 }
 
 interface PendingTransfer {
@@ -59,6 +63,17 @@ interface Round {
 /** Snapshot ids remembered as finished so a stray marker cannot restart them. */
 const FINISHED_MEMORY = 1024;
 
+/**
+ * How long a client may know of a block it lacks before it fetches it unasked. Blocks normally
+ * arrive on their own (a RELEASE on another channel), so this only matters after a loss.
+ */
+export const CATCH_UP_PATIENCE_MS = 2_000;
+/** A FETCH whose answer has not started arriving by then is given up and may go to another peer. */
+export const FETCH_TIMEOUT_MS = 5_000;
+
+/** Blocks read from the chain at a time while serving a peer. */
+const SERVE_READ_BLOCKS = 64;
+
 export class Node {
   readonly id: NodeId;
   readonly nodes: readonly NodeId[];
@@ -68,13 +83,29 @@ export class Node {
   protected balances: Balances;
   protected head: Head;
   readonly total: Cents;
-  /** Blocks above head+1 that arrived out of height order, by height. */
-  protected readonly pending = new Map<number, Block>();
   /**
-   * Chain heights peers announced in the handshake of their current connection. No block is
-   * created below the highest: that peer holds blocks this client lacks and is sending them.
+   * Blocks above head+1 that arrived out of height order, by height, with the peer that sent them.
+   * They are only as good as that peer's session: when it ends they go (a peer that really holds
+   * them sends them again; one that crashed may have lost their history for good).
    */
-  protected readonly claims = new Map<NodeId, number>();
+  protected readonly pending = new Map<number, { readonly block: Block; readonly from: NodeId }>();
+  /**
+   * The highest chain height each peer has told of in its current session: the height carried by
+   * its lock messages and of any block it sent. No block is created below the highest of these:
+   * that peer holds blocks this client lacks, and they are fetched before it enters.
+   */
+  protected readonly heard = new Map<NodeId, number>();
+  /** The process incarnation of each peer in session, from its handshake. */
+  private readonly incarnations = new Map<NodeId, number>();
+  /** The membership view: who is in session, at which incarnation (see `viewOf`). */
+  private view: number;
+  /** Protocol messages (markers and reports aside) sent to and received from each peer this session. */
+  private readonly sentTo = new Map<NodeId, number>();
+  private readonly receivedFrom = new Map<NodeId, number>();
+  /** The FETCH awaiting its answer, if any: at most one at a time. */
+  private fetching: { readonly peer: NodeId; since: number } | null = null;
+  /** Since when this client has known of a height above its head (null: it is not behind). */
+  private behindSince: number | null = null;
   protected readonly transfers: PendingTransfer[] = [];
   protected round: Round | null = null;
   protected readonly up = new Set<NodeId>();
@@ -84,6 +115,7 @@ export class Node {
   protected readonly finished = new Set<string>();
   protected snapshotSeq: number;
   protected readonly maxBatch: number;
+  private readonly maxMessageBytes: number;
   private out: Effect[] = [];
 
   constructor(readonly config: NodeConfig) {
@@ -99,6 +131,8 @@ export class Node {
     this.mutex = new LamportMutex(this.id, this.peers);
     this.snapshotSeq = config.firstSnapshotSeq ?? 1;
     this.maxBatch = Math.min(config.maxBatch ?? MAX_TXS_PER_BLOCK, MAX_TXS_PER_BLOCK);
+    this.maxMessageBytes = config.maxMessageBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    this.view = this.computeView();
   }
 
   /** The single entry point: one input in, the effects to carry out (in order) out. */
@@ -112,7 +146,7 @@ export class Node {
         this.onReceive(input.from, input.message);
         break;
       case 'peerUp':
-        this.onPeerUp(input.peer, input.height);
+        this.onPeerUp(input.peer, input.height, input.incarnation);
         break;
       case 'peerDown':
         this.onPeerDown(input.peer);
@@ -124,6 +158,8 @@ export class Node {
         return assertNever(input);
     }
     this.tryEnter();
+    // Rule 5 holds but the chain is behind a peer's: the missing blocks are fetched, not awaited.
+    if (this.mutex.request && this.mutex.canEnter(this.view) && !this.fresh()) this.catchUp();
     const out = this.out;
     this.out = [];
     return out;
@@ -148,6 +184,11 @@ export class Node {
     return this.clock.now;
   }
 
+  /** The current membership view id (see `computeView`): lock messages carry it. */
+  membershipView(): number {
+    return this.view;
+  }
+
   status(): NodeStatus {
     return {
       id: this.id,
@@ -160,7 +201,30 @@ export class Node {
       peersUp: [...this.up].sort((a, b) => a - b),
       snapshotsInProgress: this.recorders.size + this.assemblers.size,
       pendingBlocks: this.pending.size,
+      latest: this.peers.flatMap((peer) => {
+        const ts = this.mutex.latestFrom(peer);
+        return ts === undefined ? [] : [{ peer, ts }];
+      }),
+      heard: this.peers.flatMap((peer) => (this.up.has(peer) ? [{ peer, height: this.heardFrom(peer) }] : [])),
+      waitingFor: this.mutex.request ? this.lockWait() : null,
+      view: this.view,
     };
+  }
+
+  /** What entering the critical section still waits for (see `LockWait`). */
+  lockWait(): LockWait {
+    const own = this.mutex.request;
+    if (!own) return { kind: 'notRequested' };
+    const down = this.peers.filter((p) => !this.up.has(p));
+    if (down.length > 0) return { kind: 'peersDown', peers: down };
+    const ahead = this.mutex.ahead();
+    if (ahead.length > 0) return { kind: 'queuedBehind', entries: ahead };
+    const silent = this.mutex.withoutLaterMessage();
+    if (silent.length > 0) return { kind: 'noLaterMessage', peers: silent };
+    const stale = this.mutex.inOtherView(this.view);
+    if (stale.length > 0) return { kind: 'oldView', peers: stale };
+    const [peer, height] = this.highestHeard();
+    return { kind: 'catchingUp', height: Math.max(height, this.head.height + 1), peer: peer ?? this.peers[0]! };
   }
 
   // ---- inputs ----
@@ -195,12 +259,15 @@ export class Node {
   protected onReceive(from: NodeId, message: Message): void {
     this.clock.receive(message.ts);
     this.mutex.observe(from, message.ts);
+    if (message.type === 'REQUEST' || message.type === 'REPLY' || message.type === 'RELEASE') this.mutex.observeView(from, message.view);
+    if (isApplicationMessage(message)) this.receivedFrom.set(from, (this.receivedFrom.get(from) ?? 0) + 1);
+    this.hear(from, message);
     for (const r of this.recorders.values()) r.onMessage(from, message);
 
     switch (message.type) {
       case 'REQUEST':
         this.mutex.onRequest(from, message.ts);
-        this.send(from, { type: 'REPLY', ts: this.clock.tick() });
+        this.send(from, { type: 'REPLY', ts: this.clock.tick(), height: this.head.height, view: this.view });
         return;
       case 'REPLY':
         return;
@@ -212,14 +279,48 @@ export class Node {
         this.onMarker(from, message.snapshot);
         return;
       case 'REPORT':
-        this.onReport(from, message.snapshot, message);
+        this.onReport(from, message);
         return;
-      case 'BLOCKS':
+      case 'FETCH':
+        this.serve(from, message.from);
+        return;
+      case 'BLOCKS': {
+        const before = this.head.height;
         this.receiveBlocks(from, message.blocks);
+        if (this.fetching?.peer === from) this.fetching.since = this.now;
+        if (!message.last) return;
+        if (this.fetching?.peer === from) this.fetching = null;
+        // A serve ends at a byte budget, not at the server's head: go on while it brings blocks.
+        if (this.head.height > before && !this.fresh()) this.catchUp();
+        return;
+      }
+      default:
+        assertNever(message);
+    }
+  }
+
+  /** What a message tells of its sender's chain: the height it carries, or the blocks in it. */
+  private hear(from: NodeId, message: Message): void {
+    let height = -1;
+    switch (message.type) {
+      case 'REQUEST':
+      case 'REPLY':
+        height = message.height;
+        break;
+      case 'RELEASE':
+        height = Math.max(message.height, message.block?.height ?? -1);
+        break;
+      case 'BLOCKS':
+        for (const b of message.blocks) height = Math.max(height, b.height);
+        break;
+      case 'MARKER':
+      case 'REPORT':
+      case 'FETCH':
         return;
       default:
         assertNever(message);
     }
+    if (height > (this.heard.get(from) ?? -1)) this.heard.set(from, height);
   }
 
   /**
@@ -227,27 +328,59 @@ export class Node {
    * peer counts only messages after it toward entering), then the blocks the peer lacks, so that
    * they precede any marker: what the old connection lost is then in the peer's channel state.
    */
-  private onPeerUp(peer: NodeId, height: number): void {
+  private onPeerUp(peer: NodeId, height: number, incarnation: number): void {
     if (this.up.has(peer)) return;
     this.up.add(peer);
+    this.incarnations.set(peer, incarnation);
+    this.view = this.computeView();
+    // A session starts from nothing: what was in flight on the last one is gone.
+    this.sentTo.set(peer, 0);
+    this.receivedFrom.set(peer, 0);
     // Nothing was sent to it while it was down (see `send`), so this is the session's first word.
     const own = this.mutex.request;
     if (own) {
-      this.send(peer, { type: 'REQUEST', ts: own.ts });
+      this.send(peer, { type: 'REQUEST', ts: own.ts, height: this.head.height, view: this.view });
       if (this.round) this.round.requests += 1;
     }
-    this.claims.set(peer, height);
-    if (height > this.head.height) this.log('info', { type: 'catchingUp', peer, from: this.head.height + 1, to: height });
-    if (this.head.height > height) {
-      this.out.push({ kind: 'serveBlocks', to: peer, fromHeight: height + 1, toHeight: this.head.height, ts: this.clock.tick() });
-    }
+    // The peer's handshake height is a hint: blocks it lacks go first, ahead of any marker. Its
+    // own messages will carry its height, which is what entering depends on.
+    if (this.head.height > height) this.serve(peer, height + 1);
+    this.confirmView(peer);
     this.maybeRequest();
+  }
+
+  /**
+   * The view changed: every other peer waiting for the lock needs a lock message from this view
+   * before it may enter (see mutex.ts), so each gets a fresh REPLY with this client's height.
+   */
+  private confirmView(newcomer: NodeId): void {
+    const waiting = this.mutex.entries().filter((e) => e.node !== this.id && e.node !== newcomer && this.up.has(e.node));
+    if (waiting.length === 0) return;
+    const reply: Message = { type: 'REPLY', ts: this.clock.tick(), height: this.head.height, view: this.view };
+    for (const e of waiting) this.send(e.node, reply);
+  }
+
+  /**
+   * The membership view id: a digest of who is in session with this client, at which process
+   * incarnation, itself included. Two clients in session with the same runs of everyone compute
+   * the same id.
+   */
+  private computeView(): number {
+    const members = [`${this.id}:${this.config.incarnation ?? 0}`];
+    for (const p of this.peers) if (this.up.has(p)) members.push(`${p}:${this.incarnations.get(p) ?? 0}`);
+    return Number.parseInt(createHash('sha256').update(members.sort().join(',')).digest('hex').slice(0, 12), 16);
   }
 
   private onPeerDown(peer: NodeId): void {
     if (!this.up.delete(peer)) return;
+    this.incarnations.delete(peer);
+    this.view = this.computeView();
     this.mutex.forget(peer);
-    this.claims.delete(peer);
+    this.heard.delete(peer);
+    this.sentTo.delete(peer);
+    this.receivedFrom.delete(peer);
+    for (const [height, p] of this.pending) if (p.from === peer) this.pending.delete(height);
+    if (this.fetching?.peer === peer) this.fetching = null;
     // A channel still being recorded may have lost messages with the connection: the snapshot
     // cannot be trusted, so this client drops out of it (the initiator times out naming it).
     for (const [key, r] of this.recorders) {
@@ -270,36 +403,50 @@ export class Node {
     this.now = now;
     const expired = this.transfers.filter((t) => t.deadline <= now);
     if (expired.length > 0) {
-      const down = this.peers.filter((p) => !this.up.has(p));
-      const why = down.length > 0 ? `waiting for ${names(down)} to connect` : 'waiting for the lock';
+      const why = this.mutex.request ? describeLockWait(this.lockWait()) : `waiting for ${names(this.peers.filter((p) => !this.up.has(p)))} to connect`;
       for (const t of expired) {
         this.transfers.splice(this.transfers.indexOf(t), 1);
-        this.reply(t.commandId, {
-          type: 'transfer', ok: false, status: 'FAILED', reason: 'timeout', from: this.id, to: t.to, amount: t.amount,
-          error: `timed out after ${seconds(this.config.transferTimeoutMs)} ${why}; nothing was transferred`,
-        });
+        this.reply(t.commandId, this.failed(t, 'timeout', `timed out after ${seconds(this.config.transferTimeoutMs)} ${why}; nothing was transferred`));
       }
       if (this.transfers.length === 0 && this.mutex.request && !this.canEnter()) this.withdraw('every waiting transfer timed out');
     }
 
+    if (this.fetching && now - this.fetching.since >= FETCH_TIMEOUT_MS) this.fetching = null;
+    if (this.fresh()) this.behindSince = null;
+    else {
+      this.behindSince ??= now;
+      if (now - this.behindSince >= CATCH_UP_PATIENCE_MS) this.catchUp();
+    }
+
+    for (const [key, a] of this.assemblers) {
+      if (now - a.startedAt < this.config.snapshotTimeoutMs) continue;
+      this.assemblers.delete(key);
+      const missing = a.missing();
+      this.log('warn', { type: 'snapshotAbandoned', id: a.id, missing });
+      this.reply(a.commandId, {
+        type: 'snapshot', ok: false, id: a.id, missing,
+        error: `snapshot ${key} timed out after ${seconds(this.config.snapshotTimeoutMs)}: ${this.whyMissing(key, missing)}`,
+      });
+    }
     for (const [key, r] of this.recorders) {
       if (now - r.startedAt < this.config.snapshotTimeoutMs) continue;
       this.recorders.delete(key);
       // A marker arriving later must not start it all over again.
       this.rememberFinished(key);
     }
-    for (const [key, a] of this.assemblers) {
-      if (now - a.startedAt < this.config.snapshotTimeoutMs) continue;
-      this.assemblers.delete(key);
-      const missing = a.missing();
-      this.log('warn', { type: 'snapshotAbandoned', id: a.id, missing });
-      // Everyone waits for the markers of a client that is gone, so name it apart.
-      const down = this.peers.filter((p) => !this.up.has(p));
-      this.reply(a.commandId, {
-        type: 'snapshot', ok: false, id: a.id, missing,
-        error: `snapshot ${key} timed out after ${seconds(this.config.snapshotTimeoutMs)}: no report from ${names(missing)}${down.length > 0 ? ` (not connected: ${names(down)})` : ''}`,
-      });
-    }
+  }
+
+  /** Each client whose report did not come, and why as far as this client can tell. */
+  private whyMissing(key: string, missing: readonly NodeId[]): string {
+    const parts = missing.map((n) => {
+      if (n === this.id) {
+        const own = this.recorders.get(key);
+        const waiting = own ? own.recording() : [];
+        return waiting.length > 0 ? `client${n} (this client) still waited for a marker from ${names(waiting)}` : `client${n} (this client) did not finish recording`;
+      }
+      return `client${n} (${this.up.has(n) ? 'connected, but no report came' : 'not connected'})`;
+    });
+    return `no report from ${parts.join('; ')}`;
   }
 
   // ---- mutual exclusion and the critical section ----
@@ -319,15 +466,86 @@ export class Node {
     const ts = this.clock.tick();
     this.mutex.requestAt(ts);
     this.round = { ts, requests: this.peers.length };
-    this.broadcast({ type: 'REQUEST', ts });
+    this.broadcast({ type: 'REQUEST', ts, height: this.head.height, view: this.view });
     this.log('debug', { type: 'requested', ts, transfers: this.transfers.length });
   }
 
-  /** Rule 5 of the mutex, plus: never build on a chain known to be behind. */
+  /** Rule 5 of the mutex, plus: never build on a chain shorter than one a peer holds. */
   protected canEnter(): boolean {
-    if (!this.mutex.canEnter() || this.pending.size > 0) return false;
-    for (const h of this.claims.values()) if (h > this.head.height) return false;
+    return this.mutex.canEnter(this.view) && this.fresh();
+  }
+
+  /**
+   * Whether this client holds every block a peer of the current sessions has told it of. The
+   * heights lock messages carry are what makes this safe: a client whose connections never
+   * dropped still hears, before it may enter, that a peer got a block it never received.
+   */
+  protected fresh(): boolean {
+    // Buffered blocks count through `heard`: their heights came from a peer still in session.
+    for (const h of this.heard.values()) if (h > this.head.height) return false;
     return true;
+  }
+
+  /** The peer that told of the highest chain height this session, and that height. */
+  private highestHeard(): [NodeId | null, number] {
+    let best: NodeId | null = null;
+    let height = this.head.height;
+    for (const p of this.peers) {
+      if (!this.up.has(p)) continue;
+      const h = this.heardFrom(p);
+      if (h > height) {
+        best = p;
+        height = h;
+      }
+    }
+    return [best, height];
+  }
+
+  private heardFrom(peer: NodeId): number {
+    return this.heard.get(peer) ?? 0;
+  }
+
+  /** Asks the peer with the highest chain for the blocks from this client's head on. */
+  private catchUp(): void {
+    if (this.fetching) return;
+    const [peer, height] = this.highestHeard();
+    if (peer === null) return;
+    this.fetching = { peer, since: this.now };
+    this.send(peer, { type: 'FETCH', ts: this.clock.tick(), from: this.head.height + 1 });
+    this.log('info', { type: 'catchingUp', peer, from: this.head.height + 1, to: height });
+  }
+
+  /**
+   * Sends `to` the blocks from height `from` on, as one send event: BLOCKS messages that each fit
+   * a frame, about CATCH_UP_WINDOW_BYTES in all (the peer fetches the rest once these are in),
+   * the last one marked. A peer asking beyond this client's head gets one empty, last BLOCKS.
+   */
+  private serve(to: NodeId, from: number): void {
+    const ts = this.clock.tick();
+    const budget = this.maxMessageBytes - BLOCKS_OVERHEAD_BYTES;
+    let window = CATCH_UP_WINDOW_BYTES;
+    let batch: Block[] = [];
+    let bytes = 0;
+    for (let h = from; h <= this.head.height && window > 0; ) {
+      const blocks = this.config.chain.readBlocks(h, Math.min(this.head.height, h + SERVE_READ_BLOCKS - 1));
+      for (const b of blocks) {
+        if (window <= 0) break;
+        const size = encodedBytesBound(b);
+        if (batch.length > 0 && bytes + size > budget) {
+          this.send(to, { type: 'BLOCKS', ts, blocks: batch, last: false });
+          batch = [];
+          bytes = 0;
+        }
+        batch.push(b);
+        bytes += size;
+        window -= size;
+        h = b.height + 1;
+      }
+      if (blocks.length === 0) throw new Error(`node: the chain reader returned no block at #${h} below head #${this.head.height}`);
+    }
+    this.send(to, { type: 'BLOCKS', ts, blocks: batch, last: true });
+    const last = batch[batch.length - 1];
+    if (last) this.log('debug', { type: 'served', peer: to, from, to: last.height });
   }
 
   /**
@@ -347,10 +565,7 @@ export class Node {
       const tx: Tx = { id: t.commandId, from: this.id, to: t.to, amount: t.amount };
       const check = this.checkTransfer(scratch, tx);
       if (!check.ok) {
-        this.reply(t.commandId, {
-          type: 'transfer', ok: false, status: 'FAILED', reason: check.reason, error: check.error,
-          from: this.id, to: t.to, amount: t.amount, ...(check.balance !== undefined ? { balance: check.balance } : {}),
-        });
+        this.reply(t.commandId, this.failed(t, check.reason, check.error, check.balance));
         continue;
       }
       applyTx(scratch, tx);
@@ -364,7 +579,8 @@ export class Node {
       this.append(block, null);
     }
     this.mutex.release();
-    this.broadcast({ type: 'RELEASE', ts, block });
+    this.broadcast({ type: 'RELEASE', ts, height: this.head.height, view: this.view, block });
+    this.log('debug', { type: 'left', ts, block: block?.height ?? null });
     const round = this.round;
     this.round = null;
     const msgs = round ? 2 * round.requests + this.peers.length : 0;
@@ -378,6 +594,11 @@ export class Node {
     this.maybeRequest();
   }
 
+  /** The one shape of a failed transfer's result. */
+  private failed(t: PendingTransfer, reason: TransferFailure, error: string, balance?: Cents): CommandResult {
+    return { type: 'transfer', ok: false, status: 'FAILED', reason, error, from: this.id, to: t.to, amount: t.amount, ...(balance !== undefined ? { balance } : {}) };
+  }
+
   /** Overridable only so that tests can build deliberately broken protocols. */
   protected checkTransfer(balances: Balances, tx: Tx): ReturnType<typeof checkTx> {
     return checkTx(balances, this.id, tx);
@@ -388,7 +609,7 @@ export class Node {
     if (!own) return;
     this.mutex.release();
     this.round = null;
-    this.broadcast({ type: 'RELEASE', ts: this.clock.tick(), block: null });
+    this.broadcast({ type: 'RELEASE', ts: this.clock.tick(), height: this.head.height, view: this.view, block: null });
     this.log('info', { type: 'withdrawn', ts: own.ts, reason });
   }
 
@@ -403,13 +624,13 @@ export class Node {
         continue;
       }
       const seen = this.pending.get(b.height);
-      if (seen && seen.hash !== b.hash) {
+      if (seen && seen.block.hash !== b.hash) {
         this.log('error', { type: 'blockRejected', from, height: b.height, reason: 'conflicts with another block received for that height' });
         continue;
       }
-      this.pending.set(b.height, b);
+      this.pending.set(b.height, { block: b, from });
     }
-    for (let next = this.pending.get(this.head.height + 1); next; next = this.pending.get(this.head.height + 1)) {
+    for (let next = this.pending.get(this.head.height + 1)?.block; next; next = this.pending.get(this.head.height + 1)?.block) {
       this.pending.delete(next.height);
       const check = checkBlock(this.head, this.balances, next);
       if (!check.ok) {
@@ -420,10 +641,15 @@ export class Node {
     }
   }
 
+  /**
+   * A block of its own is synced before anything that depends on it leaves (its RELEASE, the
+   * replies): acknowledged is durable. A block from a peer is not: its creator synced it, and a
+   * client that loses it in a crash fetches it again before it may enter.
+   */
   private append(block: Block, from: NodeId | null): void {
     applyBlock(this.balances, block);
     this.head = { height: block.height, hash: block.hash };
-    this.out.push({ kind: 'persist', block });
+    this.out.push({ kind: 'persist', block, sync: from === null });
     this.log(from === null ? 'info' : 'debug', { type: 'blockApplied', block, from });
   }
 
@@ -431,6 +657,15 @@ export class Node {
 
   private startSnapshot(commandId: string): void {
     const id: SnapshotId = { initiator: this.id, seq: this.snapshotSeq++ };
+    // A marker must cross every channel: with a peer down the snapshot could only time out.
+    const down = this.peers.filter((p) => !this.up.has(p));
+    if (down.length > 0) {
+      this.reply(commandId, {
+        type: 'snapshot', ok: false, id, missing: down,
+        error: `snapshot ${snapshotKey(id)} not started: ${names(down)} ${down.length === 1 ? 'is' : 'are'} not connected, and a snapshot needs a marker on every channel`,
+      });
+      return;
+    }
     this.assemblers.set(snapshotKey(id), new SnapshotAssembler(id, this.nodes, this.now, commandId));
     this.record(id, null);
   }
@@ -460,15 +695,16 @@ export class Node {
     return new SnapshotRecorder(id, state, this.peers, markerFrom, this.now);
   }
 
-  private recordState(): RecordedState {
+  protected recordState(): RecordedState {
     return {
       node: this.id,
       clock: this.clock.now,
       height: this.head.height,
       head: this.head.hash,
       balances: balancesToRecord(this.balances),
-      pendingBlocks: [...this.pending.values()].sort((a, b) => a.height - b.height),
+      pendingBlocks: [...this.pending.values()].map((p) => p.block).sort((a, b) => a.height - b.height),
       queue: [...this.mutex.entries()],
+      channels: this.peers.map((peer) => ({ peer, sent: this.sentTo.get(peer) ?? 0, received: this.receivedFrom.get(peer) ?? 0 })),
     };
   }
 
@@ -478,8 +714,23 @@ export class Node {
     this.rememberFinished(key);
     this.log('debug', { type: 'snapshotRecorded', id: recorder.id });
     const local = recorder.local();
-    if (recorder.id.initiator === this.id) this.collect(this.id, recorder.id, local);
-    else this.send(recorder.id.initiator, { type: 'REPORT', ts: this.clock.tick(), snapshot: recorder.id, local });
+    if (recorder.id.initiator === this.id) {
+      this.collect(this.id, recorder.id, local);
+      return;
+    }
+    const report: Message = { type: 'REPORT', ts: this.clock.tick(), snapshot: recorder.id, local };
+    const tooLong = local.channels.find((c) => c.messages.length > MAX_RECORDED_MESSAGES);
+    const bytes = tooLong ? 0 : encodedBytesBound(report);
+    if (tooLong || bytes > this.maxMessageBytes) {
+      // Too large for a frame: say so in a small report rather than end the session over it.
+      const error = tooLong
+        ? `client${this.id} recorded ${tooLong.messages.length} messages on the channel from client${tooLong.from}, above the limit of ${MAX_RECORDED_MESSAGES}`
+        : `client${this.id}'s part of the snapshot would take up to ${formatBytes(bytes)}, above the frame limit of ${formatBytes(this.maxMessageBytes)} (maxFrameBytes)`;
+      this.log('warn', { type: 'snapshotAbandoned', id: recorder.id, missing: [this.id] });
+      this.send(recorder.id.initiator, { type: 'REPORT', ts: report.ts, snapshot: recorder.id, local: null, error });
+      return;
+    }
+    this.send(recorder.id.initiator, report);
   }
 
   private rememberFinished(key: string): void {
@@ -487,24 +738,40 @@ export class Node {
     if (this.finished.size > FINISHED_MEMORY) this.finished.delete(this.finished.values().next().value!);
   }
 
-  private onReport(from: NodeId, id: SnapshotId, report: Extract<Message, { type: 'REPORT' }>): void {
-    if (id.initiator !== this.id || report.local.state.node !== from) {
-      this.log('warn', { type: 'protocolError', from, error: `unexpected snapshot report ${snapshotKey(id)}` });
+  private onReport(from: NodeId, report: Extract<Message, { type: 'REPORT' }>): void {
+    const key = snapshotKey(report.snapshot);
+    if (report.snapshot.initiator !== this.id || (report.local !== null && report.local.state.node !== from)) {
+      this.log('warn', { type: 'protocolError', from, error: `unexpected snapshot report ${key}` });
       return;
     }
-    this.collect(from, id, report.local);
+    if (report.local !== null) {
+      this.collect(from, report.snapshot, report.local);
+      return;
+    }
+    const assembler = this.assemblers.get(key);
+    if (!assembler) return; // timed out already
+    this.assemblers.delete(key);
+    this.log('warn', { type: 'snapshotAbandoned', id: report.snapshot, missing: [from] });
+    this.reply(assembler.commandId, { type: 'snapshot', ok: false, id: report.snapshot, missing: [from], error: `snapshot ${key} failed: ${report.error ?? 'no reason given'}` });
   }
 
-  private collect(from: NodeId, id: SnapshotId, local: Extract<Message, { type: 'REPORT' }>['local']): void {
+  private collect(from: NodeId, id: SnapshotId, local: LocalSnapshot): void {
     const key = snapshotKey(id);
     const assembler = this.assemblers.get(key);
     if (!assembler) return; // timed out already
     assembler.add(from, local);
     if (!assembler.complete) return;
     this.assemblers.delete(key);
-    const snapshot: GlobalSnapshot = assembler.assemble(this.total);
+    const snapshot: GlobalSnapshot = assembler.assemble(this.total, (height) => this.blockAt(height));
     this.out.push({ kind: 'snapshotComplete', snapshot });
     this.reply(assembler.commandId, { type: 'snapshot', ok: true, snapshot });
+  }
+
+  /** This client's own block at `height`, or null above its head. */
+  private blockAt(height: number): Block | null {
+    if (height > this.head.height) return null;
+    if (height === 0) return this.config.genesis;
+    return this.config.chain.readBlocks(height, height)[0] ?? null;
   }
 
   // ---- effects ----
@@ -515,7 +782,9 @@ export class Node {
    * What would go to a peer that is down is lost anyway and re-derived when it is back.
    */
   private send(to: NodeId, message: Message): void {
-    if (this.inSession(to)) this.out.push({ kind: 'send', to, message });
+    if (!this.inSession(to)) return;
+    if (isApplicationMessage(message)) this.sentTo.set(to, (this.sentTo.get(to) ?? 0) + 1);
+    this.out.push({ kind: 'send', to, message });
   }
 
   /** Overridable only so that tests can build deliberately broken protocols. */
@@ -544,3 +813,21 @@ export function assertNever(x: never): never {
 const seconds = (ms: number): string => (ms < 1000 ? `${ms} ms` : `${Math.round(ms / 1000)} s`);
 
 const names = (ids: readonly NodeId[]): string => ids.map((i) => `client${i}`).join(', ');
+
+/** Why a request has not got the lock yet, in words for a timeout message. */
+export function describeLockWait(w: LockWait): string {
+  switch (w.kind) {
+    case 'peersDown':
+      return `waiting for ${names(w.peers)} to connect`;
+    case 'queuedBehind':
+      return `waiting for the lock: ${w.entries.map((e) => `client${e.node}'s earlier request (ts ${e.ts})`).join(', ')} ${w.entries.length === 1 ? 'is' : 'are'} ahead in the queue`;
+    case 'noLaterMessage':
+      return `waiting for the lock: no reply yet from ${names(w.peers)}`;
+    case 'catchingUp':
+      return `waiting for block #${w.height} from client${w.peer} before entering`;
+    case 'oldView':
+      return `waiting for the lock: ${names(w.peers)} ${w.peers.length === 1 ? 'has' : 'have'} not yet confirmed the current membership (a peer restarted)`;
+    case 'notRequested':
+      return 'not requesting the lock';
+  }
+}

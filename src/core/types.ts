@@ -36,6 +36,17 @@ export interface QueueEntry {
   readonly node: NodeId;
 }
 
+/**
+ * How many protocol messages (markers and reports aside) a client had sent to and received from one
+ * peer on the current connection when it recorded its state. A connection starts from zero: what
+ * was in flight when an earlier one dropped is gone, and the counts say so.
+ */
+export interface ChannelCounts {
+  readonly peer: NodeId;
+  readonly sent: number;
+  readonly received: number;
+}
+
 /** What one client records of itself when a snapshot reaches it. */
 export interface RecordedState {
   readonly node: NodeId;
@@ -47,6 +58,8 @@ export interface RecordedState {
   /** Blocks received above the head that could not be applied yet (out of height order). */
   readonly pendingBlocks: readonly Block[];
   readonly queue: readonly QueueEntry[];
+  /** Per peer, messages sent and received on the current connections (see ChannelCounts). */
+  readonly channels: readonly ChannelCounts[];
 }
 
 /** One client's contribution to a global snapshot: its state and its incoming channels. */
@@ -62,13 +75,31 @@ export interface ChannelState {
   readonly messages: readonly Message[];
 }
 
-/** The wire message union. Every message carries the sender's Lamport clock. */
+/**
+ * The wire message union. Every message carries the sender's Lamport clock. The lock messages
+ * also carry the sender's chain height and membership view (see `Node`), so that nobody enters
+ * the critical section on a chain shorter than one a peer already holds.
+ */
 export type Message =
-  | { readonly type: 'REQUEST'; readonly ts: number }
-  | { readonly type: 'REPLY'; readonly ts: number }
+  | { readonly type: 'REQUEST'; readonly ts: number; readonly height: number; readonly view: number }
+  | { readonly type: 'REPLY'; readonly ts: number; readonly height: number; readonly view: number }
   /** Ends a lock round; carries the block it committed, or null when nothing was committed. */
-  | { readonly type: 'RELEASE'; readonly ts: number; readonly block: Block | null }
+  | { readonly type: 'RELEASE'; readonly ts: number; readonly height: number; readonly view: number; readonly block: Block | null }
   | { readonly type: 'MARKER'; readonly ts: number; readonly snapshot: SnapshotId }
-  | { readonly type: 'REPORT'; readonly ts: number; readonly snapshot: SnapshotId; readonly local: LocalSnapshot }
-  /** Catch-up after a (re)connection: consecutive blocks the receiver lacks, sent first thing. */
-  | { readonly type: 'BLOCKS'; readonly ts: number; readonly blocks: readonly Block[] };
+  /**
+   * A client's part of a snapshot, to the initiator. `local` is null when the part could not be
+   * sent (too large for a frame); `error` then says why, and the snapshot fails with it.
+   */
+  | { readonly type: 'REPORT'; readonly ts: number; readonly snapshot: SnapshotId; readonly local: LocalSnapshot | null; readonly error?: string }
+  /** Asks for consecutive blocks from height `from` (a client that is behind). */
+  | { readonly type: 'FETCH'; readonly ts: number; readonly from: number }
+  /**
+   * Consecutive blocks the receiver lacks: first thing on a new connection, or the answer to a
+   * FETCH. `last` marks the final message of one such serve.
+   */
+  | { readonly type: 'BLOCKS'; readonly ts: number; readonly blocks: readonly Block[]; readonly last: boolean };
+
+export type MessageType = Message['type'];
+
+/** Markers and reports are the snapshot's own traffic, not part of any channel's state. */
+export const isApplicationMessage = (m: Message): boolean => m.type !== 'MARKER' && m.type !== 'REPORT';

@@ -30,7 +30,10 @@ const TRAILER_BYTES = 4;
 const READ_CHUNK_BYTES = 1024 * 1024;
 
 export interface ChainStoreOptions {
-  /** fdatasync after every append. Off by default: a crash may then lose the last blocks, which peers resend. */
+  /**
+   * Honour `append(block, { sync: true })` with an fdatasync (default true). Off, a power loss or
+   * OS crash may lose blocks this client had already acknowledged.
+   */
   readonly fsync?: boolean;
   /** Larger length prefixes are treated as corruption on load and refused on append. */
   readonly maxRecordBytes?: number;
@@ -238,7 +241,7 @@ export class ChainStore {
    */
   static open(dataDir: string, genesis: Block, options: ChainStoreOptions = {}): OpenedChain {
     const opts: Required<ChainStoreOptions> = {
-      fsync: options.fsync ?? false,
+      fsync: options.fsync ?? true,
       maxRecordBytes: options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES,
     };
     try {
@@ -341,10 +344,11 @@ export class ChainStore {
   }
 
   /**
-   * Writes `block` (already validated by the core) at the end of the file before returning.
-   * A block that does not extend the head is a bug in the caller and throws a plain Error.
+   * Writes `block` (already validated by the core) at the end of the file before returning; with
+   * `sync` (and the store's fsync on) it is on stable storage too, with everything written before
+   * it. A block that does not extend the head is a bug in the caller and throws a plain Error.
    */
-  append(block: Block): void {
+  append(block: Block, options: { readonly sync: boolean } = { sync: false }): void {
     this.assertOpen();
     if (block.height !== this.tipHeight + 1) throw new Error(`chain store: cannot append block #${block.height} on top of #${this.tipHeight}`);
     if (block.prevHash !== this.tipHash) throw new Error(`chain store: block #${block.height} does not chain onto the head`);
@@ -355,7 +359,7 @@ export class ChainStore {
     try {
       let written = 0;
       while (written < record.length) written += fs.writeSync(this.fd, record, written, record.length - written, this.fileEnd + written);
-      if (this.options.fsync) fs.fdatasyncSync(this.fd);
+      if (options.sync && this.options.fsync) fs.fdatasyncSync(this.fd);
     } catch (e) {
       // Leave no torn record behind, so the next append does not land after garbage.
       try {
@@ -419,7 +423,6 @@ export class ChainStore {
     return path.join(this.dataDir, SNAPSHOT_DIR);
   }
 
-  /** Writes `<dataDir>/snapshots/<id>.json` atomically (temp file, fsync, rename); returns its path. */
   /**
    * Sequence numbers of snapshots started here, kept apart from the saved snapshots: one that
    * failed is never saved, yet peers remember its id and would ignore a second snapshot under it.
@@ -440,11 +443,26 @@ export class ChainStore {
     return Math.max(fromFile, fromSaved);
   }
 
-  /** Written before a snapshot's markers leave, so a restart never reuses its id. */
+  /**
+   * Written (and synced) before a snapshot's markers leave, so that no restart, not even after a
+   * power loss, reuses its id: peers remember finished ids and would ignore a second snapshot.
+   */
   reserveSnapshotSeq(seq: number): void {
-    fs.writeFileSync(path.join(this.dataDir, SNAPSHOT_SEQ_FILE), `${seq + 1}\n`);
+    const file = path.join(this.dataDir, SNAPSHOT_SEQ_FILE);
+    try {
+      const fd = fs.openSync(file, 'w', 0o644);
+      try {
+        fs.writeSync(fd, `${seq + 1}\n`);
+        if (this.options.fsync) fs.fdatasyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+    } catch (e) {
+      throw new StorageError(file, `cannot record the next snapshot number: ${describeCause(e)}`, { cause: e });
+    }
   }
 
+  /** Writes `<dataDir>/snapshots/<id>.json` atomically (temp file, fsync, rename); returns its path. */
   saveSnapshot(id: string, json: unknown): string {
     checkSnapshotId(id);
     const text = JSON.stringify(json, null, 2);

@@ -8,7 +8,7 @@ import type { Balances } from '../../src/core/ledger.js';
 import { checkTx } from '../../src/core/ledger.js';
 import { Node, type NodeConfig } from '../../src/core/node.js';
 import { SnapshotRecorder } from '../../src/core/snapshot.js';
-import type { Message, NodeId, RecordedState, SnapshotId, Tx } from '../../src/core/types.js';
+import { type Message, type NodeId, type RecordedState, type SnapshotId, type Tx, isApplicationMessage } from '../../src/core/types.js';
 import { SnapshotCheckFailure } from './checkers.js';
 import { CheckFailure, type SimOptions, runSeed } from './simulator.js';
 
@@ -47,10 +47,67 @@ class IgnoresLostConnections extends Node {
   }
 }
 
-/** Never sends a reconnected peer the blocks it lacks. */
+/** Never sends a peer the blocks it lacks: neither when it reconnects nor when it asks. */
 class NoCatchUp extends Node {
   override step(input: Input): Effect[] {
-    return super.step(input).filter((e) => e.kind !== 'serveBlocks');
+    return super.step(input).filter((e) => !(e.kind === 'send' && e.message.type === 'BLOCKS'));
+  }
+}
+
+/**
+ * Enters on the handshake heights alone, as before lock messages carried heights: a client whose
+ * connections never dropped cannot tell that a peer holds a block it never received.
+ */
+class IgnoresHeights extends Node {
+  private readonly hinted = new Map<NodeId, number>();
+  override step(input: Input): Effect[] {
+    if (input.kind === 'peerUp') this.hinted.set(input.peer, input.height);
+    if (input.kind === 'peerDown') this.hinted.delete(input.peer);
+    return super.step(input);
+  }
+  protected override fresh(): boolean {
+    if (this.pending.size > 0) return false;
+    for (const h of this.hinted.values()) if (h > this.chainHead().height) return false;
+    return true;
+  }
+}
+
+/** Leaves the lock messages (REQUEST, REPLY, a RELEASE with no block) out of channel states. */
+class LockBlindRecorder extends SnapshotRecorder {
+  override onMessage(from: NodeId, message: Message): void {
+    if (message.type === 'REQUEST' || message.type === 'REPLY' || (message.type === 'RELEASE' && message.block === null)) return;
+    super.onMessage(from, message);
+  }
+}
+class DropsLockMessages extends Node {
+  protected override createRecorder(id: SnapshotId, state: RecordedState, markerFrom: NodeId | null): SnapshotRecorder {
+    return new LockBlindRecorder(id, state, this.peers, markerFrom, this.now);
+  }
+}
+
+/** Puts the last message received on each channel before recording in that channel's state too. */
+class CountsTwice extends Node {
+  private readonly last = new Map<NodeId, Message>();
+  protected override onReceive(from: NodeId, message: Message): void {
+    super.onReceive(from, message);
+    if (isApplicationMessage(message)) this.last.set(from, message);
+  }
+  protected override createRecorder(id: SnapshotId, state: RecordedState, markerFrom: NodeId | null): SnapshotRecorder {
+    const r = new SnapshotRecorder(id, state, this.peers, markerFrom, this.now);
+    for (const [peer, m] of this.last) if (r.isRecording(peer)) r.onMessage(peer, m);
+    return r;
+  }
+}
+
+/** Stops recording every channel at the first marker after the state, not at each channel's own. */
+class EarlyStopRecorder extends SnapshotRecorder {
+  override onMarker(_from: NodeId): void {
+    for (const p of this.recording()) super.onMarker(p);
+  }
+}
+class StopsAtFirstMarker extends Node {
+  protected override createRecorder(id: SnapshotId, state: RecordedState, markerFrom: NodeId | null): SnapshotRecorder {
+    return new EarlyStopRecorder(id, state, this.peers, markerFrom, this.now);
   }
 }
 
@@ -61,13 +118,13 @@ class SendsOutsideSessions extends Node {
   }
 }
 
-function firstCaught(overrides: Partial<SimOptions>, seeds = 300): { seed: number; rule: string } | null {
+function firstCaught(overrides: Partial<SimOptions>, seeds = 300): { seed: number; rule: string; detail: string } | null {
   for (let seed = 1; seed <= seeds; seed++) {
     try {
       runSeed(seed, overrides);
     } catch (e) {
-      if (e instanceof CheckFailure) return { seed, rule: e.rule };
-      if (e instanceof SnapshotCheckFailure) return { seed, rule: 'snapshot matches the channels (external)' };
+      if (e instanceof CheckFailure) return { seed, rule: e.rule, detail: e.message };
+      if (e instanceof SnapshotCheckFailure) return { seed, rule: 'snapshot matches the channels (external)', detail: e.message };
       throw e;
     }
   }
@@ -83,10 +140,62 @@ describe('mutant protocols are caught by the checkers', () => {
     expect(caught?.rule).toMatch(/critical section|one history|protocol errors/);
   });
 
-  it('recording a channel wrongly is caught by snapshot verification', () => {
+  // The snapshot mutants must be caught by the verdict every user sees, not only by the
+  // simulator's wire checker: the check runs the verdict first.
+  it('leaving blocks in flight out of channel states is caught by the built-in verdict', () => {
     const caught = firstCaught({ makeNode: make(WrongChannelRecording) });
     console.log('wrong channel recording caught by:', caught);
-    expect(caught?.rule).toMatch(/snapshot/);
+    expect(caught?.rule).toBe('every snapshot verifies');
+    expect(caught?.detail).toMatch(/channel .* holds \d+ messages, but/);
+  });
+
+  it('leaving lock messages out of channel states is caught by the built-in verdict', () => {
+    const caught = firstCaught({ makeNode: make(DropsLockMessages) });
+    console.log('lock-blind recording caught by:', caught);
+    expect(caught?.rule).toBe('every snapshot verifies');
+  });
+
+  it('counting a message both in a state and in a channel is caught by the built-in verdict', () => {
+    const caught = firstCaught({ makeNode: make(CountsTwice) });
+    console.log('double counting caught by:', caught);
+    expect(caught?.rule).toBe('every snapshot verifies');
+  });
+
+  it('recording a channel up to the wrong moment is caught by the built-in verdict', () => {
+    const caught = firstCaught({ makeNode: make(StopsAtFirstMarker) });
+    console.log('early stop caught by:', caught);
+    expect(caught?.rule).toBe('every snapshot verifies');
+  });
+
+  it('over seeds 1-200, the built-in verdict rejects exactly the cuts the wire checker rejects, for every recorder mutant', () => {
+    for (const [name, Kind] of [['lock-blind', DropsLockMessages], ['blocks left out', WrongChannelRecording], ['double counting', CountsTwice], ['early stop', StopsAtFirstMarker], ['honest', Node]] as const) {
+      let cuts = 0;
+      let wrong = 0;
+      let caught = 0;
+      let falseAlarms = 0;
+      for (let seed = 1; seed <= 200; seed++) {
+        runSeed(seed, {
+          makeNode: make(Kind),
+          auditSnapshot: (verdictOk, wireProblem) => {
+            cuts++;
+            if (wireProblem !== null) wrong++;
+            if (wireProblem !== null && !verdictOk) caught++;
+            if (wireProblem === null && !verdictOk) falseAlarms++;
+          },
+        });
+      }
+      console.log(`${name}: ${cuts} cuts, ${wrong} wrong by the wire checker, ${caught} of them rejected by the verdict, ${falseAlarms} false alarms`);
+      if (Kind === Node) expect(wrong).toBe(0);
+      else expect(wrong).toBeGreaterThan(0);
+      expect(caught).toBe(wrong);
+      expect(falseAlarms).toBe(0);
+    }
+  });
+
+  it('entering on handshake heights alone forks the chain after a machine crash without fsync, and is caught', () => {
+    const caught = firstCaught({ faults: true, fsync: false, machineCrashes: [2, 4], makeNode: make(IgnoresHeights) }, 3000);
+    console.log('ignoring message heights caught by:', caught);
+    expect(caught?.rule).toMatch(/one history|critical section|protocol errors/);
   });
 
   it('delivering a channel out of order is caught', () => {
@@ -119,8 +228,9 @@ describe('mutant protocols are caught by the checkers', () => {
     expect(caught).not.toBeNull();
   });
 
-  it('the honest protocol passes the same seeds, with and without faults', () => {
+  it('the honest protocol passes the same seeds, with and without faults, with and without fsync', () => {
     expect(firstCaught({}, 100)).toBeNull();
     expect(firstCaught({ faults: true }, 100)).toBeNull();
+    expect(firstCaught({ faults: true, fsync: false, machineCrashes: [2, 4] }, 100)).toBeNull();
   });
 });

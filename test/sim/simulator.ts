@@ -6,10 +6,9 @@
 import type { CommandResult, Effect, GlobalSnapshot, Input } from '../../src/core/api.js';
 import { describeEffect, describeInput, describeMessage } from '../../src/core/describe.js';
 import { applyBlock, genesisBalances, makeGenesis } from '../../src/core/ledger.js';
-import { MAX_BLOCKS_PER_MESSAGE } from '../../src/core/messages.js';
 import { Node, type NodeConfig } from '../../src/core/node.js';
 import { type Block, type Message, type NodeId, snapshotKey } from '../../src/core/types.js';
-import { LOST, checkSnapshotAgainstHistory } from './checkers.js';
+import { LOST, SnapshotCheckFailure, checkSnapshotAgainstHistory } from './checkers.js';
 import { Rng } from './rng.js';
 
 export interface SimOptions {
@@ -27,8 +26,21 @@ export interface SimOptions {
   readonly makeNode: (config: NodeConfig) => Node;
   readonly trace: ((line: string) => void) | null;
   readonly maxBatch?: number;
-  /** Inject connection drops (messages in flight lost) and crash-restarts of clients. */
+  /**
+   * Inject connection drops (messages in flight lost), process crashes (a client restarts from
+   * everything it wrote) and machine crashes (it restarts from what was synced, plus whatever
+   * the OS happened to write back; the last record may be torn).
+   */
   readonly faults: boolean;
+  /** Clients sync the blocks they create before releasing them (the default `--fsync`); off, `--no-fsync`. */
+  readonly fsync: boolean;
+  /** Machine crashes planned per run with faults (default 0-2). */
+  readonly machineCrashes?: readonly [number, number];
+  /**
+   * Instead of failing the run on a snapshot the verdict or the wire checker rejects, hand both
+   * judgements here (to compare the built-in verdict with the wire checker over many cuts).
+   */
+  readonly auditSnapshot?: (verdictOk: boolean, wireProblem: string | null) => void;
 }
 
 /** Seed -> cluster size, so that the seed alone reproduces a run. */
@@ -48,6 +60,7 @@ export function defaultOptions(seed: number, overrides: Partial<SimOptions> = {}
     faults: false,
     makeNode: (c) => new Node(c),
     trace: null,
+    fsync: rng.chance(0.5),
     ...overrides,
   };
 }
@@ -77,8 +90,11 @@ type Event =
   /** The connection between a and b drops; what is in flight either way is lost. */
   | { readonly kind: 'disconnect'; readonly a: NodeId; readonly b: NodeId; readonly downForMs: number }
   | { readonly kind: 'reconnect'; readonly a: NodeId; readonly b: NodeId }
-  /** The client's process dies: its memory and everything it had in flight are gone. */
-  | { readonly kind: 'crash'; readonly node: NodeId; readonly downForMs: number }
+  /**
+   * The client's process dies: its memory and everything it had in flight are gone. A machine
+   * crash also loses what it wrote since its last sync (the OS may have written back some of it).
+   */
+  | { readonly kind: 'crash'; readonly node: NodeId; readonly downForMs: number; readonly machine: boolean }
   | { readonly kind: 'restart'; readonly node: NodeId }
   /** The second end of a new connection sees the session come up (the first already has). */
   | { readonly kind: 'secondUp'; readonly node: NodeId; readonly peer: NodeId };
@@ -144,6 +160,9 @@ export interface SimResult {
   readonly maxInFlightRecorded: number;
   readonly disconnects: number;
   readonly crashes: number;
+  readonly machineCrashes: number;
+  /** Blocks lost from a crashed machine's chain file (unsynced, or a torn last record). */
+  readonly blocksLost: number;
   readonly lostMessages: number;
   readonly lostCommands: number;
 }
@@ -151,16 +170,21 @@ export interface SimResult {
 export class Simulation {
   readonly rng: Rng;
   readonly nodes = new Map<NodeId, Node>();
-  /** What each node persisted, in order: its durable chain. */
+  /** What each node persisted, in order: its chain file. */
   readonly stores = new Map<NodeId, Block[]>();
+  /** How much of each chain file is on stable storage (survives a machine crash). */
+  private readonly synced = new Map<NodeId, number>();
   private readonly queue = new EventQueue();
   private seq = 0;
   private now = 0;
   private steps = 0;
   private readonly lastOnChannel = new Map<string, number>();
   private readonly channelLog = new Map<string, Envelope[]>();
-  /** The one history every chain must be a prefix of: hash by height. */
-  readonly history: string[] = [];
+  /**
+   * Every block hash ever persisted, by height. Live chains never disagree at a height (checked at
+   * every persist); a block lost everywhere (a machine crash with --no-fsync) may be replaced.
+   */
+  readonly persistedEver = new Map<number, Set<string>>();
   private readonly genesis: Block;
   private readonly total: number;
   private readonly results = new Map<string, CommandResult>();
@@ -180,6 +204,10 @@ export class Simulation {
   private readonly config: (id: NodeId) => NodeConfig;
   private disconnects = 0;
   private crashes = 0;
+  private machineCrashes = 0;
+  private blocksLost = 0;
+  /** Transfers answered SUCCESS, by id: with synced blocks every one must end in every chain. */
+  private readonly acknowledged = new Set<string>();
   private lost = 0;
   private lostCommands = 0;
 
@@ -190,13 +218,17 @@ export class Simulation {
     const initial = new Map(ids.map((id) => [id, this.rng.int(0, 20) * 100] as const));
     this.genesis = makeGenesis(initial, `sim-${options.seed}`);
     this.total = [...initial.values()].reduce((a, b) => a + b, 0);
-    this.history.push(this.genesis.hash);
     // Transfers never time out (every connection comes back); snapshots can, once faults may
     // lose their markers.
-    this.config = (id) => ({ id, nodes: ids, genesis: this.genesis, transferTimeoutMs: 1e12, snapshotTimeoutMs: options.faults ? 3_000 : 1e12, maxBatch: options.maxBatch ?? 1000 });
+    this.config = (id) => ({
+      id, nodes: ids, genesis: this.genesis, transferTimeoutMs: 1e12, snapshotTimeoutMs: options.faults ? 3_000 : 1e12, maxBatch: options.maxBatch ?? 1000,
+      // Reads the store as it is now: a machine crash replaces it.
+      chain: { readBlocks: (from: number, to: number) => this.stores.get(id)!.slice(from - 1, to) },
+    });
     for (const id of ids) {
       this.nodes.set(id, options.makeNode(this.config(id)));
       this.stores.set(id, []);
+      this.synced.set(id, 0);
     }
   }
 
@@ -206,7 +238,7 @@ export class Simulation {
 
   private planWorkload(): void {
     const ids = [...this.nodes.keys()];
-    for (const a of ids) for (const b of ids) if (a !== b) this.schedule(0, { kind: 'input', node: a, input: { kind: 'peerUp', peer: b, height: 0 } });
+    for (const a of ids) for (const b of ids) if (a !== b) this.schedule(0, { kind: 'input', node: a, input: { kind: 'peerUp', peer: b, height: 0, incarnation: 0 } });
     let left = this.options.transfers;
     let k = 0;
     while (left > 0) {
@@ -243,7 +275,11 @@ export class Simulation {
       this.schedule(this.rng.int(50, horizon), { kind: 'disconnect', a, b, downForMs: this.rng.int(20, 600) });
     }
     for (let i = this.rng.int(0, 2); i > 0; i--) {
-      this.schedule(this.rng.int(50, horizon), { kind: 'crash', node: this.rng.pick(ids), downForMs: this.rng.int(20, 600) });
+      this.schedule(this.rng.int(50, horizon), { kind: 'crash', node: this.rng.pick(ids), downForMs: this.rng.int(20, 600), machine: false });
+    }
+    const [fewest, most] = this.options.machineCrashes ?? [0, 2];
+    for (let i = this.rng.int(fewest, most); i > 0; i--) {
+      this.schedule(this.rng.int(50, horizon), { kind: 'crash', node: this.rng.pick(ids), downForMs: this.rng.int(20, 600), machine: true });
     }
     // Time passes for timeouts, well past the last restart.
     for (let t = 100; t <= horizon + 8_000; t += 100) for (const id of ids) this.schedule(t, { kind: 'input', node: id, input: { kind: 'tick', now: t } });
@@ -280,7 +316,7 @@ export class Simulation {
   private join(a: NodeId, b: NodeId): void {
     if (this.dead.has(a) || this.dead.has(b) || this.downLinks.has(this.linkKey(a, b))) return;
     const [first, second] = this.rng.chance(0.5) ? [a, b] : [b, a];
-    this.stepNode(first, { kind: 'peerUp', peer: second, height: this.stores.get(second)!.length }, null);
+    this.stepNode(first, { kind: 'peerUp', peer: second, height: this.stores.get(second)!.length, incarnation: this.incarnation(second) }, null);
     this.schedule(this.now + this.rng.int(0, this.options.maxDelayMs * 2), { kind: 'secondUp', node: second, peer: first });
   }
 
@@ -330,11 +366,12 @@ export class Simulation {
       case 'secondUp':
         // The connection may have dropped again, or an end died, meanwhile.
         if (!this.connected(e.node, e.peer) || this.sessions.has(`${e.node}<-${e.peer}`)) return;
-        this.stepNode(e.node, { kind: 'peerUp', peer: e.peer, height: this.stores.get(e.peer)!.length }, null);
+        this.stepNode(e.node, { kind: 'peerUp', peer: e.peer, height: this.stores.get(e.peer)!.length, incarnation: this.incarnation(e.peer) }, null);
         return;
       case 'crash': {
         if (this.dead.has(e.node)) return;
         this.crashes++;
+        if (e.machine) this.loseUnsynced(e.node);
         const cut = this.ids.filter((p) => p !== e.node && this.connected(e.node, p));
         for (const p of cut) this.cut(e.node, p);
         // Dead is what keeps these connections down now; the restart rejoins them.
@@ -354,8 +391,10 @@ export class Simulation {
         for (const b of store) applyBlock(balances, b);
         const last = store[store.length - 1];
         const head = last ? { height: last.height, hash: last.hash } : { height: 0, hash: this.genesis.hash };
+        this.restarts.set(e.node, this.incarnation(e.node) + 1);
         this.nodes.set(e.node, this.options.makeNode({
           ...this.config(e.node),
+          incarnation: this.incarnation(e.node),
           restored: { head, balances, clock: store.reduce((m, b) => Math.max(m, b.ts), 0) },
           firstSnapshotSeq: this.seqBeforeCrash.get(e.node) ?? 1,
         }));
@@ -367,7 +406,27 @@ export class Simulation {
     }
   }
 
+  /**
+   * A machine crash: the chain file keeps its synced part and whatever the OS wrote back of the
+   * rest; the last record written back may be torn, and the restart cuts it off.
+   */
+  private loseUnsynced(id: NodeId): void {
+    this.machineCrashes++;
+    const store = this.stores.get(id)!;
+    const synced = this.synced.get(id)!;
+    let keep = synced + this.rng.int(0, store.length - synced);
+    if (keep > synced && this.rng.chance(0.3)) keep--; // torn, then cut on restart
+    this.blocksLost += store.length - keep;
+    store.length = keep;
+    this.synced.set(id, keep);
+  }
+
   private readonly seqBeforeCrash = new Map<NodeId, number>();
+  /** Each client's process run: a restart is a new incarnation. */
+  private readonly restarts = new Map<NodeId, number>();
+  private incarnation(id: NodeId): number {
+    return this.restarts.get(id) ?? 0;
+  }
   /** Commands a client has been given, by client: those unanswered die with it. */
   private readonly typed = new Map<string, NodeId>();
 
@@ -401,13 +460,15 @@ export class Simulation {
       messages: this.messages,
       committed: results.filter((r) => r.type === 'transfer' && r.ok).length,
       failed: results.filter((r) => r.type === 'transfer' && !r.ok).length,
-      blocks: this.history.length - 1,
+      blocks: Math.max(...[...this.stores.values()].map((st) => st.length)),
       rounds: this.rounds,
       snapshotsVerified: this.snapshotsVerified,
       snapshotsFailed: results.filter((r) => r.type === 'snapshot' && !r.ok).length,
       maxInFlightRecorded: this.maxInFlightRecorded,
       disconnects: this.disconnects,
       crashes: this.crashes,
+      machineCrashes: this.machineCrashes,
+      blocksLost: this.blocksLost,
       lostMessages: this.lost,
       lostCommands: this.lostCommands,
     };
@@ -444,23 +505,26 @@ export class Simulation {
       case 'persist': {
         const store = this.stores.get(id)!;
         if (e.block.height !== store.length + 1) throw new CheckFailure('chain', `client${id} persisted #${e.block.height} after #${store.length}`);
-        const known = this.history[e.block.height];
-        if (known === undefined) this.history.push(e.block.hash);
-        else if (known !== e.block.hash) throw new CheckFailure('one history', `client${id}'s block #${e.block.height} ${e.block.hash.slice(0, 8)} differs from ${known.slice(0, 8)}`);
-        store.push(e.block);
-        return entry;
-      }
-      case 'serveBlocks': {
-        const blocks = this.stores.get(id)!.slice(e.fromHeight - 1, e.toHeight);
-        for (let i = 0; i < blocks.length; i += MAX_BLOCKS_PER_MESSAGE) {
-          this.sendMessage(id, e.to, { type: 'BLOCKS', ts: e.ts, blocks: blocks.slice(i, i + MAX_BLOCKS_PER_MESSAGE) }, null);
+        // No two live chains hold different blocks at one height: that is a fork.
+        for (const [other, theirs] of this.stores) {
+          const b = theirs[e.block.height - 1];
+          if (other !== id && b !== undefined && b.hash !== e.block.hash) {
+            throw new CheckFailure('one history', `client${id}'s block #${e.block.height} ${e.block.hash.slice(0, 8)} differs from client${other}'s ${b.hash.slice(0, 8)}`);
+          }
         }
+        let seen = this.persistedEver.get(e.block.height);
+        if (!seen) this.persistedEver.set(e.block.height, (seen = new Set()));
+        seen.add(e.block.hash);
+        store.push(e.block);
+        // An fdatasync makes everything written so far durable, not only this block.
+        if (e.sync && this.options.fsync) this.synced.set(id, store.length);
         return entry;
       }
       case 'reply': {
         if (this.results.has(e.commandId)) throw new CheckFailure('one result per command', `${e.commandId} answered twice`);
         if (!this.issued.has(e.commandId)) throw new CheckFailure('one result per command', `${e.commandId} was never issued`);
         this.results.set(e.commandId, e.result);
+        if (e.result.type === 'transfer' && e.result.ok) this.acknowledged.add(e.result.txId);
         // A request re-sent after a reconnection costs more; the figure is exact without faults.
         if (!this.options.faults && e.result.type === 'transfer' && e.result.ok && e.result.msgs !== 3 * (this.options.n - 1)) {
           throw new CheckFailure('3(N-1) messages per lock round', `${e.commandId} reports ${e.result.msgs} messages with N=${this.options.n}`);
@@ -506,9 +570,10 @@ export class Simulation {
    */
   private checkMutualExclusion(id: NodeId, height: number): number {
     const prev = this.entries[this.entries.length - 1];
-    // Whatever else, the entrant builds on the newest block there is.
-    if (height !== this.history.length - 1) {
-      throw new CheckFailure('at most one client in the critical section', `client${id} entered at height ${height} while block #${this.history.length - 1} exists`);
+    // Whatever else, the entrant builds on the newest block there is (every client is up).
+    const newest = Math.max(...[...this.stores.values()].map((st) => st.length));
+    if (height !== newest) {
+      throw new CheckFailure('at most one client in the critical section', `client${id} entered at height ${height} while block #${newest} exists`);
     }
     // Without faults, more precisely: after the previous holder's RELEASE reached it. (With faults
     // a RELEASE may be lost and its block fetched instead.)
@@ -529,11 +594,30 @@ export class Simulation {
   }
 
   private checkSnapshot(s: GlobalSnapshot): void {
+    const audit = this.options.auditSnapshot;
+    if (audit) {
+      let wireProblem: string | null = null;
+      try {
+        this.checkAgainstWire(s);
+      } catch (e) {
+        if (!(e instanceof SnapshotCheckFailure)) throw e;
+        wireProblem = e.message;
+      }
+      audit(s.verification.ok, wireProblem);
+      return;
+    }
     if (!s.verification.ok) throw new CheckFailure('every snapshot verifies', `${snapshotKey(s.id)}: ${s.verification.problems.join('; ')}`);
+    this.checkAgainstWire(s);
+  }
+
+  private checkAgainstWire(s: GlobalSnapshot): void {
     const key = snapshotKey(s.id);
     const inFlight = checkSnapshotAgainstHistory(s, {
       total: this.total,
-      history: this.history,
+      persisted: (height) => this.persistedEver.get(height),
+      // Without machine crashes no block is ever lost from a chain, and the in-flight blocks
+      // bring every replica to one head; after one, a replica may still be fetching.
+      strictConvergence: this.machineCrashes === 0,
       recordedAt: (node) => this.recordedAt.get(`${node}/${key}`),
       channelLog: (from, to) => this.channelLog.get(`${from}->${to}`) ?? [],
     });
@@ -548,12 +632,25 @@ export class Simulation {
       // With faults a snapshot may time out (a marker lost with a connection); without, never.
       if (!this.options.faults && r.type === 'snapshot' && !r.ok) throw new CheckFailure('every snapshot completes', `${id}: ${r.error}`);
     }
-    const heights = [...this.stores.values()].map((s) => s.length);
-    if (new Set(heights).size !== 1 || heights[0] !== this.history.length - 1) {
-      throw new CheckFailure('all chains converge', `heights ${heights.join(', ')}, history ${this.history.length - 1}`);
+    const chains = [...this.stores.entries()];
+    const [, first] = chains[0]!;
+    for (const [id, chain] of chains) {
+      if (chain.length !== first.length || chain[chain.length - 1]?.hash !== first[first.length - 1]?.hash) {
+        throw new CheckFailure('all chains converge', `heights ${chains.map(([n, c]) => `client${n} #${c.length}`).join(', ')}; client${id} differs`);
+      }
+    }
+    const head = first[first.length - 1]?.hash ?? this.genesis.hash;
+    // Acknowledged means durable: every SUCCESS is in the chain exactly once (unless a machine
+    // lost unsynced blocks, which is what --no-fsync risks).
+    if (this.options.fsync || this.machineCrashes === 0) {
+      const count = new Map<string, number>();
+      for (const b of first) for (const tx of b.txs) count.set(tx.id, (count.get(tx.id) ?? 0) + 1);
+      for (const tx of this.acknowledged) {
+        if (count.get(tx) !== 1) throw new CheckFailure('acknowledged transfers are durable', `${tx} answered SUCCESS but is in the final chain ${count.get(tx) ?? 0} times`);
+      }
     }
     for (const [id, node] of this.nodes) {
-      if (node.chainHead().hash !== this.history[this.history.length - 1]) throw new CheckFailure('all chains converge', `client${id}'s head differs`);
+      if (node.chainHead().hash !== head) throw new CheckFailure('all chains converge', `client${id}'s head differs`);
       const st = node.status();
       if (st.queue.length > 0 || st.pendingTransfers > 0 || st.pendingBlocks > 0 || st.snapshotsInProgress > 0) {
         throw new CheckFailure('quiescence', `client${id} still has ${JSON.stringify(st)}`);
