@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import pino from 'pino';
+import { LogFile } from './log-file.js';
 import readlineSync from 'readline-sync';
 import { Daemon } from '../daemon/daemon.js';
 import { type ClusterConfig, MIN_SECRET_LENGTH, findClient, loadConfig, nodeIds } from '../daemon/config.js';
@@ -30,6 +31,21 @@ function fail(message: string, code = 1): never {
 function daemonAddress(config: ClusterConfig, id: number): string {
   const c = findClient(config, id);
   return c ? `${c.host}:${c.port}` : `client ${id}`;
+}
+
+/** A stopping client gets this long to close its connections and its log before it just exits. */
+const SHUTDOWN_DEADLINE_MS = 5_000;
+
+/** One line for whatever stopped a client from starting. */
+function startFailure(e: unknown, config: ClusterConfig, id: number): string {
+  if (isLedgerError(e)) return e.message;
+  if (isNetError(e, NetErrorKind.ListenFailed)) {
+    const inUse = (e.cause as NodeJS.ErrnoException | undefined)?.code === 'EADDRINUSE';
+    return inUse ? `port in use: ${daemonAddress(config, id)} (is client ${id} already running?)` : e.message;
+  }
+  const err = e as NodeJS.ErrnoException;
+  if (err.code === 'EADDRNOTAVAIL') return `cannot listen on ${err.message}: is the host in the config an address of this machine?`;
+  return `could not start: ${err.message}`;
 }
 
 function resolveConfigPath(given: string | undefined): string {
@@ -131,16 +147,24 @@ async function runClient(n: string | undefined, o: RunOptions): Promise<void> {
         `Set "secret" in ${configPath} or ${SECRET_ENV} (the same on every client, ${MIN_SECRET_LENGTH}+ characters), or pass --insecure to accept anyone who connects.`,
     );
   }
-  // Opened here, synchronously: an asynchronously opening stream cannot be flushed on an early exit.
+  // Opened here, synchronously, so that an unusable path is a start-up error, not a silent one.
+  const logPath = path.join(dataDir, 'client.log');
   let logFd: number;
   try {
-    logFd = openSync(path.join(dataDir, 'client.log'), 'a');
+    logFd = openSync(logPath, 'a');
   } catch (e) {
     fail(`cannot open the log file in ${dataDir}: ${(e as Error).message}`);
   }
-  const destination = pino.destination({ dest: logFd, sync: false });
-  const logger = pino({ level: o.logLevel, base: { client: id } }, destination);
-  const flushLogs = (): void => destination.flushSync();
+  const logFile = new LogFile(logPath, logFd, (line) => process.stderr.write(`client${id}: ${line}\n`));
+  const logger = pino({ level: o.logLevel, base: { client: id } }, logFile);
+  /** Exits once the log has had its chance to reach the disk (never waiting on a broken one). */
+  const exit = (code: number, line?: string): never => {
+    if (line !== undefined) process.stderr.write(`${line}\n`);
+    void logFile.close().then(() => process.exit(code));
+    // Whatever else happens, the process ends.
+    setTimeout(() => process.exit(code), SHUTDOWN_DEADLINE_MS).unref();
+    return undefined as never;
+  };
 
   let daemon: Daemon;
   try {
@@ -154,29 +178,16 @@ async function runClient(n: string | undefined, o: RunOptions): Promise<void> {
       ...(o.transferTimeout ? { transferTimeoutMs: o.transferTimeout * 1000 } : {}),
       ...(o.snapshotEvery ? { snapshotEveryMs: o.snapshotEvery * 1000 } : {}),
       ...(o.listen ? { listenHost: o.listen } : {}),
-      fsync: o.fsync ?? false,
+      fsync: o.fsync !== false,
       secret,
     });
-    daemon.on('fatal', (error) => {
-      process.stderr.write(`client${id}: stopping: ${error.message}\n`);
-      flushLogs();
-      process.exit(1);
-    });
+    daemon.on('fatal', (error) => exit(1, `client${id}: stopping: ${error.message}`));
     const started = await daemon.start();
     if (started.repaired) {
       process.stderr.write(`client${id}: chain file repaired: ${started.repaired.reason} (${started.repaired.droppedBytes} bytes cut; peers will resend what is missing)\n`);
     }
   } catch (e) {
-    flushLogs();
-    if (isLedgerError(e)) fail(e.message);
-    if (isNetError(e, NetErrorKind.ListenFailed)) {
-      const inUse = (e.cause as NodeJS.ErrnoException | undefined)?.code === 'EADDRINUSE';
-      fail(inUse ? `port in use: ${daemonAddress(config, id)} (is client ${id} already running?)` : e.message);
-    }
-    const err = e as NodeJS.ErrnoException;
-    if (err.code === 'EADDRINUSE') fail(`port in use: ${err.message.replace(/^listen EADDRINUSE: address already in use /, '')} (is client ${id} already running?)`);
-    if (err.code === 'EADDRNOTAVAIL') fail(`cannot listen on ${err.message}: is the host in the config an address of this machine?`);
-    fail(`could not start: ${err.message}`);
+    return exit(1, `client: ${startFailure(e, config, id)}`);
   }
 
   const interactive = o.repl && process.stdin.isTTY === true;
@@ -190,12 +201,10 @@ async function runClient(n: string | undefined, o: RunOptions): Promise<void> {
   const stop = (code = 0): void => {
     if (stopping) return;
     stopping = true;
+    setTimeout(() => process.exit(code), SHUTDOWN_DEADLINE_MS).unref();
     daemon.close().then(
-      () => {
-        flushLogs();
-        process.exit(code);
-      },
-      () => process.exit(1),
+      () => exit(code),
+      () => exit(1),
     );
   };
   process.on('SIGTERM', () => stop(0));
@@ -327,7 +336,7 @@ export function buildProgram(): Command {
     .option('--snapshot-every <seconds>', 'start a snapshot periodically (default: never)', parseSeconds)
     .option('--transfer-timeout <seconds>', 'give up on a transfer that has not got the lock by then (default: the config, 30)', parseSeconds)
     .option('--listen <host>', "listen on this address instead of the config's host (e.g. 0.0.0.0)")
-    .option('--fsync', 'fdatasync the chain file after every block (slower; survives power loss)')
+    .option('--no-fsync', 'do not fdatasync the chain file before releasing a block (faster; a power loss may lose acknowledged transfers)')
     .option('--insecure', `listen beyond loopback without a cluster secret (default: refuse to; see ${SECRET_ENV})`)
     .action((n: string | undefined, opts: RunOptions) => runClient(n, opts));
 

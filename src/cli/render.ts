@@ -86,7 +86,9 @@ export interface SnapshotRecord {
 
 export function verdict(s: GlobalSnapshot): string {
   const v = s.verification;
-  return v.ok ? `verified: ${formatCents(v.total)} conserved, replicas consistent` : `NOT VERIFIED: ${v.problems.join('; ')}`;
+  if (!v.ok) return `NOT VERIFIED: ${v.problems.join('; ')}`;
+  const behind = v.behind.length > 0 ? `; ${v.behind.map((b) => `${clientName(b.node)} at #${b.height}`).join(', ')} still catching up` : '';
+  return `verified: ${v.checks.length} checks passed, ${formatCents(v.total)} conserved${v.head ? `, replicas at #${v.head.height} ${short(v.head.hash)}` : ''}${behind}`;
 }
 
 export function snapshotRecord(s: GlobalSnapshot, elapsedMs: number, takenAt: Date): SnapshotRecord {
@@ -118,18 +120,23 @@ export function renderSnapshot(r: SnapshotRecord): string {
       n.queue.length === 0 ? '-' : n.queue.map((e) => `${e.node}@${e.ts}`).join(' '),
     ]);
   }
-  const channels: string[] = [];
+  // Per channel: what the sender had sent and the receiver had received when each recorded.
+  const counts: string[][] = [];
+  const messages: string[] = [];
   for (const c of r.channels) {
-    if (c.messages.length === 0) continue;
-    channels.push(`  ${c.from} -> ${c.to}:`);
-    for (const m of c.messages) channels.push(`      ${describeMessage(m)}`);
+    const sent = r.nodes.find((n) => n.node === c.from)?.channels?.find((x) => x.peer === c.to)?.sent;
+    const received = r.nodes.find((n) => n.node === c.to)?.channels?.find((x) => x.peer === c.from)?.received;
+    counts.push([`  ${c.from} -> ${c.to}`, `sent ${sent ?? '?'}`, `received ${received ?? '?'}`, `in flight ${c.messages.length}`]);
+    for (const m of c.messages) messages.push(`  ${c.from} -> ${c.to}  ${describeMessage(m)}`);
   }
-  const emptyCount = r.channels.filter((c) => c.messages.length === 0).length;
+  const checks = (r.verification.checks ?? []).map((c) => `  ${c.ok ? '[ok]    ' : '[FAILED]'} ${c.name.padEnd(20)} ${c.ok ? c.detail : c.problems.join('; ')}`);
   return [
     `snapshot ${r.id} (started by ${clientName(r.initiator)} at ${r.takenAt}, ${ms(r.elapsedMs)} ms, ${r.markers} markers)`,
     table(rows, new Set([1, ...ids.map((_, i) => i + 3)])),
-    `channels in flight (${r.channels.length - emptyCount} of ${r.channels.length} non-empty):`,
-    ...(channels.length > 0 ? channels : ['  (none: every channel was empty)']),
+    'channels (messages sent and received when each end recorded; the difference was in flight):',
+    table(counts),
+    ...(messages.length > 0 ? ['in flight:', ...messages] : ['in flight: nothing (every channel was empty)']),
+    ...(checks.length > 0 ? ['checks:', ...checks] : []),
     r.verdict,
   ].join('\n');
 }

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { makeGenesis } from '../core/ledger.js';
+import { DEFAULT_MAX_FRAME_BYTES, MAX_FRAME_BYTES_CEILING, REQUIRED_FRAME_BYTES, REQUIRED_FRAME_REASON } from '../core/limits.js';
 import type { Block, Cents, NodeId } from '../core/types.js';
 import { ConfigError, didYouMean } from '../errors.js';
 
@@ -33,14 +34,11 @@ export interface ClusterConfig {
 export const CONFIG_DEFAULTS = {
   transferTimeoutMs: 30_000,
   snapshotTimeoutMs: 10_000,
-  maxFrameBytes: 16 * 1024 * 1024,
+  maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
 } as const;
 
 /** setTimeout treats anything above 2^31-1 ms as 1 ms, so longer timeouts would fire at once. */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
-/** A frame must hold a full block (MAX_TXS_PER_BLOCK transfers); the length prefix is 4 bytes. */
-const MIN_FRAME_BYTES = 64 * 1024;
-const MAX_FRAME_BYTES = 2 ** 32 - 1;
 
 const TOP_LEVEL_KEYS = ['cluster', 'clients', 'transferTimeoutMs', 'snapshotTimeoutMs', 'maxFrameBytes', 'secret'] as const;
 /** Shorter secrets are too easy to guess to protect anything. */
@@ -188,15 +186,17 @@ function validate(raw: unknown, c: Checker): ClusterConfig {
     secret,
     transferTimeoutMs: c.optionalInteger(raw, 'transferTimeoutMs', CONFIG_DEFAULTS.transferTimeoutMs, 1, MAX_TIMEOUT_MS, ms),
     snapshotTimeoutMs: c.optionalInteger(raw, 'snapshotTimeoutMs', CONFIG_DEFAULTS.snapshotTimeoutMs, 1, MAX_TIMEOUT_MS, ms),
-    maxFrameBytes: c.optionalInteger(
-      raw,
-      'maxFrameBytes',
-      CONFIG_DEFAULTS.maxFrameBytes,
-      MIN_FRAME_BYTES,
-      MAX_FRAME_BYTES,
-      `an integer ${MIN_FRAME_BYTES}-${MAX_FRAME_BYTES}`,
-    ),
+    maxFrameBytes: frameBytes(c, raw),
   };
+}
+
+/** `maxFrameBytes` must carry the largest message the protocol sends, which limits.ts derives. */
+function frameBytes(c: Checker, raw: Record<string, unknown>): number {
+  const given = raw['maxFrameBytes'];
+  if (typeof given === 'number' && Number.isSafeInteger(given) && given > 0 && given < REQUIRED_FRAME_BYTES) {
+    c.fail('maxFrameBytes', `${given} is below what the protocol needs: ${REQUIRED_FRAME_BYTES} bytes (${REQUIRED_FRAME_REASON})`);
+  }
+  return c.optionalInteger(raw, 'maxFrameBytes', CONFIG_DEFAULTS.maxFrameBytes, REQUIRED_FRAME_BYTES, MAX_FRAME_BYTES_CEILING, `an integer ${REQUIRED_FRAME_BYTES}-${MAX_FRAME_BYTES_CEILING}`);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import { existsSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { StorageError } from '../errors.js';
+import { StorageError, describeCause } from '../errors.js';
 import type { Outcome } from './daemon.js';
 
 export const CONTROL_SOCKET = 'control.sock';
@@ -67,9 +67,15 @@ export class ControlServer {
     const server = net.createServer({ allowHalfOpen: true }, (socket) => this.serve(socket));
     this.server = server;
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
+      const onError = (err: NodeJS.ErrnoException): void => {
+        // Two clients started at once on one data dir: the other bound the socket first.
+        reject(err.code === 'EADDRINUSE'
+          ? new StorageError(this.path, 'another client is already running with this data dir (it took the control socket first)', { cause: err })
+          : new StorageError(this.path, `cannot open the control socket: ${describeCause(err)}`, { cause: err }));
+      };
+      server.once('error', onError);
       server.listen(this.path, () => {
-        server.off('error', reject);
+        server.off('error', onError);
         resolve();
       });
     });

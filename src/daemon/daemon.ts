@@ -3,12 +3,12 @@
  * Every input goes through `feed`, which steps the core and carries out its effects in order
  * (persist before send), synchronously: no await can slip between a block and its RELEASE.
  */
-import { randomUUID } from 'node:crypto';
+import { randomInt, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { Command, CommandResult, Effect, GlobalSnapshot, Input } from '../core/api.js';
 import { describeEvent, describeMessage } from '../core/describe.js';
-import { MAX_BLOCKS_PER_MESSAGE } from '../core/messages.js';
+import { MAX_VIEW } from '../core/limits.js';
 import { formatCents } from '../core/money.js';
 import { Node, assertNever } from '../core/node.js';
 import { snapshotKey } from '../core/types.js';
@@ -92,8 +92,10 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     if (!self) throw new Error(`daemon: client ${id} is not in the config`);
     const nodes = nodeIds(config);
     const genesis = configGenesis(config);
+    // Names this run: peers tell a restarted client from one that merely reconnected.
+    const incarnation = randomInt(0, MAX_VIEW);
 
-    const opened = ChainStore.open(dataDir, genesis, { fsync: options.fsync ?? false });
+    const opened = ChainStore.open(dataDir, genesis, { fsync: options.fsync ?? true });
     this.store = opened.store;
     this.repaired = opened.repaired;
     if (opened.repaired) logger.error({ repaired: opened.repaired }, `chain file repaired: ${opened.repaired.reason}; cut ${opened.repaired.droppedBytes} bytes`);
@@ -105,6 +107,9 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       transferTimeoutMs: options.transferTimeoutMs ?? config.transferTimeoutMs,
       snapshotTimeoutMs: config.snapshotTimeoutMs,
       firstSnapshotSeq: this.store.nextSnapshotSeq(id),
+      chain: { readBlocks: (from, to) => this.store.read(from, to) },
+      maxMessageBytes: config.maxFrameBytes,
+      incarnation,
     });
 
     this.mesh = new Mesh({
@@ -118,12 +123,13 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       logger,
       describe: describeMessage,
       height: () => this.node.chainHead().height,
+      incarnation,
       secret: options.secret,
       ...(options.delay ? { delay: options.delay } : {}),
     });
-    this.mesh.on('peerUp', (peer, height) => {
+    this.mesh.on('peerUp', (peer, height, incarnation) => {
       this.emit('notice', `${clientName(peer)} connected`);
-      this.feed({ kind: 'peerUp', peer, height });
+      this.feed({ kind: 'peerUp', peer, height, incarnation });
     });
     this.mesh.on('peerDown', (peer) => {
       this.emit('notice', `${clientName(peer)} disconnected`);
@@ -190,17 +196,8 @@ export class Daemon extends EventEmitter<DaemonEvents> {
         this.mesh.send(e.to, e.message);
         return;
       case 'persist':
-        this.store.append(e.block);
+        this.store.append(e.block, { sync: e.sync });
         return;
-      case 'serveBlocks': {
-        // Read and send in bounded pieces so a long catch-up never holds the chain in memory.
-        for (let from = e.fromHeight; from <= e.toHeight; from += MAX_BLOCKS_PER_MESSAGE) {
-          const blocks = this.store.read(from, Math.min(e.toHeight, from + MAX_BLOCKS_PER_MESSAGE - 1));
-          this.mesh.send(e.to, { type: 'BLOCKS', ts: e.ts, blocks });
-        }
-        this.log.info({ to: e.to, from: e.fromHeight, upTo: e.toHeight }, `sending blocks #${e.fromHeight}..#${e.toHeight} to client${e.to}`);
-        return;
-      }
       case 'reply': {
         const w = this.waiting.get(e.commandId);
         this.waiting.delete(e.commandId);

@@ -13,8 +13,10 @@ import { validateMessage } from '../core/messages.js';
 import type { Message, NodeId } from '../core/types.js';
 import { NetError, NetErrorKind, describeError } from './errors.js';
 
+import { MAX_HEIGHT, MAX_VIEW } from '../core/limits.js';
+
 /** Bumped whenever the wire format changes incompatibly. */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 export interface Hello {
   readonly type: 'HELLO';
@@ -28,6 +30,8 @@ export interface Hello {
   readonly genesis: string;
   /** The dialer's chain height, so the acceptor can send what it lacks first thing. */
   readonly height: number;
+  /** Names the dialer's process run: a restarted client has a new one. */
+  readonly incarnation: number;
   /** The dialer's challenge (hex): a cluster with a secret answers it in WELCOME. */
   readonly nonce?: string;
 }
@@ -36,6 +40,8 @@ export interface Welcome {
   readonly node: NodeId;
   /** The acceptor's chain height. */
   readonly height: number;
+  /** Names the acceptor's process run. */
+  readonly incarnation: number;
   /** With a cluster secret: the acceptor's own challenge, and its answer to the dialer's. */
   readonly nonce?: string;
   readonly proof?: string;
@@ -86,7 +92,8 @@ function unpack(body: Uint8Array): Decoded<unknown> {
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isId = (v: unknown): v is NodeId => typeof v === 'number' && Number.isSafeInteger(v);
-const isHeight = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+const isHeight = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && v <= MAX_HEIGHT;
+const isIncarnation = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && v <= MAX_VIEW;
 const isHex = (v: unknown, max: number): v is string => typeof v === 'string' && v.length <= max && /^[0-9a-f]+$/.test(v);
 const isStr = (v: unknown): v is string => typeof v === 'string' && v.length <= MAX_HANDSHAKE_STRING;
 
@@ -126,18 +133,20 @@ export function decodeHandshake(body: Uint8Array): Decoded<HandshakeFrame> {
       if (!isId(v.to)) return bad('HELLO.to: expected a client id');
       if (!isStr(v.genesis)) return bad('HELLO.genesis: expected a string');
       if (!isHeight(v.height)) return bad('HELLO.height: expected a chain height');
+      if (!isIncarnation(v.incarnation)) return bad('HELLO.incarnation: expected a 48-bit number');
       if (v.nonce !== undefined && !isHex(v.nonce, 64)) return bad('HELLO.nonce: expected hex');
-      const hello: Hello = { type: 'HELLO', protocol: v.protocol, cluster: v.cluster, node: v.node, to: v.to, genesis: v.genesis, height: v.height };
+      const hello: Hello = { type: 'HELLO', protocol: v.protocol, cluster: v.cluster, node: v.node, to: v.to, genesis: v.genesis, height: v.height, incarnation: v.incarnation };
       return { ok: true, value: v.nonce === undefined ? hello : { ...hello, nonce: v.nonce } };
     }
     case 'WELCOME':
       if (!isId(v.node)) return bad('WELCOME.node: expected a client id');
       if (!isHeight(v.height)) return bad('WELCOME.height: expected a chain height');
+      if (!isIncarnation(v.incarnation)) return bad('WELCOME.incarnation: expected a 48-bit number');
       if (v.nonce !== undefined && !isHex(v.nonce, 64)) return bad('WELCOME.nonce: expected hex');
       if (v.proof !== undefined && !isHex(v.proof, 64)) return bad('WELCOME.proof: expected hex');
       return {
         ok: true,
-        value: { type: 'WELCOME', node: v.node, height: v.height, ...(v.nonce === undefined ? {} : { nonce: v.nonce }), ...(v.proof === undefined ? {} : { proof: v.proof }) },
+        value: { type: 'WELCOME', node: v.node, height: v.height, incarnation: v.incarnation, ...(v.nonce === undefined ? {} : { nonce: v.nonce }), ...(v.proof === undefined ? {} : { proof: v.proof }) },
       };
     case 'AUTH':
       if (!isHex(v.proof, 64)) return bad('AUTH.proof: expected hex');

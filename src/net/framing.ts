@@ -3,10 +3,13 @@
  * The decoder keeps received chunks in a list and copies each byte at most once (only when a frame
  * spans chunks), so cost stays linear however the stream is split.
  */
+import { DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_BYTES } from '../core/limits.js';
 import { NetError } from './errors.js';
 
-export const FRAME_HEADER_BYTES = 4;
-export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
+export { DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_BYTES };
+
+/** A frame with an empty body: a heartbeat, which says only that the channel is alive. */
+export const HEARTBEAT_FRAME: Buffer = Buffer.alloc(FRAME_HEADER_BYTES);
 /** The header is a uint32, so no frame can declare more than this. */
 const ABSOLUTE_MAX_FRAME_BYTES = 0xffff_ffff;
 
@@ -27,7 +30,7 @@ export interface FrameDecoderOptions {
 }
 
 export class FrameDecoder {
-  readonly maxFrameBytes: number;
+  private max: number;
   private chunks: Buffer[] = [];
   /** Index of the first unconsumed chunk in `chunks` (avoids Array#shift on every frame). */
   private head = 0;
@@ -41,9 +44,21 @@ export class FrameDecoder {
   private failure: NetError | null = null;
 
   constructor(options: FrameDecoderOptions = {}) {
-    const max = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    this.max = FrameDecoder.checkedMax(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
+  }
+
+  private static checkedMax(max: number): number {
     if (!Number.isSafeInteger(max) || max < 0) throw new RangeError(`maxFrameBytes must be a non-negative integer, got ${max}`);
-    this.maxFrameBytes = max;
+    return max;
+  }
+
+  get maxFrameBytes(): number {
+    return this.max;
+  }
+
+  /** Raises (or lowers) the limit for the frames still to come: a handshake's frames are small. */
+  setMaxFrameBytes(max: number): void {
+    this.max = FrameDecoder.checkedMax(max);
   }
 
   /** Bytes held that do not yet form a complete frame. */
@@ -64,8 +79,8 @@ export class FrameDecoder {
         if (this.buffered < FRAME_HEADER_BYTES) break;
         const header = this.take(FRAME_HEADER_BYTES);
         const length = header.readUInt32BE(0);
-        if (length > this.maxFrameBytes) {
-          this.failure = NetError.frameTooLarge(length, this.maxFrameBytes);
+        if (length > this.max) {
+          this.failure = NetError.frameTooLarge(length, this.max);
           this.reset();
           throw this.failure;
         }

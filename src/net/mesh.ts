@@ -19,8 +19,9 @@ import type { Logger } from 'pino';
 import type { Message, NodeId } from '../core/types.js';
 import { PROTOCOL_VERSION, decodeHandshake, decodeMessage, encodeHandshake, encodeMessage, type Hello } from './codec.js';
 import { NetError, NetErrorKind, describeError, isNetError } from './errors.js';
-import { FrameOpener, FrameSealer, channelKey, newNonce, proofHolds, proofOf } from './auth.js';
-import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder, encodeFrame } from './framing.js';
+import { FrameOpener, FrameSealer, TAG_BYTES, channelKey, newNonce, proofHolds, proofOf } from './auth.js';
+import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder, HEARTBEAT_FRAME, encodeFrame } from './framing.js';
+import { MAX_UNIDENTIFIED_CONNECTIONS, PRE_HANDSHAKE_FRAME_BYTES, slowConsumerBytes } from '../core/limits.js';
 
 export interface PeerAddress {
   readonly id: NodeId;
@@ -52,6 +53,14 @@ export interface MeshOptions {
   readonly secret?: string | null;
   /** This client's chain height now, announced in every handshake. */
   readonly height: () => number;
+  /** Names this process run, announced in every handshake. */
+  readonly incarnation: number;
+  /**
+   * An idle outgoing channel sends a heartbeat this often; an incoming channel silent for
+   * `silenceMs` is closed, which ends the session (a link that drops packets without a reset
+   * would otherwise stall every commit while TCP backs off). Defaults 500 ms and 3000 ms.
+   */
+  readonly heartbeat?: { readonly everyMs: number; readonly silenceMs: number };
   /** One-line rendering of a message for debug logs. Default: its type and ts. */
   readonly describe?: (m: Message) => string;
 }
@@ -76,18 +85,18 @@ export interface PeerStatus {
 
 export type MeshEvents = {
   /** Both channels with `peer` are connected and handshaken; `height` is the peer's latest announced chain height. */
-  peerUp: [peer: NodeId, height: number];
+  peerUp: [peer: NodeId, height: number, incarnation: number];
   /** A channel with `peer` was lost after peerUp; fired once per up->down transition. */
   peerDown: [peer: NodeId];
   /** A validated message from `peer`, in channel order; only ever between peerUp and peerDown. */
   message: [from: NodeId, message: Message];
 };
 
-const DEFAULT_BACKOFF = { initialMs: 50, maxMs: 2000 } as const;
-const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5000;
+const DEFAULT_BACKOFF = { initialMs: 50, maxMs: 1000 } as const;
+/** Loopback handshakes take a millisecond; one stuck in a dead link must not delay a redial long. */
+const DEFAULT_HANDSHAKE_TIMEOUT_MS = 2000;
+const DEFAULT_HEARTBEAT = { everyMs: 500, silenceMs: 3000 } as const;
 const KEEPALIVE_MS = 5000;
-/** Bytes queued in the kernel-side stream for a peer that does not read before we give up on it. */
-const MAX_QUEUED_WRITE_BYTES = 64 * 1024 * 1024;
 /** Messages that may arrive before peerUp (the peer may see the session up a moment before we do). */
 const MAX_HELD_MESSAGES = 10_000;
 /** Bound on remembered "already logged" refusals, so a hostile dialer cannot grow it forever. */
@@ -110,6 +119,11 @@ interface Peer {
   up: boolean;
   /** The peer's chain height from the later of its two handshakes. */
   announcedHeight: number;
+  /** The peer's process run, from its handshakes. */
+  incarnation: number;
+  /** When the outgoing channel was last written to, and the incoming one last read from (ms). */
+  lastWrite: number;
+  lastRead: number;
   /** With a cluster secret: MACs this connection's outgoing frames. */
   sealer: FrameSealer | null;
   /** Messages received on the incoming channel before peerUp; delivered right after it. */
@@ -151,6 +165,10 @@ export class Mesh extends EventEmitter<MeshEvents> {
   /** "node|reason" refusals the acceptor side already logged at warn. */
   private readonly loggedRefusals = new Set<string>();
   private readonly localHeight: () => number;
+  private readonly incarnation: number;
+  private readonly heartbeat: { everyMs: number; silenceMs: number };
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private readonly maxQueuedWriteBytes: number;
   /** The last message encoded, and its frame once built for an unsealed channel. */
   private lastEncoded: { readonly message: Message; readonly body: Buffer; frame: Buffer | null } | null = null;
   private readonly secret: string | null;
@@ -164,10 +182,13 @@ export class Mesh extends EventEmitter<MeshEvents> {
     this.cluster = options.cluster;
     this.genesis = options.genesis;
     this.localHeight = options.height;
+    this.incarnation = options.incarnation;
+    this.heartbeat = { ...(options.heartbeat ?? DEFAULT_HEARTBEAT) };
     this.secret = options.secret ?? null;
     this.nodes = options.nodes;
     this.listenAt = { host: options.listen.host, port: options.listen.port };
     this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    this.maxQueuedWriteBytes = slowConsumerBytes(this.maxFrameBytes);
     this.backoff = { ...(options.backoff ?? DEFAULT_BACKOFF) };
     this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
     this.describe = options.describe ?? ((m) => `${m.type} ts=${m.ts}`);
@@ -199,6 +220,9 @@ export class Mesh extends EventEmitter<MeshEvents> {
         inSocket: null,
         up: false,
         announcedHeight: 0,
+        incarnation: 0,
+        lastWrite: now,
+        lastRead: now,
         sealer: null,
         held: [],
         retryTimer: null,
@@ -250,6 +274,26 @@ export class Mesh extends EventEmitter<MeshEvents> {
     const { host, port } = this.address();
     this.log.info({ host, port }, `listening on ${host}:${port}`);
     for (const peer of this.peers.values()) this.dial(peer);
+    this.heartbeatTimer = setInterval(() => this.beat(), Math.max(10, Math.floor(this.heartbeat.everyMs / 2)));
+  }
+
+  /** Heartbeats on idle outgoing channels; silent incoming channels are closed. */
+  private beat(): void {
+    const now = Date.now();
+    for (const peer of this.peers.values()) {
+      const out = peer.outSocket;
+      if (peer.outState === 'up' && out !== null && !out.destroyed && now - peer.lastWrite >= this.heartbeat.everyMs) {
+        // A transport frame: never seen by the protocol, its clocks or its channel states.
+        out.write(peer.sealer === null ? HEARTBEAT_FRAME : encodeFrame(peer.sealer.seal(EMPTY_BODY), this.maxFrameBytes));
+        peer.lastWrite = now;
+      }
+      if (peer.inSocket !== null && now - peer.lastRead >= this.heartbeat.silenceMs) {
+        const problem = `client ${peer.id} has been silent for ${((now - peer.lastRead) / 1000).toFixed(1)} s (no heartbeat): closing the session to reconnect`;
+        peer.lastError = problem;
+        this.log.warn({ peer: peer.id }, problem);
+        this.dropIncoming(peer);
+      }
+    }
   }
 
   /** The address actually listened on (useful with port 0). */
@@ -280,8 +324,11 @@ export class Mesh extends EventEmitter<MeshEvents> {
       // A broadcast hands the same message object to every peer: encode it once.
       if (message !== this.lastEncoded?.message) this.lastEncoded = { message, body: encodeMessage(message), frame: null };
       const encoded = this.lastEncoded;
-      if (peer.sealer !== null) frame = encodeFrame(peer.sealer.seal(encoded.body), this.maxFrameBytes);
-      else frame = encoded.frame ??= encodeFrame(encoded.body, this.maxFrameBytes);
+      if (peer.sealer !== null) {
+        // Sealed when written (see `write`), so that heartbeats keep the frame counter in order.
+        if (encoded.body.length + TAG_BYTES > this.maxFrameBytes) throw NetError.frameTooLarge(encoded.body.length + TAG_BYTES, this.maxFrameBytes);
+        frame = encoded.body;
+      } else frame = encoded.frame ??= encodeFrame(encoded.body, this.maxFrameBytes);
     } catch (e) {
       // A channel that silently skips a message is no longer FIFO-reliable, which both protocols
       // need: stop it at once (nothing more goes out on it) and end the session, so the peer is
@@ -329,6 +376,8 @@ export class Mesh extends EventEmitter<MeshEvents> {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = null;
     const sockets: net.Socket[] = [...this.unidentified];
     for (const peer of this.peers.values()) {
       if (peer.retryTimer !== null) clearTimeout(peer.retryTimer);
@@ -366,7 +415,8 @@ export class Mesh extends EventEmitter<MeshEvents> {
     const socket = net.connect({ host: peer.host, port: peer.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_MS });
     peer.outSocket = socket;
     this.setOutState(peer, 'connecting');
-    const decoder = new FrameDecoder({ maxFrameBytes: this.maxFrameBytes });
+    // Only handshake frames ever arrive on an outgoing channel.
+    const decoder = new FrameDecoder({ maxFrameBytes: PRE_HANDSHAKE_FRAME_BYTES });
     let welcomed = false;
     const where = `${peer.host}:${peer.port}`;
     const nonce = newNonce();
@@ -391,7 +441,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
     this.handshakeTimers.add(timer);
 
     socket.on('connect', () => {
-      const hello: Hello = { type: 'HELLO', protocol: PROTOCOL_VERSION, cluster: this.cluster, node: this.self, to: peer.id, genesis: this.genesis, height: this.localHeight(), nonce };
+      const hello: Hello = { type: 'HELLO', protocol: PROTOCOL_VERSION, cluster: this.cluster, node: this.self, to: peer.id, genesis: this.genesis, height: this.localHeight(), incarnation: this.incarnation, nonce };
       socket.write(encodeFrame(encodeHandshake(hello), this.maxFrameBytes));
     });
 
@@ -441,6 +491,8 @@ export class Mesh extends EventEmitter<MeshEvents> {
           peer.sealer = this.secret === null || frame.nonce === undefined ? null : new FrameSealer(channelKey(this.secret, this.cluster, this.self, peer.id, nonce, frame.nonce));
           welcomed = true;
           peer.announcedHeight = frame.height;
+          peer.incarnation = frame.incarnation;
+          peer.lastWrite = Date.now();
           clearTimeout(timer);
           this.handshakeTimers.delete(timer);
           peer.attempt = 0;
@@ -543,9 +595,13 @@ export class Mesh extends EventEmitter<MeshEvents> {
     if (peer.outSocket !== null) this.armDelayTimer(peer);
   }
 
-  private write(peer: Peer, frames: Buffer[]): void {
+  /** `frames` are whole frames, or on a sealed channel the bodies still to seal, in write order. */
+  private write(peer: Peer, queued: Buffer[]): void {
     const socket = peer.outSocket;
     if (socket === null || peer.outState !== 'up' || socket.destroyed) return;
+    peer.lastWrite = Date.now();
+    const sealer = peer.sealer;
+    const frames = sealer === null ? queued : queued.map((body) => encodeFrame(sealer.seal(body), this.maxFrameBytes));
     if (frames.length === 1) {
       socket.write(frames[0] as Buffer);
     } else {
@@ -554,7 +610,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
       for (const f of frames) socket.write(f);
       socket.uncork();
     }
-    if (socket.writableLength > MAX_QUEUED_WRITE_BYTES) {
+    if (socket.writableLength > this.maxQueuedWriteBytes) {
       const problem = `client ${peer.id} is not reading: ${socket.writableLength} bytes queued; closing the channel`;
       peer.lastError = problem;
       this.log.warn({ peer: peer.id, kind: NetErrorKind.SlowConsumer }, problem);
@@ -578,9 +634,17 @@ export class Mesh extends EventEmitter<MeshEvents> {
       return;
     }
     socket.setNoDelay(true);
-    this.unidentified.add(socket);
     const remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
-    const decoder = new FrameDecoder({ maxFrameBytes: this.maxFrameBytes });
+    // Strangers cannot hold more than a bounded number of connections open, however patient.
+    if (this.unidentified.size >= MAX_UNIDENTIFIED_CONNECTIONS) {
+      const oldest = this.unidentified.values().next().value!;
+      this.unidentified.delete(oldest);
+      this.log.warn({ remote, kind: NetErrorKind.HandshakeTimeout }, `more than ${MAX_UNIDENTIFIED_CONNECTIONS} connections without a handshake: closing the oldest (${oldest.remoteAddress ?? '?'}:${oldest.remotePort ?? '?'})`);
+      oldest.destroy();
+    }
+    this.unidentified.add(socket);
+    // Until the handshake is done a frame is a HELLO: a few hundred bytes, not megabytes.
+    const decoder = new FrameDecoder({ maxFrameBytes: PRE_HANDSHAKE_FRAME_BYTES });
     /** Set once the HELLO is accepted. */
     let peer: Peer | null = null;
     /** Set once a REFUSE was sent: ignore anything else until the socket is gone. */
@@ -599,6 +663,9 @@ export class Mesh extends EventEmitter<MeshEvents> {
       peer = p;
       p.inSocket = socket;
       p.announcedHeight = hello.height;
+      p.incarnation = hello.incarnation;
+      p.lastRead = Date.now();
+      decoder.setMaxFrameBytes(this.maxFrameBytes);
       p.held = [];
       this.touch(p);
       this.log.info({ peer: p.id, remote }, `incoming channel from client ${p.id} is up`);
@@ -641,6 +708,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
 
     socket.on('data', (chunk: Buffer) => {
       if (refused) return;
+      if (peer !== null) peer.lastRead = Date.now();
       try {
         const frames = decoder.push(chunk);
         for (const body of frames) {
@@ -683,7 +751,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
             const p = this.peers.get(hello.node);
             if (p === undefined) return; // refusalReason already checked; keeps the compiler happy
             if (this.secret === null) {
-              socket.write(encodeFrame(encodeHandshake({ type: 'WELCOME', node: this.self, height: this.localHeight() }), this.maxFrameBytes));
+              socket.write(encodeFrame(encodeHandshake({ type: 'WELCOME', node: this.self, height: this.localHeight(), incarnation: this.incarnation }), this.maxFrameBytes));
               admit(p, hello);
               continue;
             }
@@ -693,17 +761,19 @@ export class Mesh extends EventEmitter<MeshEvents> {
             }
             const nonce = newNonce();
             const proof = proofOf(this.secret, 'acceptor', this.cluster, this.self, hello.node, hello.nonce);
-            socket.write(encodeFrame(encodeHandshake({ type: 'WELCOME', node: this.self, height: this.localHeight(), nonce, proof }), this.maxFrameBytes));
+            socket.write(encodeFrame(encodeHandshake({ type: 'WELCOME', node: this.self, height: this.localHeight(), incarnation: this.incarnation, nonce, proof }), this.maxFrameBytes));
             awaiting = { hello, nonce };
             continue;
           }
           if (peer.inSocket !== socket) return;
+          if (opener === null && body.length === 0) continue; // a heartbeat
           const payload = opener === null ? body : opener.open(body);
           if (payload === null) {
             peer.lastError = `bad input from client ${peer.id}: a frame failed its MAC check`;
             reject(NetErrorKind.BadMessage, `closing incoming channel from client ${peer.id} (${remote}): a frame failed its MAC check (forged, altered, replayed or out of order)`);
             return;
           }
+          if (payload.length === 0) continue; // a heartbeat
           const decoded = decodeMessage(payload, this.nodes);
           if (!decoded.ok) {
             peer.lastError = `bad input from client ${peer.id}: ${decoded.error.message}`;
@@ -776,7 +846,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
     if (peer.up || this.closed || peer.outState !== 'up' || peer.inSocket === null) return;
     peer.up = true;
     this.log.info({ peer: peer.id }, `client ${peer.id} is up`);
-    this.safeEmit('peerUp', peer.id, peer.announcedHeight);
+    this.safeEmit('peerUp', peer.id, peer.announcedHeight, peer.incarnation);
     const held = peer.held;
     peer.held = [];
     for (const m of held) {
@@ -834,6 +904,8 @@ export class Mesh extends EventEmitter<MeshEvents> {
     peer.since = Date.now();
   }
 }
+
+const EMPTY_BODY = Buffer.alloc(0);
 
 /** Shortest prefixes (at least 8 characters) that tell two hashes apart, for readable logs. */
 function distinguish(a: string, b: string): [string, string] {

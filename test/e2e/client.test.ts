@@ -508,7 +508,7 @@ describe('command line', () => {
 
   it('--help lists every option, with the defaults of --config, --data-dir, --log-level and --transfer-timeout', async () => {
     const entries = await helpEntries();
-    for (const opt of ['--config', '--data-dir', '--log-level', '--no-repl', '--json', '--delay', '--snapshot-every', '--transfer-timeout', '--listen', '--fsync', '--help']) {
+    for (const opt of ['--config', '--data-dir', '--log-level', '--no-repl', '--json', '--delay', '--snapshot-every', '--transfer-timeout', '--listen', '--no-fsync', '--help']) {
       expect(entries.has(opt), `${opt} in ${[...entries.keys()].join(' ')}`).toBe(true);
     }
     // wording and quoting are the product's choice; the default must be there

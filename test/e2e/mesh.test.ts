@@ -90,6 +90,7 @@ function makeNode(self: NodeId, ports: readonly number[], extra: Partial<MeshOpt
     logger: log.logger,
     backoff: FAST_BACKOFF,
     height: () => 0,
+    incarnation: self,
     ...extra,
   });
   meshes.push(mesh);
@@ -151,7 +152,7 @@ async function rawHandshake(port: number, hello: Record<string, unknown>): Promi
   return { socket, answers };
 }
 
-const hello2 = (height: unknown): Record<string, unknown> => ({ type: 'HELLO', protocol: PROTOCOL_VERSION, cluster: 'test', node: 2, to: 1, genesis: GENESIS, height });
+const hello2 = (height: unknown): Record<string, unknown> => ({ type: 'HELLO', protocol: PROTOCOL_VERSION, cluster: 'test', node: 2, to: 1, genesis: GENESIS, height, incarnation: 2 });
 
 /**
  * Plays client 2's listener on `port`: takes client 1's HELLO and answers only when the test says
@@ -214,9 +215,9 @@ describe('Mesh', () => {
     const [a, b, c] = nodes as [Node, Node, Node];
     const N = 1000;
     for (let i = 1; i <= N; i++) {
-      expect(a.mesh.send(2, { type: 'REQUEST', ts: i })).toBe(true);
-      expect(a.mesh.send(3, { type: 'REPLY', ts: i })).toBe(true);
-      expect(b.mesh.send(1, { type: 'RELEASE', ts: i, block: null })).toBe(true);
+      expect(a.mesh.send(2, { type: 'REQUEST', ts: i, height: 0, view: 0 })).toBe(true);
+      expect(a.mesh.send(3, { type: 'REPLY', ts: i, height: 0, view: 0 })).toBe(true);
+      expect(b.mesh.send(1, { type: 'RELEASE', ts: i, height: 0, view: 0, block: null })).toBe(true);
       // Spread the sends over many ticks so the per-channel timer is re-armed mid-stream.
       if (i % 50 === 0) await sleep(Math.random() * 4);
     }
@@ -236,7 +237,7 @@ describe('Mesh', () => {
     await waitFor(() => allUp(nodes), 'all peers up');
     const [a, b] = nodes as [Node, Node];
     const t0 = Date.now();
-    a.mesh.send(2, { type: 'REQUEST', ts: 1 });
+    a.mesh.send(2, { type: 'REQUEST', ts: 1, height: 0, view: 0 });
     await waitFor(() => (b.received.get(1)?.length ?? 0) === 1, 'delayed message');
     // Timers may fire a millisecond early; the point is that the message was held at all.
     expect(Date.now() - t0).toBeGreaterThanOrEqual(29);
@@ -271,9 +272,9 @@ describe('Mesh', () => {
     const b = makeNode(2, ports, { secret: 'the-same-secret-on-both' });
     await Promise.all([a.mesh.start(), b.mesh.start()]);
     await waitFor(() => a.up.has(2) && b.up.has(1), 'peerUp with a shared secret');
-    expect(a.mesh.send(2, { type: 'REQUEST', ts: 7 })).toBe(true);
+    expect(a.mesh.send(2, { type: 'REQUEST', ts: 7, height: 0, view: 0 })).toBe(true);
     await waitFor(() => (b.received.get(1)?.length ?? 0) === 1, 'the message');
-    expect(b.received.get(1)).toEqual([{ type: 'REQUEST', ts: 7 }]);
+    expect(b.received.get(1)).toEqual([{ type: 'REQUEST', ts: 7, height: 0, view: 0 }]);
   });
 
   it('refuses a peer with a different cluster secret on both sides, saying why', async () => {
@@ -322,8 +323,8 @@ describe('Mesh', () => {
     if (!welcome.ok || welcome.value.type !== 'WELCOME' || welcome.value.nonce === undefined) throw new Error('expected a WELCOME with a challenge');
     socket.write(encodeFrame(encodeHandshake({ type: 'AUTH', proof: proofOf(secret, 'dialer', 'test', 2, 1, welcome.value.nonce) })));
     const sealer = new FrameSealer(channelKey(secret, 'test', 2, 1, nonce, welcome.value.nonce));
-    socket.write(encodeFrame(sealer.seal(encodeMessage({ type: 'REQUEST', ts: 1 }))));
-    const forged = sealer.seal(encodeMessage({ type: 'REQUEST', ts: 2 }));
+    socket.write(encodeFrame(sealer.seal(encodeMessage({ type: 'REQUEST', ts: 1, height: 0, view: 0 }))));
+    const forged = sealer.seal(encodeMessage({ type: 'REQUEST', ts: 2, height: 0, view: 0 }));
     forged[forged.length - 1] = forged[forged.length - 1]! ^ 0xff;
     socket.write(encodeFrame(forged));
     await closed(socket);
@@ -355,7 +356,7 @@ describe('Mesh', () => {
     junk.write(encodeFrame(Buffer.from([0x92, 0x01])));
     // A valid msgpack map that is not a handshake.
     const notHello = await connectRaw(port);
-    notHello.write(encodeFrame(encodeMessage({ type: 'REQUEST', ts: 1 })));
+    notHello.write(encodeFrame(encodeMessage({ type: 'REQUEST', ts: 1, height: 0, view: 0 })));
     await Promise.all([closed(http), closed(junk), closed(notHello)]);
 
     const warns = a.log.records().filter((r) => r.level === WARN).map((r) => r.msg);
@@ -365,10 +366,10 @@ describe('Mesh', () => {
 
     // The mesh is unaffected: the existing channels still carry messages both ways.
     expect(allUp(nodes)).toBe(true);
-    expect(b.mesh.send(1, { type: 'REQUEST', ts: 42 })).toBe(true);
-    expect(a.mesh.send(2, { type: 'REPLY', ts: 43 })).toBe(true);
+    expect(b.mesh.send(1, { type: 'REQUEST', ts: 42, height: 0, view: 0 })).toBe(true);
+    expect(a.mesh.send(2, { type: 'REPLY', ts: 43, height: 0, view: 0 })).toBe(true);
     await waitFor(() => (a.received.get(2)?.length ?? 0) === 1 && (b.received.get(1)?.length ?? 0) === 1, 'messages after garbage');
-    expect(a.received.get(2)).toEqual([{ type: 'REQUEST', ts: 42 }]);
+    expect(a.received.get(2)).toEqual([{ type: 'REQUEST', ts: 42, height: 0, view: 0 }]);
   });
 
   it('drops a handshaken peer that sends an invalid message, with a warning, and takes it back after', async () => {
@@ -380,16 +381,16 @@ describe('Mesh', () => {
     const decoder = new FrameDecoder();
     const answers: Buffer[] = [];
     raw.on('data', (c: Buffer) => answers.push(...decoder.push(c)));
-    raw.write(encodeFrame(encodeHandshake({ type: 'HELLO', protocol: PROTOCOL_VERSION, cluster: 'test', node: 2, to: 1, genesis: GENESIS, height: 0 })));
+    raw.write(encodeFrame(encodeHandshake({ type: 'HELLO', protocol: PROTOCOL_VERSION, cluster: 'test', node: 2, to: 1, genesis: GENESIS, height: 0, incarnation: 2 })));
     await waitFor(() => answers.length === 1, 'WELCOME');
     expect(a.mesh.status()[0]?.incoming).toBe('up');
     // A second connection claiming to be client 2 is refused while the first is live.
     const dup = await connectRaw(a.mesh.address().port);
-    dup.write(encodeFrame(encodeHandshake({ type: 'HELLO', protocol: PROTOCOL_VERSION, cluster: 'test', node: 2, to: 1, genesis: GENESIS, height: 0 })));
+    dup.write(encodeFrame(encodeHandshake({ type: 'HELLO', protocol: PROTOCOL_VERSION, cluster: 'test', node: 2, to: 1, genesis: GENESIS, height: 0, incarnation: 2 })));
     await closed(dup);
     expect(a.log.lines.some((l) => l.includes('client 2 is already connected'))).toBe(true);
 
-    raw.write(encodeFrame(encodeMessage({ type: 'REQUEST', ts: -5 })));
+    raw.write(encodeFrame(encodeMessage({ type: 'REQUEST', ts: -5, height: 0, view: 0 })));
     await closed(raw);
     const warn = a.log.records().find((r) => r.level === WARN && /closing incoming channel from client 2/.test(r.msg));
     expect(warn?.msg).toMatch(/message\.ts: expected an integer >= 0, got -5/);
@@ -402,7 +403,7 @@ describe('Mesh', () => {
     const answers2: Buffer[] = [];
     const decoder2 = new FrameDecoder();
     again.on('data', (c: Buffer) => answers2.push(...decoder2.push(c)));
-    again.write(encodeFrame(encodeHandshake({ type: 'HELLO', protocol: PROTOCOL_VERSION, cluster: 'test', node: 2, to: 1, genesis: GENESIS, height: 0 })));
+    again.write(encodeFrame(encodeHandshake({ type: 'HELLO', protocol: PROTOCOL_VERSION, cluster: 'test', node: 2, to: 1, genesis: GENESIS, height: 0, incarnation: 2 })));
     await waitFor(() => answers2.length === 1, 'second WELCOME');
     expect(answers2[0]?.toString('latin1')).toMatch(/WELCOME/);
     expect(a.mesh.status()[0]?.incoming).toBe('up');
@@ -420,12 +421,12 @@ describe('Mesh', () => {
     // Client 2 dials in and, seeing its session up, sends at once.
     const { socket: raw, answers } = await rawHandshake(a.mesh.address().port, hello2(0));
     await waitFor(() => answers.length === 1, 'WELCOME');
-    for (let ts = 1; ts <= 3; ts++) raw.write(encodeFrame(encodeMessage({ type: 'REQUEST', ts })));
+    for (let ts = 1; ts <= 3; ts++) raw.write(encodeFrame(encodeMessage({ type: 'REQUEST', ts, height: 0, view: 0 })));
     await sleep(100);
     expect(a.events).toEqual([]);
     expect(a.mesh.status()[0]).toMatchObject({ outgoing: 'connecting', incoming: 'up', received: 3 });
 
-    listener.answer({ type: 'WELCOME', node: 2, height: 0 });
+    listener.answer({ type: 'WELCOME', node: 2, height: 0, incarnation: 2 });
     await waitFor(() => a.events.length === 4, 'peerUp and 3 messages');
     expect(a.events).toEqual(['up 2', 'msg 2 1', 'msg 2 2', 'msg 2 3']);
   });
@@ -441,7 +442,7 @@ describe('Mesh', () => {
     const nodes = [1, 2, 3].map((id) => makeNode(id, ports, { delay: { minMs: 50, maxMs: 100 } }));
     await Promise.all(nodes.map((n) => n.mesh.start()));
     await waitFor(() => nodes.every((n) => n.up.size === 2), 'clients 1-3 up');
-    for (let ts = 1; ts <= 100; ts++) nodes[0]?.mesh.send(2, { type: 'REQUEST', ts });
+    for (let ts = 1; ts <= 100; ts++) nodes[0]?.mesh.send(2, { type: 'REQUEST', ts, height: 0, view: 0 });
     const raw = await connectRaw(nodes[0]?.mesh.address().port ?? 0); // unidentified, mid-handshake
     await Promise.all(nodes.map((n) => n.mesh.close()));
     raw.destroy();
@@ -459,14 +460,14 @@ describe('Mesh', () => {
       [{ node: 2, to: 3 }, /client 2 meant to dial client 3 but reached client 1/],
       [{ node: 2, to: 1, protocol: 99 }, /protocol version 99 is not supported/],
       // A version-1 client (no height in its HELLO) is told why, not just cut off as a bad handshake.
-      [{ node: 2, to: 1, protocol: 1, height: undefined }, /protocol version 1 is not supported \(this client speaks version 2\)/],
+      [{ node: 2, to: 1, protocol: 1, height: undefined }, /protocol version 1 is not supported \(this client speaks version 3\)/],
     ];
     for (const [fields, re] of cases) {
       const raw = await connectRaw(port);
       const decoder = new FrameDecoder();
       const answers: Buffer[] = [];
       raw.on('data', (c: Buffer) => answers.push(...decoder.push(c)));
-      raw.write(encodeFrame(encodeHandshake({ type: 'HELLO', protocol: PROTOCOL_VERSION, cluster: 'test', genesis: GENESIS, node: 0, to: 0, height: 0, ...fields } as never)));
+      raw.write(encodeFrame(encodeHandshake({ type: 'HELLO', protocol: PROTOCOL_VERSION, cluster: 'test', genesis: GENESIS, node: 0, to: 0, height: 0, incarnation: 0, ...fields } as never)));
       await closed(raw);
       expect(answers).toHaveLength(1);
       expect(answers[0]?.toString('latin1')).toMatch(/REFUSE/);
@@ -480,13 +481,13 @@ describe('Mesh', () => {
     await Promise.all(nodes.map((n) => n.mesh.start()));
     await waitFor(() => allUp(nodes), 'all peers up');
     const [a, b, c] = nodes as [Node, Node, Node];
-    expect(a.mesh.send(3, { type: 'REQUEST', ts: 1 })).toBe(true);
+    expect(a.mesh.send(3, { type: 'REQUEST', ts: 1, height: 0, view: 0 })).toBe(true);
 
     await c.mesh.close();
     await waitFor(() => !a.up.has(3) && !b.up.has(3), 'peerDown for client 3');
     expect(a.events.filter((e) => e === 'down 3')).toHaveLength(1);
     expect(b.events.filter((e) => e === 'down 3')).toHaveLength(1);
-    expect(a.mesh.send(3, { type: 'REQUEST', ts: 2 })).toBe(false);
+    expect(a.mesh.send(3, { type: 'REQUEST', ts: 2, height: 0, view: 0 })).toBe(false);
     // 1 and 2 are unaffected.
     expect(a.up.has(2) && b.up.has(1)).toBe(true);
 
@@ -495,9 +496,9 @@ describe('Mesh', () => {
     expect(c2.mesh.address().port).toBe(ports[2]);
     await waitFor(() => a.up.has(3) && b.up.has(3) && c2.up.size === 2, 'peerUp after restart');
     expect(a.events.filter((e) => e.endsWith(' 3'))).toEqual(['up 3', 'down 3', 'up 3']);
-    expect(a.mesh.send(3, { type: 'REQUEST', ts: 3 })).toBe(true);
+    expect(a.mesh.send(3, { type: 'REQUEST', ts: 3, height: 0, view: 0 })).toBe(true);
     await waitFor(() => (c2.received.get(1)?.length ?? 0) === 1, 'message to the restarted client');
-    expect(c2.received.get(1)).toEqual([{ type: 'REQUEST', ts: 3 }]);
+    expect(c2.received.get(1)).toEqual([{ type: 'REQUEST', ts: 3, height: 0, view: 0 }]);
   });
 
   it('peerUp carries the chain height the peer announced in its handshake', async () => {
@@ -542,7 +543,7 @@ describe('Mesh', () => {
     await waitFor(() => fake.hellos.length === 1, "client 1's HELLO");
     // Client 1 announces its own height in its HELLO...
     expect(fake.hellos[0]).toMatchObject({ type: 'HELLO', node: 1, to: 2, protocol: PROTOCOL_VERSION, height: 13 });
-    const welcome = { type: 'WELCOME', node: 2, height: welcomeHeight };
+    const welcome = { type: 'WELCOME', node: 2, height: welcomeHeight, incarnation: 2 };
     if (order === 'WELCOME before HELLO') {
       fake.answer(welcome);
       await waitFor(() => a.mesh.status()[0]?.outgoing === 'up', 'outgoing channel up');
@@ -551,7 +552,7 @@ describe('Mesh', () => {
     await waitFor(() => raw.answers.length === 1, 'WELCOME');
     // ...and in its WELCOME.
     const answer = decodeHandshake(raw.answers[0]!);
-    expect(answer).toEqual({ ok: true, value: { type: 'WELCOME', node: 1, height: 13 } });
+    expect(answer).toEqual({ ok: true, value: { type: 'WELCOME', node: 1, height: 13, incarnation: 1 } });
     if (order === 'HELLO before WELCOME') {
       expect(a.events).toEqual([]);
       fake.answer(welcome);
@@ -606,7 +607,7 @@ describe('Mesh', () => {
     const log = capture('debug');
     const a = makeNode(1, ports, {}, log);
     await a.mesh.start();
-    expect(a.mesh.send(2, { type: 'REQUEST', ts: 1 })).toBe(false);
+    expect(a.mesh.send(2, { type: 'REQUEST', ts: 1, height: 0, view: 0 })).toBe(false);
     expect(log.lines.some((l) => l.includes('dropped 1->2 REQUEST ts=1'))).toBe(true);
     expect(a.mesh.status()[0]).toMatchObject({ id: 2, incoming: 'down', sent: 0 });
   });
