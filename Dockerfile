@@ -7,13 +7,13 @@
 #
 # Works with the real node:20-slim and with the one .ci/docker-setup.sh imports on machines with
 # no registry access (which holds node, npm, sh and coreutils, as the real one does).
-# Every RUN is exec form with no shell features, for both builders (legacy and BuildKit).
 
 FROM node:20-slim AS build
 # Marks this stage's leftover images (the legacy builder keeps them untagged as a cache), so that
 # .ci/docker-teardown.sh can remove them without touching anyone else's images.
 LABEL org.lamport-ledger.stage=build
 WORKDIR /app
+# Nothing in the build may wait on a registry that may not be reachable.
 ENV NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=false
 COPY package.json package-lock.json ./
 COPY node_modules ./node_modules

@@ -20,7 +20,7 @@ const SECRET = randomBytes(24).toString('hex');
 const IDS = [1, 2, 3] as const;
 
 // Bounds, so that a hung engine fails the run instead of eating CI's time. A healthy run on two
-// cores takes ~27 s with nothing cached (the build ~8 s of it), ~20 s with the build cached.
+// shared cores took 27-43 s with nothing cached, 15-20 s with the build cached.
 const BUILD_AND_UP_MS = 300_000;
 const DOWN_MS = 60_000;
 
