@@ -5,9 +5,12 @@
 #   1. apt-get install docker.io docker-compose (Debian's; compose v1 = `docker-compose`)
 #   2. record the host settings dockerd changes (iptables FORWARD policy, ip_forward), once
 #   3. start dockerd in the background, log to a file, wait (bounded) until `docker info` answers
-#   4. build node:20-slim locally: a root filesystem holding this machine's node binary and the
-#      libraries ldd lists, imported with `docker import` (skipped when the image already holds
-#      the same node binary)
+#   4. build node:20-slim locally: a root filesystem holding this machine's node binary and npm,
+#      Debian's dash (/bin/sh) and coreutils (/usr/bin/env, ln, ...) as installed here, and the
+#      libraries ldd lists for them, imported with `docker import` (skipped when the image already
+#      holds the same node binary and recipe). The real node:20-slim has all of these; the
+#      project's Dockerfile needs them: npm and sh to build and prune in the image, env for the
+#      `#!/usr/bin/env node` of npm and of bin/client.js (the `client` command), ln to link it.
 #
 # Idempotent, non-interactive, runs as root with no stdin. Undo with .ci/docker-teardown.sh.
 set -euo pipefail
@@ -19,6 +22,11 @@ SAVED=$STATE_DIR/saved-host-settings
 IMAGE=${LL_DOCKER_IMAGE:-node:20-slim}
 WAIT_SECONDS=${LL_DOCKER_WAIT_SECONDS:-60}
 LABEL=org.lamport-ledger.node-sha256
+RECIPE_LABEL=org.lamport-ledger.base-recipe
+# Bump when the image's contents change, so that an image built by an older recipe is rebuilt.
+RECIPE=2
+# Debian packages copied into the image as installed on this machine (both are Essential: yes).
+DEB_PACKAGES="dash coreutils"
 
 say() { printf '[docker-setup] %s\n' "$*"; }
 die() { printf '[docker-setup] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -107,22 +115,46 @@ NODE_BIN=$(readlink -f "$(command -v node)")
 [ -x "$NODE_BIN" ] || die "no node binary on PATH"
 NODE_SHA=$(sha256sum "$NODE_BIN" | cut -d' ' -f1)
 NODE_VERSION=$("$NODE_BIN" --version)
+# npm's package directory (npm-cli.js is <dir>/bin/npm-cli.js), wherever this machine installed it.
+NPM_DIR=$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")
+[ -f "$NPM_DIR/bin/npm-cli.js" ] || die "no npm next to node (looked in $NPM_DIR)"
+NPM_VERSION=$(npm --version)
 
 have_sha=$(docker image inspect -f "{{ index .Config.Labels \"$LABEL\" }}" "$IMAGE" 2>/dev/null || true)
-if [ "$have_sha" = "$NODE_SHA" ] && [ "$(docker run --rm "$IMAGE" node --version 2>/dev/null)" = "$NODE_VERSION" ]; then
-  say "$IMAGE already holds this node ($NODE_VERSION); not re-importing"
+have_recipe=$(docker image inspect -f "{{ index .Config.Labels \"$RECIPE_LABEL\" }}" "$IMAGE" 2>/dev/null || true)
+if [ "$have_sha" = "$NODE_SHA" ] && [ "$have_recipe" = "$RECIPE" ] &&
+   [ "$(docker run --rm "$IMAGE" node --version 2>/dev/null)" = "$NODE_VERSION" ]; then
+  say "$IMAGE already holds this node ($NODE_VERSION) and recipe $RECIPE; not re-importing"
 else
   say "building $IMAGE from $NODE_BIN ($NODE_VERSION)"
   ROOTFS=$(mktemp -d /tmp/ll-rootfs.XXXXXX)
   trap 'rm -rf "$ROOTFS"' EXIT
-  # Copy a file to the same path in the rootfs, following symlinks (the rootfs needs no links).
+  # Copy a file to the same path in the rootfs, following symlinks.
   put() { mkdir -p "$ROOTFS$(dirname "$1")"; cp -L "$1" "$ROOTFS$1"; }
   mkdir -p "$ROOTFS"/{usr/local/bin,etc,tmp,root,data,app,proc,sys,dev}
   chmod 1777 "$ROOTFS/tmp"
   cp -L "$NODE_BIN" "$ROOTFS/usr/local/bin/node"
-  # Every library ldd lists (path after "=>") and the dynamic loader (a bare absolute path).
-  ldd "$NODE_BIN" | awk '/=>/ && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' | sort -u |
-    while read -r lib; do put "$lib"; done
+  # npm where the real image has it, so `npm` and `npx` are on the PATH as there.
+  mkdir -p "$ROOTFS/usr/local/lib/node_modules"
+  cp -a "$NPM_DIR" "$ROOTFS/usr/local/lib/node_modules/npm"
+  ln -s ../lib/node_modules/npm/bin/npm-cli.js "$ROOTFS/usr/local/bin/npm"
+  ln -s ../lib/node_modules/npm/bin/npx-cli.js "$ROOTFS/usr/local/bin/npx"
+  # The packages' programs and libraries (not their docs), links to files kept as links (/bin/sh
+  # -> dash). Directories are skipped: on a merged-/usr host /bin is a link the rootfs does not need.
+  # dpkg -L also prints "diverted by" notes: only absolute paths are files.
+  dpkg -L $DEB_PACKAGES | grep '^/' | grep -Ev '^/usr/share/(doc|man|info|locale|lintian|menu)/' | sort -u |
+    while read -r f; do
+      if [ -d "$f" ]; then :
+      elif [ -L "$f" ]; then mkdir -p "$ROOTFS$(dirname "$f")"; ln -sfn "$(readlink "$f")" "$ROOTFS$f"
+      elif [ -f "$f" ]; then put "$f"
+      fi
+    done
+  [ -x "$ROOTFS/bin/sh" ] && [ -x "$ROOTFS/usr/bin/env" ] || die "dash or coreutils gave no /bin/sh or /usr/bin/env"
+  # Every library ldd lists (path after "=>") and the dynamic loader (a bare absolute path), for
+  # node and every program copied above.
+  find "$ROOTFS" -type f -perm -u+x | while read -r exe; do
+    ldd "$exe" 2>/dev/null | awk '/=>/ && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' || true
+  done | sort -u | while read -r lib; do put "$lib"; done
   compgen -G "$ROOTFS/lib*/ld-*.so*" >/dev/null || die "ldd listed no dynamic loader"
   # glibc >= 2.34 has files/dns NSS built into libc.so.6: no libnss_* needed for getaddrinfo.
   printf 'root:x:0:0:root:/root:/usr/local/bin/node\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n' > "$ROOTFS/etc/passwd"
@@ -133,6 +165,7 @@ else
   tar -C "$ROOTFS" -c . | docker import \
     --change "LABEL $LABEL=$NODE_SHA" \
     --change "LABEL org.lamport-ledger.node-version=$NODE_VERSION" \
+    --change "LABEL $RECIPE_LABEL=$RECIPE" \
     --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' \
     --change 'WORKDIR /app' \
     --change 'CMD ["node"]' \
@@ -141,7 +174,11 @@ else
   trap - EXIT
   got=$(docker run --rm "$IMAGE" node --version) || die "imported $IMAGE does not run node"
   [ "$got" = "$NODE_VERSION" ] || die "imported $IMAGE runs node $got, expected $NODE_VERSION"
-  say "imported $IMAGE ($(docker image inspect -f '{{.Size}}' "$IMAGE") bytes), node $got"
+  # What the project's Dockerfile relies on: sh, env finding node on the PATH, npm through both.
+  got_npm=$(docker run --rm "$IMAGE" sh -c 'env node --version >/dev/null && npm --version') ||
+    die "imported $IMAGE cannot run sh, env or npm"
+  [ "$got_npm" = "$NPM_VERSION" ] || die "imported $IMAGE runs npm $got_npm, expected $NPM_VERSION"
+  say "imported $IMAGE ($(docker image inspect -f '{{.Size}}' "$IMAGE") bytes), node $got, npm $got_npm, sh, coreutils"
 fi
 
 say "ready in $(( $(date +%s) - start_time ))s"

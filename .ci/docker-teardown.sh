@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Undo .ci/docker-setup.sh: remove test compose leftovers, stop the dockerd it started, and put
-# back what dockerd changed on the host (iptables FORWARD policy, its iptables chains and rules,
-# ip_forward, the docker0 bridge). Idempotent; a Docker engine this script did not start is left
-# running. The installed packages and the node:20-slim image (in /var/lib/docker) are kept, so a
-# second setup is quick.
+# Undo .ci/docker-setup.sh: remove test compose leftovers (containers, networks, volumes, image
+# tags, build-stage images), stop the dockerd it started, and put back what dockerd changed on
+# the host (iptables FORWARD policy, its iptables chains and rules, ip_forward, the docker0 bridge).
+# Idempotent; a Docker engine this script did not start is left running. The installed packages
+# and the node:20-slim image (in /var/lib/docker) are kept, so a second setup is quick.
 set -euo pipefail
 
 STATE_DIR=${LL_DOCKER_STATE_DIR:-/var/tmp/lamport-ledger-docker}
@@ -31,6 +31,14 @@ if command -v docker >/dev/null && timeout 10 docker info >/dev/null 2>&1; then
     proj=$(docker volume inspect -f '{{ index .Labels "com.docker.compose.project" }}' "$v" 2>/dev/null || true)
     case $proj in ll-test-*) docker volume rm "$v" >/dev/null 2>&1 || true ;; esac
   done
+  # The image tags the tests build (ll-test-<hex>:latest), removed by name: the same image may
+  # also carry a tag of the user's, which stays.
+  for ref in $(docker image ls --filter 'reference=ll-test-*' --format '{{.Repository}}:{{.Tag}}' 2>/dev/null); do
+    say "removing leftover test image $ref"
+    docker image rm "$ref" >/dev/null 2>&1 || true
+  done
+  # The Dockerfile's build stage, which the legacy builder leaves behind untagged (only a cache).
+  docker image prune -f --filter label=org.lamport-ledger.stage=build >/dev/null 2>&1 || true
 fi
 
 # --- dockerd --------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import { isLedgerError } from '../errors.js';
 import { isLoopback } from '../net/auth.js';
 import { NetErrorKind, isNetError } from '../net/errors.js';
 import { LocalCluster, ScriptError, clusterRepl, generateConfig, runAuto, runScript, tempDataRoot } from './cluster.js';
+import { withEnvDefaults } from './env.js';
 import { runPiped, startRepl } from './repl.js';
 import { registerBench } from '../bench/index.js';
 
@@ -338,7 +339,7 @@ export function buildProgram(): Command {
     .option('--listen <host>', "listen on this address instead of the config's host (e.g. 0.0.0.0)")
     .option('--no-fsync', 'do not fdatasync the chain file before releasing a block (faster; a power loss may lose acknowledged transfers)')
     .option('--insecure', `listen beyond loopback without a cluster secret (default: refuse to; see ${SECRET_ENV})`)
-    .action((n: string | undefined, opts: RunOptions) => runClient(n, opts));
+    .action((n: string | undefined, opts: RunOptions) => runClient(n, withEnvDefaults(opts)));
 
   program
     .command('ctl')
@@ -349,7 +350,7 @@ export function buildProgram(): Command {
     .option('-c, --config <file>', 'check <n> against this cluster config')
     .option('-d, --data-dir <dir>', 'the client\'s data dir (default data/client-<n>)')
     .option('--timeout <seconds>', 'how long to wait for the answer', parseSeconds, 60)
-    .action(runCtl);
+    .action((n: string, words: string[], o: Parameters<typeof runCtl>[2]) => runCtl(n, words, withEnvDefaults(o)));
 
   const cluster = program
     .command('cluster')

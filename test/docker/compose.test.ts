@@ -1,66 +1,100 @@
-// Runs the top-level docker-compose.yml against a real Docker engine: three clients, one per
-// container, driven through `client ctl` inside each container (docker-compose exec).
+// Builds the project's image and runs the top-level docker-compose.yml against a real Docker
+// engine: three clients, one per container, driven through `client ctl` inside each container.
 //
-// Needs a Docker engine (.ci/docker-setup.sh provides one here) and a built dist/ (npm ci).
-// With no engine the test fails; outside CI it can be skipped explicitly with SKIP_DOCKER=1.
+// Needs a Docker engine with compose (.ci/docker-setup.sh provides both here) and node_modules/
+// from `npm ci` (the image is built from it). Without an engine the test is skipped, saying why;
+// under CI (CI=true, where .ci/run starts an engine) a missing engine fails it instead.
+// SKIP_DOCKER=1 skips it outside CI.
 import { execFile, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const COMPOSE_FILE = `${ROOT}/docker-compose.yml`;
 const PROJECT = `ll-test-${randomBytes(4).toString('hex')}`;
+// The image tag this run builds (the compose file reads it) and removes at the end.
+const IMAGE = `${PROJECT}:latest`;
+const SECRET = randomBytes(24).toString('hex');
 const IDS = [1, 2, 3] as const;
-const CTL_ARGS = ['--json', '--config', '/app/config/docker.json', '--data-dir', '/data'];
 
-function dockerAnswers(): { ok: boolean; why: string } {
+// Bounds, so that a hung engine fails the run instead of eating CI's time. A healthy run on two
+// shared cores took 27-43 s with nothing cached, 15-20 s with the build cached.
+const BUILD_AND_UP_MS = 300_000;
+const DOWN_MS = 60_000;
+
+/** Docker (or compose) is not there: the one-line reason, shown as a skip note or as the failure. */
+class DockerUnavailableError extends Error {
+  override name = 'DockerUnavailableError';
+}
+
+/** CI=true and the like; `CI=false` or `CI=0` is not CI. */
+function underCI(): boolean {
+  const v = (process.env.CI ?? '').trim().toLowerCase();
+  return v !== '' && v !== '0' && v !== 'false';
+}
+
+/** Why docker cannot be used, in one line, or null when it can. */
+function dockerProblem(): string | null {
   const r = spawnSync('docker', ['info', '--format', '{{.ServerVersion}}'], { encoding: 'utf8', timeout: 15_000 });
-  if (r.error) return { ok: false, why: r.error.message };
-  if (r.status !== 0) return { ok: false, why: (r.stderr || r.stdout).trim() };
-  return { ok: true, why: '' };
+  if (r.error) return `no docker command (${r.error.message})`;
+  if (r.status !== 0) return `no Docker engine answers docker info (${(r.stderr || r.stdout).trim().split('\n')[0]})`;
+  return null;
 }
 
-/** Compose v1 (`docker-compose`, Debian's) where installed, else the v2 plugin (`docker compose`). */
-function composeCommand(): string[] {
-  const v1 = spawnSync('docker-compose', ['version', '--short'], { encoding: 'utf8', timeout: 15_000 });
-  return !v1.error && v1.status === 0 ? ['docker-compose'] : ['docker', 'compose'];
+/** Compose v1 (`docker-compose`, Debian's) where installed, else the v2 plugin (`docker compose`), else null. */
+function composeCommand(): string[] | null {
+  for (const cmd of [['docker-compose'], ['docker', 'compose']]) {
+    const r = spawnSync(cmd[0]!, [...cmd.slice(1), 'version'], { encoding: 'utf8', timeout: 15_000 });
+    if (!r.error && r.status === 0) return cmd;
+  }
+  return null;
 }
 
-const engine = dockerAnswers();
-const skipExplicitly = !engine.ok && !process.env.CI && process.env.SKIP_DOCKER === '1';
-if (skipExplicitly) console.warn(`SKIP_DOCKER=1: skipping the docker compose test (no engine: ${engine.why})`);
-const COMPOSE = engine.ok ? composeCommand() : ['docker-compose'];
+const CI = underCI();
+const engineProblem = dockerProblem();
+const COMPOSE = engineProblem === null ? composeCommand() : null;
+const problem = engineProblem ?? (COMPOSE === null ? 'neither docker-compose nor docker compose runs' : null);
+/** Outside CI an unusable docker (or SKIP_DOCKER=1) skips the test; in CI nothing skips it. */
+const skipReason = CI
+  ? null
+  : process.env.SKIP_DOCKER === '1'
+    ? 'SKIP_DOCKER=1'
+    : problem === null
+      ? null
+      : `${problem}; run .ci/docker-setup.sh as root to provide one (under CI=true this fails)`;
+if (skipReason !== null) console.warn(`docker compose test skipped: ${skipReason}`);
+if (CI && process.env.SKIP_DOCKER === '1') console.warn('docker compose test: SKIP_DOCKER=1 is ignored under CI');
 
 interface Run { code: number; stdout: string; stderr: string }
 
+function exec(cmd: string, args: string[], timeoutMs: number, env?: NodeJS.ProcessEnv): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { cwd: ROOT, env, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+      resolve({ code, stdout: String(stdout), stderr: String(stderr) + (err && code === -1 ? `\n${err.message}` : '') });
+    });
+  });
+}
+
+/** `docker-compose -f docker-compose.yml -p <project> <args>`, building and running this run's image tag. */
 function run(args: string[], timeoutMs: number): Promise<Run> {
   const [cmd, ...pre] = COMPOSE as [string, ...string[]];
-  return new Promise((resolve) => {
-    execFile(cmd, [...pre, '-f', COMPOSE_FILE, '-p', PROJECT, ...args],
-      { cwd: ROOT, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024 },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-        resolve({ code, stdout: String(stdout), stderr: String(stderr) + (err && code === -1 ? `\n${err.message}` : '') });
-      });
-  });
+  const env = { ...process.env, LAMPORT_LEDGER_IMAGE: IMAGE, LAMPORT_LEDGER_SECRET: SECRET };
+  return exec(cmd, [...pre, '-f', COMPOSE_FILE, '-p', PROJECT, ...args], timeoutMs, env);
 }
 
 async function compose(args: string[], timeoutMs = 60_000): Promise<string> {
   const r = await run(args, timeoutMs);
-  if (r.code !== 0) throw new Error(`${COMPOSE.join(' ')} ${args.join(' ')} exited ${r.code}:\n${r.stderr}${r.stdout}`);
+  if (r.code !== 0) throw new Error(`${COMPOSE!.join(' ')} ${args.join(' ')} exited ${r.code}:\n${r.stderr}${r.stdout}`);
   return r.stdout;
 }
 
-/** The JSON result printed by ctl: the whole output, or else its last line that parses. */
-function parseJson(out: string): any {
-  const text = out.trim();
-  try { return JSON.parse(text); } catch { /* fall through */ }
-  for (const line of text.split('\n').reverse()) {
-    try { return JSON.parse(line); } catch { /* keep looking */ }
-  }
-  throw new Error(`no JSON in ctl output:\n${out}`);
+async function docker(args: string[], timeoutMs = 30_000): Promise<string> {
+  const r = await exec('docker', args, timeoutMs);
+  if (r.code !== 0) throw new Error(`docker ${args.join(' ')} exited ${r.code}:\n${r.stderr}${r.stdout}`);
+  return r.stdout;
 }
 
 /** Container id of each service, from `compose ps -q` (the same container across stop/start). */
@@ -75,20 +109,17 @@ async function containerIds(): Promise<void> {
 }
 
 /**
- * `client ctl <n> <words...> --json` inside container n, as `docker-compose exec -T client<n> ...`
- * would run it; plain `docker exec` by id is the same call without compose v1's second of start-up.
- * Rejects when ctl exits non-zero.
+ * `client ctl <n> <words...> --json` inside container n, with no --config and no --data-dir: the
+ * image's environment supplies them. Plain `docker exec` by id is what `docker-compose exec -T`
+ * does, without compose v1's second of start-up per call. Rejects when ctl exits non-zero.
  */
-function ctl(n: number, words: string[], timeoutMs = 30_000): Promise<any> {
-  const args = ['exec', containers.get(n)!, 'node', '/app/bin/client.js', 'ctl', String(n), ...words, ...CTL_ARGS];
-  return new Promise((resolve, reject) => {
-    execFile('docker', args, { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`ctl ${n} ${words.join(' ')} failed (${err.code ?? err.message}):\n${stderr}${stdout}`));
-      else {
-        try { resolve(parseJson(String(stdout))); } catch (e) { reject(e); }
-      }
-    });
-  });
+async function ctl(n: number, words: string[], timeoutMs = 30_000): Promise<any> {
+  const out = await docker(['exec', containers.get(n)!, 'client', 'ctl', String(n), ...words, '--json'], timeoutMs);
+  try {
+    return JSON.parse(out);
+  } catch {
+    throw new Error(`ctl ${n} ${words.join(' ')}: not one JSON value:\n${out}`);
+  }
 }
 
 /** Retries `probe` until it returns without throwing, or fails with its last error after `ms`. */
@@ -128,24 +159,21 @@ async function converged(minHeight: number, balances: Record<string, number>, ms
 
 let upStarted = false;
 
-/** A missing engine fails every test, loudly: never a silent skip (SKIP_DOCKER=1 skips explicitly). */
-function needEngine(): void {
-  if (engine.ok) return;
-  throw new Error(process.env.CI
-    ? `Docker engine required in CI: .ci/docker-setup.sh must run first (docker info: ${engine.why})`
-    : `No Docker engine answers docker info (${engine.why}). Run .ci/docker-setup.sh as root, or set SKIP_DOCKER=1 to skip this test explicitly.`);
-}
-
-// Time budget (the hooks' and tests' limits add up to 4 minutes; a healthy run takes well under one).
-describe.skipIf(skipExplicitly)('docker compose: three clients in containers', () => {
+describe('docker compose: the image built and run as three clients in containers', () => {
   beforeAll(async () => {
-    if (!engine.ok) return; // every test below fails with needEngine()'s message
-    if (!existsSync(`${ROOT}/dist`)) throw new Error('dist/ is missing: run npm ci (or npm run build) before this test');
+    if (skipReason !== null || problem !== null) return; // skipped, or every test fails below
+    if (!existsSync(`${ROOT}/node_modules/typescript`)) throw new Error('node_modules/ is missing: run npm ci before this test (the image is built from it)');
     upStarted = true;
-    await compose(['up', '-d'], 50_000);
+    await compose(['up', '-d', '--build'], BUILD_AND_UP_MS);
     await containerIds();
     await allAnswer(50_000);
-  }, 80_000);
+  }, BUILD_AND_UP_MS + 80_000);
+
+  beforeEach((ctx) => {
+    if (skipReason !== null) ctx.skip(skipReason);
+    // Under CI (or with an engine but no compose) a missing piece fails every test, loudly.
+    if (problem !== null) throw new DockerUnavailableError(`docker compose test needs Docker: ${problem}${CI ? ' (CI=true: .ci/docker-setup.sh must run first)' : ''}`);
+  });
 
   afterEach(async (ctx) => {
     if (ctx.task.result?.state === 'fail' && upStarted) {
@@ -156,19 +184,31 @@ describe.skipIf(skipExplicitly)('docker compose: three clients in containers', (
 
   afterAll(async () => {
     if (!upStarted) return;
-    const r = await run(['down', '-v', '--remove-orphans', '-t', '5'], 90_000);
-    if (r.code !== 0) console.error(`docker-compose down -v failed (${r.code}):\n${r.stderr}${r.stdout}`);
-  }, 25_000);
+    const down = await run(['down', '-v', '--remove-orphans', '-t', '5'], DOWN_MS);
+    if (down.code !== 0) console.error(`compose down -v failed (${down.code}):\n${down.stderr}${down.stdout}`);
+    const rmi = await exec('docker', ['image', 'rm', IMAGE], 30_000);
+    if (rmi.code !== 0 && !/No such image/i.test(rmi.stderr)) console.error(`docker image rm ${IMAGE} failed (${rmi.code}):\n${rmi.stderr}`);
+  }, DOWN_MS + 35_000);
+
+  it('has a Docker engine and compose', () => {
+    expect(problem).toBeNull();
+  });
+
+  it('runs the image with only production dependencies, nothing mounted from the host', async () => {
+    const paths = ['dist/cli/main.js', 'bin/client.js', 'config/docker.json', 'package.json', 'node_modules/pino', 'node_modules/typescript', 'node_modules/vitest', 'src'];
+    const script = `const fs=require('fs');console.log(JSON.stringify(${JSON.stringify(paths)}.filter((p)=>fs.existsSync('/app/'+p))))`;
+    const present = JSON.parse(await docker(['exec', containers.get(1)!, 'node', '-e', script]));
+    expect(present).toEqual(['dist/cli/main.js', 'bin/client.js', 'config/docker.json', 'package.json', 'node_modules/pino']);
+    for (const n of IDS) {
+      const mounts = JSON.parse(await docker(['inspect', '-f', '{{json .Mounts}}', containers.get(n)!])) as { Type: string; Destination: string }[];
+      expect(mounts.map((m) => `${m.Type}:${m.Destination}`)).toEqual(['volume:/data']);
+    }
+  });
 
   // Replies of every committed transfer, to know the final height.
   const blocks: number[] = [];
 
-  it('has a Docker engine (docker info answers)', () => {
-    needEngine();
-  });
-
   it('transfers from every container through ctl and all replicas agree', async () => {
-    needEngine();
     // 1 -> 2 $1.00, 2 -> 3 $2.00, 3 -> 1 $3.00, all at once.
     const results = await Promise.all(IDS.map((n) => ctl(n, ['transfer', String((n % 3) + 1), `${n}.00`])));
     for (const r of results) {
@@ -180,14 +220,20 @@ describe.skipIf(skipExplicitly)('docker compose: three clients in containers', (
     expect(height).toBe(Math.max(...blocks));
   }, 45_000);
 
+  it('answers `compose exec client1 client ctl 1 balance all` with no flags, as the README has it', async () => {
+    const out = await compose(['exec', '-T', 'client1', 'client', 'ctl', '1', 'balance', 'all'], 30_000);
+    expect(out).toMatch(/^client1\s+\$12\.00$/m);
+    expect(out).toMatch(/^client2\s+\$9\.00$/m);
+    expect(out).toMatch(/^client3\s+\$9\.00$/m);
+    expect(out).toMatch(/^total\s+\$30\.00$/m);
+  }, 45_000);
+
   it('takes a snapshot that verifies', async () => {
-    needEngine();
     const snap = await ctl(2, ['snapshot'], 60_000);
     expect(snap.verified).toBe(true);
   }, 30_000);
 
   it('a stopped and restarted container comes back with its chain and catches up', async () => {
-    needEngine();
     const before = await converged(1, { 1: 1200, 2: 900, 3: 900 }, 5_000);
     await compose(['stop', '-t', '10', 'client3'], 15_000);
     await compose(['start', 'client3'], 15_000);
