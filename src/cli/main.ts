@@ -16,6 +16,7 @@ import { NetErrorKind, isNetError } from '../net/errors.js';
 import { LocalCluster, ScriptError, clusterRepl, generateConfig, runAuto, runScript, tempDataRoot } from './cluster.js';
 import { runPiped, startRepl } from './repl.js';
 import { registerBench } from '../bench/index.js';
+import { registerTrace } from '../trace/command.js';
 
 const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The built-in config; used when --config is not given and ./config/default.json does not exist. */
@@ -375,6 +376,7 @@ export function buildProgram(): Command {
     });
 
   registerBench(program);
+  registerTrace(program);
   return program;
 }
 
