@@ -253,25 +253,26 @@ function causalOrder(lanes: readonly Draft[][], sendOf: Map<Draft, Draft>, warni
   return ordered;
 }
 
-/** Why a send with no receive got none: its connection's fate, read off the sender's timeline. */
+/** Why a send with no receive got none: what the receiver's side and the sender's connection say. */
 function unreceivedStatus(
   send: Draft,
-  closedAfter: ReadonlyMap<Draft, (peer: NodeId, chan: string) => boolean>,
+  channelEnded: ReadonlySet<Draft>,
   receiver: { traced: boolean; truncated: boolean; received: { min: number; max: number } | undefined },
 ): MessageStatus {
   const e = send.event as SendEvent;
   if (!receiver.traced) return 'untraced';
   if (receiver.received !== undefined && e.seq < receiver.received.min && receiver.truncated) return 'untraced';
+  // Channels are FIFO: a later message on it arrived, so this one never will.
   if (receiver.received !== undefined && e.seq < receiver.received.max) return 'lost';
-  return closedAfter.get(send)?.(e.to, e.chan) === true ? 'lost' : 'inFlight';
+  return channelEnded.has(send) ? 'lost' : 'inFlight';
 }
 
 /**
- * For each send on a timeline: whether the connection it went out on ended later on that same
- * timeline (the peer went down, came back on another channel, or this client restarted).
+ * The sends of a timeline whose connection ended later on that same timeline: the peer went
+ * down, came back on another channel, or this client restarted.
  */
-function channelEndings(timeline: readonly Draft[]): Map<Draft, (peer: NodeId, chan: string) => boolean> {
-  const result = new Map<Draft, (peer: NodeId, chan: string) => boolean>();
+function sendsOnEndedChannels(timeline: readonly Draft[]): Set<Draft> {
+  const ended = new Set<Draft>();
   const downLater = new Set<NodeId>();
   const upLater = new Map<NodeId, Set<string>>();
   let restartLater = false;
@@ -279,20 +280,18 @@ function channelEndings(timeline: readonly Draft[]): Map<Draft, (peer: NodeId, c
     const d = timeline[k]!;
     const e = d.event;
     if (e.kind === 'send') {
-      const down = new Set(downLater);
-      const ups = new Map([...upLater].map(([p, s]) => [p, new Set(s)]));
-      const restarted = restartLater;
-      result.set(d, (peer, chan) => restarted || down.has(peer) || [...(ups.get(peer) ?? [])].some((out) => out !== chan));
+      const otherChannel = [...(upLater.get(e.to) ?? [])].some((out) => out !== e.chan);
+      if (restartLater || downLater.has(e.to) || otherChannel) ended.add(d);
     } else if (e.kind === 'peerDown') {
       downLater.add(e.peer);
     } else if (e.kind === 'peerUp') {
-      const s = upLater.get(e.peer) ?? new Set<string>();
-      s.add(e.out);
-      upLater.set(e.peer, s);
+      const outs = upLater.get(e.peer) ?? new Set<string>();
+      outs.add(e.out);
+      upLater.set(e.peer, outs);
     }
     if (d.restart) restartLater = true;
   }
-  return result;
+  return ended;
 }
 
 export function mergeTrace(events: readonly TraceEvent[]): MergedTrace {
@@ -334,8 +333,8 @@ export function mergeTrace(events: readonly TraceEvent[]): MergedTrace {
     }
   }
   const truncated = new Set<NodeId>([...timelines].filter(([, t]) => (t[0]?.event.i ?? 0) > 0).map(([n]) => n));
-  const endings = new Map<Draft, (peer: NodeId, chan: string) => boolean>();
-  for (const timeline of timelines.values()) for (const [d, f] of channelEndings(timeline)) endings.set(d, f);
+  const channelEnded = new Set<Draft>();
+  for (const timeline of timelines.values()) for (const d of sendsOnEndedChannels(timeline)) channelEnded.add(d);
 
   const messages: MessageLink[] = [];
   const messageOf = new Map<string, MessageLink>();
@@ -347,7 +346,7 @@ export function mergeTrace(events: readonly TraceEvent[]): MergedTrace {
     let status: MessageStatus;
     if (send !== null && receive !== null) status = 'delivered';
     else if (send === null) status = 'sendMissing';
-    else status = unreceivedStatus(send, endings, { traced: byNode.has(to), truncated: truncated.has(to), received: received.get(e.chan) });
+    else status = unreceivedStatus(send, channelEnded, { traced: byNode.has(to), truncated: truncated.has(to), received: received.get(e.chan) });
     const link: MessageLink = { key: messageKey(e.chan, e.seq), chan: e.chan, seq: e.seq, type: e.type, ts: e.ts, desc: e.desc, from, to, snapshot: e.snapshot ?? null, send, receive, status };
     messages.push(link);
     if (send !== null) messageOf.set(send.id, link);

@@ -15,6 +15,9 @@ import { buildView, checkSnapshotId, type TraceView, type ViewSpec } from './vie
 
 export type OutputKind = 'svg' | 'html' | 'shiviz';
 
+/** Past this many events a diagram is slow to open and hard to read: the user is told about windows. */
+export const LARGE_DIAGRAM = 3000;
+
 export interface TraceOptions extends ViewSpec {
   /** Data dirs and/or trace files; none means the data dirs under `data/`. */
   readonly sources: readonly string[];
@@ -59,10 +62,14 @@ export async function runTrace(o: TraceOptions): Promise<TraceReport> {
     await writeOutput(file, render());
     written.push({ kind, file });
   }
+  const drawn = view.window.events.length;
+  const large = (o.svg !== undefined || o.html !== undefined) && drawn > LARGE_DIAGRAM
+    ? `the diagram has ${drawn} events: narrow it with --around ID, --last N or --from/--to for something readable`
+    : null;
   return {
     summary: summaryLine(countTrace(view.merged)),
     snapshot: view.cut === null ? null : describeCut(view.cut),
-    notes: [describeMalformed(loaded), ...view.merged.warnings].filter((n): n is string => n !== null),
+    notes: [describeMalformed(loaded), large, ...view.merged.warnings].filter((n): n is string => n !== null),
     written,
     view,
   };

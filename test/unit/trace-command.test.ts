@@ -1,11 +1,11 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerTrace, traceAction } from '../../src/trace/command.js';
-import { writeSnapshotPage } from '../../src/trace/run.js';
-import { type TraceFixture, writeTraceFixture } from './trace-fixtures.js';
+import { LARGE_DIAGRAM, writeSnapshotPage } from '../../src/trace/run.js';
+import { ScriptedCluster, type TraceFixture, writeTraceFixture } from './trace-fixtures.js';
 import { byClass, readSvg } from './trace-svg-read.js';
 
 let fx: TraceFixture;
@@ -58,7 +58,6 @@ describe('client trace', () => {
   });
 
   it('reports skipped lines once, on stderr', async () => {
-    const { appendFileSync, cpSync } = await import('node:fs');
     const root = path.join(out, 'with-junk');
     cpSync(fx.root, root, { recursive: true });
     appendFileSync(path.join(root, 'client-2', 'trace.jsonl'), 'junk\nmore junk\n');
@@ -91,6 +90,34 @@ describe('client trace', () => {
     expect(trace.options.map((o) => o.long)).toEqual(['--svg', '--html', '--shiviz', '--snapshot', '--around', '--margin', '--last', '--from', '--to']);
     await expect(program.parseAsync(['node', 'client', 'trace', fx.dirs[0]!, '--last', '0'])).rejects.toThrow();
     expect(errors.join('')).toContain("option '--last <n>' argument '0' is invalid. expected a whole number from 1");
+  });
+
+
+  it('suggests a window when the diagram would be big', async () => {
+    const s = new ScriptedCluster();
+    for (const id of [1, 2, 3]) s.start(id);
+    s.connect(1, 2);
+    s.connect(1, 3);
+    s.connect(2, 3);
+    // Rounds of mutual exclusion, each client in turn: 17 events a round.
+    for (let k = 0; k < 200; k++) {
+      const id = (k % 3) + 1;
+      const others = [1, 2, 3].filter((x) => x !== id);
+      const ts = s.request(id);
+      for (const o of others) s.deliver(id, o);
+      for (const o of others) s.reply(o, id);
+      for (const o of others) s.deliver(o, id);
+      s.transfer(id, ts, others[0]!, 1);
+      for (const o of others) s.deliver(id, o);
+    }
+    const file = path.join(out, 'big.jsonl');
+    writeFileSync(file, s.events.map((e) => JSON.stringify(e)).join('\n'));
+    expect(s.events.length).toBeGreaterThan(LARGE_DIAGRAM);
+    const big = await run([file], { svg: path.join(out, 'big.svg') });
+    expect(big.err).toEqual([`note: the diagram has ${s.events.length} events: narrow it with --around ID, --last N or --from/--to for something readable`]);
+    const small = await run([file], { svg: path.join(out, 'small.svg'), last: 100 });
+    expect(small.err).toEqual([]);
+    expect(small.out[0]).toBe(`3 clients, ${s.events.length} events, 1200 messages matched, 0 in flight, 0 lost, no snapshots`);
   });
 });
 
