@@ -136,7 +136,7 @@ function buildTimeline(node: NodeId, events: readonly TraceEvent[], lane: number
     else byRun.set(e.run, [e]);
   }
   const runs = [...byRun.entries()]
-    .map(([run, list]) => ({ run, list: list.sort((a, b) => a.i - b.i), firstWall: Math.min(...list.map((e) => e.wall)) }))
+    .map(([run, list]) => ({ run, list: list.sort((a, b) => a.i - b.i), firstWall: list.reduce((w, e) => Math.min(w, e.wall), Infinity) }))
     // Runs of one client are on one machine, so its wall clock orders them; the format has no
     // other link between a run and the one before it.
     .sort((a, b) => a.firstWall - b.firstWall || (a.run < b.run ? -1 : a.run > b.run ? 1 : 0));
