@@ -130,7 +130,7 @@ earlier, or through a chain of messages), it is drawn further left. Events on di
 same position are concurrent. Wall-clock times (in the details) come from different machines and
 order nothing.</p>
 <p>Green bars are critical sections: a client held the ledger's lock (Lamport's mutual exclusion) and
-committed the block named under the bar. For a snapshot, the red dashed line is its cut through each
+committed the block named under the bar. For a snapshot, the crimson dash-dotted line is its cut through each
 client's record point; the highlighted arrows cross it and are what the snapshot recorded as in flight.
 Hover or focus anything for details (clocks before and after, vector clock, wall time); click to pin.</p>
 `;

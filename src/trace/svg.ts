@@ -102,8 +102,8 @@ export const DIAGRAM_CSS = `
 .trace-diagram .cs text { font-size: 10px; fill: #1b6e1b; font-weight: 600; }
 .trace-diagram .restart line { stroke: #555; stroke-width: 2; stroke-dasharray: 1 2; }
 .trace-diagram .restart text { font-size: 10px; fill: #555; }
-.trace-diagram .cut polyline { fill: none; stroke: #d62728; stroke-width: 2; stroke-dasharray: 9 5; opacity: .85; }
-.trace-diagram .cut text { font-size: 12px; font-weight: 600; fill: #d62728; }
+.trace-diagram .cut polyline { fill: none; stroke: #ad1457; stroke-width: 2.5; stroke-dasharray: 12 4 2 4; opacity: .9; }
+.trace-diagram .cut text { font-size: 12px; font-weight: 600; fill: #ad1457; }
 .trace-diagram .window-edge { stroke: #ccc; stroke-dasharray: 2 4; }
 .trace-diagram .hovered .shaft, .trace-diagram .hovered circle, .trace-diagram .hovered path, .trace-diagram .hovered rect { stroke: #000 !important; stroke-width: 3 !important; }
 `;
