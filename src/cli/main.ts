@@ -18,6 +18,7 @@ import { LocalCluster, ScriptError, clusterRepl, generateConfig, runAuto, runScr
 import { withEnvDefaults } from './env.js';
 import { runPiped, startRepl } from './repl.js';
 import { registerBench } from '../bench/index.js';
+import { registerTrace } from '../trace/command.js';
 
 const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The built-in config; used when --config is not given and ./config/default.json does not exist. */
@@ -385,6 +386,7 @@ export function buildProgram(): Command {
     });
 
   registerBench(program);
+  registerTrace(program);
   return program;
 }
 
