@@ -18,7 +18,7 @@ fi
 
 say "installing Debian's chromium"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq </dev/null
+[ "${LL_APT_UPDATED:-0}" = 1 ] || apt-get update -qq </dev/null  # .ci/run refreshes the lists once
 apt-get install -y -qq --no-install-recommends chromium </dev/null
 [ -x /usr/bin/chromium ] || die "/usr/bin/chromium missing after install"
 say "installed: $(/usr/bin/chromium --version 2>/dev/null || echo 'version unknown')"

@@ -51,7 +51,8 @@ if [ "$need_install" = 1 ]; then
     created_policy=1
   fi
   trap '[ "$created_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d' EXIT
-  apt-get update -qq </dev/null
+  # .ci/run refreshes the package lists once for every setup script.
+  [ "${LL_APT_UPDATED:-0}" = 1 ] || apt-get update -qq </dev/null
   apt-get install -y -qq --no-install-recommends docker.io docker-compose iptables </dev/null
   [ "$created_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
   trap - EXIT

@@ -91,11 +91,14 @@ describe('codec', () => {
     expect(decoded).toEqual({ ok: true, value: m });
   });
 
-  it('round-trips handshake frames, HELLO and WELCOME with the sender\'s chain height', () => {
-    const hello = { type: 'HELLO', protocol: PROTOCOL_VERSION, cluster: 'c', node: 1, to: 2, genesis: 'ab'.repeat(32), height: 17 } as const;
+  it('round-trips handshake frames, HELLO and WELCOME with the sender\'s chain height and incarnation', () => {
+    const hello = { type: 'HELLO', protocol: PROTOCOL_VERSION, cluster: 'c', node: 1, to: 2, genesis: 'ab'.repeat(32), height: 17, incarnation: 2 ** 48 - 1 } as const;
     expect(decodeHandshake(encodeHandshake(hello))).toEqual({ ok: true, value: hello });
-    expect(decodeHandshake(encodeHandshake({ type: 'WELCOME', node: 2, height: 0 }))).toEqual({ ok: true, value: { type: 'WELCOME', node: 2, height: 0 } });
-    expect(decodeHandshake(encodeHandshake({ type: 'WELCOME', node: 2, height: 123_456 }))).toEqual({ ok: true, value: { type: 'WELCOME', node: 2, height: 123_456 } });
+    expect(decodeHandshake(encodeHandshake({ type: 'WELCOME', node: 2, height: 0, incarnation: 0 }))).toEqual({ ok: true, value: { type: 'WELCOME', node: 2, height: 0, incarnation: 0 } });
+    expect(decodeHandshake(encodeHandshake({ type: 'WELCOME', node: 2, height: 123_456, incarnation: 9 }))).toEqual({ ok: true, value: { type: 'WELCOME', node: 2, height: 123_456, incarnation: 9 } });
+    // An incarnation beyond 48 bits, or none, is a bad handshake.
+    expect(decodeHandshake(encodeHandshake({ ...hello, incarnation: 2 ** 48 }))).toMatchObject({ ok: false });
+    expect(decodeHandshake(encodeHandshake({ type: 'WELCOME', node: 2, height: 1 } as never))).toMatchObject({ ok: false });
     expect(decodeHandshake(encodeHandshake({ type: 'REFUSE', reason: 'no' }))).toEqual({ ok: true, value: { type: 'REFUSE', reason: 'no' } });
   });
 
@@ -145,18 +148,18 @@ describe('codec', () => {
   });
 
   it('speaks protocol version 2 (heights in the handshake, no SYNC message)', () => {
-    expect(PROTOCOL_VERSION).toBe(2);
+    expect(PROTOCOL_VERSION).toBe(3);
   });
 
   it('reports another protocol version as ProtocolMismatch and bad handshakes as BadHandshake', () => {
-    const next = decodeHandshake(encodeHandshake({ type: 'HELLO', protocol: PROTOCOL_VERSION + 1, cluster: 'c', node: 1, to: 2, genesis: 'x', height: 0 }));
+    const next = decodeHandshake(encodeHandshake({ type: 'HELLO', protocol: PROTOCOL_VERSION + 1, cluster: 'c', node: 1, to: 2, genesis: 'x', height: 0, incarnation: 0 }));
     expect(!next.ok && next.error.kind).toBe(NetErrorKind.ProtocolMismatch);
     expect(!next.ok && next.error.message).toMatch(new RegExp(`protocol version ${PROTOCOL_VERSION + 1} is not supported`));
     // A version-1 HELLO (no height) is a version mismatch, not a malformed handshake.
     const v1 = decodeHandshake(encodeHandshake({ type: 'HELLO', protocol: 1, cluster: 'c', node: 1, to: 2, genesis: 'x' } as never));
     expect(!v1.ok && v1.error.kind).toBe(NetErrorKind.ProtocolMismatch);
-    expect(!v1.ok && v1.error.message).toMatch(/protocol version 1 is not supported \(this client speaks version 2\)/);
-    const noNode = decodeHandshake(encodeMessage({ type: 'REQUEST', ts: 1 }));
+    expect(!v1.ok && v1.error.message).toMatch(/protocol version 1 is not supported \(this client speaks version 3\)/);
+    const noNode = decodeHandshake(encodeMessage({ type: 'REQUEST', ts: 1, height: 0, view: 0 }));
     expect(!noNode.ok && noNode.error.kind).toBe(NetErrorKind.BadHandshake);
   });
 

@@ -18,7 +18,7 @@ import { describeMessage } from '../../src/core/describe.js';
 import { applyBlock, balancesToRecord, genesisBalances, sealBlock } from '../../src/core/ledger.js';
 import { SnapshotAssembler, SnapshotRecorder } from '../../src/core/snapshot.js';
 import { TRACE_VERSION, type TraceEvent } from '../../src/core/trace-events.js';
-import type { Block, Message, NodeId, QueueEntry, SnapshotId } from '../../src/core/types.js';
+import { type Block, type Message, type NodeId, type QueueEntry, type SnapshotId, isApplicationMessage } from '../../src/core/types.js';
 import { threeClientGenesis } from './fixtures.js';
 
 /** TraceEvent minus the fields every event has: what a step of the script emits. */
@@ -44,6 +44,9 @@ interface ClientState {
   recorded: Map<string, Map<NodeId, number>>;
   reported: Set<string>;
   assembler: SnapshotAssembler | null;
+  /** Protocol messages (markers and reports aside) sent to and received from each peer this session. */
+  sent: Map<NodeId, number>;
+  received: Map<NodeId, number>;
 }
 
 export interface ChanSeq {
@@ -86,7 +89,7 @@ export class ScriptedCluster {
   constructor() {
     const genesis = threeClientGenesis('trace-fixture');
     for (const id of NODES) {
-      this.clients.set(id, { id, run: `r${id}a`, i: 0, clock: 0, up: false, head: genesis, balances: genesisBalances(genesis), queue: [], recorders: new Map(), recorded: new Map(), reported: new Set(), assembler: null });
+      this.clients.set(id, { id, run: `r${id}a`, i: 0, clock: 0, up: false, head: genesis, balances: genesisBalances(genesis), queue: [], recorders: new Map(), recorded: new Map(), reported: new Set(), assembler: null, sent: new Map(), received: new Map() });
     }
   }
 
@@ -125,6 +128,10 @@ export class ScriptedCluster {
     const ba = `${b}>${a}.${this.sessions}`;
     this.channels.set(`${a}>${b}`, { name: ab, seq: 0, queue: [] });
     this.channels.set(`${b}>${a}`, { name: ba, seq: 0, queue: [] });
+    for (const [x, y] of [[a, b], [b, a]] as const) {
+      this.client(x).sent.set(y, 0);
+      this.client(x).received.set(y, 0);
+    }
     this.emit(a, { kind: 'peerUp', peer: b, out: ab, in: ba });
     this.emit(b, { kind: 'peerUp', peer: a, out: ba, in: ab });
   }
@@ -138,6 +145,7 @@ export class ScriptedCluster {
       const ch = this.channel(from, t);
       ch.seq++;
       ch.queue.push({ seq: ch.seq, message });
+      if (isApplicationMessage(message)) c.sent.set(t, (c.sent.get(t) ?? 0) + 1);
       const snapshot = message.type === 'MARKER' || message.type === 'REPORT' ? { snapshot: key(message.snapshot) } : {};
       this.emit(from, { kind: 'send', to: t, chan: ch.name, seq: ch.seq, type: message.type, ts: message.ts, desc: describeMessage(message), clock: c.clock, ...snapshot });
     }
@@ -157,6 +165,7 @@ export class ScriptedCluster {
     const clockBefore = c.clock;
     c.clock = Math.max(c.clock, head.message.ts) + 1;
     const m = head.message;
+    if (isApplicationMessage(m)) c.received.set(from, (c.received.get(from) ?? 0) + 1);
     const snapshot = m.type === 'MARKER' || m.type === 'REPORT' ? { snapshot: key(m.snapshot) } : {};
     this.emit(to, { kind: 'receive', from, chan: ch.name, seq: head.seq, type: m.type, ts: m.ts, desc: describeMessage(m), clockBefore, clock: c.clock, ...snapshot });
     for (const [k, r] of c.recorders) {
@@ -178,7 +187,7 @@ export class ScriptedCluster {
         this.onMarker(to, from, m.snapshot);
         break;
       case 'REPORT':
-        c.assembler?.add(from, m.local);
+        if (m.local) c.assembler?.add(from, m.local);
         this.maybeSave(to);
         break;
       case 'REPLY':
@@ -196,13 +205,13 @@ export class ScriptedCluster {
   }
 
   request(id: NodeId): number {
-    const m = this.broadcast(id, this.peersUp(id), (ts) => ({ type: 'REQUEST', ts }));
+    const m = this.broadcast(id, this.peersUp(id), (ts) => ({ type: 'REQUEST', ts, height: this.client(id).head.height, view: 0 }));
     this.client(id).queue.push({ ts: m.ts, node: id });
     return m.ts;
   }
 
   reply(from: NodeId, to: NodeId): void {
-    this.send(from, to, (ts) => ({ type: 'REPLY', ts }));
+    this.send(from, to, (ts) => ({ type: 'REPLY', ts, height: this.client(from).head.height, view: 0 }));
   }
 
   /** The critical section of a transfer: enter, commit one block, leave, RELEASE to every peer up. */
@@ -213,7 +222,7 @@ export class ScriptedCluster {
     this.apply(id, block, null);
     this.emit(id, { kind: 'leave', ts: requestTs, block: block.height });
     c.queue = c.queue.filter((q) => q.node !== id);
-    this.broadcast(id, this.peersUp(id), (ts) => ({ type: 'RELEASE', ts, block }));
+    this.broadcast(id, this.peersUp(id), (ts) => ({ type: 'RELEASE', ts, height: block.height, view: 0, block }));
     return block;
   }
 
@@ -223,7 +232,8 @@ export class ScriptedCluster {
 
   private recordState(id: NodeId, snapshot: SnapshotId, markerFrom: NodeId | null): void {
     const c = this.client(id);
-    const state = { node: id, clock: c.clock, height: c.head.height, head: c.head.hash, balances: balancesToRecord(c.balances), pendingBlocks: [], queue: [...c.queue] };
+    const channels = NODES.filter((p) => p !== id).map((peer) => ({ peer, sent: c.sent.get(peer) ?? 0, received: c.received.get(peer) ?? 0 }));
+    const state = { node: id, clock: c.clock, height: c.head.height, head: c.head.hash, balances: balancesToRecord(c.balances), pendingBlocks: [], queue: [...c.queue], channels };
     c.recorders.set(key(snapshot), new SnapshotRecorder(snapshot, state, NODES.filter((p) => p !== id), markerFrom, 0));
     c.recorded.set(key(snapshot), new Map());
     this.emit(id, { kind: 'record', snapshot: key(snapshot), clock: c.clock, height: c.head.height });
@@ -267,7 +277,7 @@ export class ScriptedCluster {
     const a = this.client(id).assembler;
     if (!a || !a.complete) return;
     const total = [...genesisBalances(threeClientGenesis('trace-fixture')).values()].reduce((x, y) => x + y, 0);
-    const record = snapshotRecord(a.assemble(total), 12.5, new Date(WALL_START + this.step * 9));
+    const record = snapshotRecord(a.assemble(total, () => null), 12.5, new Date(WALL_START + this.step * 9));
     this.saved.set(record.id, record);
     this.client(id).assembler = null;
   }
