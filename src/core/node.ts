@@ -13,6 +13,7 @@ import {
   DEFAULT_MAX_FRAME_BYTES,
   MAX_RECORDED_MESSAGES,
   MAX_TXS_PER_BLOCK,
+  TX_ID_PATTERN,
   encodedBytesBound,
   formatBytes,
 } from './limits.js';
@@ -104,6 +105,8 @@ export class Node {
   private readonly receivedFrom = new Map<NodeId, number>();
   /** The FETCH awaiting its answer, if any: at most one at a time. */
   private fetching: { readonly peer: NodeId; since: number } | null = null;
+  /** The last FETCH sent: the same one again waits for patience (its answer brought nothing). */
+  private lastFetch: { readonly peer: NodeId; readonly from: number } | null = null;
   /** Since when this client has known of a height above its head (null: it is not behind). */
   private behindSince: number | null = null;
   protected readonly transfers: PendingTransfer[] = [];
@@ -243,6 +246,8 @@ export class Node {
   }
 
   private onTransfer(commandId: string, to: NodeId, amount: Cents): void {
+    // The command id becomes the transfer's id in the block: every peer's guard checks its form.
+    if (!TX_ID_PATTERN.test(commandId)) throw new Error(`node: command id ${JSON.stringify(commandId.slice(0, 80))} cannot be a transfer id (1-64 printable ASCII characters)`);
     const base = { type: 'transfer', ok: false, status: 'FAILED', reason: 'invalid', from: this.id, to, amount } as const;
     let error: string | null = null;
     if (!this.nodes.includes(to)) error = `unknown recipient client${to}`;
@@ -415,7 +420,10 @@ export class Node {
     if (this.fresh()) this.behindSince = null;
     else {
       this.behindSince ??= now;
-      if (now - this.behindSince >= CATCH_UP_PATIENCE_MS) this.catchUp();
+      if (now - this.behindSince >= CATCH_UP_PATIENCE_MS) {
+        this.catchUp(true);
+        this.behindSince = now;
+      }
     }
 
     for (const [key, a] of this.assemblers) {
@@ -505,13 +513,20 @@ export class Node {
     return this.heard.get(peer) ?? 0;
   }
 
-  /** Asks the peer with the highest chain for the blocks from this client's head on. */
-  private catchUp(): void {
+  /**
+   * Asks the peer with the highest chain for the blocks from this client's head on. Asking the
+   * same peer for the same blocks again (its answer brought none: a block it sent was rejected,
+   * say) waits for a tick's patience, so that two clients never ping-pong FETCH and BLOCKS.
+   */
+  private catchUp(patient = false): void {
     if (this.fetching) return;
     const [peer, height] = this.highestHeard();
     if (peer === null) return;
+    const from = this.head.height + 1;
+    if (!patient && this.lastFetch?.peer === peer && this.lastFetch.from === from) return;
+    this.lastFetch = { peer, from };
     this.fetching = { peer, since: this.now };
-    this.send(peer, { type: 'FETCH', ts: this.clock.tick(), from: this.head.height + 1 });
+    this.send(peer, { type: 'FETCH', ts: this.clock.tick(), from });
     this.log('info', { type: 'catchingUp', peer, from: this.head.height + 1, to: height });
   }
 

@@ -39,8 +39,9 @@ class Check {
   }
 
   done(passed: string): VerificationCheck {
+    const found = this.problems.length + this.dropped;
     const problems = this.dropped > 0 ? [...this.problems, `... and ${this.dropped} more`] : this.problems;
-    return { name: this.name, ok: problems.length === 0, detail: problems.length === 0 ? passed : `${problems.length} problem(s)`, problems };
+    return { name: this.name, ok: found === 0, detail: found === 0 ? passed : `${found} problem(s)`, problems };
   }
 }
 

@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { REQUIRED_FRAME_BYTES } from '../../src/core/limits.js';
 import { configGenesis, CONFIG_DEFAULTS, findClient, initialBalances, jsonErrorOffset, loadConfig, nodeIds, parseConfig } from '../../src/daemon/config.js';
 import { ConfigError, ErrorKind, isLedgerError } from '../../src/errors.js';
 
@@ -171,7 +172,9 @@ describe('parseConfig', () => {
     ['a zero timeout', { ...valid(), transferTimeoutMs: 0 }, 'transferTimeoutMs', /integer number of milliseconds/],
     ['a timeout setTimeout cannot hold', { ...valid(), snapshotTimeoutMs: 2 ** 31 }, 'snapshotTimeoutMs', /got 2147483648/],
     ['a string timeout', { ...valid(), snapshotTimeoutMs: '10s' }, 'snapshotTimeoutMs', /got "10s"/],
-    ['a tiny frame limit', { ...valid(), maxFrameBytes: 100 }, 'maxFrameBytes', /must be an integer 65536-4294967295, got 100/],
+    ['a frame limit below what the protocol needs', { ...valid(), maxFrameBytes: 65536 }, 'maxFrameBytes', new RegExp(`65536 is below what the protocol needs: ${REQUIRED_FRAME_BYTES} bytes \\(a RELEASE carrying a full block of 1000 transfers\\)$`)],
+    ['a frame limit above the ceiling', { ...valid(), maxFrameBytes: 2 ** 32 }, 'maxFrameBytes', /must be an integer \d+-268435456, got 4294967296/],
+    ['a frame limit that is not a number', { ...valid(), maxFrameBytes: '16MiB' }, 'maxFrameBytes', /must be an integer \d+-268435456, got "16MiB"/],
   ])('rejects %s, naming the field', (_name, value, field, message) => {
     const e = configError(value);
     expect(e.field).toBe(field === '' ? null : field);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { CoreEvent, Effect, Input } from '../../src/core/api.js';
+import type { CoreEvent, Effect, GlobalSnapshot, Input } from '../../src/core/api.js';
 import { describeBlock, describeEffect, describeEvent, describeInput, describeMessage, describeResult, describeSend } from '../../src/core/describe.js';
 import { makeGenesis, sealBlock } from '../../src/core/ledger.js';
 import type { Block, Message } from '../../src/core/types.js';
@@ -10,20 +10,26 @@ const b2: Block = sealBlock({
   height: 2, prevHash: b1.hash, ts: 12, creator: 2,
   txs: [{ id: 'c2', from: 2, to: 3, amount: 1 }, { id: 'c3', from: 2, to: 1, amount: 2 }],
 });
-const state = { node: 3, clock: 40, height: 2, head: b2.hash, balances: { '1': 552, '2': 1447, '3': 1001 }, pendingBlocks: [b2], queue: [{ ts: 38, node: 1 }] };
+const state = {
+  node: 3, clock: 40, height: 2, head: b2.hash, balances: { '1': 552, '2': 1447, '3': 1001 }, pendingBlocks: [b2], queue: [{ ts: 38, node: 1 }],
+  channels: [{ peer: 1, sent: 3, received: 2 }, { peer: 2, sent: 0, received: 0 }],
+};
 
 const messages: Message[] = [
-  { type: 'REQUEST', ts: 7 },
-  { type: 'REPLY', ts: 8 },
-  { type: 'RELEASE', ts: 9, block: b1 },
-  { type: 'RELEASE', ts: 10, block: null },
+  { type: 'REQUEST', ts: 7, height: 2, view: 5 },
+  { type: 'REPLY', ts: 8, height: 1, view: 5 },
+  { type: 'RELEASE', ts: 9, height: 1, view: 5, block: b1 },
+  { type: 'RELEASE', ts: 10, height: 1, view: 5, block: null },
   { type: 'MARKER', ts: 11, snapshot: { initiator: 2, seq: 3 } },
   {
     type: 'REPORT', ts: 41, snapshot: { initiator: 2, seq: 3 },
-    local: { state, channels: [{ from: 1, messages: [{ type: 'RELEASE', ts: 9, block: b1 }, { type: 'REPLY', ts: 8 }] }, { from: 2, messages: [] }] },
+    local: { state, channels: [{ from: 1, messages: [{ type: 'RELEASE', ts: 9, height: 1, view: 5, block: b1 }, { type: 'REPLY', ts: 8, height: 1, view: 5 }] }, { from: 2, messages: [] }] },
   },
-  { type: 'BLOCKS', ts: 14, blocks: [b1, b2] },
-  { type: 'BLOCKS', ts: 15, blocks: [] },
+  { type: 'REPORT', ts: 42, snapshot: { initiator: 2, seq: 3 }, local: null, error: 'client3\'s part of the snapshot would take up to 20 MiB' },
+  { type: 'BLOCKS', ts: 14, blocks: [b1, b2], last: true },
+  { type: 'BLOCKS', ts: 15, blocks: [], last: true },
+  { type: 'BLOCKS', ts: 16, blocks: [b1], last: false },
+  { type: 'FETCH', ts: 17, from: 3 },
 ];
 
 describe('describeMessage', () => {
@@ -35,11 +41,22 @@ describe('describeMessage', () => {
   });
 
   it('renders the documented forms', () => {
-    expect(describeMessage({ type: 'REQUEST', ts: 7 })).toBe('REQUEST ts=7');
-    expect(describeMessage({ type: 'RELEASE', ts: 9, block: b1 })).toBe(`RELEASE ts=9 block #1 ${b1.hash.slice(0, 8)} by 1 (1->2 $4.50)`);
-    expect(describeMessage({ type: 'RELEASE', ts: 10, block: null })).toBe('RELEASE ts=10 no block');
+    expect(describeMessage({ type: 'REQUEST', ts: 7, height: 2, view: 5 })).toBe('REQUEST ts=7 at #2');
+    expect(describeMessage({ type: 'REPLY', ts: 8, height: 0, view: 5 })).toBe('REPLY ts=8 at #0');
+    expect(describeMessage({ type: 'RELEASE', ts: 9, height: 1, view: 5, block: b1 })).toBe(`RELEASE ts=9 block #1 ${b1.hash.slice(0, 8)} by 1 (1->2 $4.50)`);
+    expect(describeMessage({ type: 'RELEASE', ts: 10, height: 4, view: 5, block: null })).toBe('RELEASE ts=10 no block, at #4');
     expect(describeMessage({ type: 'MARKER', ts: 11, snapshot: { initiator: 2, seq: 3 } })).toBe('MARKER ts=11 snapshot 2.3');
-    expect(describeMessage({ type: 'BLOCKS', ts: 14, blocks: [b1, b2] })).toBe('BLOCKS ts=14 #1..#2');
+    expect(describeMessage({ type: 'BLOCKS', ts: 14, blocks: [b1, b2], last: true })).toBe('BLOCKS ts=14 #1..#2');
+    expect(describeMessage({ type: 'FETCH', ts: 17, from: 3 })).toBe('FETCH ts=17 from #3');
+  });
+
+  it('a BLOCKS that is not the last of its serve says more follow; an empty one says none', () => {
+    expect(describeMessage({ type: 'BLOCKS', ts: 16, blocks: [b1], last: false })).toBe('BLOCKS ts=16 #1..#1 (more follow)');
+    expect(describeMessage({ type: 'BLOCKS', ts: 15, blocks: [], last: true })).toBe('BLOCKS ts=15 none');
+  });
+
+  it('a failed REPORT (local: null) shows its error', () => {
+    expect(describeMessage({ type: 'REPORT', ts: 42, snapshot: { initiator: 2, seq: 3 }, local: null, error: 'too large' })).toBe('REPORT ts=42 snapshot 2.3 failed: too large');
   });
 
   it('summarises a REPORT instead of dumping its contents', () => {
@@ -50,7 +67,7 @@ describe('describeMessage', () => {
   });
 
   it('describeSend prefixes sender and receiver', () => {
-    expect(describeSend(2, 3, { type: 'REQUEST', ts: 7 })).toBe('2->3 REQUEST ts=7');
+    expect(describeSend(2, 3, { type: 'REQUEST', ts: 7, height: 0, view: 5 })).toBe('2->3 REQUEST ts=7 at #0');
   });
 });
 
@@ -66,8 +83,8 @@ describe('one-line renderings of inputs, events, results and effects', () => {
   const inputs: Input[] = [
     { kind: 'command', id: 'c1', command: { type: 'transfer', to: 2, amount: 450 } },
     { kind: 'command', id: 's1', command: { type: 'snapshot' } },
-    { kind: 'receive', from: 2, message: { type: 'REPLY', ts: 8 } },
-    { kind: 'peerUp', peer: 2, height: 4 },
+    { kind: 'receive', from: 2, message: { type: 'REPLY', ts: 8, height: 0, view: 5 } },
+    { kind: 'peerUp', peer: 2, height: 4, incarnation: 77 },
     { kind: 'peerDown', peer: 3 },
     { kind: 'tick', now: 1234 },
   ];
@@ -75,24 +92,33 @@ describe('one-line renderings of inputs, events, results and effects', () => {
     { type: 'waitingForPeers', commandId: 'c1', peers: [2, 3] },
     { type: 'requested', ts: 3, transfers: 2 },
     { type: 'entered', ts: 5, transfers: 2, height: 3 },
+    { type: 'left', ts: 6, block: 4 },
+    { type: 'left', ts: 6, block: null },
     { type: 'withdrawn', ts: 3, reason: 'every waiting transfer timed out' },
     { type: 'blockApplied', block: b1, from: null },
     { type: 'blockApplied', block: b1, from: 2 },
     { type: 'blockRejected', from: 2, height: 1, reason: 'does not chain' },
     { type: 'catchingUp', peer: 2, from: 1, to: 5 },
+    { type: 'served', peer: 3, from: 2, to: 9 },
     { type: 'snapshotStarted', id: { initiator: 1, seq: 1 }, from: null },
     { type: 'snapshotRecorded', id: { initiator: 1, seq: 1 } },
     { type: 'snapshotAbandoned', id: { initiator: 1, seq: 1 }, missing: [3] },
     { type: 'protocolError', from: 3, error: 'unexpected snapshot report 2.1' },
   ];
-  const snapshot = {
+  const snapshot: GlobalSnapshot = {
     id: { initiator: 1, seq: 1 }, initiator: 1, nodes: [], channels: [], markers: 6,
-    verification: { ok: false, total: 3000, problems: ['a', 'b'], head: null },
-  } as const;
+    verification: {
+      ok: false, total: 3000, problems: ['a', 'b'], head: null, behind: [],
+      checks: [{ name: 'money', ok: false, detail: '2 problem(s)', problems: ['a', 'b'] }],
+    },
+  };
   const effects: Effect[] = [
-    { kind: 'send', to: 3, message: { type: 'REQUEST', ts: 7 } },
-    { kind: 'persist', block: b1 },
-    { kind: 'serveBlocks', to: 2, fromHeight: 1, toHeight: 4, ts: 20 },
+    { kind: 'send', to: 3, message: { type: 'REQUEST', ts: 7, height: 0, view: 5 } },
+    { kind: 'persist', block: b1, sync: true },
+    { kind: 'persist', block: b2, sync: false },
+    // What was the serveBlocks effect is now plain BLOCKS sends.
+    { kind: 'send', to: 2, message: { type: 'BLOCKS', ts: 20, blocks: [b1, b2], last: true } },
+    { kind: 'send', to: 2, message: { type: 'FETCH', ts: 21, from: 3 } },
     { kind: 'reply', commandId: 'c1', result: { type: 'transfer', ok: true, status: 'SUCCESS', txId: 'c1', block: 1, from: 1, to: 2, amount: 450, clock: 9, msgs: 6, batch: 1 } },
     { kind: 'reply', commandId: 'c2', result: { type: 'transfer', ok: false, status: 'FAILED', reason: 'insufficient', error: 'insufficient balance: client1 has $3.00, needs $4.50', from: 1, to: 2, amount: 450, balance: 300 } },
     { kind: 'reply', commandId: 's1', result: { type: 'snapshot', ok: true, snapshot } },
@@ -112,7 +138,22 @@ describe('one-line renderings of inputs, events, results and effects', () => {
   });
 
   it('a peerUp shows the height the peer announced in its handshake', () => {
-    expect(describeInput(1, { kind: 'peerUp', peer: 2, height: 4 })).toBe('1 peer 2 up at height 4');
+    expect(describeInput(1, { kind: 'peerUp', peer: 2, height: 4, incarnation: 77 })).toBe('1 peer 2 up at height 4');
+  });
+
+  it('a persist says whether it syncs: only the node\'s own blocks are synced', () => {
+    expect(describeEffect(1, { kind: 'persist', block: b1, sync: true })).toBe(`1 persist and sync block ${describeBlock(b1)}`);
+    expect(describeEffect(1, { kind: 'persist', block: b2, sync: false })).toBe(`1 persist block ${describeBlock(b2)}`);
+  });
+
+  it('a served event names the peer and the heights sent, a catchingUp event the heights asked for', () => {
+    expect(describeEvent({ type: 'served', peer: 3, from: 2, to: 9 })).toBe('sent blocks #2..#9 to client3');
+    expect(describeEvent({ type: 'catchingUp', peer: 2, from: 1, to: 5 })).toBe('catching up from client2: #1..#5');
+  });
+
+  it('leaving the critical section says which block was committed, if any', () => {
+    expect(describeEvent({ type: 'left', ts: 6, block: 4 })).toBe('left the critical section at ts=6, block #4 committed');
+    expect(describeEvent({ type: 'left', ts: 6, block: null })).toBe('left the critical section at ts=6, no block committed');
   });
 
   it.each(events.map((e) => [e.type, e] as const))('event %s', (_t, e) => {
@@ -128,10 +169,10 @@ describe('one-line renderings of inputs, events, results and effects', () => {
   });
 
   it('a transfer result reads like the REPL line', () => {
-    const r = effects[3]!;
+    const r = effects[5]!;
     if (r.kind !== 'reply') throw new Error('fixture');
     expect(describeResult(r.result)).toBe('SUCCESS block #1 client1 -> client2 $4.50 (clock 9, 6 msgs)');
-    const f = effects[4]!;
+    const f = effects[6]!;
     if (f.kind !== 'reply') throw new Error('fixture');
     expect(describeResult(f.result)).toBe('FAILED insufficient balance: client1 has $3.00, needs $4.50');
   });

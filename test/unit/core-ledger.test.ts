@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
   GENESIS_PREV_HASH,
-  MAX_TXS_PER_BLOCK,
   applyBlock,
   balancesFromRecord,
   balancesToRecord,
@@ -15,6 +14,7 @@ import {
   type Balances,
   type Head,
 } from '../../src/core/ledger.js';
+import { MAX_TXS_PER_BLOCK } from '../../src/core/limits.js';
 import { formatCents } from '../../src/core/money.js';
 import type { Block, Tx } from '../../src/core/types.js';
 
