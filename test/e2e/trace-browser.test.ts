@@ -97,7 +97,7 @@ describe.skipIf(!HAVE_BROWSER)('the trace page in a headless browser', () => {
     expect(details).toMatch(/client1:\d+ client2:\d+ client3:\d+/);
     expect(details).toContain('wall time');
     await page.locator('g.event.k-send[data-node="2"]').first().hover();
-    expect(await page.locator('#details').innerText()).toContain('client2 sent REPLY ts=3 to client1');
+    expect(await page.locator('#details').innerText()).toContain('client2 sent REPLY ts=3 at #0 to client1');
     expect(await page.locator('g.msg.hovered').count()).toBe(1);
   });
 
