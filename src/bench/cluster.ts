@@ -29,6 +29,10 @@ export interface BenchClusterOptions {
   /** When set, clients run under `node --cpu-prof` and write their profiles here. */
   readonly profileDir?: string;
   readonly logLevel?: string;
+  /** Extra flags for every client (a variant of the defaults, like --no-fsync). */
+  readonly clientArgs?: readonly string[];
+  /** Extra environment for every client (a cluster secret, say). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export interface StatusJson {
@@ -160,9 +164,9 @@ export class BenchCluster {
 
   private start(id: number): void {
     const nodeFlags = this.o.profileDir ? ['--cpu-prof', '--cpu-prof-dir', this.o.profileDir, '--cpu-prof-name', `client${id}.cpuprofile`] : [];
-    const args = [...nodeFlags, CLIENT_BIN, String(id), '--no-repl', '--config', this.configPath, '--data-dir', this.dataDir(id), '--log-level', this.o.logLevel ?? 'warn'];
+    const args = [...nodeFlags, CLIENT_BIN, String(id), '--no-repl', '--config', this.configPath, '--data-dir', this.dataDir(id), '--log-level', this.o.logLevel ?? 'warn', ...(this.o.clientArgs ?? [])];
     // stdout carries per-block notices for a person; nobody reads them here, so they go nowhere.
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...(this.o.env ?? {}) } });
     this.children.set(id, child);
     const tail: string[] = [];
     this.stderrTail.set(id, tail);

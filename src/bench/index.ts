@@ -18,6 +18,16 @@ import { fmt } from './stats.js';
 export const PHASES = ['baseline', 'uncontended', 'contended-1', 'batched', 'snapshots', 'memory'] as const;
 export type Phase = (typeof PHASES)[number];
 
+/**
+ * Settings whose cost the benchmark shows beside the defaults: each runs contended-1 and batched
+ * on a cluster of its own, in the same run, right after the default cluster's phases.
+ */
+export const VARIANTS = {
+  'no-fsync': { description: 'no fdatasync before a block is released (--no-fsync)', args: ['--no-fsync'], env: {} },
+  secret: { description: 'a cluster secret on every channel', args: [], env: { LAMPORT_LEDGER_SECRET: 'bench-secret-of-the-cluster' } },
+} as const satisfies Record<string, { description: string; args: readonly string[]; env: Readonly<Record<string, string>> }>;
+export type Variant = keyof typeof VARIANTS;
+
 export interface BenchOptions {
   readonly clients: readonly number[];
   readonly durationS: number;
@@ -26,6 +36,17 @@ export interface BenchOptions {
   readonly transfers: number;
   readonly out: string;
   readonly profile?: string;
+  /** Settings compared against the defaults (see VARIANTS). */
+  readonly compare: readonly Variant[];
+}
+
+export interface VariantResult {
+  readonly variant: Variant;
+  readonly description: string;
+  contended1?: ThroughputResult;
+  batched?: ThroughputResult;
+  endCheck?: EndCheck;
+  error?: string;
 }
 
 export interface RunResult {
@@ -40,6 +61,7 @@ export interface RunResult {
   endCheck?: EndCheck;
   profile?: ProfileSummary;
   error?: string;
+  variants?: VariantResult[];
 }
 
 export interface Target {
@@ -81,6 +103,14 @@ function parseCount(min: number): (text: string) => number {
     if (!/^\d+$/.test(text.trim()) || v < min || !Number.isSafeInteger(v)) throw new InvalidArgumentError(`expected a whole number >= ${min}`);
     return v;
   };
+}
+
+function parseVariants(text: string): Variant[] {
+  if (text.trim() === 'none') return [];
+  const list = text.split(',').map((s) => s.trim()).filter(Boolean);
+  const known = Object.keys(VARIANTS);
+  for (const v of list) if (!known.includes(v)) throw new InvalidArgumentError(`unknown variant "${v}" (variants: ${known.join(', ')}, or none)`);
+  return list as Variant[];
 }
 
 function parsePhases(text: string): Phase[] {
@@ -170,6 +200,8 @@ async function runCluster(n: number, o: BenchOptions, baselineP50: number | null
   }
   await cluster.down();
   rmSync(root, { recursive: true, force: true });
+  if (o.compare.length > 0) run.variants = [];
+  for (const variant of o.compare) run.variants?.push(await runVariant(n, variant, o));
   if (profileDir) {
     const files = readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(profileDir, f));
     if (files.length) {
@@ -178,6 +210,31 @@ async function runCluster(n: number, o: BenchOptions, baselineP50: number | null
     } else say(`N=${n}: no .cpuprofile written in ${profileDir}`);
   }
   return run;
+}
+
+/** contended-1 and batched on a cluster started with one setting changed. */
+async function runVariant(n: number, variant: Variant, o: BenchOptions): Promise<VariantResult> {
+  const { description, args, env } = VARIANTS[variant];
+  const result: VariantResult = { variant, description };
+  const root = mkdtempSync(path.join(os.tmpdir(), `ll-bench-${n}-${variant}-`));
+  const cluster = new BenchCluster({ size: n, root, clientArgs: args, env });
+  const t = { warmupS: warmupFor(o.durationS), durationS: o.durationS };
+  try {
+    say(`N=${n} ${variant}: starting ${n} clients with ${description}...`);
+    await cluster.up();
+    result.contended1 = await measureLoad(cluster, cluster.ids, 1, t);
+    say(`N=${n} ${variant} contended-1: ${describeThroughput(result.contended1)}`);
+    result.batched = await measureLoad(cluster, cluster.ids, o.outstanding, t);
+    say(`N=${n} ${variant} batched: ${describeThroughput(result.batched)}`);
+    result.endCheck = await cluster.endCheck();
+    say(`N=${n} ${variant} end check: ${result.endCheck.passed ? 'PASSED' : 'FAILED'}: ${result.endCheck.detail}`);
+  } catch (e) {
+    result.error = e instanceof Error ? e.message : String(e);
+    say(`N=${n} ${variant}: ERROR ${result.error}`);
+  }
+  await cluster.down();
+  rmSync(root, { recursive: true, force: true });
+  return result;
 }
 
 // ---- targets and the table -------------------------------------------------------------------
@@ -260,6 +317,13 @@ export function renderTable(r: BenchResult): string {
     return `${fmt(mx('start'), 0)} -> ${fmt(mx('mid'), 0)} -> ${fmt(mx('end'), 0)} (${fmt(l.committed, 0)} transfers)`;
   });
   row('end check: chains identical, money conserved', (x) => (x.endCheck ? (x.endCheck.passed ? 'passed' : 'FAILED') : 'FAILED'));
+  for (const variant of r.options.compare) {
+    const of = (x: RunResult): VariantResult | undefined => x.variants?.find((v) => v.variant === variant);
+    const versus = (mine: ThroughputResult | undefined, base: ThroughputResult | undefined): string =>
+      mine ? `${fmt(mine.transfersPerSec)}${base && base.transfersPerSec > 0 ? ` (${mine.transfersPerSec >= base.transfersPerSec ? '+' : ''}${fmt((mine.transfersPerSec / base.transfersPerSec - 1) * 100, 1)}%)` : ''}` : '-';
+    row(`${variant}: contended-1 transfers/s (vs defaults)`, (x) => versus(of(x)?.contended1, x.contended1));
+    row(`${variant}: batched transfers/s (vs defaults)`, (x) => versus(of(x)?.batched, x.batched));
+  }
 
   const table = (head: string[], body: string[][]): string => {
     const all = [head, ...body];
@@ -291,7 +355,7 @@ export async function runBench(o: BenchOptions, command: string): Promise<BenchR
     for (const n of o.clients) {
       const run = await runCluster(n, o, result.baseline?.rttMs.p50 ?? null);
       result.runs.push(run);
-      if (!run.endCheck?.passed) result.endCheckPassed = false;
+      if (!run.endCheck?.passed || run.variants?.some((v) => !v.endCheck?.passed)) result.endCheckPassed = false;
     }
   }
   result.targets = targets(result);
@@ -320,10 +384,11 @@ export function registerBench(program: Command): void {
     .option('--transfers <n>', 'memory phase: run batched load until this many transfers are committed, sampling RSS every second (0 = skip; 1000000 for the long run)', parseCount(0), 0)
     .option('--out <dir>', 'where the JSON result goes', path.join('bench', 'results'))
     .option('--profile <dir>', 'run the clients under node --cpu-prof, write their profiles to <dir>/n<N>/ and print where the time goes')
-    .action(async (opts: { clients: number[]; duration: number; outstanding: number; phases: Phase[]; transfers: number; out: string; profile?: string }) => {
+    .addOption(new Option('--compare <list>', `settings to measure beside the defaults, each on a cluster of its own: ${Object.keys(VARIANTS).join(', ')} (comma-separated), or none`).argParser(parseVariants).default(Object.keys(VARIANTS), Object.keys(VARIANTS).join(',')))
+    .action(async (opts: { clients: number[]; duration: number; outstanding: number; phases: Phase[]; transfers: number; out: string; profile?: string; compare: Variant[] }) => {
       const command = `client bench ${process.argv.slice(3).join(' ')}`.trim();
       const result = await runBench(
-        { clients: opts.clients, durationS: opts.duration, outstanding: opts.outstanding, phases: opts.phases, transfers: opts.transfers, out: opts.out, ...(opts.profile ? { profile: opts.profile } : {}) },
+        { clients: opts.clients, durationS: opts.duration, outstanding: opts.outstanding, phases: opts.phases, transfers: opts.transfers, out: opts.out, compare: opts.compare, ...(opts.profile ? { profile: opts.profile } : {}) },
         command,
       );
       process.exitCode = result.endCheckPassed ? 0 : 1;

@@ -24,7 +24,7 @@ describe('client bench', () => {
   it('measures contended-1 and batched on 3 clients, writes the JSON result and passes the end check', async () => {
     const out = mkdtempSync(path.join(os.tmpdir(), 'll-bench-test-'));
     temps.push(out);
-    const r = await run(['bench', '--clients', '3', '--duration', '1', '--phases', 'contended-1,batched', '--out', out]);
+    const r = await run(['bench', '--clients', '3', '--duration', '1', '--phases', 'contended-1,batched', '--compare', 'no-fsync', '--out', out]);
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
     expect(r.out).toContain('end check: PASSED');
@@ -59,5 +59,12 @@ describe('client bench', () => {
     expect(run3.snapshots).toBeUndefined();
     expect(result.baseline).toBeUndefined();
     for (const rss of Object.values(run3.memory?.endRssMiB ?? {})) expect(rss).toBeGreaterThan(0);
+    // The variant asked for ran on a cluster of its own, beside the defaults, and passed its check.
+    expect(run3.variants?.map((v) => v.variant)).toEqual(['no-fsync']);
+    const noFsync = run3.variants![0]!;
+    expect(noFsync.endCheck?.passed).toBe(true);
+    expect(noFsync.contended1?.committed).toBeGreaterThan(0);
+    expect(noFsync.batched?.committed).toBeGreaterThan(0);
+    expect(r.out).toMatch(/no-fsync: contended-1 transfers\/s \(vs defaults\) +[\d,]+ \([+-][\d.]+%\)/);
   });
 });
