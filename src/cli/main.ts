@@ -12,7 +12,7 @@ import { Daemon } from '../daemon/daemon.js';
 import { type ClusterConfig, MIN_SECRET_LENGTH, findClient, loadConfig, nodeIds } from '../daemon/config.js';
 import { ControlError, assertNotRunning, sendControl } from '../daemon/control.js';
 import { isLedgerError } from '../errors.js';
-import { isLoopback } from '../net/auth.js';
+import { isLoopback } from '../net/transport.js';
 import { NetErrorKind, isNetError } from '../net/errors.js';
 import { LocalCluster, ScriptError, clusterRepl, generateConfig, runAuto, runScript, tempDataRoot } from './cluster.js';
 import { withEnvDefaults } from './env.js';

@@ -136,6 +136,8 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       this.feed({ kind: 'peerDown', peer });
     });
     this.mesh.on('message', (from, message) => this.feed({ kind: 'receive', from, message }));
+    // A refusal or a wrong secret leaves transfers waiting: the person at the terminal hears why.
+    this.mesh.on('problem', (line) => this.emit('notice', line));
     this.control = new ControlServer(dataDir, (line) => this.executeLine(line), logger);
   }
 
