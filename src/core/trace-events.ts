@@ -7,13 +7,15 @@
  * `chan` and `seq` on the other client. `chan` names one directed connection (one session of one
  * channel: a reconnection gets a new name) and is the same string at both ends; `seq` counts the
  * protocol messages on it from 1. A send whose receive never appears was in flight when the trace
- * ended, or was lost with its connection.
+ * ended, or was lost with its connection. A broadcast is one send event per receiver, all with the
+ * same clock. Of a snapshot's incoming channels, the one its first marker came on is recorded
+ * empty and gets no channelStart or channelStop.
  */
-import type { NodeId } from './types.js';
+import type { MessageType, NodeId } from './types.js';
 
 export const TRACE_VERSION = 1;
 
-export type TraceMessageType = 'REQUEST' | 'REPLY' | 'RELEASE' | 'MARKER' | 'REPORT' | 'BLOCKS' | 'FETCH';
+export type TraceMessageType = MessageType;
 
 interface TraceBase {
   readonly v: typeof TRACE_VERSION;

@@ -67,7 +67,9 @@ export function computeCut(merged: MergedTrace, id: string, saved: SavedSnapshot
   const backwards: MessageLink[] = [];
   let complete = points.every((p) => p.record !== null);
   for (const m of merged.messages) {
-    if (!isApplicationLink(m) || m.send === null) continue;
+    // A message lost with its connection was never in flight on the channel a snapshot records:
+    // a channel's state is what its current connection carries.
+    if (!isApplicationLink(m) || m.send === null || m.status === 'lost') continue;
     const sentAt = records.get(m.from);
     const recordedAt = records.get(m.to);
     if (sentAt === undefined) continue;

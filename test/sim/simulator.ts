@@ -8,6 +8,8 @@ import { describeEffect, describeInput, describeMessage } from '../../src/core/d
 import { applyBlock, genesisBalances, makeGenesis } from '../../src/core/ledger.js';
 import { Node, type NodeConfig } from '../../src/core/node.js';
 import { type Block, type Message, type NodeId, snapshotKey } from '../../src/core/types.js';
+import type { TraceEvent } from '../../src/core/trace-events.js';
+import { Tracer } from '../../src/core/tracer.js';
 import { LOST, SnapshotCheckFailure, checkSnapshotAgainstHistory } from './checkers.js';
 import { Rng } from './rng.js';
 
@@ -41,6 +43,10 @@ export interface SimOptions {
    * judgements here (to compare the built-in verdict with the wire checker over many cuts).
    */
   readonly auditSnapshot?: (verdictOk: boolean, wireProblem: string | null) => void;
+  /** Every trace event of every client, as a real client would append it to its trace file. */
+  readonly onTrace?: (e: TraceEvent) => void;
+  /** Every snapshot assembled, whether or not it verified. */
+  readonly onSnapshot?: (s: GlobalSnapshot) => void;
 }
 
 /** Seed -> cluster size, so that the seed alone reproduces a run. */
@@ -315,6 +321,7 @@ export class Simulation {
    */
   private join(a: NodeId, b: NodeId): void {
     if (this.dead.has(a) || this.dead.has(b) || this.downLinks.has(this.linkKey(a, b))) return;
+    this.linkSessions.set(this.linkKey(a, b), ++this.sessionCount);
     const [first, second] = this.rng.chance(0.5) ? [a, b] : [b, a];
     this.stepNode(first, { kind: 'peerUp', peer: second, height: this.stores.get(second)!.length, incarnation: this.incarnation(second) }, null);
     this.schedule(this.now + this.rng.int(0, this.options.maxDelayMs * 2), { kind: 'secondUp', node: second, peer: first });
@@ -392,6 +399,7 @@ export class Simulation {
         const last = store[store.length - 1];
         const head = last ? { height: last.height, hash: last.hash } : { height: 0, hash: this.genesis.hash };
         this.restarts.set(e.node, this.incarnation(e.node) + 1);
+        this.tracers.delete(e.node);
         this.nodes.set(e.node, this.options.makeNode({
           ...this.config(e.node),
           incarnation: this.incarnation(e.node),
@@ -426,6 +434,23 @@ export class Simulation {
   private readonly restarts = new Map<NodeId, number>();
   private incarnation(id: NodeId): number {
     return this.restarts.get(id) ?? 0;
+  }
+
+  /** Each client's tracer, for its current run; and the session number of each link, both ends alike. */
+  private readonly tracers = new Map<NodeId, Tracer>();
+  private readonly linkSessions = new Map<string, number>();
+  private sessionCount = 0;
+
+  private tracerOf(id: NodeId): Tracer | null {
+    if (!this.options.onTrace) return null;
+    let t = this.tracers.get(id);
+    if (!t) {
+      const node = this.nodes.get(id)!;
+      t = new Tracer(id, `${id}.${this.incarnation(id)}`, this.ids.filter((p) => p !== id), node.chainHead().height);
+      this.tracers.set(id, t);
+      for (const e of t.start(node.lamportTime(), this.now)) this.options.onTrace(e);
+    }
+    return t;
   }
   /** Commands a client has been given, by client: those unanswered die with it. */
   private readonly typed = new Map<string, NodeId>();
@@ -480,7 +505,14 @@ export class Simulation {
     if (env) env.deliveredAt = this.steps;
     const node = this.nodes.get(id)!;
     this.options.trace?.(`[${this.steps} @${this.now}ms] ${describeInput(id, input)}`);
+    const tracer = this.tracerOf(id);
+    const clockBefore = node.lamportTime();
+    if (tracer && input.kind === 'peerUp') {
+      const session = this.linkSessions.get(this.linkKey(id, input.peer)) ?? 0;
+      for (const e of tracer.peerUp(input.peer, { out: `${id}>${input.peer}/${session}`, in: `${input.peer}>${id}/${session}` }, this.now)) this.options.onTrace!(e);
+    }
     const effects = node.step(input);
+    if (tracer) for (const e of tracer.step(input, effects, clockBefore, this.now)) this.options.onTrace!(e);
     if (env && env.message.type === 'RELEASE' && env.entry !== null) this.entries[env.entry]?.releasedTo.add(id);
 
     // Clock condition: a received message's timestamp is below the receiver's clock.
@@ -532,6 +564,7 @@ export class Simulation {
         return entry;
       }
       case 'snapshotComplete':
+        this.options.onSnapshot?.(e.snapshot);
         this.checkSnapshot(e.snapshot);
         return entry;
       case 'log':
