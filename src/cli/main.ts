@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import pino from 'pino';
-import { LogFile } from './log-file.js';
+import { AppendFile } from '../daemon/append-file.js';
 import readlineSync from 'readline-sync';
 import { Daemon } from '../daemon/daemon.js';
 import { type ClusterConfig, MIN_SECRET_LENGTH, findClient, loadConfig, nodeIds } from '../daemon/config.js';
@@ -157,7 +157,7 @@ async function runClient(n: string | undefined, o: RunOptions): Promise<void> {
   } catch (e) {
     fail(`cannot open the log file in ${dataDir}: ${(e as Error).message}`);
   }
-  const logFile = new LogFile(logPath, logFd, (line) => process.stderr.write(`client${id}: ${line}\n`));
+  const logFile = new AppendFile(logPath, logFd, { onFailure: (line) => process.stderr.write(`client${id}: ${line}\n`) });
   const logger = pino({ level: o.logLevel, base: { client: id } }, logFile);
   /** Exits once the log has had its chance to reach the disk (never waiting on a broken one). */
   const exit = (code: number, line?: string): never => {

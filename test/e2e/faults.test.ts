@@ -78,8 +78,8 @@ describe('a broken log never stops the ledger', () => {
     const st = await c.ctl(2, 'status', '--json');
     expect(st.code).toBe(0);
     expect(st.json.peersUp).toEqual([1, 3]);
-    await waitFor('the one line about the log on stderr', () => /cannot write the log file .*client\.log \(ENOSPC/.test(c.output(2)));
-    expect(c.output(2).match(/cannot write the log file/g)).toHaveLength(1);
+    await waitFor('the one line about the log on stderr', () => /cannot write .*client\.log \(ENOSPC/.test(c.output(2)));
+    expect(c.output(2).match(/cannot write .*client\.log/g)).toHaveLength(1);
     expect(await c.stop(2)).toEqual({ code: 0, signal: null });
   });
 });
