@@ -9,7 +9,7 @@
  * closing waits for pending lines only so long.
  */
 import sonicBoom from 'sonic-boom';
-import { describeCause } from '../errors.js';
+import { describeCause } from '../shared/errors.js';
 
 // A CommonJS module: its class is reachable at run time as a property of the default export.
 const { SonicBoom } = sonicBoom;

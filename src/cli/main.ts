@@ -11,7 +11,7 @@ import readlineSync from 'readline-sync';
 import { Daemon } from '../daemon/daemon.js';
 import { type ClusterConfig, MIN_SECRET_LENGTH, findClient, loadConfig, nodeIds } from '../daemon/config.js';
 import { ControlError, assertNotRunning, sendControl } from '../daemon/control.js';
-import { isLedgerError } from '../errors.js';
+import { isDaemonError } from '../daemon/errors.js';
 import { isLoopback } from '../net/auth.js';
 import { NetErrorKind, isNetError } from '../net/errors.js';
 import { LocalCluster, ScriptError, clusterRepl, generateConfig, runAuto, runScript, tempDataRoot } from './cluster.js';
@@ -40,7 +40,7 @@ const SHUTDOWN_DEADLINE_MS = 5_000;
 
 /** One line for whatever stopped a client from starting. */
 function startFailure(e: unknown, config: ClusterConfig, id: number): string {
-  if (isLedgerError(e)) return e.message;
+  if (isDaemonError(e)) return e.message;
   if (isNetError(e, NetErrorKind.ListenFailed)) {
     const inUse = (e.cause as NodeJS.ErrnoException | undefined)?.code === 'EADDRINUSE';
     return inUse ? `port in use: ${daemonAddress(config, id)} (is client ${id} already running?)` : e.message;
@@ -60,7 +60,7 @@ function loadOrExit(configPath: string): ClusterConfig {
   try {
     return loadConfig(configPath);
   } catch (e) {
-    if (isLedgerError(e)) fail(e.message);
+    if (isDaemonError(e)) fail(e.message);
     throw e;
   }
 }
@@ -394,7 +394,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   try {
     await buildProgram().parseAsync([...argv]);
   } catch (e) {
-    if (isLedgerError(e)) fail(e.message);
+    if (isDaemonError(e)) fail(e.message);
     throw e;
   }
 }

@@ -5,7 +5,7 @@
  */
 import { formatCents } from '../core/money.js';
 import type { Cents, NodeId } from '../core/types.js';
-import { didYouMean } from '../errors.js';
+import { didYouMean } from '../shared/suggest.js';
 
 export interface ParseContext {
   /** The client this REPL belongs to. */

@@ -7,7 +7,8 @@ import { existsSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { StorageError, describeCause } from '../errors.js';
+import { describeCause } from '../shared/errors.js';
+import { StorageError } from './errors.js';
 import type { Outcome } from './daemon.js';
 
 export const CONTROL_SOCKET = 'control.sock';
