@@ -115,7 +115,7 @@ export function startRepl(o: ReplOptions): readline.Interface {
     if (parsed.command.type === 'empty') return rl.prompt();
     interpret(parsed.command, o.daemon, ctx).then(
       (answer) => print(show(answer, o.json)),
-      (err: unknown) => print(`error: ${String(err)}`),
+      (err: unknown) => print(`error: ${err instanceof Error ? err.message : String(err)}`),
     );
     rl.prompt();
   });

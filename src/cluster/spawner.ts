@@ -85,7 +85,7 @@ export class LocalCluster {
   }
 
   /** The last lines client `id` wrote. */
-  lastLines(id: NodeId): readonly string[] {
+  private lastLines(id: NodeId): readonly string[] {
     return this.lines.get(id) ?? [];
   }
 

@@ -13,7 +13,7 @@ export const DEFAULT_CHAIN_LAST = 10;
 /** Who answers, and the cluster it is in. */
 export interface Identity {
   readonly self: NodeId;
-  /** Every client id of the cluster, self included, ascending. */
+  /** Every client id of the cluster, self included. */
   readonly nodes: readonly NodeId[];
 }
 

@@ -135,10 +135,6 @@ export class ControlClient implements LedgerApi {
     return this.request({ type: 'savedSnapshot', snapshotId });
   }
 
-  get inFlight(): number {
-    return this.waiting.size;
-  }
-
   close(): void {
     this.socket.destroy();
   }
@@ -182,15 +178,5 @@ export class ControlClient implements LedgerApi {
       w.reject(this.failure);
     }
     this.waiting.clear();
-  }
-}
-
-/** Connects, makes one request, and closes; for a caller with one question. */
-export async function requestOnce<R extends ControlRequest>(dataDir: string, r: R, options: ControlClientOptions = {}): Promise<ControlResults[R['type']]> {
-  const client = await ControlClient.connect(dataDir, options);
-  try {
-    return await client.request(r);
-  } finally {
-    client.close();
   }
 }
