@@ -177,6 +177,8 @@ export function renderNotice(n: Notice): string {
       return `${clientName(n.peer)} connected`;
     case 'peerDown':
       return `${clientName(n.peer)} disconnected`;
+    case 'peerProblem':
+      return n.line;
     case 'waitingForPeers':
       return `waiting for ${n.peers.map(clientName).join(', ')} to connect before requesting the lock`;
     case 'blockFromPeer': {

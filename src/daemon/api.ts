@@ -105,6 +105,8 @@ export interface LedgerApi {
 export type Notice =
   | { readonly type: 'peerUp'; readonly peer: NodeId }
   | { readonly type: 'peerDown'; readonly peer: NodeId }
+  /** Why a peer cannot be reached or was refused (a wrong secret, another cluster), in the network's words. */
+  | { readonly type: 'peerProblem'; readonly line: string }
   | { readonly type: 'waitingForPeers'; readonly peers: readonly NodeId[] }
   | { readonly type: 'blockFromPeer'; readonly block: Block; readonly from: NodeId }
   /** More blocks came from peers in the last second than were worth a notice each. */

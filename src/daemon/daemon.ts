@@ -151,6 +151,8 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi {
       this.feed({ kind: 'peerDown', peer });
     });
     this.mesh.on('message', (from, message) => this.feed({ kind: 'receive', from, message }));
+    // A refusal or a wrong secret leaves transfers waiting: the person at the terminal hears why.
+    this.mesh.on('problem', (line) => this.emit('notice', { type: 'peerProblem', line }));
     this.control = new ControlServer(dataDir, this, logger);
   }
 

@@ -2,7 +2,7 @@
  * Where a client listens for its peers: whether an address is reachable from other machines
  * (protected mode refuses those without a cluster secret), and why listening failed, in words.
  */
-import { isLoopback } from '../net/auth.js';
+import { isLoopback } from '../net/transport.js';
 import { NetErrorKind, isNetError } from '../net/errors.js';
 import type { NodeId } from '../core/types.js';
 import { DaemonError, DaemonErrorKind } from './errors.js';

@@ -1,6 +1,7 @@
 /**
  * Frame bodies: MessagePack maps. Two kinds share one encoding:
- *  - handshake frames, `type` HELLO / WELCOME / REFUSE, only before a connection is established;
+ *  - handshake frames, `type` HELLO / WELCOME / REFUSE, only before a connection is established
+ *    (with a cluster secret, inside TLS like everything else on the connection);
  *  - message frames, the core `Message` itself, only after it.
  * No Message type collides with a handshake type, and each connection knows which kind it
  * expects next, so no extra envelope is needed.
@@ -16,7 +17,7 @@ import { NetError, NetErrorKind, describeError } from './errors.js';
 import { MAX_HEIGHT, MAX_VIEW } from '../core/limits.js';
 
 /** Bumped whenever the wire format changes incompatibly. */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 export interface Hello {
   readonly type: 'HELLO';
@@ -32,8 +33,8 @@ export interface Hello {
   readonly height: number;
   /** Names the dialer's process run: a restarted client has a new one. */
   readonly incarnation: number;
-  /** The dialer's challenge (hex): a cluster with a secret answers it in WELCOME. */
-  readonly nonce?: string;
+  /** Names this connection (drawn by the dialer): both ends trace the channel under this name. */
+  readonly conn: string;
 }
 export interface Welcome {
   readonly type: 'WELCOME';
@@ -42,20 +43,12 @@ export interface Welcome {
   readonly height: number;
   /** Names the acceptor's process run. */
   readonly incarnation: number;
-  /** With a cluster secret: the acceptor's own challenge, and its answer to the dialer's. */
-  readonly nonce?: string;
-  readonly proof?: string;
-}
-/** With a cluster secret: the dialer's answer to the acceptor's challenge, before any message. */
-export interface Auth {
-  readonly type: 'AUTH';
-  readonly proof: string;
 }
 export interface Refuse {
   readonly type: 'REFUSE';
   readonly reason: string;
 }
-export type HandshakeFrame = Hello | Welcome | Refuse | Auth;
+export type HandshakeFrame = Hello | Welcome | Refuse;
 
 export type Decoded<T> = { ok: true; value: T } | { ok: false; error: NetError };
 
@@ -134,28 +127,19 @@ export function decodeHandshake(body: Uint8Array): Decoded<HandshakeFrame> {
       if (!isStr(v.genesis)) return bad('HELLO.genesis: expected a string');
       if (!isHeight(v.height)) return bad('HELLO.height: expected a chain height');
       if (!isIncarnation(v.incarnation)) return bad('HELLO.incarnation: expected a 48-bit number');
-      if (v.nonce !== undefined && !isHex(v.nonce, 64)) return bad('HELLO.nonce: expected hex');
-      const hello: Hello = { type: 'HELLO', protocol: v.protocol, cluster: v.cluster, node: v.node, to: v.to, genesis: v.genesis, height: v.height, incarnation: v.incarnation };
-      return { ok: true, value: v.nonce === undefined ? hello : { ...hello, nonce: v.nonce } };
+      if (!isHex(v.conn, 32)) return bad('HELLO.conn: expected a connection name in hex');
+      return { ok: true, value: { type: 'HELLO', protocol: v.protocol, cluster: v.cluster, node: v.node, to: v.to, genesis: v.genesis, height: v.height, incarnation: v.incarnation, conn: v.conn } };
     }
     case 'WELCOME':
       if (!isId(v.node)) return bad('WELCOME.node: expected a client id');
       if (!isHeight(v.height)) return bad('WELCOME.height: expected a chain height');
       if (!isIncarnation(v.incarnation)) return bad('WELCOME.incarnation: expected a 48-bit number');
-      if (v.nonce !== undefined && !isHex(v.nonce, 64)) return bad('WELCOME.nonce: expected hex');
-      if (v.proof !== undefined && !isHex(v.proof, 64)) return bad('WELCOME.proof: expected hex');
-      return {
-        ok: true,
-        value: { type: 'WELCOME', node: v.node, height: v.height, incarnation: v.incarnation, ...(v.nonce === undefined ? {} : { nonce: v.nonce }), ...(v.proof === undefined ? {} : { proof: v.proof }) },
-      };
-    case 'AUTH':
-      if (!isHex(v.proof, 64)) return bad('AUTH.proof: expected hex');
-      return { ok: true, value: { type: 'AUTH', proof: v.proof } };
+      return { ok: true, value: { type: 'WELCOME', node: v.node, height: v.height, incarnation: v.incarnation } };
     case 'REFUSE':
       if (typeof v.reason !== 'string') return bad('REFUSE.reason: expected a string');
       // A reason is shown to users; keep it one bounded line whatever the peer sent.
       return { ok: true, value: { type: 'REFUSE', reason: v.reason.replace(/[\r\n]+/g, ' ').slice(0, 1000) } };
     default:
-      return bad(`expected HELLO, WELCOME, AUTH or REFUSE, got ${typeof v.type === 'string' ? JSON.stringify(v.type.slice(0, 40)) : typeof v.type}`);
+      return bad(`expected HELLO, WELCOME or REFUSE, got ${typeof v.type === 'string' ? JSON.stringify(v.type.slice(0, 40)) : typeof v.type}`);
   }
 }

@@ -92,7 +92,7 @@ describe('codec', () => {
   });
 
   it('round-trips handshake frames, HELLO and WELCOME with the sender\'s chain height and incarnation', () => {
-    const hello = { type: 'HELLO', protocol: PROTOCOL_VERSION, cluster: 'c', node: 1, to: 2, genesis: 'ab'.repeat(32), height: 17, incarnation: 2 ** 48 - 1 } as const;
+    const hello = { type: 'HELLO', protocol: PROTOCOL_VERSION, cluster: 'c', node: 1, to: 2, genesis: 'ab'.repeat(32), height: 17, incarnation: 2 ** 48 - 1, conn: 'beef01' } as const;
     expect(decodeHandshake(encodeHandshake(hello))).toEqual({ ok: true, value: hello });
     expect(decodeHandshake(encodeHandshake({ type: 'WELCOME', node: 2, height: 0, incarnation: 0 }))).toEqual({ ok: true, value: { type: 'WELCOME', node: 2, height: 0, incarnation: 0 } });
     expect(decodeHandshake(encodeHandshake({ type: 'WELCOME', node: 2, height: 123_456, incarnation: 9 }))).toEqual({ ok: true, value: { type: 'WELCOME', node: 2, height: 123_456, incarnation: 9 } });
@@ -148,17 +148,17 @@ describe('codec', () => {
   });
 
   it('speaks protocol version 2 (heights in the handshake, no SYNC message)', () => {
-    expect(PROTOCOL_VERSION).toBe(3);
+    expect(PROTOCOL_VERSION).toBe(4);
   });
 
   it('reports another protocol version as ProtocolMismatch and bad handshakes as BadHandshake', () => {
-    const next = decodeHandshake(encodeHandshake({ type: 'HELLO', protocol: PROTOCOL_VERSION + 1, cluster: 'c', node: 1, to: 2, genesis: 'x', height: 0, incarnation: 0 }));
+    const next = decodeHandshake(encodeHandshake({ type: 'HELLO', protocol: PROTOCOL_VERSION + 1, cluster: 'c', node: 1, to: 2, genesis: 'x', height: 0, incarnation: 0, conn: 'aa' }));
     expect(!next.ok && next.error.kind).toBe(NetErrorKind.ProtocolMismatch);
     expect(!next.ok && next.error.message).toMatch(new RegExp(`protocol version ${PROTOCOL_VERSION + 1} is not supported`));
     // A version-1 HELLO (no height) is a version mismatch, not a malformed handshake.
     const v1 = decodeHandshake(encodeHandshake({ type: 'HELLO', protocol: 1, cluster: 'c', node: 1, to: 2, genesis: 'x' } as never));
     expect(!v1.ok && v1.error.kind).toBe(NetErrorKind.ProtocolMismatch);
-    expect(!v1.ok && v1.error.message).toMatch(/protocol version 1 is not supported \(this client speaks version 3\)/);
+    expect(!v1.ok && v1.error.message).toMatch(/protocol version 1 is not supported \(this client speaks version 4\)/);
     const noNode = decodeHandshake(encodeMessage({ type: 'REQUEST', ts: 1, height: 0, view: 0 }));
     expect(!noNode.ok && noNode.error.kind).toBe(NetErrorKind.BadHandshake);
   });
