@@ -8,8 +8,7 @@ import path from 'node:path';
 import { generateConfig } from '../cluster/config.js';
 import { LocalCluster } from '../cluster/spawner.js';
 import type { NodeId } from '../core/types.js';
-import type { NodeStatus } from '../core/api.js';
-import { ControlClient } from '../daemon/control/client.js';
+import type { ControlClient } from '../daemon/control/client.js';
 
 /** Every client starts with this much, so no benchmark transfer ever fails for lack of money. */
 export const BENCH_BALANCE_CENTS = 1_000_000_000_000;
@@ -45,7 +44,7 @@ export interface EndCheck {
 
 export class BenchCluster {
   readonly ids: NodeId[];
-  readonly configPath: string;
+  private readonly configPath: string;
   private processes: LocalCluster | null = null;
   private readonly conns = new Map<NodeId, ControlClient[]>();
   private expectedTotal = 0;
@@ -53,10 +52,6 @@ export class BenchCluster {
   constructor(private readonly o: BenchClusterOptions) {
     this.ids = Array.from({ length: o.size }, (_, i) => i + 1);
     this.configPath = path.join(o.root, 'config.json');
-  }
-
-  get totalCents(): number {
-    return this.expectedTotal;
   }
 
   private get cluster(): LocalCluster {
@@ -94,10 +89,6 @@ export class BenchCluster {
       for (let k = 0; k < CONNECTIONS_PER_CLIENT; k++) list.push(await this.processes.connect(id));
       this.conns.set(id, list);
     }
-  }
-
-  async statuses(): Promise<NodeStatus[]> {
-    return (await this.cluster.statuses()).map((s) => s.node);
   }
 
   /** Waits until no client has work queued or a lock request out and every chain has the same head. */

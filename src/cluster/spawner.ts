@@ -80,7 +80,7 @@ export class LocalCluster {
     return out;
   }
 
-  running(id: NodeId): boolean {
+  private running(id: NodeId): boolean {
     return this.children.has(id);
   }
 
