@@ -3,26 +3,12 @@
  * connection and issuing the next as soon as the answer comes. k loops on a client = k transfers
  * outstanding there. Figures are taken over a measurement window that opens after a warm-up.
  */
-import type { Outcome } from '../daemon/daemon.js';
+import type { NodeId } from '../core/types.js';
+import type { TransferAnswer } from '../daemon/api.js';
+import type { ControlClient } from '../daemon/control/client.js';
 import type { BenchCluster } from './cluster.js';
-import { cpuSeconds } from './cluster.js';
+import { cpuSeconds } from './proc.js';
 import { type Percentiles, round, summarise } from './stats.js';
-
-/** What a committed transfer's JSON answer carries (see Daemon.execute, CommandResult). */
-interface TransferJson {
-  readonly ok: boolean;
-  readonly block?: number;
-  readonly msgs?: number;
-  readonly batch?: number;
-  readonly ms?: number;
-  readonly reason?: string;
-}
-
-function asTransfer(o: Outcome): TransferJson {
-  const j = o.json;
-  if (typeof j !== 'object' || j === null) return { ok: false, reason: 'no json' };
-  return j as TransferJson;
-}
 
 /** The figures of one measurement window. */
 export interface ThroughputResult {
@@ -87,40 +73,37 @@ export class Load {
       const conns = this.cluster.connections(id);
       const others = this.cluster.ids.filter((x) => x !== id);
       for (let k = 0; k < this.outstandingPerClient; k++) {
-        const conn = conns[k % conns.length]!;
-        const line = `transfer ${others[k % others.length]!} 0.01`;
-        this.loops.push(this.loop((l) => conn.request(l, 'json'), line));
+        this.loops.push(this.loop(conns[k % conns.length]!, others[k % others.length]!));
       }
     }
   }
 
-  private async loop(request: (line: string) => Promise<Outcome>, line: string): Promise<void> {
+  /** One transfer of a cent to `to` after another, each issued when the previous is answered. */
+  private async loop(conn: ControlClient, to: NodeId): Promise<void> {
     while (this.running) {
       const started = performance.now();
-      let out: Outcome;
+      let t: TransferAnswer;
       try {
-        out = await request(line);
+        t = await conn.transfer(to, 1);
       } catch (e) {
         if (this.errors.length < 10) this.errors.push(e instanceof Error ? e.message : String(e));
         return;
       }
       const done = performance.now();
-      const t = asTransfer(out);
       const w = this.window;
       if (t.ok) this.committedTotal++;
       else this.failedTotal++;
       if (w === null) continue;
       if (!t.ok) {
         w.failed++;
-        const why = t.reason ?? 'unknown';
-        w.reasons.set(why, (w.reasons.get(why) ?? 0) + 1);
+        w.reasons.set(t.reason, (w.reasons.get(t.reason) ?? 0) + 1);
         continue;
       }
       w.committed++;
       w.rtt.push(done - started);
-      if (typeof t.ms === 'number') w.lockWait.push(t.ms);
-      if (typeof t.block === 'number') w.blocks.set(t.block, t.batch ?? 0);
-      if (typeof t.msgs === 'number') w.msgs.set(t.msgs, (w.msgs.get(t.msgs) ?? 0) + 1);
+      w.lockWait.push(t.ms);
+      w.blocks.set(t.block, t.batch);
+      w.msgs.set(t.msgs, (w.msgs.get(t.msgs) ?? 0) + 1);
     }
   }
 

@@ -2,8 +2,9 @@
  * Phases 2-6 against a running BenchCluster. Each measures over a window after a warm-up and
  * leaves the cluster settled (nothing queued, every chain at the same head) for the next.
  */
-import type { Outcome } from '../daemon/daemon.js';
-import { type BenchCluster, rssMiB } from './cluster.js';
+import type { SnapshotAnswer } from '../daemon/api.js';
+import type { BenchCluster } from './cluster.js';
+import { rssMiB } from './proc.js';
 import { Load, type ThroughputResult } from './load.js';
 import { type Percentiles, median, round, sleep, summarise } from './stats.js';
 
@@ -58,13 +59,6 @@ export async function runUncontended(cluster: BenchCluster, t: Timing, baselineP
   };
 }
 
-interface SnapshotJson {
-  readonly ok: boolean;
-  readonly elapsedMs?: number;
-  readonly markers?: number;
-  readonly error?: string;
-}
-
 class SnapshotSamples {
   client: number[] = [];
   daemon: number[] = [];
@@ -74,17 +68,16 @@ class SnapshotSamples {
   markers: number | null = null;
   lastError: string | null = null;
 
-  record(o: Outcome, ms: number): void {
-    const j = (o.json ?? {}) as SnapshotJson;
+  record(a: SnapshotAnswer, ms: number): void {
     this.taken++;
-    if (j.ok === true) {
+    if (a.ok && a.record.verified) {
       this.verified++;
       this.client.push(ms);
-      if (typeof j.elapsedMs === 'number') this.daemon.push(j.elapsedMs);
-      if (typeof j.markers === 'number') this.markers = j.markers;
+      this.daemon.push(a.record.elapsedMs);
+      this.markers = a.record.markers;
     } else {
       this.failed++;
-      this.lastError = j.error ?? o.text.split('\n')[0] ?? 'failed';
+      this.lastError = a.ok ? a.record.verdict : a.error;
     }
   }
 
@@ -130,11 +123,11 @@ export async function runSnapshots(cluster: BenchCluster, outstanding: number, t
   const initiator = cluster.ids[0]!;
   const conn = cluster.connections(initiator)[0]!;
   const idle = new SnapshotSamples();
-  for (let i = 0; i < 2; i++) await conn.request('snapshot'); // warm-up
+  for (let i = 0; i < 2; i++) await conn.snapshot(); // warm-up
   const until = performance.now() + t.durationS * 1000;
   while ((performance.now() < until || idle.taken < 5) && idle.taken < 500) {
     const started = performance.now();
-    const o = await conn.request('snapshot');
+    const o = await conn.snapshot();
     idle.record(o, performance.now() - started);
   }
 
@@ -147,7 +140,7 @@ export async function runSnapshots(cluster: BenchCluster, outstanding: number, t
     const inFlight: Promise<void>[] = [];
     const fire = (): void => {
       const started = performance.now();
-      inFlight.push(conn.request('snapshot').then((o) => underLoad.record(o, performance.now() - started)));
+      inFlight.push(conn.snapshot().then((o) => underLoad.record(o, performance.now() - started)));
     };
     const timer = setInterval(fire, SNAPSHOT_INTERVAL_MS);
     return async () => {

@@ -1,7 +1,8 @@
 /**
- * Environment variables that stand in for `--config` and `--data-dir` of `client <n>` and
- * `client ctl <n>` when the flag is not given. A container image sets them once, so that
- * `client ctl 1 balance all` works there with no flags; a flag on the command line still wins.
+ * Environment variables: the cluster secret, and two that stand in for `--config` and
+ * `--data-dir` of `client <n>` and `client ctl <n>` when the flag is not given. A container image
+ * sets them once, so that `client ctl 1 balance all` works there with no flags; a flag on the
+ * command line still wins.
  */
 
 /** Cluster config file: the default of `--config`. */
@@ -28,4 +29,12 @@ export function withEnvDefaults<T extends PathOptions>(o: T, env: NodeJS.Process
     config: o.config ?? fromEnv(env, CONFIG_ENV),
     dataDir: o.dataDir ?? fromEnv(env, DATA_DIR_ENV),
   };
+}
+
+/** The cluster secret; wins over the config's `secret`, so that it need not sit in a file. */
+export const SECRET_ENV = 'LAMPORT_LEDGER_SECRET';
+
+/** The secret from the environment, or undefined when it is unset or empty. */
+export function secretFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return fromEnv(env, SECRET_ENV);
 }

@@ -1,11 +1,12 @@
 /**
  * The REPL command language: one line in, one typed command (or a one-line error) out.
- * Pure: no I/O, so the REPL, command files and the control socket all share it and tests need
- * nothing but strings.
+ * Pure: no I/O, so the REPL, `ctl`, the cluster prompt and command files all share it and tests
+ * need nothing but strings.
  */
 import { formatCents } from '../core/money.js';
 import type { Cents, NodeId } from '../core/types.js';
-import { didYouMean } from '../errors.js';
+import { DEFAULT_CHAIN_LAST } from '../daemon/api.js';
+import { didYouMean } from '../shared/suggest.js';
 
 export interface ParseContext {
   /** The client this REPL belongs to. */
@@ -53,8 +54,6 @@ export interface CommandSpec {
   readonly description: string;
   readonly examples: readonly string[];
 }
-
-export const DEFAULT_CHAIN_LAST = 10;
 
 export const COMMANDS: readonly CommandSpec[] = [
   {

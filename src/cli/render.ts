@@ -1,22 +1,25 @@
 /**
- * What a person sees: every result rendered as text. The same results go out as JSON with --json;
- * both forms are built here so that the REPL, the control socket and `ctl` print alike.
+ * What a person sees: every answer and notice rendered as text, the same whether the daemon runs
+ * in this process (the REPL) or answered through its control socket (`ctl`, `client cluster`).
  */
-import type { CommandResult, GlobalSnapshot, NodeStatus } from '../core/api.js';
-import { describeMessage } from '../core/describe.js';
+import type { NodeStatus } from '../core/api.js';
+import { describeEvent, describeMessage } from '../core/describe.js';
 import { short } from '../core/ledger.js';
 import { formatCents } from '../core/money.js';
 import type { Block, NodeId } from '../core/types.js';
-import type { PeerStatus } from '../net/mesh.js';
+import type { BalancesView, Notice, PeerView, SnapshotAnswer, SnapshotListing, StatusView, TransferAnswer } from '../daemon/api.js';
+import type { SnapshotRecord } from '../daemon/snapshot-record.js';
+import type { Answer } from './interpret.js';
+import { COMMANDS } from './parse.js';
 
 export const clientName = (id: NodeId): string => `client${id}`;
 
 const ms = (x: number): string => (x < 10 ? x.toFixed(1) : x.toFixed(0));
 
-export function renderTransfer(r: Extract<CommandResult, { type: 'transfer' }>, elapsedMs: number): string {
+export function renderTransfer(r: TransferAnswer): string {
   if (!r.ok) return `FAILED  ${r.error}`;
   const batch = r.batch > 1 ? `, ${r.batch} in block` : '';
-  return `SUCCESS  block #${r.block}  ${clientName(r.from)} -> ${clientName(r.to)}  ${formatCents(r.amount)}  (clock ${r.clock}, ${r.msgs} msgs${batch}, ${ms(elapsedMs)} ms)`;
+  return `SUCCESS  block #${r.block}  ${clientName(r.from)} -> ${clientName(r.to)}  ${formatCents(r.amount)}  (clock ${r.clock}, ${r.msgs} msgs${batch}, ${ms(r.ms)} ms)`;
 }
 
 function table(rows: readonly (readonly string[])[], rightAlign: ReadonlySet<number> = new Set()): string {
@@ -27,12 +30,17 @@ function table(rows: readonly (readonly string[])[], rightAlign: ReadonlySet<num
     .join('\n');
 }
 
-export function renderBalances(balances: ReadonlyMap<NodeId, number>, height: number, head: string, total: number): string {
-  const rows = [...balances.entries()].sort(([a], [b]) => a - b).map(([id, v]) => [clientName(id), formatCents(v)]);
-  const sum = [...balances.values()].reduce((a, b) => a + b, 0);
+export function renderBalances(v: BalancesView): string {
+  const entries = Object.entries(v.balances).map(([id, cents]) => [Number(id), cents] as const).sort(([a], [b]) => a - b);
+  const rows = entries.map(([id, cents]) => [clientName(id), formatCents(cents)]);
+  const sum = entries.reduce((a, [, cents]) => a + cents, 0);
   rows.push(['total', formatCents(sum)]);
-  const note = sum === total ? '' : `  (expected ${formatCents(total)}!)`;
-  return `${table(rows, new Set([1]))}${note}\n(this replica at block #${height} ${short(head)})`;
+  const note = sum === v.total ? '' : `  (expected ${formatCents(v.total)}!)`;
+  return `${table(rows, new Set([1]))}${note}\n(this replica at block #${v.height} ${short(v.head)})`;
+}
+
+export function renderBalance(who: NodeId, v: BalancesView): string {
+  return `${clientName(who)}: ${formatCents(v.balances[String(who)] ?? 0)}  (this replica at block #${v.height})`;
 }
 
 export function renderBlock(b: Block): string {
@@ -48,7 +56,7 @@ export function renderChain(blocks: readonly Block[], height: number): string {
   return `${skipped}${blocks.map(renderBlock).join('\n')}\nheight ${height}`;
 }
 
-export function renderPeers(self: NodeId, peers: readonly PeerStatus[], now: number): string {
+export function renderPeers(self: NodeId, peers: readonly PeerView[], now: number): string {
   const rows = [['client', 'out', 'in', 'for', 'sent', 'received', 'last problem']];
   for (const p of peers) {
     rows.push([clientName(p.id), p.outgoing, p.incoming, `${((now - p.since) / 1000).toFixed(0)} s`, String(p.sent), String(p.received), p.outgoing === 'up' && p.incoming === 'up' ? '' : (p.lastError ?? '')]);
@@ -56,7 +64,11 @@ export function renderPeers(self: NodeId, peers: readonly PeerStatus[], now: num
   return `${clientName(self)}'s connections\n${table(rows)}`;
 }
 
-export function renderStatus(s: NodeStatus, extra: { dataDir: string; listen: string }): string {
+export function renderStatus(v: StatusView): string {
+  return renderNodeStatus(v.node, v);
+}
+
+function renderNodeStatus(s: NodeStatus, extra: { readonly dataDir: string; readonly listen: string }): string {
   const queue = s.queue.length === 0 ? '(empty)' : s.queue.map((e) => `(${e.ts}, ${clientName(e.node)})`).join(' ');
   return [
     `${clientName(s.id)}  listening on ${extra.listen}, data in ${extra.dataDir}`,
@@ -68,42 +80,6 @@ export function renderStatus(s: NodeStatus, extra: { dataDir: string; listen: st
     `peers up       ${s.peersUp.length === 0 ? 'none' : s.peersUp.map(clientName).join(', ')}`,
     `snapshots      ${s.snapshotsInProgress} in progress`,
   ].join('\n');
-}
-
-/** The saved and --json form of a snapshot. */
-export interface SnapshotRecord {
-  readonly id: string;
-  readonly initiator: NodeId;
-  readonly verified: boolean;
-  readonly verdict: string;
-  readonly takenAt: string;
-  readonly elapsedMs: number;
-  readonly markers: number;
-  readonly nodes: GlobalSnapshot['nodes'];
-  readonly channels: GlobalSnapshot['channels'];
-  readonly verification: GlobalSnapshot['verification'];
-}
-
-export function verdict(s: GlobalSnapshot): string {
-  const v = s.verification;
-  if (!v.ok) return `NOT VERIFIED: ${v.problems.join('; ')}`;
-  const behind = v.behind.length > 0 ? `; ${v.behind.map((b) => `${clientName(b.node)} at #${b.height}`).join(', ')} still catching up` : '';
-  return `verified: ${v.checks.length} checks passed, ${formatCents(v.total)} conserved${v.head ? `, replicas at #${v.head.height} ${short(v.head.hash)}` : ''}${behind}`;
-}
-
-export function snapshotRecord(s: GlobalSnapshot, elapsedMs: number, takenAt: Date): SnapshotRecord {
-  return {
-    id: `${s.id.initiator}.${s.id.seq}`,
-    initiator: s.initiator,
-    verified: s.verification.ok,
-    verdict: verdict(s),
-    takenAt: takenAt.toISOString(),
-    elapsedMs: Math.round(elapsedMs * 10) / 10,
-    markers: s.markers,
-    nodes: s.nodes,
-    channels: s.channels,
-    verification: s.verification,
-  };
 }
 
 export function renderSnapshot(r: SnapshotRecord): string {
@@ -139,4 +115,86 @@ export function renderSnapshot(r: SnapshotRecord): string {
     ...(checks.length > 0 ? ['checks:', ...checks] : []),
     r.verdict,
   ].join('\n');
+}
+
+export function renderSnapshotAnswer(a: SnapshotAnswer): string {
+  return a.ok ? renderSnapshot(a.record) : `FAILED  ${a.error}`;
+}
+
+export function renderSnapshotList(l: SnapshotListing): string {
+  if (l.snapshots.length === 0) return 'no snapshots saved yet (type snapshot to take one)';
+  return l.snapshots.map((r) => `${r.id.padEnd(8)} ${r.takenAt}  ${r.verdict}`).join('\n');
+}
+
+/** The command list, or one command with its aliases and examples. */
+export function renderHelp(topic: string | null): string {
+  const specs = topic === null ? COMMANDS : COMMANDS.filter((c) => c.name === topic);
+  return specs
+    .map((c) => (topic !== null ? `${c.usage}\n  ${c.description}${c.aliases.length ? `\n  aliases: ${c.aliases.join(', ')}` : ''}\n  e.g. ${c.examples.join(' | ')}` : `  ${c.usage.padEnd(28)} ${c.description}`))
+    .join('\n');
+}
+
+/** Why `exit` does nothing through the control socket. */
+export const EXIT_REFUSED = 'exit is for the REPL; stop a client with Ctrl-C or SIGTERM';
+
+export const missingSnapshot = (id: string): string => `no saved snapshot ${id}, or its file is unreadable`;
+
+export function renderAnswer(a: Answer): string {
+  switch (a.type) {
+    case 'empty':
+      return '';
+    case 'invalid':
+      return `error: ${a.error}`;
+    case 'exitRefused':
+      return EXIT_REFUSED;
+    case 'transfer':
+      return renderTransfer(a.result);
+    case 'balances':
+      return renderBalances(a.view);
+    case 'balance':
+      return renderBalance(a.client, a.view);
+    case 'snapshot':
+      return renderSnapshotAnswer(a.answer);
+    case 'snapshots':
+      return renderSnapshotList(a.listing);
+    case 'savedSnapshot':
+      return a.record === null ? `${missingSnapshot(a.id)} (type snapshots to list them)` : renderSnapshot(a.record);
+    case 'chain':
+      return renderChain(a.view.blocks, a.view.height);
+    case 'peers':
+      return renderPeers(a.self, a.view.peers, Date.now());
+    case 'status':
+      return renderStatus(a.view);
+    case 'help':
+      return renderHelp(a.topic);
+  }
+}
+
+/** One line for something that happened without being asked for. */
+export function renderNotice(n: Notice): string {
+  switch (n.type) {
+    case 'peerUp':
+      return `${clientName(n.peer)} connected`;
+    case 'peerDown':
+      return `${clientName(n.peer)} disconnected`;
+    case 'peerProblem':
+      return n.line;
+    case 'waitingForPeers':
+      return `waiting for ${n.peers.map(clientName).join(', ')} to connect before requesting the lock`;
+    case 'blockFromPeer': {
+      const b = n.block;
+      const tx = b.txs[0];
+      const what = b.txs.length === 1 && tx ? `${clientName(tx.from)} -> ${clientName(tx.to)} ${formatCents(tx.amount)}` : `${b.txs.length} transfers by ${clientName(b.creator)}`;
+      return `block #${b.height} from ${clientName(n.from)}: ${what}`;
+    }
+    case 'blocksFromPeers':
+      return `... and ${n.count} more blocks from peers (chain now at #${n.height})`;
+    case 'event':
+      return describeEvent(n.event);
+    case 'periodicSnapshot': {
+      const a = n.answer;
+      if (a.ok) return a.record.verified ? `periodic snapshot ${a.record.id}: ${a.record.verdict}` : `periodic snapshot failed: ${a.record.verdict}`;
+      return `periodic snapshot failed: ${a.error}`;
+    }
+  }
 }

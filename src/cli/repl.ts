@@ -1,16 +1,19 @@
 /**
- * The interactive prompt (node:readline) and the piped-stdin runner. Asynchronous lines (a block
- * from a peer, a peer going down) are printed above the prompt without garbling what is typed.
+ * The interactive prompt (node:readline) and the piped-stdin runner, calling the daemon of this
+ * process directly. Asynchronous lines (a block from a peer, a peer going down) are printed above
+ * the prompt without garbling what is typed.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
-import type { Daemon, Outcome } from '../daemon/daemon.js';
+import type { Daemon } from '../daemon/daemon.js';
+import { type Answer, interpret } from './interpret.js';
+import { answerJson } from './json.js';
 import { completeLine, parseCommandLine } from './parse.js';
+import { renderAnswer, renderNotice } from './render.js';
 
 export interface ReplOptions {
   readonly daemon: Daemon;
-  readonly nodes: readonly number[];
   readonly json: boolean;
   readonly dataDir: string;
   readonly input: NodeJS.ReadableStream;
@@ -62,20 +65,23 @@ function endOnce(rl: readline.Interface, onEnd: () => void): (() => void) & { do
 /** Ids for Tab after `snapshot show`; a data dir Tab cannot read offers none rather than crash. */
 function savedSnapshotIds(daemon: Daemon): string[] {
   try {
-    return daemon.store.listSnapshots().map((s) => s.id);
+    return daemon.snapshotIds();
   } catch {
     return [];
   }
 }
 
-function show(outcome: Outcome, json: boolean): string {
-  return json ? JSON.stringify(outcome.json) : outcome.text;
+function show(answer: Answer, json: boolean): string {
+  return json ? JSON.stringify(answerJson(answer)) : renderAnswer(answer);
 }
+
+/** A parse error, in the form the session prints. */
+const invalid = (error: string, json: boolean): string => show({ type: 'invalid', error }, json);
 
 /** Interactive: commands run concurrently (type on while a transfer waits for the lock). */
 export function startRepl(o: ReplOptions): readline.Interface {
-  const self = o.daemon.id;
-  const ctx = { self, nodes: o.nodes };
+  const ctx = o.daemon.identity();
+  const self = ctx.self;
   const rl = readline.createInterface({
     input: o.input,
     output: o.output,
@@ -96,20 +102,20 @@ export function startRepl(o: ReplOptions): readline.Interface {
   const print = (text: string): void => {
     if (text) printAbovePrompt(rl, o.output, text);
   };
-  o.daemon.on('notice', (line) => print(o.json ? JSON.stringify({ notice: line }) : `  · ${line}`));
+  o.daemon.on('notice', (n) => print(o.json ? JSON.stringify({ notice: renderNotice(n) }) : `  · ${renderNotice(n)}`));
 
   const end = endOnce(rl, o.onEnd);
   rl.on('line', (line) => {
     const parsed = parseCommandLine(line, ctx);
     if (!parsed.ok) {
-      print(o.json ? JSON.stringify({ ok: false, error: parsed.error }) : `error: ${parsed.error}`);
+      print(invalid(parsed.error, o.json));
       return;
     }
     if (parsed.command.type === 'exit') return end();
     if (parsed.command.type === 'empty') return rl.prompt();
-    o.daemon.execute(parsed.command).then(
-      (outcome) => print(show(outcome, o.json)),
-      (err: unknown) => print(`error: ${String(err)}`),
+    interpret(parsed.command, o.daemon, ctx).then(
+      (answer) => print(show(answer, o.json)),
+      (err: unknown) => print(`error: ${err instanceof Error ? err.message : String(err)}`),
     );
     rl.prompt();
   });
@@ -121,7 +127,7 @@ export function startRepl(o: ReplOptions): readline.Interface {
 
 /** Piped: one command per line, run one after another, results in order; ends after the last. */
 export function runPiped(o: ReplOptions): void {
-  const ctx = { self: o.daemon.id, nodes: o.nodes };
+  const ctx = o.daemon.identity();
   const rl = readline.createInterface({ input: o.input, terminal: false });
   const lines: string[] = [];
   let inputEnded = false;
@@ -134,13 +140,13 @@ export function runPiped(o: ReplOptions): void {
       const line = lines.shift()!;
       const parsed = parseCommandLine(line, ctx);
       if (!parsed.ok) {
-        o.output.write(`${o.json ? JSON.stringify({ ok: false, error: parsed.error }) : `error: ${parsed.error}`}\n`);
+        o.output.write(`${invalid(parsed.error, o.json)}\n`);
         continue;
       }
       if (parsed.command.type === 'empty') continue;
       if (parsed.command.type === 'exit') return end();
       try {
-        o.output.write(`${show(await o.daemon.execute(parsed.command), o.json)}\n`);
+        o.output.write(`${show(await interpret(parsed.command, o.daemon, ctx), o.json)}\n`);
       } catch (e) {
         o.output.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
       }

@@ -16,7 +16,8 @@ import * as zlib from 'node:zlib';
 import { Packr } from 'msgpackr';
 import { applyBlock, checkBlock, genesisBalances, type Balances, type Head } from '../core/ledger.js';
 import type { Block, NodeId, Tx } from '../core/types.js';
-import { describeCause, InputError, StorageError } from '../errors.js';
+import { describeCause } from '../shared/errors.js';
+import { DaemonError, DaemonErrorKind, StorageError } from './errors.js';
 
 export const CHAIN_FILE = 'chain.log';
 export const SNAPSHOT_DIR = 'snapshots';
@@ -205,7 +206,7 @@ function readFully(fd: number, buf: Buffer, length: number, position: number): n
 const SNAPSHOT_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
 function checkSnapshotId(id: string): void {
-  if (!SNAPSHOT_ID_RE.test(id)) throw new InputError(`invalid snapshot id "${id}" — ids look like 1.3`);
+  if (!SNAPSHOT_ID_RE.test(id)) throw new DaemonError(DaemonErrorKind.BadArgument, `invalid snapshot id "${id}" — ids look like 1.3`);
 }
 
 /** Natural order for ids like "1.3" and "1.10": numeric parts compared as numbers. */

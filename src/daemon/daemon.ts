@@ -1,5 +1,6 @@
 /**
- * One client process: the pure core wired to the network, the durable chain, timers and logs.
+ * One client process: the pure core wired to the network, the durable chain, timers and logs,
+ * offered as a typed API (`LedgerApi`) in-process and over the control socket.
  * Every input goes through `feed`, which steps the core and carries out its effects in order
  * (persist before send), synchronously: no await can slip between a block and its RELEASE.
  */
@@ -9,26 +10,28 @@ import type { Logger } from 'pino';
 import type { Command, CommandResult, Effect, GlobalSnapshot, Input } from '../core/api.js';
 import { describeEvent, describeMessage } from '../core/describe.js';
 import { MAX_VIEW } from '../core/limits.js';
-import { formatCents } from '../core/money.js';
 import { Node, assertNever } from '../core/node.js';
-import { snapshotKey } from '../core/types.js';
-import type { NodeId } from '../core/types.js';
-import { COMMANDS, DEFAULT_CHAIN_LAST, type ReplCommand, parseCommandLine } from '../cli/parse.js';
-import {
-  type SnapshotRecord,
-  clientName,
-  renderBalances,
-  renderChain,
-  renderPeers,
-  renderSnapshot,
-  renderStatus,
-  renderTransfer,
-  snapshotRecord,
-} from '../cli/render.js';
+import { type Cents, type NodeId, snapshotKey } from '../core/types.js';
 import { Mesh } from '../net/mesh.js';
+import {
+  type BalancesView,
+  type ChainView,
+  DEFAULT_CHAIN_LAST,
+  type Identity,
+  type LedgerApi,
+  type Notice,
+  type PeersView,
+  type SnapshotAnswer,
+  type SnapshotListing,
+  type StatusView,
+  type TransferAnswer,
+} from './api.js';
 import { ChainStore, type Repair } from './chain-store.js';
 import { type ClusterConfig, configGenesis, findClient, nodeIds } from './config.js';
-import { ControlServer } from './control.js';
+import { ControlServer, assertNotRunning } from './control/server.js';
+import { DaemonError, DaemonErrorKind } from './errors.js';
+import { listenFailure } from './listen.js';
+import { type SnapshotRecord, UNREADABLE_VERDICT, isSnapshotRecord, snapshotRecord, summaryOf } from './snapshot-record.js';
 
 export interface DaemonOptions {
   readonly config: ClusterConfig;
@@ -47,30 +50,35 @@ export interface DaemonOptions {
   readonly secret: string | null;
 }
 
-/** The answer to one command line: text for a person, a value for --json. */
-export interface Outcome {
-  readonly ok: boolean;
-  readonly text: string;
-  readonly json: unknown;
-}
-
 export type DaemonEvents = {
-  /** A line worth showing a person at the terminal, arriving asynchronously. */
-  notice: [line: string];
+  /** Something worth showing a person, arriving asynchronously. */
+  notice: [notice: Notice];
   /** The client cannot go on (see `feed`); the process should exit. */
   fatal: [error: Error];
 };
 
+/** A command handed to the core, waiting for its result. */
+interface Waiting {
+  readonly answer: (result: CommandResult) => void;
+  readonly reject: (e: Error) => void;
+}
+
 const TICK_MS = 100;
 const BLOCK_NOTICES_PER_SECOND = 5;
 
-export class Daemon extends EventEmitter<DaemonEvents> {
+const shutDown = (why: string): DaemonError => new DaemonError(DaemonErrorKind.ShutDown, why);
+
+/** The core answered a command with a result of another kind: a bug, said as one. */
+const mismatch = (asked: Command['type'], r: CommandResult): Error => new Error(`daemon: a ${asked} was answered with a ${r.type} result`);
+
+export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi {
   readonly id: NodeId;
-  readonly node: Node;
-  readonly mesh: Mesh;
-  readonly store: ChainStore;
+  private readonly nodes: readonly NodeId[];
+  private readonly node: Node;
+  private readonly mesh: Mesh;
+  private readonly store: ChainStore;
   private readonly control: ControlServer;
-  private readonly waiting = new Map<string, { resolve: (r: CommandResult) => void; fail: (error: string) => CommandResult }>();
+  private readonly waiting = new Map<string, Waiting>();
   private readonly snapshotStarts = new Map<string, number>();
   private tickTimer: NodeJS.Timeout | null = null;
   private snapshotTimer: NodeJS.Timeout | null = null;
@@ -82,6 +90,12 @@ export class Daemon extends EventEmitter<DaemonEvents> {
   private blockNotices: { shown: number; suppressed: number; timer: NodeJS.Timeout | null } = { shown: 0, suppressed: 0, timer: null };
   private readonly completedSnapshots = new Map<string, SnapshotRecord>();
 
+  /** Refuses a data dir another client runs with before opening anything in it, then constructs. */
+  static async open(options: DaemonOptions): Promise<Daemon> {
+    await assertNotRunning(options.dataDir);
+    return new Daemon(options);
+  }
+
   constructor(private readonly options: DaemonOptions) {
     super();
     const { config, id, dataDir, logger } = options;
@@ -91,6 +105,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     const self = findClient(config, id);
     if (!self) throw new Error(`daemon: client ${id} is not in the config`);
     const nodes = nodeIds(config);
+    this.nodes = nodes;
     const genesis = configGenesis(config);
     // Names this run: peers tell a restarted client from one that merely reconnected.
     const incarnation = randomInt(0, MAX_VIEW);
@@ -128,31 +143,38 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       ...(options.delay ? { delay: options.delay } : {}),
     });
     this.mesh.on('peerUp', (peer, height, incarnation) => {
-      this.emit('notice', `${clientName(peer)} connected`);
+      this.emit('notice', { type: 'peerUp', peer });
       this.feed({ kind: 'peerUp', peer, height, incarnation });
     });
     this.mesh.on('peerDown', (peer) => {
-      this.emit('notice', `${clientName(peer)} disconnected`);
+      this.emit('notice', { type: 'peerDown', peer });
       this.feed({ kind: 'peerDown', peer });
     });
     this.mesh.on('message', (from, message) => this.feed({ kind: 'receive', from, message }));
     // A refusal or a wrong secret leaves transfers waiting: the person at the terminal hears why.
-    this.mesh.on('problem', (line) => this.emit('notice', line));
-    this.control = new ControlServer(dataDir, (line) => this.executeLine(line), logger);
+    this.mesh.on('problem', (line) => this.emit('notice', { type: 'peerProblem', line }));
+    this.control = new ControlServer(dataDir, this, logger);
   }
 
   async start(): Promise<{ repaired: Repair | null }> {
     await this.control.start();
-    await this.mesh.start();
+    try {
+      await this.mesh.start();
+    } catch (e) {
+      const self = findClient(this.options.config, this.id)!;
+      throw listenFailure(e, this.id, `${self.host}:${self.port}`);
+    }
     this.tickTimer = setInterval(() => this.feed({ kind: 'tick', now: performance.now() }), TICK_MS);
     this.feed({ kind: 'tick', now: performance.now() });
     const every = this.options.snapshotEveryMs ?? 0;
     if (every > 0) {
       this.snapshotTimer = setInterval(() => {
-        void this.execute({ type: 'snapshot' }).then((o) => {
-          const j = o.json as { id?: string; verdict?: string; error?: string };
-          this.emit('notice', o.ok ? `periodic snapshot ${j.id}: ${j.verdict}` : `periodic snapshot failed: ${j.verdict ?? j.error}`);
-        });
+        this.snapshot().then(
+          (answer) => this.emit('notice', { type: 'periodicSnapshot', answer }),
+          () => {
+            // shutting down: nobody is left to tell
+          },
+        );
       }, every);
     }
     const addr = this.mesh.address();
@@ -160,9 +182,107 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     return { repaired: this.repaired };
   }
 
+  /** `host:port` the peer listener is bound to. */
   address(): string {
     const a = this.mesh.address();
     return `${a.host}:${a.port}`;
+  }
+
+  // ---- the API -------------------------------------------------------------------------------
+
+  identity(): Identity {
+    return { self: this.id, nodes: this.nodes };
+  }
+
+  transfer(to: NodeId, amount: Cents): Promise<TransferAnswer> {
+    const started = performance.now();
+    return new Promise((resolve, reject) => {
+      this.command({ type: 'transfer', to, amount }, {
+        answer: (r) => (r.type === 'transfer' ? resolve({ ...r, ms: Math.round((performance.now() - started) * 100) / 100 }) : reject(mismatch('transfer', r))),
+        reject,
+      });
+    });
+  }
+
+  snapshot(): Promise<SnapshotAnswer> {
+    return new Promise((resolve, reject) => {
+      this.command({ type: 'snapshot' }, {
+        answer: (r) => (r.type === 'snapshot' ? resolve(this.snapshotAnswer(r)) : reject(mismatch('snapshot', r))),
+        reject,
+      });
+    });
+  }
+
+  balances(): BalancesView {
+    const head = this.node.chainHead();
+    const balances: Record<string, Cents> = {};
+    for (const [id, cents] of this.node.balanceTable()) balances[String(id)] = cents;
+    return { balances, height: head.height, head: head.hash, total: this.node.total };
+  }
+
+  chain(last: number = DEFAULT_CHAIN_LAST): ChainView {
+    return { height: this.store.height, head: this.store.headHash, blocks: this.store.tail(last) };
+  }
+
+  peers(): PeersView {
+    return { peers: this.mesh.status() };
+  }
+
+  status(): StatusView {
+    return { node: this.node.status(), listen: this.address(), dataDir: this.options.dataDir };
+  }
+
+  snapshots(): SnapshotListing {
+    return {
+      snapshots: this.store.listSnapshots().map((s) => {
+        const record = this.savedSnapshot(s.id);
+        return record ? summaryOf(record) : { id: s.id, takenAt: new Date(s.mtimeMs).toISOString(), verified: false, verdict: UNREADABLE_VERDICT };
+      }),
+    };
+  }
+
+  /** The ids of the saved snapshots, without reading them (for completing a typed id). */
+  snapshotIds(): string[] {
+    return this.store.listSnapshots().map((s) => s.id);
+  }
+
+  savedSnapshot(id: string): SnapshotRecord | null {
+    let value: unknown;
+    try {
+      value = this.store.loadSnapshot(id);
+    } catch {
+      return null;
+    }
+    return isSnapshotRecord(value) ? value : null;
+  }
+
+  // ---- the core and its effects --------------------------------------------------------------
+
+  /** Hands a transfer or snapshot to the core; `w` hears its result. */
+  private command(command: Command, w: Waiting): void {
+    if (this.closed) {
+      w.reject(shutDown('the client is shutting down'));
+      return;
+    }
+    const id = randomUUID();
+    if (command.type === 'snapshot') {
+      const seq = this.node.nextSnapshotSeq();
+      this.store.reserveSnapshotSeq(seq);
+      this.snapshotStarts.set(`${this.id}.${seq}`, performance.now());
+    }
+    this.waiting.set(id, w);
+    this.feed({ kind: 'command', id, command });
+  }
+
+  private snapshotAnswer(r: Extract<CommandResult, { type: 'snapshot' }>): SnapshotAnswer {
+    if (!r.ok) {
+      this.snapshotStarts.delete(snapshotKey(r.id));
+      return { ok: false, id: snapshotKey(r.id), error: r.error, missing: r.missing };
+    }
+    const key = snapshotKey(r.snapshot.id);
+    const record = this.completedSnapshots.get(key) ?? snapshotRecord(r.snapshot, 0, new Date());
+    this.completedSnapshots.delete(key);
+    return { ok: true, record };
   }
 
   /**
@@ -171,7 +291,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
    * its peers would wait forever for a RELEASE that cannot be sent. Stopping shows them a
    * disconnection, which they handle.
    */
-  feed(input: Input): void {
+  private feed(input: Input): void {
     if (this.closed) return;
     try {
       this.step(input);
@@ -203,7 +323,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       case 'reply': {
         const w = this.waiting.get(e.commandId);
         this.waiting.delete(e.commandId);
-        w?.resolve(e.result);
+        w?.answer(e.result);
         return;
       }
       case 'snapshotComplete':
@@ -212,19 +332,13 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       case 'log': {
         const ev = e.event;
         const shown = ev.type === 'waitingForPeers' || (ev.type === 'blockApplied' && ev.from !== null) || ev.type === 'blockRejected' || ev.type === 'protocolError' || ev.type === 'snapshotAbandoned' || ev.type === 'catchingUp';
-        // Rendering costs more than the step itself on the hot path: only when someone will read it.
+        // Describing costs more than the step itself on the hot path: only when someone will read it.
         if (!shown && !this.log.isLevelEnabled(e.level)) return;
-        const line = describeEvent(ev);
-        this.log[e.level]({ event: ev.type, clock: this.node.lamportTime() }, line);
+        this.log[e.level]({ event: ev.type, clock: this.node.lamportTime() }, describeEvent(ev));
         if (!shown) return;
-        if (ev.type === 'waitingForPeers') this.emit('notice', `waiting for ${ev.peers.map(clientName).join(', ')} to connect before requesting the lock`);
-        else if (ev.type === 'blockApplied' && ev.from !== null) {
-          const b = ev.block;
-          const what = b.txs.length === 1 ? `${clientName(b.txs[0]!.from)} -> ${clientName(b.txs[0]!.to)} ${formatCents(b.txs[0]!.amount)}` : `${b.txs.length} transfers by ${clientName(b.creator)}`;
-          this.noticeBlock(`block #${b.height} from ${clientName(ev.from)}: ${what}`);
-        } else {
-          this.emit('notice', line);
-        }
+        if (ev.type === 'waitingForPeers') this.emit('notice', { type: 'waitingForPeers', peers: ev.peers });
+        else if (ev.type === 'blockApplied' && ev.from !== null) this.noticeBlock({ type: 'blockFromPeer', block: ev.block, from: ev.from });
+        else this.emit('notice', { type: 'event', event: ev });
         return;
       }
       default:
@@ -233,24 +347,24 @@ export class Daemon extends EventEmitter<DaemonEvents> {
   }
 
   /**
-   * Under load a line per block would flood the terminal: at most a few a second are shown, the
+   * Under load a notice per block would flood whoever shows them: at most a few a second, the
    * rest summed up once a second.
    */
-  private noticeBlock(line: string): void {
+  private noticeBlock(notice: Notice): void {
     if (this.blockNotices.shown < BLOCK_NOTICES_PER_SECOND) {
       this.blockNotices.shown++;
-      this.emit('notice', line);
+      this.emit('notice', notice);
     } else {
       this.blockNotices.suppressed++;
     }
     this.blockNotices.timer ??= setTimeout(() => {
       const { suppressed } = this.blockNotices;
       this.blockNotices = { shown: 0, suppressed: 0, timer: null };
-      if (suppressed > 0 && !this.closed) this.emit('notice', `... and ${suppressed} more blocks from peers (chain now at #${this.node.chainHead().height})`);
+      if (suppressed > 0 && !this.closed) this.emit('notice', { type: 'blocksFromPeers', count: suppressed, height: this.node.chainHead().height });
     }, 1000);
   }
 
-  private saveSnapshot(s: GlobalSnapshot): SnapshotRecord {
+  private saveSnapshot(s: GlobalSnapshot): void {
     const key = snapshotKey(s.id);
     const started = this.snapshotStarts.get(key);
     this.snapshotStarts.delete(key);
@@ -263,139 +377,6 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     this.log[record.verified ? 'info' : 'error']({ snapshot: record.id, verified: record.verified }, `snapshot ${record.id}: ${record.verdict}`);
     // The command's reply follows in the same step; it picks the record up by id.
     this.completedSnapshots.set(record.id, record);
-    return record;
-  }
-
-  /** A saved snapshot, or null if it is missing or not one this program wrote (files can be edited). */
-  private readSnapshot(id: string): SnapshotRecord | null {
-    let rec: unknown;
-    try {
-      rec = this.store.loadSnapshot(id);
-    } catch {
-      return null;
-    }
-    const r = rec as Partial<SnapshotRecord> | null;
-    const ok = r !== null && typeof r === 'object' && typeof r.id === 'string' && typeof r.verdict === 'string' && typeof r.takenAt === 'string' &&
-      typeof r.verified === 'boolean' && Array.isArray(r.nodes) && Array.isArray(r.channels) && typeof r.markers === 'number';
-    return ok ? (r as SnapshotRecord) : null;
-  }
-
-  /** Hands a transfer or snapshot to the core; resolves with its result. */
-  submit(command: Command): Promise<CommandResult> {
-    const id = randomUUID();
-    const fail = (error: string): CommandResult =>
-      command.type === 'transfer'
-        ? { type: 'transfer', ok: false, status: 'FAILED', reason: 'timeout', error, from: this.id, to: command.to, amount: command.amount }
-        : { type: 'snapshot', ok: false, id: { initiator: this.id, seq: 0 }, error, missing: [] };
-    return new Promise((resolve) => {
-      if (this.closed) {
-        resolve(fail('the client is shutting down'));
-        return;
-      }
-      this.waiting.set(id, { resolve, fail });
-      if (command.type === 'snapshot') {
-        const seq = this.node.nextSnapshotSeq();
-        this.store.reserveSnapshotSeq(seq);
-        this.snapshotStarts.set(`${this.id}.${seq}`, performance.now());
-      }
-      this.feed({ kind: 'command', id, command });
-    });
-  }
-
-  /** A parsed command line, answered as text and JSON. */
-  async execute(command: ReplCommand): Promise<Outcome> {
-    switch (command.type) {
-      case 'empty':
-        return { ok: true, text: '', json: {} };
-      case 'transfer': {
-        const started = performance.now();
-        const r = await this.submit({ type: 'transfer', to: command.to, amount: command.amount });
-        if (r.type !== 'transfer') throw new Error('daemon: transfer answered with a snapshot result');
-        const elapsedMs = performance.now() - started;
-        return {
-          ok: r.ok,
-          // Rendered only if read: a script asking for JSON at thousands a second never does.
-          get text() {
-            return renderTransfer(r, elapsedMs);
-          },
-          json: { ...r, ms: Math.round(elapsedMs * 100) / 100 },
-        };
-      }
-      case 'balance': {
-        const balances = this.node.balanceTable();
-        const head = this.node.chainHead();
-        if (command.target === 'all') {
-          return {
-            ok: true,
-            text: renderBalances(balances, head.height, head.hash, this.node.total),
-            json: { balances: Object.fromEntries([...balances].map(([k, v]) => [String(k), v])), height: head.height, head: head.hash },
-          };
-        }
-        const who = command.target === 'self' ? this.id : command.target;
-        const v = balances.get(who) ?? 0;
-        return {
-          ok: true,
-          text: `${clientName(who)}: ${formatCents(v)}  (this replica at block #${head.height})`,
-          json: { client: who, balance: v, height: head.height },
-        };
-      }
-      case 'snapshot': {
-        const r = await this.submit({ type: 'snapshot' });
-        if (r.type !== 'snapshot') throw new Error('daemon: snapshot answered with a transfer result');
-        if (!r.ok) this.snapshotStarts.delete(snapshotKey(r.id));
-        if (!r.ok) return { ok: false, text: `FAILED  ${r.error}`, json: { ok: false, id: snapshotKey(r.id), error: r.error, missing: r.missing } };
-        const key = snapshotKey(r.snapshot.id);
-        const record = this.completedSnapshots.get(key) ?? snapshotRecord(r.snapshot, 0, new Date());
-        this.completedSnapshots.delete(key);
-        return { ok: record.verified, text: renderSnapshot(record), json: { ok: record.verified, ...record } };
-      }
-      case 'snapshots': {
-        const list = this.store.listSnapshots();
-        const rows = list.map((s) => {
-          const rec = this.readSnapshot(s.id);
-          return rec
-            ? { id: s.id, takenAt: rec.takenAt, verified: rec.verified, verdict: rec.verdict }
-            : { id: s.id, takenAt: new Date(s.mtimeMs).toISOString(), verified: false, verdict: '(unreadable file)' };
-        });
-        const text = rows.length === 0 ? 'no snapshots saved yet (type snapshot to take one)' : rows.map((r) => `${r.id.padEnd(8)} ${r.takenAt}  ${r.verdict}`).join('\n');
-        return { ok: true, text, json: { snapshots: rows } };
-      }
-      case 'snapshotShow': {
-        const rec = this.readSnapshot(command.id);
-        if (!rec) return { ok: false, text: `no saved snapshot ${command.id}, or its file is unreadable (type snapshots to list them)`, json: { ok: false, error: `no saved snapshot ${command.id}, or its file is unreadable` } };
-        return { ok: true, text: renderSnapshot(rec), json: rec };
-      }
-      case 'chain': {
-        const height = this.store.height;
-        const blocks = this.store.tail(command.last ?? DEFAULT_CHAIN_LAST);
-        return { ok: true, text: renderChain(blocks, height), json: { height, head: this.store.headHash, blocks } };
-      }
-      case 'peers': {
-        const peers = this.mesh.status();
-        return { ok: true, text: renderPeers(this.id, peers, Date.now()), json: { peers } };
-      }
-      case 'status': {
-        const s = this.node.status();
-        return { ok: true, text: renderStatus(s, { dataDir: this.options.dataDir, listen: this.address() }), json: s };
-      }
-      case 'help': {
-        const specs = command.topic ? COMMANDS.filter((c) => c.name === command.topic) : COMMANDS;
-        const text = specs
-          .map((c) => (command.topic ? `${c.usage}\n  ${c.description}${c.aliases.length ? `\n  aliases: ${c.aliases.join(', ')}` : ''}\n  e.g. ${c.examples.join(' | ')}` : `  ${c.usage.padEnd(28)} ${c.description}`))
-          .join('\n');
-        return { ok: true, text, json: { commands: specs } };
-      }
-      case 'exit':
-        return { ok: true, text: 'bye', json: { ok: true } };
-    }
-  }
-
-  /** Parses and executes one command line (the control socket's entry point). */
-  async executeLine(line: string): Promise<Outcome> {
-    const parsed = parseCommandLine(line, { self: this.id, nodes: nodeIds(this.options.config) });
-    if (!parsed.ok) return { ok: false, text: `error: ${parsed.error}`, json: { ok: false, error: parsed.error } };
-    if (parsed.command.type === 'exit') return { ok: false, text: 'exit is for the REPL; stop a client with Ctrl-C or SIGTERM', json: { ok: false, error: 'exit is not available over the control socket' } };
-    return this.execute(parsed.command);
   }
 
   async close(): Promise<void> {
@@ -404,7 +385,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     if (this.tickTimer) clearInterval(this.tickTimer);
     if (this.snapshotTimer) clearInterval(this.snapshotTimer);
     if (this.blockNotices.timer) clearTimeout(this.blockNotices.timer);
-    for (const w of this.waiting.values()) w.resolve(w.fail('the client shut down before an answer came'));
+    for (const w of this.waiting.values()) w.reject(shutDown('the client shut down before an answer came'));
     this.waiting.clear();
     await this.control.close();
     await this.mesh.close();

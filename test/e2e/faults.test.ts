@@ -11,7 +11,7 @@ import { REQUIRED_FRAME_BYTES } from '../../src/core/limits.js';
 import { PROTOCOL_VERSION, encodeHandshake, encodeMessage } from '../../src/net/codec.js';
 import { encodeFrame } from '../../src/net/framing.js';
 import { configGenesis, loadConfig } from '../../src/daemon/config.js';
-import { ControlClient } from '../../src/daemon/control.js';
+import { ControlClient } from '../../src/daemon/control/client.js';
 import { Cluster, clustersPerTest, freePorts, makeTempDir, runClientCli, sleep, waitFor } from './harness.js';
 
 const { start: cluster, track } = clustersPerTest();
@@ -164,8 +164,8 @@ describe('limits that fit each other', () => {
     const control = await ControlClient.connect(c.dataDir(1));
     try {
       for (let wave = 0; wave < 3; wave++) {
-        const answers = await Promise.all(Array.from({ length: 1000 }, () => control.request('transfer 2 0.01', 'json')));
-        expect(answers.filter((a) => !a.ok).map((a) => JSON.stringify(a.json)).slice(0, 3), `wave ${wave}`).toEqual([]);
+        const answers = await Promise.all(Array.from({ length: 1000 }, () => control.transfer(2, 1)));
+        expect(answers.filter((a) => !a.ok).map((a) => JSON.stringify(a)).slice(0, 3), `wave ${wave}`).toEqual([]);
       }
     } finally {
       control.close();

@@ -12,6 +12,10 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runLine, succeeded } from '../../src/cli/interpret.js';
+import { answerJson } from '../../src/cli/json.js';
+import { renderAnswer } from '../../src/cli/render.js';
+import { ControlClient } from '../../src/daemon/control/client.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BIN = path.join(ROOT, 'bin', 'client.js');
@@ -221,41 +225,21 @@ export function runClientCli(args: readonly string[], opts: { timeoutMs?: number
 }
 
 /**
- * One request on a client's control socket, in the JSON-lines protocol `client ctl` speaks
- * ({"id", "line"} in, one {"id", ok, text, json} line out): cheap polling without a Node process.
+ * One REPL line on a client through its control socket, the way `client ctl` runs it: parsed
+ * here as that client's REPL would, sent as a typed request, the typed answer rendered here as
+ * text and as the --json value. Cheap polling, without a Node process per request.
  */
-export function controlRequest(dataDir: string, line: string, timeoutMs = 5000): Promise<{ ok: boolean; text: string; json: any }> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(path.join(dataDir, 'control.sock'));
-    let data = '';
-    let done = false;
-    const finish = (f: () => void): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      socket.destroy();
-      f();
-    };
-    const timer = setTimeout(() => finish(() => reject(new Error(`control socket of ${dataDir}: no answer to "${line}" within ${timeoutMs} ms`))), timeoutMs);
-    socket.setEncoding('utf8');
-    socket.on('connect', () => socket.write(`${JSON.stringify({ id: 1, line })}\n`));
-    socket.on('data', (c: string) => {
-      data += c;
-      const nl = data.indexOf('\n');
-      if (nl < 0) return;
-      const first = data.slice(0, nl);
-      finish(() => {
-        try {
-          const answer = JSON.parse(first) as { ok: boolean; text: string; json: any };
-          resolve({ ok: answer.ok, text: answer.text, json: answer.json });
-        } catch (e) {
-          reject(e);
-        }
-      });
-    });
-    socket.on('error', (e) => finish(() => reject(e)));
-    socket.on('close', () => finish(() => reject(new Error(`control socket of ${dataDir} closed without an answer to "${line}"`))));
-  });
+export async function controlRequest(dataDir: string, line: string, timeoutMs = 5000): Promise<{ ok: boolean; text: string; json: any }> {
+  let client: ControlClient | null = null;
+  try {
+    client = await ControlClient.connect(dataDir, { timeoutMs });
+    const answer = await runLine(line, client, await client.identity());
+    return { ok: succeeded(answer), text: renderAnswer(answer), json: answerJson(answer) };
+  } catch (e) {
+    throw new Error(`control socket of ${dataDir}, "${line}": client ${e instanceof Error ? e.message : String(e)}`);
+  } finally {
+    client?.close();
+  }
 }
 
 /** Polls `check` until it returns a truthy value (which is returned) or the deadline passes. */

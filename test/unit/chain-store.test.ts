@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { applyBlock, genesisBalances, makeGenesis, sealBlock, type Balances } from '../../src/core/ledger.js';
 import type { Block, Tx } from '../../src/core/types.js';
 import { ChainStore, CHAIN_FILE, crc32, crc32Portable, encodeRecord, type OpenedChain } from '../../src/daemon/chain-store.js';
-import { InputError, StorageError } from '../../src/errors.js';
+import { DaemonError, DaemonErrorKind, StorageError } from '../../src/daemon/errors.js';
 import { threeClientGenesis } from './fixtures.js';
 
 const genesis = threeClientGenesis('test');
@@ -320,8 +320,10 @@ describe('ChainStore', () => {
     it('refuses ids that could escape the snapshot directory', () => {
       const { store } = open();
       for (const id of ['../x', '', '.hidden', 'a/b', 'a\\b']) {
-        expect(() => store.saveSnapshot(id, {})).toThrow(InputError);
-        expect(() => store.loadSnapshot(id)).toThrow(InputError);
+        for (const attempt of [() => store.saveSnapshot(id, {}), () => store.loadSnapshot(id)]) {
+          expect(attempt).toThrow(DaemonError);
+          expect(attempt).toThrow(expect.objectContaining({ kind: DaemonErrorKind.BadArgument }));
+        }
       }
       expect(fs.existsSync(path.join(dir, 'x.json'))).toBe(false);
     });

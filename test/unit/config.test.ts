@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { REQUIRED_FRAME_BYTES } from '../../src/core/limits.js';
 import { configGenesis, CONFIG_DEFAULTS, findClient, initialBalances, jsonErrorOffset, loadConfig, nodeIds, parseConfig } from '../../src/daemon/config.js';
-import { ConfigError, ErrorKind, isLedgerError } from '../../src/errors.js';
+import { ConfigError, DaemonErrorKind, isDaemonError } from '../../src/daemon/errors.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const FILE = 'config/test.json';
@@ -28,7 +28,7 @@ function configError(value: unknown): ConfigError {
   } catch (e) {
     expect(e).toBeInstanceOf(ConfigError);
     if (!(e instanceof ConfigError)) throw e;
-    expect(e.kind).toBe(ErrorKind.Config);
+    expect(e.kind).toBe(DaemonErrorKind.Config);
     expect(e.file).toBe(FILE);
     expect(e.message.startsWith(`${FILE}: `)).toBe(true);
     expect(e.message).not.toContain('\n');
@@ -218,7 +218,7 @@ describe('loadConfig', () => {
       loadConfig(file);
       expect.unreachable();
     } catch (e) {
-      expect(isLedgerError(e, ErrorKind.Config)).toBe(true);
+      expect(isDaemonError(e, DaemonErrorKind.Config)).toBe(true);
       expect(e).toBeInstanceOf(ConfigError);
       expect((e as ConfigError).message).toBe(`${file}: cluster: must be a non-empty name, got ""`);
     }

@@ -1,13 +1,14 @@
 /**
- * The shape is the law (DESIGN.md section 2): src/core is a deterministic state machine. It imports
+ * src/core is a deterministic state machine, so that the simulator can replay any run: it imports
  * nothing but itself and node:crypto, and never touches sockets, files, timers, the wall clock,
  * randomness or the process.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
+import { isSourceFile, listFiles, moduleSpecifiers, parseSource } from './imports.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const CORE = join(ROOT, 'src', 'core');
@@ -39,41 +40,10 @@ const FORBIDDEN_MENTIONS: [string, RegExp][] = [
   ['queueMicrotask', /\bqueueMicrotask\b/],
 ];
 
-function listFiles(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const p = join(dir, name);
-    return statSync(p).isDirectory() ? listFiles(p) : [p];
-  });
-}
-
-/** Every module specifier a source file refers to: static and dynamic imports, re-exports, require. */
-function moduleSpecifiers(sf: ts.SourceFile): string[] {
-  const found: string[] = [];
-  const visit = (n: ts.Node): void => {
-    if ((ts.isImportDeclaration(n) || ts.isExportDeclaration(n)) && n.moduleSpecifier && ts.isStringLiteral(n.moduleSpecifier)) {
-      found.push(n.moduleSpecifier.text);
-    } else if (ts.isImportEqualsDeclaration(n) && ts.isExternalModuleReference(n.moduleReference) && ts.isStringLiteral(n.moduleReference.expression)) {
-      found.push(n.moduleReference.expression.text);
-    } else if (ts.isCallExpression(n)) {
-      const isDynamicImport = n.expression.kind === ts.SyntaxKind.ImportKeyword;
-      const isRequire = ts.isIdentifier(n.expression) && n.expression.text === 'require';
-      if (isDynamicImport || isRequire) {
-        const arg = n.arguments[0];
-        found.push(arg && ts.isStringLiteralLike(arg) ? arg.text : '<computed specifier>');
-      }
-    } else if (ts.isImportTypeNode(n) && ts.isLiteralTypeNode(n.argument) && ts.isStringLiteral(n.argument.literal)) {
-      found.push(n.argument.literal.text);
-    }
-    ts.forEachChild(n, visit);
-  };
-  visit(sf);
-  return found;
-}
-
 /** The violations of the purity rules in one file of src/core (path absolute). */
 function violations(path: string, text: string): string[] {
   const problems: string[] = [];
-  const sf = ts.createSourceFile(path, text, ts.ScriptTarget.ES2022, true, ts.ScriptKind.TS);
+  const sf = parseSource(path, text);
   for (const spec of moduleSpecifiers(sf)) {
     if (FORBIDDEN_MODULES.includes(spec)) {
       problems.push(`imports the forbidden module '${spec}'`);
@@ -93,7 +63,7 @@ function violations(path: string, text: string): string[] {
 }
 
 describe('src/core purity', () => {
-  const files = listFiles(CORE).filter((p) => /\.(c|m)?[jt]sx?$/.test(p));
+  const files = listFiles(CORE).filter(isSourceFile);
 
   it('scans every source file of src/core (at least 8)', () => {
     expect(files.length).toBeGreaterThanOrEqual(8);
@@ -117,7 +87,7 @@ describe('src/core purity', () => {
   });
 
   it('actually imports something in src/core (the import scan sees real imports)', () => {
-    const all = files.flatMap((f) => moduleSpecifiers(ts.createSourceFile(f, readFileSync(f, 'utf8'), ts.ScriptTarget.ES2022, true, ts.ScriptKind.TS)));
+    const all = files.flatMap((f) => moduleSpecifiers(parseSource(f, readFileSync(f, 'utf8'))));
     expect(all).toContain('node:crypto');
     expect(all.filter((s) => s.startsWith('./')).length).toBeGreaterThan(8);
   });

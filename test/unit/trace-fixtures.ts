@@ -13,7 +13,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { snapshotRecord } from '../../src/cli/render.js';
+import { snapshotRecord } from '../../src/daemon/snapshot-record.js';
 import { describeMessage } from '../../src/core/describe.js';
 import { applyBlock, balancesToRecord, genesisBalances, sealBlock } from '../../src/core/ledger.js';
 import { SnapshotAssembler, SnapshotRecorder } from '../../src/core/snapshot.js';

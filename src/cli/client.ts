@@ -1,0 +1,161 @@
+/**
+ * `client <n>`: one client process. Starts the daemon and drives it from this terminal (the
+ * REPL), from piped stdin, or not at all (`--no-repl`: `client ctl` drives it through its
+ * control socket).
+ */
+import { mkdirSync, openSync } from 'node:fs';
+import path from 'node:path';
+import pino from 'pino';
+import readlineSync from 'readline-sync';
+import { type ClusterConfig, MIN_SECRET_LENGTH, findClient, nodeIds } from '../daemon/config.js';
+import { Daemon } from '../daemon/daemon.js';
+import { isDaemonError } from '../daemon/errors.js';
+import { reachableFromOtherMachines } from '../daemon/listen.js';
+import { loadOrExit, resolveConfigPath } from './config-file.js';
+import { SECRET_ENV, secretFromEnv } from './env.js';
+import { fail } from './fail.js';
+import { AppendFile } from '../daemon/append-file.js';
+import { LOG_LEVELS } from './options.js';
+import { renderNotice } from './render.js';
+import { runPiped, startRepl } from './repl.js';
+
+/** A stopping client gets this long to close its connections and its log before it just exits. */
+const SHUTDOWN_DEADLINE_MS = 5_000;
+
+export interface RunOptions {
+  insecure?: boolean;
+  config?: string;
+  dataDir?: string;
+  logLevel: string;
+  repl: boolean;
+  json?: boolean;
+  delay?: { minMs: number; maxMs: number };
+  snapshotEvery?: number;
+  transferTimeout?: number;
+  listen?: string;
+  fsync?: boolean;
+}
+
+/** One line for whatever stopped a client from starting. */
+function startFailure(e: unknown): string {
+  if (isDaemonError(e)) return e.message;
+  return `could not start: ${e instanceof Error ? e.message : String(e)}`;
+}
+
+function clientId(text: string | undefined, config: ClusterConfig, configPath: string): number {
+  const ids = nodeIds(config);
+  let raw = text;
+  if (raw === undefined) {
+    if (!process.stdin.isTTY) fail(`which client? give its number, e.g. client ${ids[0]} (clients in ${configPath}: ${ids.join(', ')})`);
+    // Blocking prompt: fine here, the client is not on the network yet.
+    raw = readlineSync.question(`Which client are you? (${ids.join(', ')}): `);
+  }
+  const n = /^(client)?\d{1,9}$/.test(raw.trim()) ? Number(raw.trim().replace(/^client/, '')) : Number.NaN;
+  if (!ids.includes(n)) fail(`unknown client "${raw}": ${configPath} defines clients ${ids.join(', ')}`);
+  return n;
+}
+
+/** The cluster secret: the environment's if set, else the config's. */
+function clusterSecret(config: ClusterConfig): string | null {
+  const env = secretFromEnv();
+  if (env === undefined) return config.secret;
+  if (env.length < MIN_SECRET_LENGTH) fail(`${SECRET_ENV} must be at least ${MIN_SECRET_LENGTH} characters`);
+  return env;
+}
+
+export async function runClient(n: string | undefined, o: RunOptions): Promise<void> {
+  const configPath = resolveConfigPath(o.config);
+  const config = loadOrExit(configPath);
+  const id = clientId(n, config, configPath);
+  const dataDir = o.dataDir ?? path.join('data', `client-${id}`);
+  try {
+    mkdirSync(dataDir, { recursive: true });
+  } catch (e) {
+    fail(`cannot create data dir ${dataDir}: ${(e as Error).message}`);
+  }
+  if (!(LOG_LEVELS as readonly string[]).includes(o.logLevel)) fail(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+  const secret = clusterSecret(config);
+  // Protected mode: reachable from other machines only with a secret, or when the user says so.
+  const listenHost = o.listen ?? findClient(config, id)!.host;
+  if (reachableFromOtherMachines(listenHost) && secret === null && o.insecure !== true) {
+    fail(
+      `client${id} would listen on ${listenHost}, reachable from other machines, without a cluster secret. ` +
+        `Set "secret" in ${configPath} or ${SECRET_ENV} (the same on every client, ${MIN_SECRET_LENGTH}+ characters), or pass --insecure to accept anyone who connects.`,
+    );
+  }
+  // Opened here, synchronously, so that an unusable path is a start-up error, not a silent one.
+  const logPath = path.join(dataDir, 'client.log');
+  let logFd: number;
+  try {
+    logFd = openSync(logPath, 'a');
+  } catch (e) {
+    fail(`cannot open the log file in ${dataDir}: ${(e as Error).message}`);
+  }
+  const logFile = new AppendFile(logPath, logFd, { onFailure: (line) => process.stderr.write(`client${id}: ${line}\n`) });
+  const logger = pino({ level: o.logLevel, base: { client: id } }, logFile);
+  /** Exits once the log has had its chance to reach the disk (never waiting on a broken one). */
+  const exit = (code: number, line?: string): never => {
+    if (line !== undefined) process.stderr.write(`${line}\n`);
+    void logFile.close().then(() => process.exit(code));
+    // Whatever else happens, the process ends.
+    setTimeout(() => process.exit(code), SHUTDOWN_DEADLINE_MS).unref();
+    return undefined as never;
+  };
+
+  let daemon: Daemon;
+  try {
+    daemon = await Daemon.open({
+      config,
+      id,
+      dataDir,
+      logger,
+      ...(o.delay ? { delay: o.delay } : {}),
+      ...(o.transferTimeout ? { transferTimeoutMs: o.transferTimeout * 1000 } : {}),
+      ...(o.snapshotEvery ? { snapshotEveryMs: o.snapshotEvery * 1000 } : {}),
+      ...(o.listen ? { listenHost: o.listen } : {}),
+      fsync: o.fsync !== false,
+      secret,
+    });
+    daemon.on('fatal', (error) => exit(1, `client${id}: stopping: ${error.message}`));
+    const started = await daemon.start();
+    if (started.repaired) {
+      process.stderr.write(`client${id}: chain file repaired: ${started.repaired.reason} (${started.repaired.droppedBytes} bytes cut; peers will resend what is missing)\n`);
+    }
+  } catch (e) {
+    return exit(1, `client: ${startFailure(e)}`);
+  }
+
+  const interactive = o.repl && process.stdin.isTTY === true;
+  const say = (line: string): void => {
+    if (!interactive) process.stderr.write(`${line}\n`);
+  };
+  const peers = nodeIds(config).filter((x) => x !== id);
+  const banner = `client${id} listening on ${daemon.address()}, data in ${dataDir}; peers: ${peers.map((p) => `client${p}`).join(', ') || 'none'}`;
+
+  let stopping = false;
+  const stop = (code = 0): void => {
+    if (stopping) return;
+    stopping = true;
+    setTimeout(() => process.exit(code), SHUTDOWN_DEADLINE_MS).unref();
+    daemon.close().then(
+      () => exit(code),
+      () => exit(1),
+    );
+  };
+  process.on('SIGTERM', () => stop(0));
+  process.on('SIGINT', () => stop(0));
+  process.on('SIGHUP', () => stop(0));
+
+  const replOptions = { daemon, json: o.json === true, dataDir, input: process.stdin, output: process.stdout, onEnd: () => stop(0) };
+  if (!o.repl) {
+    process.stdout.write(`${banner}\n(daemon mode: drive it with \`client ctl ${id} <command>\`; stop with Ctrl-C or SIGTERM)\n`);
+    daemon.on('notice', (notice) => process.stdout.write(`${new Date().toISOString()} ${renderNotice(notice)}\n`));
+  } else if (interactive) {
+    process.stdout.write(`${banner}\nType help for commands, exit or Ctrl-D to leave.\n`);
+    startRepl(replOptions);
+  } else {
+    say(banner);
+    daemon.on('notice', (notice) => say(`  · ${renderNotice(notice)}`));
+    runPiped(replOptions);
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * `client ctl <n> <command...>`: one REPL command to a running client. The line is parsed here,
+ * as that client's REPL would (the client says who it is and who its peers are), carried out
+ * through the control socket, and the answer rendered here. Exit status: 0 done, 1 the command
+ * failed, 2 no client answers.
+ */
+import path from 'node:path';
+import { nodeIds } from '../daemon/config.js';
+import { ControlClient, ControlError, ControlErrorKind } from '../daemon/control/client.js';
+import { loadOrExit } from './config-file.js';
+import { fail } from './fail.js';
+import { runLine, succeeded } from './interpret.js';
+import { answerJson } from './json.js';
+import { renderAnswer } from './render.js';
+
+export interface CtlOptions {
+  json?: boolean;
+  config?: string;
+  dataDir?: string;
+  /** Seconds to wait for each answer. */
+  timeout: number;
+}
+
+export async function runCtl(n: string, words: string[], o: CtlOptions): Promise<void> {
+  if (!/^(client)?\d{1,9}$/.test(n)) fail(`unknown client "${n}": give a client number, e.g. client ctl 1 balance all`, 2);
+  n = n.replace(/^client/, '');
+  if (o.config) {
+    const config = loadOrExit(o.config);
+    if (!nodeIds(config).includes(Number(n))) fail(`unknown client ${n}: ${o.config} defines clients ${nodeIds(config).join(', ')}`, 2);
+  }
+  const dataDir = o.dataDir ?? path.join('data', `client-${n}`);
+  let client: ControlClient | null = null;
+  try {
+    client = await ControlClient.connect(dataDir, { timeoutMs: o.timeout * 1000 });
+    const answer = await runLine(words.join(' '), client, await client.identity());
+    process.stdout.write(`${o.json ? JSON.stringify(answerJson(answer)) : renderAnswer(answer)}\n`);
+    process.exitCode = succeeded(answer) ? 0 : 1;
+  } catch (e) {
+    // A refusal is an answer: the command failed. Anything else means no client answered.
+    if (e instanceof ControlError) fail(`client ${n} ${e.message}`, e.kind === ControlErrorKind.Refused ? 1 : 2);
+    throw e;
+  } finally {
+    client?.close();
+  }
+}

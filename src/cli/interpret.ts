@@ -1,0 +1,98 @@
+/**
+ * The REPL's interpreter: a parsed command carried out through the daemon's API, in-process or
+ * over the control socket alike, answered as a typed value that `render.ts` turns into text and
+ * `json.ts` into the --json form.
+ */
+import type {
+  BalancesView,
+  ChainView,
+  Identity,
+  LedgerApi,
+  PeersView,
+  SnapshotAnswer,
+  SnapshotListing,
+  StatusView,
+  TransferAnswer,
+} from '../daemon/api.js';
+import type { SnapshotRecord } from '../daemon/snapshot-record.js';
+import type { NodeId } from '../core/types.js';
+import { type CommandName, type ReplCommand, parseCommandLine } from './parse.js';
+
+export type Answer =
+  /** A blank line or a comment. */
+  | { readonly type: 'empty' }
+  /** A line that did not parse: nothing was sent. */
+  | { readonly type: 'invalid'; readonly error: string }
+  /** `exit` where there is no session to end (through the control socket). */
+  | { readonly type: 'exitRefused' }
+  | { readonly type: 'transfer'; readonly result: TransferAnswer }
+  | { readonly type: 'balances'; readonly view: BalancesView }
+  | { readonly type: 'balance'; readonly client: NodeId; readonly view: BalancesView }
+  | { readonly type: 'snapshot'; readonly answer: SnapshotAnswer }
+  | { readonly type: 'snapshots'; readonly listing: SnapshotListing }
+  | { readonly type: 'savedSnapshot'; readonly id: string; readonly record: SnapshotRecord | null }
+  | { readonly type: 'chain'; readonly view: ChainView }
+  | { readonly type: 'peers'; readonly self: NodeId; readonly view: PeersView }
+  | { readonly type: 'status'; readonly view: StatusView }
+  | { readonly type: 'help'; readonly topic: CommandName | null };
+
+/** Carries out one parsed command for client `who.self`. */
+export async function interpret(command: ReplCommand, ledger: LedgerApi, who: Identity): Promise<Answer> {
+  switch (command.type) {
+    case 'empty':
+      return { type: 'empty' };
+    case 'transfer':
+      return { type: 'transfer', result: await ledger.transfer(command.to, command.amount) };
+    case 'balance': {
+      const view = await ledger.balances();
+      return command.target === 'all' ? { type: 'balances', view } : { type: 'balance', client: command.target === 'self' ? who.self : command.target, view };
+    }
+    case 'snapshot':
+      return { type: 'snapshot', answer: await ledger.snapshot() };
+    case 'snapshots':
+      return { type: 'snapshots', listing: await ledger.snapshots() };
+    case 'snapshotShow':
+      return { type: 'savedSnapshot', id: command.id, record: await ledger.savedSnapshot(command.id) };
+    case 'chain':
+      return { type: 'chain', view: await ledger.chain(command.last) };
+    case 'peers':
+      return { type: 'peers', self: who.self, view: await ledger.peers() };
+    case 'status':
+      return { type: 'status', view: await ledger.status() };
+    case 'help':
+      return { type: 'help', topic: command.topic ?? null };
+    case 'exit':
+      // A REPL ends its session before it gets here; anywhere else there is none to end.
+      return { type: 'exitRefused' };
+  }
+}
+
+/** Parses one line as client `who.self`'s REPL would, and carries it out. */
+export function runLine(line: string, ledger: LedgerApi, who: Identity): Promise<Answer> {
+  const parsed = parseCommandLine(line, who);
+  return parsed.ok ? interpret(parsed.command, ledger, who) : Promise.resolve({ type: 'invalid', error: parsed.error });
+}
+
+/** Whether the command did what it was asked: the exit status of `client ctl`. */
+export function succeeded(a: Answer): boolean {
+  switch (a.type) {
+    case 'invalid':
+    case 'exitRefused':
+      return false;
+    case 'transfer':
+      return a.result.ok;
+    case 'snapshot':
+      return a.answer.ok && a.answer.record.verified;
+    case 'savedSnapshot':
+      return a.record !== null;
+    case 'empty':
+    case 'balances':
+    case 'balance':
+    case 'snapshots':
+    case 'chain':
+    case 'peers':
+    case 'status':
+    case 'help':
+      return true;
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * The --json form of every answer: one JSON value per command, amounts in integer cents. Scripts
+ * read these, so their shapes stay as the README shows them.
+ */
+import type { Answer } from './interpret.js';
+import { COMMANDS } from './parse.js';
+import { missingSnapshot } from './render.js';
+
+export function answerJson(a: Answer): unknown {
+  switch (a.type) {
+    case 'empty':
+      return {};
+    case 'invalid':
+      return { ok: false, error: a.error };
+    case 'exitRefused':
+      return { ok: false, error: 'exit is not available over the control socket' };
+    case 'transfer':
+      return a.result;
+    case 'balances':
+      return { balances: a.view.balances, height: a.view.height, head: a.view.head };
+    case 'balance':
+      return { client: a.client, balance: a.view.balances[String(a.client)] ?? 0, height: a.view.height };
+    case 'snapshot':
+      return a.answer.ok ? { ok: a.answer.record.verified, ...a.answer.record } : a.answer;
+    case 'snapshots':
+      return a.listing;
+    case 'savedSnapshot':
+      return a.record ?? { ok: false, error: missingSnapshot(a.id) };
+    case 'chain':
+      return a.view;
+    case 'peers':
+      return a.view;
+    case 'status':
+      return a.view.node;
+    case 'help':
+      return { commands: a.topic === null ? COMMANDS : COMMANDS.filter((c) => c.name === a.topic) };
+  }
+}

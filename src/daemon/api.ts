@@ -1,0 +1,116 @@
+/**
+ * What a client process offers whoever drives it, as typed values: the REPL calls it in-process,
+ * everything else through the control socket, which carries exactly these calls and results.
+ * No command lines and no text here; parsing and rendering are the caller's.
+ */
+import type { CommandResult, CoreEvent, NodeStatus } from '../core/api.js';
+import type { Block, Cents, NodeId } from '../core/types.js';
+import type { SnapshotRecord, SnapshotSummary } from './snapshot-record.js';
+
+/** Blocks `chain()` returns when not told how many. */
+export const DEFAULT_CHAIN_LAST = 10;
+
+/** Who answers, and the cluster it is in. */
+export interface Identity {
+  readonly self: NodeId;
+  /** Every client id of the cluster, self included. */
+  readonly nodes: readonly NodeId[];
+}
+
+export type TransferResult = Extract<CommandResult, { type: 'transfer' }>;
+
+/** A transfer's result, and the time from accepting it to the result in ms (2 decimals). */
+export type TransferAnswer = TransferResult & { readonly ms: number };
+
+export type SnapshotAnswer =
+  | { readonly ok: true; readonly record: SnapshotRecord }
+  | {
+      readonly ok: false;
+      /** `<initiator>.<seq>` */
+      readonly id: string;
+      readonly error: string;
+      /** Clients whose report never arrived. */
+      readonly missing: readonly NodeId[];
+    };
+
+/** This replica's balance table. */
+export interface BalancesView {
+  /** Cents by client id. */
+  readonly balances: Readonly<Record<string, Cents>>;
+  readonly height: number;
+  readonly head: string;
+  /** What the table must sum to: the genesis total. */
+  readonly total: Cents;
+}
+
+export interface ChainView {
+  readonly height: number;
+  readonly head: string;
+  /** The last blocks, oldest first. */
+  readonly blocks: readonly Block[];
+}
+
+export type OutgoingChannel = 'up' | 'connecting' | 'down';
+export type IncomingChannel = 'up' | 'down';
+
+export interface PeerView {
+  readonly id: NodeId;
+  readonly outgoing: OutgoingChannel;
+  readonly incoming: IncomingChannel;
+  /** Wall-clock ms when either channel last changed state. */
+  readonly since: number;
+  /** Messages handed to the channel for this peer. */
+  readonly sent: number;
+  readonly received: number;
+  /** The last problem seen with this peer: a refusal, a connect error, bad input. */
+  readonly lastError?: string;
+}
+
+export interface PeersView {
+  readonly peers: readonly PeerView[];
+}
+
+export interface StatusView {
+  readonly node: NodeStatus;
+  /** `host:port` of the peer listener. */
+  readonly listen: string;
+  readonly dataDir: string;
+}
+
+export interface SnapshotListing {
+  readonly snapshots: readonly SnapshotSummary[];
+}
+
+/** A value now, or once the answer arrives: the daemon answers reads at once, a remote caller later. */
+export type Awaitable<T> = T | Promise<T>;
+
+export interface LedgerApi {
+  identity(): Awaitable<Identity>;
+  /** Moves `amount` from this client to `to`; resolves once it is committed or has failed. */
+  transfer(to: NodeId, amount: Cents): Promise<TransferAnswer>;
+  /** Takes a global snapshot from this client; resolves once it is complete, failed or abandoned. */
+  snapshot(): Promise<SnapshotAnswer>;
+  balances(): Awaitable<BalancesView>;
+  /** The last `last` blocks (DEFAULT_CHAIN_LAST when absent). */
+  chain(last?: number): Awaitable<ChainView>;
+  peers(): Awaitable<PeersView>;
+  status(): Awaitable<StatusView>;
+  /** The snapshots saved in the data dir, by id. */
+  snapshots(): Awaitable<SnapshotListing>;
+  /** One saved snapshot; null when it is missing or its file is not one this program wrote. */
+  savedSnapshot(id: string): Awaitable<SnapshotRecord | null>;
+}
+
+/** Things worth telling a person that happen without being asked for. */
+export type Notice =
+  | { readonly type: 'peerUp'; readonly peer: NodeId }
+  | { readonly type: 'peerDown'; readonly peer: NodeId }
+  /** Why a peer cannot be reached or was refused (a wrong secret, another cluster), in the network's words. */
+  | { readonly type: 'peerProblem'; readonly line: string }
+  | { readonly type: 'waitingForPeers'; readonly peers: readonly NodeId[] }
+  | { readonly type: 'blockFromPeer'; readonly block: Block; readonly from: NodeId }
+  /** More blocks came from peers in the last second than were worth a notice each. */
+  | { readonly type: 'blocksFromPeers'; readonly count: number; readonly height: number }
+  /** Another core event worth showing: a rejected block, a protocol error, an abandoned snapshot, a catch-up. */
+  | { readonly type: 'event'; readonly event: CoreEvent }
+  | { readonly type: 'periodicSnapshot'; readonly answer: SnapshotAnswer };

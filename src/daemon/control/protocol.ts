@@ -1,0 +1,128 @@
+/**
+ * The control socket's protocol: a running client listens on `<data-dir>/control.sock` and
+ * answers typed requests, one JSON object per line each way, many in flight per connection.
+ * Each request names a method of the daemon's API (`LedgerApi`) and is answered with its result.
+ *
+ *   {"id": 7, "type": "transfer", "to": 2, "amount": 450}
+ *   {"id": 7, "ok": true, "result": {"type": "transfer", "ok": true, "status": "SUCCESS", ...}}
+ *   {"id": 8, "ok": false, "error": {"kind": "BAD_REQUEST", "message": "transfer: \"amount\" must be ..."}}
+ */
+import path from 'node:path';
+import type { Cents, NodeId } from '../../core/types.js';
+import { didYouMean } from '../../shared/suggest.js';
+import type { LedgerApi } from '../api.js';
+import type { DaemonErrorKind } from '../errors.js';
+
+export const CONTROL_SOCKET = 'control.sock';
+export const controlSocketPath = (dataDir: string): string => path.join(dataDir, CONTROL_SOCKET);
+
+/** A request line longer than this is refused and its connection closed. */
+export const MAX_REQUEST_BYTES = 64 * 1024;
+
+export type ControlRequest =
+  | { readonly type: 'identity' }
+  | { readonly type: 'transfer'; readonly to: NodeId; readonly amount: Cents }
+  | { readonly type: 'snapshot' }
+  | { readonly type: 'balances' }
+  | { readonly type: 'chain'; readonly last?: number }
+  | { readonly type: 'peers' }
+  | { readonly type: 'status' }
+  | { readonly type: 'snapshots' }
+  | { readonly type: 'savedSnapshot'; readonly snapshotId: string };
+
+export type RequestType = ControlRequest['type'];
+
+/** What each request is answered with: the result of the API method of the same name. */
+export type ControlResults = { readonly [T in RequestType]: Awaited<ReturnType<LedgerApi[T]>> };
+
+/** A request on the wire: the request and the id its answer carries back. */
+export type RequestFrame = ControlRequest & { readonly id: number };
+
+export const RefusalKind = {
+  /** Not JSON, not a known request, or a field of the wrong type. */
+  BadRequest: 'BAD_REQUEST',
+  /** Longer than MAX_REQUEST_BYTES; the connection is closed after this answer. */
+  TooLong: 'TOO_LONG',
+  /** The daemon failed in a way it did not expect; its log says more. */
+  Internal: 'INTERNAL',
+} as const;
+export type RefusalKind = (typeof RefusalKind)[keyof typeof RefusalKind] | DaemonErrorKind;
+
+export interface Refusal {
+  readonly kind: RefusalKind;
+  readonly message: string;
+}
+
+export type AnswerFrame =
+  | { readonly id: number; readonly ok: true; readonly result: ControlResults[RequestType] }
+  /** `id` is null when the request had none that could be read. */
+  | { readonly id: number | null; readonly ok: false; readonly error: Refusal };
+
+/** The fields each request takes besides `id` and `type`, and whether each must be there. */
+const FIELDS: { readonly [T in RequestType]: Readonly<Record<string, 'required' | 'optional'>> } = {
+  identity: {},
+  transfer: { to: 'required', amount: 'required' },
+  snapshot: {},
+  balances: {},
+  chain: { last: 'optional' },
+  peers: {},
+  status: {},
+  snapshots: {},
+  savedSnapshot: { snapshotId: 'required' },
+};
+const TYPES = Object.keys(FIELDS) as RequestType[];
+
+const SNAPSHOT_ID = /^[0-9]+\.[0-9]+$/;
+
+const isRequestType = (t: unknown): t is RequestType => typeof t === 'string' && Object.hasOwn(FIELDS, t);
+const positiveInteger = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
+
+export type ParsedRequest = { readonly ok: true; readonly frame: RequestFrame } | { readonly ok: false; readonly id: number | null; readonly error: string };
+
+/** Reads one request line; anything that is not a well-formed request is a one-line error, never a throw. */
+export function parseRequest(line: string): ParsedRequest {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    return { ok: false, id: null, error: 'a request is one JSON object per line, e.g. {"id": 1, "type": "status"}' };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, id: null, error: 'a request is a JSON object, e.g. {"id": 1, "type": "status"}' };
+  const r = value as Readonly<Record<string, unknown>>;
+  const id = r.id;
+  if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) return { ok: false, id: null, error: '"id" must be a whole number (it comes back with the answer)' };
+  const type = r.type;
+  if (!isRequestType(type)) {
+    const guess = typeof type === 'string' ? didYouMean(type, TYPES) : null;
+    const known = `the types are ${TYPES.join(', ')}`;
+    return { ok: false, id, error: typeof type === 'string' ? `unknown request type "${type}"${guess === null ? '' : ` — did you mean "${guess}"?`} (${known})` : `"type" is missing (${known})` };
+  }
+  const fields = FIELDS[type];
+  for (const key of Object.keys(r)) {
+    if (key !== 'id' && key !== 'type' && !Object.hasOwn(fields, key)) return { ok: false, id, error: `${type}: unknown field "${key}"` };
+  }
+  for (const [key, need] of Object.entries(fields)) if (need === 'required' && !(key in r)) return { ok: false, id, error: `${type}: "${key}" is missing` };
+  const problem = fieldProblem(type, r);
+  return problem === null ? { ok: true, frame: r as unknown as RequestFrame } : { ok: false, id, error: `${type}: ${problem}` };
+}
+
+/** What is wrong with the fields of a request of a known type, or null. */
+function fieldProblem(type: RequestType, r: Readonly<Record<string, unknown>>): string | null {
+  switch (type) {
+    case 'transfer':
+      if (!positiveInteger(r.to)) return '"to" must be a client id (a positive whole number)';
+      if (!positiveInteger(r.amount)) return '"amount" must be a positive whole number of cents';
+      return null;
+    case 'chain':
+      return r.last === undefined || positiveInteger(r.last) ? null : '"last" must be a positive whole number of blocks';
+    case 'savedSnapshot':
+      return typeof r.snapshotId === 'string' && SNAPSHOT_ID.test(r.snapshotId) ? null : '"snapshotId" must be a snapshot id like "1.3"';
+    case 'identity':
+    case 'snapshot':
+    case 'balances':
+    case 'peers':
+    case 'status':
+    case 'snapshots':
+      return null;
+  }
+}

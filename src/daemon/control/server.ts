@@ -1,0 +1,194 @@
+/**
+ * The daemon's side of the control socket: reads request lines, calls the API, writes answers.
+ * Requests on one connection run concurrently and are answered as they complete; answers that
+ * complete in the same turn of the event loop leave in one write (under load thousands a second do).
+ */
+import { existsSync, unlinkSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { describeCause } from '../../shared/errors.js';
+import type { Awaitable, LedgerApi } from '../api.js';
+import { StorageError, isDaemonError } from '../errors.js';
+import {
+  type AnswerFrame,
+  type ControlRequest,
+  type ControlResults,
+  MAX_REQUEST_BYTES,
+  type Refusal,
+  RefusalKind,
+  type RequestType,
+  controlSocketPath,
+  parseRequest,
+} from './protocol.js';
+
+/** Whether something answers on the socket (a live client) or it is a leftover file. */
+function answers(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(socketPath);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/** Unix socket paths longer than this are cut short by the kernel, silently. */
+const MAX_SOCKET_PATH = 100;
+
+/**
+ * Refuses a data dir that a running client uses (its control socket answers). Called before the
+ * chain file is even opened, so that a second start cannot "repair" a file being written.
+ */
+export async function assertNotRunning(dataDir: string): Promise<void> {
+  const socketPath = controlSocketPath(dataDir);
+  if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH) {
+    throw new StorageError(socketPath, `path too long for a unix socket (${Buffer.byteLength(socketPath)} bytes, at most ${MAX_SOCKET_PATH}): use a shorter --data-dir`);
+  }
+  if (existsSync(socketPath) && (await answers(socketPath))) {
+    throw new StorageError(socketPath, 'another client is already running with this data dir (its control socket answers)');
+  }
+}
+
+/** The API call a request names. */
+function call(api: LedgerApi, r: ControlRequest): Awaitable<ControlResults[RequestType]> {
+  switch (r.type) {
+    case 'identity':
+      return api.identity();
+    case 'transfer':
+      return api.transfer(r.to, r.amount);
+    case 'snapshot':
+      return api.snapshot();
+    case 'balances':
+      return api.balances();
+    case 'chain':
+      return api.chain(r.last);
+    case 'peers':
+      return api.peers();
+    case 'status':
+      return api.status();
+    case 'snapshots':
+      return api.snapshots();
+    case 'savedSnapshot':
+      return api.savedSnapshot(r.snapshotId);
+  }
+}
+
+export class ControlServer {
+  private server: net.Server | null = null;
+  private readonly sockets = new Set<net.Socket>();
+  readonly path: string;
+
+  constructor(
+    dataDir: string,
+    private readonly api: LedgerApi,
+    private readonly log: Logger,
+  ) {
+    this.path = controlSocketPath(dataDir);
+  }
+
+  async start(): Promise<void> {
+    await assertNotRunning(path.dirname(this.path));
+    if (existsSync(this.path)) unlinkSync(this.path); // left behind by a client that was killed
+    // Half-open: a client may end its side after its last request and still read the answers.
+    const server = net.createServer({ allowHalfOpen: true }, (socket) => this.serve(socket));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException): void => {
+        // Two clients started at once on one data dir: the other bound the socket first.
+        reject(err.code === 'EADDRINUSE'
+          ? new StorageError(this.path, 'another client is already running with this data dir (it took the control socket first)', { cause: err })
+          : new StorageError(this.path, `cannot open the control socket: ${describeCause(err)}`, { cause: err }));
+      };
+      server.once('error', onError);
+      server.listen(this.path, () => {
+        server.off('error', onError);
+        resolve();
+      });
+    });
+    server.on('error', (err) => this.log.error({ err }, 'control socket error'));
+  }
+
+  /** What a failed call is answered with: the daemon's own errors as they are, anything else as internal. */
+  private refusalFor(err: unknown): Refusal {
+    if (isDaemonError(err)) return { kind: err.kind, message: err.message };
+    this.log.error({ err }, 'control request failed');
+    return { kind: RefusalKind.Internal, message: describeCause(err) };
+  }
+
+  private serve(socket: net.Socket): void {
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    let buffered = '';
+    let open = 0;
+    let ended = false;
+    let outbox: string[] = [];
+    const flush = (): void => {
+      const lines = outbox;
+      outbox = [];
+      if (!socket.destroyed && lines.length > 0) socket.write(lines.join(''));
+      if (ended && open === 0) socket.end();
+    };
+    const send = (answer: AnswerFrame): void => {
+      open--;
+      if (outbox.push(`${JSON.stringify(answer)}\n`) === 1) setImmediate(flush);
+    };
+    const succeed = (id: number, result: ControlResults[RequestType]): void => send({ id, ok: true, result });
+    const refuse = (id: number | null, error: Refusal): void => send({ id, ok: false, error });
+    socket.setEncoding('utf8');
+    socket.on('end', () => {
+      ended = true;
+      if (open === 0 && outbox.length === 0) socket.end();
+    });
+    socket.on('data', (chunk: string) => {
+      buffered += chunk;
+      for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        open++;
+        const parsed = parseRequest(line);
+        if (!parsed.ok) {
+          refuse(parsed.id, { kind: RefusalKind.BadRequest, message: parsed.error });
+          continue;
+        }
+        const { id } = parsed.frame;
+        let result: Awaitable<ControlResults[RequestType]>;
+        try {
+          result = call(this.api, parsed.frame);
+        } catch (err) {
+          refuse(id, this.refusalFor(err));
+          continue;
+        }
+        if (result instanceof Promise) {
+          result.then(
+            (value) => succeed(id, value),
+            (err: unknown) => refuse(id, this.refusalFor(err)),
+          );
+        } else {
+          succeed(id, result);
+        }
+      }
+      if (buffered.length > MAX_REQUEST_BYTES) {
+        this.log.warn('control socket: request line too long; connection closed');
+        buffered = '';
+        const answer: AnswerFrame = { id: null, ok: false, error: { kind: RefusalKind.TooLong, message: `request longer than ${MAX_REQUEST_BYTES} bytes` } };
+        socket.end(`${JSON.stringify(answer)}\n`);
+        socket.removeAllListeners('data');
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    const server = this.server;
+    this.server = null;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    try {
+      unlinkSync(this.path);
+    } catch {
+      // already gone
+    }
+  }
+}
