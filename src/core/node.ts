@@ -18,6 +18,7 @@ import {
   formatBytes,
 } from './limits.js';
 import { LamportMutex } from './mutex.js';
+import type { ChainView, EntryContext, NodePolicy } from './policy.js';
 import { SnapshotAssembler, SnapshotRecorder } from './snapshot.js';
 import { type Block, type Cents, type Message, type NodeId, type RecordedState, type SnapshotId, type Tx, type LocalSnapshot, isApplicationMessage, snapshotKey } from './types.js';
 
@@ -42,6 +43,8 @@ export interface NodeConfig {
   readonly chain: ChainReader;
   /** The largest message a frame carries (`maxFrameBytes`): BLOCKS are cut to it, a larger REPORT fails its snapshot. */
   readonly maxMessageBytes?: number;
+  /** Decisions replaced by a test to build a deliberately broken protocol (see policy.ts); never set otherwise. */
+  readonly policy?: Partial<NodePolicy>;
 }
 
 interface PendingTransfer {
@@ -79,23 +82,23 @@ export class Node {
   readonly id: NodeId;
   readonly nodes: readonly NodeId[];
   readonly peers: readonly NodeId[];
-  protected readonly clock: LamportClock;
-  protected readonly mutex: LamportMutex;
-  protected balances: Balances;
-  protected head: Head;
+  private readonly clock: LamportClock;
+  private readonly mutex: LamportMutex;
+  private balances: Balances;
+  private head: Head;
   readonly total: Cents;
   /**
    * Blocks above head+1 that arrived out of height order, by height, with the peer that sent them.
    * They are only as good as that peer's session: when it ends they go (a peer that really holds
    * them sends them again; one that crashed may have lost their history for good).
    */
-  protected readonly pending = new Map<number, { readonly block: Block; readonly from: NodeId }>();
+  private readonly pending = new Map<number, { readonly block: Block; readonly from: NodeId }>();
   /**
    * The highest chain height each peer has told of in its current session: the height carried by
    * its lock messages and of any block it sent. No block is created below the highest of these:
    * that peer holds blocks this client lacks, and they are fetched before it enters.
    */
-  protected readonly heard = new Map<NodeId, number>();
+  private readonly heard = new Map<NodeId, number>();
   /** The process incarnation of each peer in session, from its handshake. */
   private readonly incarnations = new Map<NodeId, number>();
   /** The membership view: who is in session, at which incarnation (see `viewOf`). */
@@ -109,17 +112,18 @@ export class Node {
   private lastFetch: { readonly peer: NodeId; readonly from: number } | null = null;
   /** Since when this client has known of a height above its head (null: it is not behind). */
   private behindSince: number | null = null;
-  protected readonly transfers: PendingTransfer[] = [];
-  protected round: Round | null = null;
-  protected readonly up = new Set<NodeId>();
-  protected now = 0;
-  protected readonly recorders = new Map<string, SnapshotRecorder>();
-  protected readonly assemblers = new Map<string, SnapshotAssembler>();
-  protected readonly finished = new Set<string>();
-  protected snapshotSeq: number;
-  protected readonly maxBatch: number;
+  private readonly transfers: PendingTransfer[] = [];
+  private round: Round | null = null;
+  private readonly up = new Set<NodeId>();
+  private now = 0;
+  private readonly recorders = new Map<string, SnapshotRecorder>();
+  private readonly assemblers = new Map<string, SnapshotAssembler>();
+  private readonly finished = new Set<string>();
+  private snapshotSeq: number;
+  private readonly maxBatch: number;
   private readonly maxMessageBytes: number;
   private out: Effect[] = [];
+  private readonly policy: NodePolicy;
 
   constructor(readonly config: NodeConfig) {
     this.id = config.id;
@@ -136,10 +140,21 @@ export class Node {
     this.maxBatch = Math.min(config.maxBatch ?? MAX_TXS_PER_BLOCK, MAX_TXS_PER_BLOCK);
     this.maxMessageBytes = config.maxMessageBytes ?? DEFAULT_MAX_FRAME_BYTES;
     this.view = this.computeView();
+    const p = config.policy ?? {};
+    this.policy = {
+      admit: p.admit ?? (() => true),
+      emit: p.emit ?? ((effects) => effects),
+      mayEnter: p.mayEnter ?? ruleFiveAndFresh,
+      fresh: p.fresh ?? holdsEveryBlockHeard,
+      checkTransfer: p.checkTransfer ?? checkTx,
+      createRecorder: p.createRecorder ?? ((r) => new SnapshotRecorder(r.id, r.state, r.peers, r.markerFrom, r.startedAt)),
+      inSession: p.inSession ?? ((_peer, up) => up),
+    };
   }
 
   /** The single entry point: one input in, the effects to carry out (in order) out. */
   step(input: Input): Effect[] {
+    if (!this.policy.admit(input)) return [];
     this.out = [];
     switch (input.kind) {
       case 'command':
@@ -165,7 +180,7 @@ export class Node {
     if (this.mutex.request && this.mutex.canEnter(this.view) && !this.fresh()) this.catchUp();
     const out = this.out;
     this.out = [];
-    return out;
+    return this.policy.emit(out);
   }
 
   // ---- reads (no step needed: they change nothing) ----
@@ -261,7 +276,7 @@ export class Node {
     this.maybeRequest();
   }
 
-  protected onReceive(from: NodeId, message: Message): void {
+  private onReceive(from: NodeId, message: Message): void {
     this.clock.receive(message.ts);
     this.mutex.observe(from, message.ts);
     if (message.type === 'REQUEST' || message.type === 'REPLY' || message.type === 'RELEASE') this.mutex.observeView(from, message.view);
@@ -413,7 +428,7 @@ export class Node {
         this.transfers.splice(this.transfers.indexOf(t), 1);
         this.reply(t.commandId, this.failed(t, 'timeout', `timed out after ${seconds(this.config.transferTimeoutMs)} ${why}; nothing was transferred`));
       }
-      if (this.transfers.length === 0 && this.mutex.request && !this.canEnter()) this.withdraw('every waiting transfer timed out');
+      if (this.transfers.length === 0 && this.mutex.request && !this.mayEnter()) this.withdraw('every waiting transfer timed out');
     }
 
     if (this.fetching && now - this.fetching.since >= FETCH_TIMEOUT_MS) this.fetching = null;
@@ -478,20 +493,12 @@ export class Node {
     this.log('debug', { type: 'requested', ts, transfers: this.transfers.length });
   }
 
-  /** Rule 5 of the mutex, plus: never build on a chain shorter than one a peer holds. */
-  protected canEnter(): boolean {
-    return this.mutex.canEnter(this.view) && this.fresh();
+  private mayEnter(): boolean {
+    return this.policy.mayEnter({ mutex: this.mutex, view: this.view, fresh: () => this.fresh() });
   }
 
-  /**
-   * Whether this client holds every block a peer of the current sessions has told it of. The
-   * heights lock messages carry are what makes this safe: a client whose connections never
-   * dropped still hears, before it may enter, that a peer got a block it never received.
-   */
-  protected fresh(): boolean {
-    // Buffered blocks count through `heard`: their heights came from a peer still in session.
-    for (const h of this.heard.values()) if (h > this.head.height) return false;
-    return true;
+  private fresh(): boolean {
+    return this.policy.fresh({ head: this.head, heard: this.heard, pendingBlocks: this.pending.size });
   }
 
   /** The peer that told of the highest chain height this session, and that height. */
@@ -568,7 +575,7 @@ export class Node {
    * build and append the block, persist it, release with the block piggybacked.
    */
   private tryEnter(): void {
-    if (!this.mutex.request || !this.canEnter()) return;
+    if (!this.mutex.request || !this.mayEnter()) return;
     const ts = this.clock.tick();
     const batch = this.transfers.splice(0, this.maxBatch);
     this.log('debug', { type: 'entered', ts, transfers: batch.length, height: this.head.height });
@@ -578,7 +585,7 @@ export class Node {
     const committed: PendingTransfer[] = [];
     for (const t of batch) {
       const tx: Tx = { id: t.commandId, from: this.id, to: t.to, amount: t.amount };
-      const check = this.checkTransfer(scratch, tx);
+      const check = this.policy.checkTransfer(scratch, this.id, tx);
       if (!check.ok) {
         this.reply(t.commandId, this.failed(t, check.reason, check.error, check.balance));
         continue;
@@ -612,11 +619,6 @@ export class Node {
   /** The one shape of a failed transfer's result. */
   private failed(t: PendingTransfer, reason: TransferFailure, error: string, balance?: Cents): CommandResult {
     return { type: 'transfer', ok: false, status: 'FAILED', reason, error, from: this.id, to: t.to, amount: t.amount, ...(balance !== undefined ? { balance } : {}) };
-  }
-
-  /** Overridable only so that tests can build deliberately broken protocols. */
-  protected checkTransfer(balances: Balances, tx: Tx): ReturnType<typeof checkTx> {
-    return checkTx(balances, this.id, tx);
   }
 
   private withdraw(reason: string): void {
@@ -699,18 +701,13 @@ export class Node {
   /** First marker (or initiation): record local state, then a marker on every outgoing channel. */
   private record(id: SnapshotId, markerFrom: NodeId | null): void {
     this.log(markerFrom === null ? 'info' : 'debug', { type: 'snapshotStarted', id, from: markerFrom });
-    const recorder = this.createRecorder(id, this.recordState(), markerFrom);
+    const recorder = this.policy.createRecorder({ id, state: this.recordState(), peers: this.peers, markerFrom, startedAt: this.now });
     this.recorders.set(snapshotKey(id), recorder);
     this.broadcast({ type: 'MARKER', ts: this.clock.tick(), snapshot: id });
     if (recorder.done) this.finish(recorder);
   }
 
-  /** Overridable only so that tests can build deliberately broken protocols. */
-  protected createRecorder(id: SnapshotId, state: RecordedState, markerFrom: NodeId | null): SnapshotRecorder {
-    return new SnapshotRecorder(id, state, this.peers, markerFrom, this.now);
-  }
-
-  protected recordState(): RecordedState {
+  private recordState(): RecordedState {
     return {
       node: this.id,
       clock: this.clock.now,
@@ -797,14 +794,9 @@ export class Node {
    * What would go to a peer that is down is lost anyway and re-derived when it is back.
    */
   private send(to: NodeId, message: Message): void {
-    if (!this.inSession(to)) return;
+    if (!this.policy.inSession(to, this.up.has(to))) return;
     if (isApplicationMessage(message)) this.sentTo.set(to, (this.sentTo.get(to) ?? 0) + 1);
     this.out.push({ kind: 'send', to, message });
-  }
-
-  /** Overridable only so that tests can build deliberately broken protocols. */
-  protected inSession(peer: NodeId): boolean {
-    return this.up.has(peer);
   }
 
   /** One send event: every connected peer gets the same message with the same timestamp. */
@@ -819,6 +811,20 @@ export class Node {
   private log(level: LogLevel, event: CoreEvent): void {
     this.out.push({ kind: 'log', level, event });
   }
+}
+
+/** Rule 5 of the mutex, plus: never build on a chain shorter than one a peer holds. */
+const ruleFiveAndFresh = ({ mutex, view, fresh }: EntryContext): boolean => mutex.canEnter(view) && fresh();
+
+/**
+ * Whether this client holds every block a peer of the current sessions has told it of. The
+ * heights lock messages carry are what makes this safe: a client whose connections never
+ * dropped still hears, before it may enter, that a peer got a block it never received.
+ */
+function holdsEveryBlockHeard({ head, heard }: ChainView): boolean {
+  // Buffered blocks count through `heard`: their heights came from a peer still in session.
+  for (const h of heard.values()) if (h > head.height) return false;
+  return true;
 }
 
 export function assertNever(x: never): never {
