@@ -7,20 +7,30 @@ import { createHash } from 'node:crypto';
 import type { ChainReader, Command, CommandResult, CoreEvent, Effect, GlobalSnapshot, Input, LockWait, LogLevel, NodeStatus, TransferFailure } from './api.js';
 import { LamportClock } from './clock.js';
 import { type Balances, type Head, applyBlock, applyTx, balancesToRecord, checkBlock, checkTx, genesisBalances, sealBlock, totalOf } from './ledger.js';
-import {
-  BLOCKS_OVERHEAD_BYTES,
-  CATCH_UP_WINDOW_BYTES,
-  DEFAULT_MAX_FRAME_BYTES,
-  MAX_RECORDED_MESSAGES,
-  MAX_TXS_PER_BLOCK,
-  TX_ID_PATTERN,
-  encodedBytesBound,
-  formatBytes,
-} from './limits.js';
+import { BLOCKS_OVERHEAD_BYTES, CATCH_UP_WINDOW_BYTES, DEFAULT_MAX_FRAME_BYTES, MAX_RECORDED_MESSAGES, MAX_TXS_PER_BLOCK, TX_ID_PATTERN, encodedBytesBound } from './limits.js';
 import { LamportMutex } from './mutex.js';
 import type { ChainView, EntryContext, NodePolicy } from './policy.js';
 import { SnapshotAssembler, SnapshotRecorder } from './snapshot.js';
-import { type Block, type Cents, type Message, type NodeId, type RecordedState, type SnapshotId, type Tx, type LocalSnapshot, isApplicationMessage, snapshotKey } from './types.js';
+import { type Block, type Cents, type Message, type NodeId, type RecordedState, type SnapshotId, type Tx, type LocalSnapshot, assertNever, isApplicationMessage, snapshotKey } from './types.js';
+import {
+  type MissingReport,
+  conflictsWithBuffered,
+  conflictsWithHead,
+  notAnAmount,
+  reportTooLarge,
+  snapshotConnectionLost,
+  snapshotFailedAt,
+  snapshotNotStarted,
+  snapshotTimedOut,
+  tooManyRecorded,
+  transferTimedOut,
+  transferToSelf,
+  unexpectedReport,
+  unknownRecipient,
+} from './wording.js';
+
+export { assertNever } from './types.js';
+export { describeLockWait } from './wording.js';
 
 export interface NodeConfig {
   readonly id: NodeId;
@@ -265,9 +275,9 @@ export class Node {
     if (!TX_ID_PATTERN.test(commandId)) throw new Error(`node: command id ${JSON.stringify(commandId.slice(0, 80))} cannot be a transfer id (1-64 printable ASCII characters)`);
     const base = { type: 'transfer', ok: false, status: 'FAILED', reason: 'invalid', from: this.id, to, amount } as const;
     let error: string | null = null;
-    if (!this.nodes.includes(to)) error = `unknown recipient client${to}`;
-    else if (to === this.id) error = `client${this.id} cannot transfer to itself`;
-    else if (!Number.isSafeInteger(amount) || amount <= 0) error = `amount must be a positive number of cents, got ${amount}`;
+    if (!this.nodes.includes(to)) error = unknownRecipient(to);
+    else if (to === this.id) error = transferToSelf(this.id);
+    else if (!Number.isSafeInteger(amount) || amount <= 0) error = notAnAmount(amount);
     if (error !== null) {
       this.reply(commandId, { ...base, error });
       return;
@@ -414,7 +424,7 @@ export class Node {
       this.assemblers.delete(key);
       this.reply(a.commandId, {
         type: 'snapshot', ok: false, id: a.id, missing: a.missing(),
-        error: `snapshot ${key} abandoned: the connection to client${peer} was lost while its channel was being recorded`,
+        error: snapshotConnectionLost(a.id, peer),
       });
     }
   }
@@ -423,10 +433,10 @@ export class Node {
     this.now = now;
     const expired = this.transfers.filter((t) => t.deadline <= now);
     if (expired.length > 0) {
-      const why = this.mutex.request ? describeLockWait(this.lockWait()) : `waiting for ${names(this.peers.filter((p) => !this.up.has(p)))} to connect`;
+      const wait: LockWait = this.mutex.request ? this.lockWait() : { kind: 'peersDown', peers: this.peers.filter((p) => !this.up.has(p)) };
       for (const t of expired) {
         this.transfers.splice(this.transfers.indexOf(t), 1);
-        this.reply(t.commandId, this.failed(t, 'timeout', `timed out after ${seconds(this.config.transferTimeoutMs)} ${why}; nothing was transferred`));
+        this.reply(t.commandId, this.failed(t, 'timeout', transferTimedOut(this.config.transferTimeoutMs, wait)));
       }
       if (this.transfers.length === 0 && this.mutex.request && !this.mayEnter()) this.withdraw('every waiting transfer timed out');
     }
@@ -448,7 +458,7 @@ export class Node {
       this.log('warn', { type: 'snapshotAbandoned', id: a.id, missing });
       this.reply(a.commandId, {
         type: 'snapshot', ok: false, id: a.id, missing,
-        error: `snapshot ${key} timed out after ${seconds(this.config.snapshotTimeoutMs)}: ${this.whyMissing(key, missing)}`,
+        error: snapshotTimedOut(a.id, this.config.snapshotTimeoutMs, this.whyMissing(key, missing)),
       });
     }
     for (const [key, r] of this.recorders) {
@@ -460,16 +470,11 @@ export class Node {
   }
 
   /** Each client whose report did not come, and why as far as this client can tell. */
-  private whyMissing(key: string, missing: readonly NodeId[]): string {
-    const parts = missing.map((n) => {
-      if (n === this.id) {
-        const own = this.recorders.get(key);
-        const waiting = own ? own.recording() : [];
-        return waiting.length > 0 ? `client${n} (this client) still waited for a marker from ${names(waiting)}` : `client${n} (this client) did not finish recording`;
-      }
-      return `client${n} (${this.up.has(n) ? 'connected, but no report came' : 'not connected'})`;
+  private whyMissing(key: string, missing: readonly NodeId[]): MissingReport[] {
+    return missing.map((node): MissingReport => {
+      if (node === this.id) return { kind: 'own', node, waitingFor: this.recorders.get(key)?.recording() ?? [] };
+      return { kind: 'peer', node, connected: this.up.has(node) };
     });
-    return `no report from ${parts.join('; ')}`;
   }
 
   // ---- mutual exclusion and the critical section ----
@@ -636,13 +641,13 @@ export class Node {
     for (const b of blocks) {
       if (b.height <= this.head.height) {
         if (b.height === this.head.height && b.hash !== this.head.hash) {
-          this.log('error', { type: 'blockRejected', from, height: b.height, reason: `conflicts with own block #${b.height}` });
+          this.log('error', { type: 'blockRejected', from, height: b.height, reason: conflictsWithHead(b.height) });
         }
         continue;
       }
       const seen = this.pending.get(b.height);
       if (seen && seen.block.hash !== b.hash) {
-        this.log('error', { type: 'blockRejected', from, height: b.height, reason: 'conflicts with another block received for that height' });
+        this.log('error', { type: 'blockRejected', from, height: b.height, reason: conflictsWithBuffered });
         continue;
       }
       this.pending.set(b.height, { block: b, from });
@@ -679,7 +684,7 @@ export class Node {
     if (down.length > 0) {
       this.reply(commandId, {
         type: 'snapshot', ok: false, id, missing: down,
-        error: `snapshot ${snapshotKey(id)} not started: ${names(down)} ${down.length === 1 ? 'is' : 'are'} not connected, and a snapshot needs a marker on every channel`,
+        error: snapshotNotStarted(id, down),
       });
       return;
     }
@@ -735,9 +740,7 @@ export class Node {
     const bytes = tooLong ? 0 : encodedBytesBound(report);
     if (tooLong || bytes > this.maxMessageBytes) {
       // Too large for a frame: say so in a small report rather than end the session over it.
-      const error = tooLong
-        ? `client${this.id} recorded ${tooLong.messages.length} messages on the channel from client${tooLong.from}, above the limit of ${MAX_RECORDED_MESSAGES}`
-        : `client${this.id}'s part of the snapshot would take up to ${formatBytes(bytes)}, above the frame limit of ${formatBytes(this.maxMessageBytes)} (maxFrameBytes)`;
+      const error = tooLong ? tooManyRecorded(this.id, tooLong.from, tooLong.messages.length) : reportTooLarge(this.id, bytes, this.maxMessageBytes);
       this.log('warn', { type: 'snapshotAbandoned', id: recorder.id, missing: [this.id] });
       this.send(recorder.id.initiator, { type: 'REPORT', ts: report.ts, snapshot: recorder.id, local: null, error });
       return;
@@ -753,7 +756,7 @@ export class Node {
   private onReport(from: NodeId, report: Extract<Message, { type: 'REPORT' }>): void {
     const key = snapshotKey(report.snapshot);
     if (report.snapshot.initiator !== this.id || (report.local !== null && report.local.state.node !== from)) {
-      this.log('warn', { type: 'protocolError', from, error: `unexpected snapshot report ${key}` });
+      this.log('warn', { type: 'protocolError', from, error: unexpectedReport(report.snapshot) });
       return;
     }
     if (report.local !== null) {
@@ -764,7 +767,7 @@ export class Node {
     if (!assembler) return; // timed out already
     this.assemblers.delete(key);
     this.log('warn', { type: 'snapshotAbandoned', id: report.snapshot, missing: [from] });
-    this.reply(assembler.commandId, { type: 'snapshot', ok: false, id: report.snapshot, missing: [from], error: `snapshot ${key} failed: ${report.error ?? 'no reason given'}` });
+    this.reply(assembler.commandId, { type: 'snapshot', ok: false, id: report.snapshot, missing: [from], error: snapshotFailedAt(report.snapshot, report.error) });
   }
 
   private collect(from: NodeId, id: SnapshotId, local: LocalSnapshot): void {
@@ -825,30 +828,4 @@ function holdsEveryBlockHeard({ head, heard }: ChainView): boolean {
   // Buffered blocks count through `heard`: their heights came from a peer still in session.
   for (const h of heard.values()) if (h > head.height) return false;
   return true;
-}
-
-export function assertNever(x: never): never {
-  throw new Error(`unreachable: ${JSON.stringify(x)}`);
-}
-
-const seconds = (ms: number): string => (ms < 1000 ? `${ms} ms` : `${Math.round(ms / 1000)} s`);
-
-const names = (ids: readonly NodeId[]): string => ids.map((i) => `client${i}`).join(', ');
-
-/** Why a request has not got the lock yet, in words for a timeout message. */
-export function describeLockWait(w: LockWait): string {
-  switch (w.kind) {
-    case 'peersDown':
-      return `waiting for ${names(w.peers)} to connect`;
-    case 'queuedBehind':
-      return `waiting for the lock: ${w.entries.map((e) => `client${e.node}'s earlier request (ts ${e.ts})`).join(', ')} ${w.entries.length === 1 ? 'is' : 'are'} ahead in the queue`;
-    case 'noLaterMessage':
-      return `waiting for the lock: no reply yet from ${names(w.peers)}`;
-    case 'catchingUp':
-      return `waiting for block #${w.height} from client${w.peer} before entering`;
-    case 'oldView':
-      return `waiting for the lock: ${names(w.peers)} ${w.peers.length === 1 ? 'has' : 'have'} not yet confirmed the current membership (a peer restarted)`;
-    case 'notRequested':
-      return 'not requesting the lock';
-  }
 }
