@@ -3,15 +3,16 @@
  * It composes the Lamport clock, the mutex, the ledger and the snapshot recorders; it does no I/O,
  * reads no clock and draws no random numbers, so a seeded simulator can run many of them.
  */
-import { createHash } from 'node:crypto';
-import type { ChainReader, Command, CommandResult, CoreEvent, Effect, GlobalSnapshot, Input, LockWait, LogLevel, NodeStatus, TransferFailure } from './api.js';
+import type { ChainReader, Command, CommandResult, Effect, GlobalSnapshot, Input, LockWait, NodeStatus, TransferFailure } from './api.js';
 import { LamportClock } from './clock.js';
 import { type Balances, type Head, applyBlock, applyTx, balancesToRecord, checkBlock, checkTx, genesisBalances, sealBlock, totalOf } from './ledger.js';
 import { BLOCKS_OVERHEAD_BYTES, CATCH_UP_WINDOW_BYTES, DEFAULT_MAX_FRAME_BYTES, MAX_RECORDED_MESSAGES, MAX_TXS_PER_BLOCK, TX_ID_PATTERN, encodedBytesBound } from './limits.js';
+import { Membership } from './membership.js';
 import { LamportMutex } from './mutex.js';
+import { Outbox } from './outbox.js';
 import type { ChainView, EntryContext, NodePolicy } from './policy.js';
 import { SnapshotAssembler, SnapshotRecorder } from './snapshot.js';
-import { type Block, type Cents, type Message, type NodeId, type RecordedState, type SnapshotId, type Tx, type LocalSnapshot, assertNever, isApplicationMessage, snapshotKey } from './types.js';
+import { type Block, type Cents, type Message, type NodeId, type RecordedState, type SnapshotId, type Tx, type LocalSnapshot, assertNever, snapshotKey } from './types.js';
 import {
   type MissingReport,
   conflictsWithBuffered,
@@ -109,13 +110,6 @@ export class Node {
    * that peer holds blocks this client lacks, and they are fetched before it enters.
    */
   private readonly heard = new Map<NodeId, number>();
-  /** The process incarnation of each peer in session, from its handshake. */
-  private readonly incarnations = new Map<NodeId, number>();
-  /** The membership view: who is in session, at which incarnation (see `viewOf`). */
-  private view: number;
-  /** Protocol messages (markers and reports aside) sent to and received from each peer this session. */
-  private readonly sentTo = new Map<NodeId, number>();
-  private readonly receivedFrom = new Map<NodeId, number>();
   /** The FETCH awaiting its answer, if any: at most one at a time. */
   private fetching: { readonly peer: NodeId; since: number } | null = null;
   /** The last FETCH sent: the same one again waits for patience (its answer brought nothing). */
@@ -124,7 +118,6 @@ export class Node {
   private behindSince: number | null = null;
   private readonly transfers: PendingTransfer[] = [];
   private round: Round | null = null;
-  private readonly up = new Set<NodeId>();
   private now = 0;
   private readonly recorders = new Map<string, SnapshotRecorder>();
   private readonly assemblers = new Map<string, SnapshotAssembler>();
@@ -132,8 +125,9 @@ export class Node {
   private snapshotSeq: number;
   private readonly maxBatch: number;
   private readonly maxMessageBytes: number;
-  private out: Effect[] = [];
   private readonly policy: NodePolicy;
+  private readonly membership: Membership;
+  private readonly out: Outbox;
 
   constructor(readonly config: NodeConfig) {
     this.id = config.id;
@@ -149,7 +143,6 @@ export class Node {
     this.snapshotSeq = config.firstSnapshotSeq ?? 1;
     this.maxBatch = Math.min(config.maxBatch ?? MAX_TXS_PER_BLOCK, MAX_TXS_PER_BLOCK);
     this.maxMessageBytes = config.maxMessageBytes ?? DEFAULT_MAX_FRAME_BYTES;
-    this.view = this.computeView();
     const p = config.policy ?? {};
     this.policy = {
       admit: p.admit ?? (() => true),
@@ -160,12 +153,13 @@ export class Node {
       createRecorder: p.createRecorder ?? ((r) => new SnapshotRecorder(r.id, r.state, r.peers, r.markerFrom, r.startedAt)),
       inSession: p.inSession ?? ((_peer, up) => up),
     };
+    this.membership = new Membership(this.id, config.incarnation ?? 0, this.peers);
+    this.out = new Outbox(this.peers, this.membership, this.policy.inSession);
   }
 
   /** The single entry point: one input in, the effects to carry out (in order) out. */
   step(input: Input): Effect[] {
     if (!this.policy.admit(input)) return [];
-    this.out = [];
     switch (input.kind) {
       case 'command':
         this.onCommand(input.id, input.command);
@@ -187,10 +181,8 @@ export class Node {
     }
     this.tryEnter();
     // Rule 5 holds but the chain is behind a peer's: the missing blocks are fetched, not awaited.
-    if (this.mutex.request && this.mutex.canEnter(this.view) && !this.fresh()) this.catchUp();
-    const out = this.out;
-    this.out = [];
-    return this.policy.emit(out);
+    if (this.mutex.request && this.mutex.canEnter(this.membership.view) && !this.fresh()) this.catchUp();
+    return this.policy.emit(this.out.take());
   }
 
   // ---- reads (no step needed: they change nothing) ----
@@ -212,9 +204,9 @@ export class Node {
     return this.clock.now;
   }
 
-  /** The current membership view id (see `computeView`): lock messages carry it. */
+  /** The current membership view id (see membership.ts): lock messages carry it. */
   membershipView(): number {
-    return this.view;
+    return this.membership.view;
   }
 
   status(): NodeStatus {
@@ -226,16 +218,16 @@ export class Node {
       queue: [...this.mutex.entries()],
       requesting: this.mutex.request,
       pendingTransfers: this.transfers.length,
-      peersUp: [...this.up].sort((a, b) => a - b),
+      peersUp: this.membership.connected(),
       snapshotsInProgress: this.recorders.size + this.assemblers.size,
       pendingBlocks: this.pending.size,
       latest: this.peers.flatMap((peer) => {
         const ts = this.mutex.latestFrom(peer);
         return ts === undefined ? [] : [{ peer, ts }];
       }),
-      heard: this.peers.flatMap((peer) => (this.up.has(peer) ? [{ peer, height: this.heardFrom(peer) }] : [])),
+      heard: this.peers.flatMap((peer) => (this.membership.isUp(peer) ? [{ peer, height: this.heardFrom(peer) }] : [])),
       waitingFor: this.mutex.request ? this.lockWait() : null,
-      view: this.view,
+      view: this.membership.view,
     };
   }
 
@@ -243,13 +235,13 @@ export class Node {
   lockWait(): LockWait {
     const own = this.mutex.request;
     if (!own) return { kind: 'notRequested' };
-    const down = this.peers.filter((p) => !this.up.has(p));
+    const down = this.membership.down();
     if (down.length > 0) return { kind: 'peersDown', peers: down };
     const ahead = this.mutex.ahead();
     if (ahead.length > 0) return { kind: 'queuedBehind', entries: ahead };
     const silent = this.mutex.withoutLaterMessage();
     if (silent.length > 0) return { kind: 'noLaterMessage', peers: silent };
-    const stale = this.mutex.inOtherView(this.view);
+    const stale = this.mutex.inOtherView(this.membership.view);
     if (stale.length > 0) return { kind: 'oldView', peers: stale };
     const [peer, height] = this.highestHeard();
     return { kind: 'catchingUp', height: Math.max(height, this.head.height + 1), peer: peer ?? this.peers[0]! };
@@ -279,7 +271,7 @@ export class Node {
     else if (to === this.id) error = transferToSelf(this.id);
     else if (!Number.isSafeInteger(amount) || amount <= 0) error = notAnAmount(amount);
     if (error !== null) {
-      this.reply(commandId, { ...base, error });
+      this.out.reply(commandId, { ...base, error });
       return;
     }
     this.transfers.push({ commandId, to, amount, deadline: this.now + this.config.transferTimeoutMs, announcedWaiting: false });
@@ -290,14 +282,14 @@ export class Node {
     this.clock.receive(message.ts);
     this.mutex.observe(from, message.ts);
     if (message.type === 'REQUEST' || message.type === 'REPLY' || message.type === 'RELEASE') this.mutex.observeView(from, message.view);
-    if (isApplicationMessage(message)) this.receivedFrom.set(from, (this.receivedFrom.get(from) ?? 0) + 1);
+    this.membership.countReceived(from, message);
     this.hear(from, message);
     for (const r of this.recorders.values()) r.onMessage(from, message);
 
     switch (message.type) {
       case 'REQUEST':
         this.mutex.onRequest(from, message.ts);
-        this.send(from, { type: 'REPLY', ts: this.clock.tick(), height: this.head.height, view: this.view });
+        this.out.send(from, { type: 'REPLY', ts: this.clock.tick(), height: this.head.height, view: this.membership.view });
         return;
       case 'REPLY':
         return;
@@ -359,17 +351,11 @@ export class Node {
    * they precede any marker: what the old connection lost is then in the peer's channel state.
    */
   private onPeerUp(peer: NodeId, height: number, incarnation: number): void {
-    if (this.up.has(peer)) return;
-    this.up.add(peer);
-    this.incarnations.set(peer, incarnation);
-    this.view = this.computeView();
-    // A session starts from nothing: what was in flight on the last one is gone.
-    this.sentTo.set(peer, 0);
-    this.receivedFrom.set(peer, 0);
-    // Nothing was sent to it while it was down (see `send`), so this is the session's first word.
+    if (!this.membership.open(peer, incarnation)) return;
+    // Nothing was sent to it while it was down (see `Outbox.send`), so this is the session's first word.
     const own = this.mutex.request;
     if (own) {
-      this.send(peer, { type: 'REQUEST', ts: own.ts, height: this.head.height, view: this.view });
+      this.out.send(peer, { type: 'REQUEST', ts: own.ts, height: this.head.height, view: this.membership.view });
       if (this.round) this.round.requests += 1;
     }
     // The peer's handshake height is a hint: blocks it lacks go first, ahead of any marker. Its
@@ -384,31 +370,16 @@ export class Node {
    * before it may enter (see mutex.ts), so each gets a fresh REPLY with this client's height.
    */
   private confirmView(newcomer: NodeId): void {
-    const waiting = this.mutex.entries().filter((e) => e.node !== this.id && e.node !== newcomer && this.up.has(e.node));
+    const waiting = this.mutex.entries().filter((e) => e.node !== this.id && e.node !== newcomer && this.membership.isUp(e.node));
     if (waiting.length === 0) return;
-    const reply: Message = { type: 'REPLY', ts: this.clock.tick(), height: this.head.height, view: this.view };
-    for (const e of waiting) this.send(e.node, reply);
-  }
-
-  /**
-   * The membership view id: a digest of who is in session with this client, at which process
-   * incarnation, itself included. Two clients in session with the same runs of everyone compute
-   * the same id.
-   */
-  private computeView(): number {
-    const members = [`${this.id}:${this.config.incarnation ?? 0}`];
-    for (const p of this.peers) if (this.up.has(p)) members.push(`${p}:${this.incarnations.get(p) ?? 0}`);
-    return Number.parseInt(createHash('sha256').update(members.sort().join(',')).digest('hex').slice(0, 12), 16);
+    const reply: Message = { type: 'REPLY', ts: this.clock.tick(), height: this.head.height, view: this.membership.view };
+    for (const e of waiting) this.out.send(e.node, reply);
   }
 
   private onPeerDown(peer: NodeId): void {
-    if (!this.up.delete(peer)) return;
-    this.incarnations.delete(peer);
-    this.view = this.computeView();
+    if (!this.membership.close(peer)) return;
     this.mutex.forget(peer);
     this.heard.delete(peer);
-    this.sentTo.delete(peer);
-    this.receivedFrom.delete(peer);
     for (const [height, p] of this.pending) if (p.from === peer) this.pending.delete(height);
     if (this.fetching?.peer === peer) this.fetching = null;
     // A channel still being recorded may have lost messages with the connection: the snapshot
@@ -417,12 +388,12 @@ export class Node {
       if (!r.isRecording(peer)) continue;
       this.recorders.delete(key);
       this.rememberFinished(key);
-      this.log('warn', { type: 'snapshotAbandoned', id: r.id, missing: [peer] });
+      this.out.log('warn', { type: 'snapshotAbandoned', id: r.id, missing: [peer] });
       // The initiator knows now that its own snapshot cannot complete.
       const a = this.assemblers.get(key);
       if (!a) continue;
       this.assemblers.delete(key);
-      this.reply(a.commandId, {
+      this.out.reply(a.commandId, {
         type: 'snapshot', ok: false, id: a.id, missing: a.missing(),
         error: snapshotConnectionLost(a.id, peer),
       });
@@ -433,10 +404,10 @@ export class Node {
     this.now = now;
     const expired = this.transfers.filter((t) => t.deadline <= now);
     if (expired.length > 0) {
-      const wait: LockWait = this.mutex.request ? this.lockWait() : { kind: 'peersDown', peers: this.peers.filter((p) => !this.up.has(p)) };
+      const wait: LockWait = this.mutex.request ? this.lockWait() : { kind: 'peersDown', peers: this.membership.down() };
       for (const t of expired) {
         this.transfers.splice(this.transfers.indexOf(t), 1);
-        this.reply(t.commandId, this.failed(t, 'timeout', transferTimedOut(this.config.transferTimeoutMs, wait)));
+        this.out.reply(t.commandId, this.failed(t, 'timeout', transferTimedOut(this.config.transferTimeoutMs, wait)));
       }
       if (this.transfers.length === 0 && this.mutex.request && !this.mayEnter()) this.withdraw('every waiting transfer timed out');
     }
@@ -455,8 +426,8 @@ export class Node {
       if (now - a.startedAt < this.config.snapshotTimeoutMs) continue;
       this.assemblers.delete(key);
       const missing = a.missing();
-      this.log('warn', { type: 'snapshotAbandoned', id: a.id, missing });
-      this.reply(a.commandId, {
+      this.out.log('warn', { type: 'snapshotAbandoned', id: a.id, missing });
+      this.out.reply(a.commandId, {
         type: 'snapshot', ok: false, id: a.id, missing,
         error: snapshotTimedOut(a.id, this.config.snapshotTimeoutMs, this.whyMissing(key, missing)),
       });
@@ -473,7 +444,7 @@ export class Node {
   private whyMissing(key: string, missing: readonly NodeId[]): MissingReport[] {
     return missing.map((node): MissingReport => {
       if (node === this.id) return { kind: 'own', node, waitingFor: this.recorders.get(key)?.recording() ?? [] };
-      return { kind: 'peer', node, connected: this.up.has(node) };
+      return { kind: 'peer', node, connected: this.membership.isUp(node) };
     });
   }
 
@@ -482,24 +453,24 @@ export class Node {
   /** Requests the lock for the queued transfers, but only from a complete set of peers. */
   private maybeRequest(): void {
     if (this.transfers.length === 0 || this.mutex.request) return;
-    const down = this.peers.filter((p) => !this.up.has(p));
+    const down = this.membership.down();
     if (down.length > 0) {
       for (const t of this.transfers) {
         if (t.announcedWaiting) continue;
         t.announcedWaiting = true;
-        this.log('info', { type: 'waitingForPeers', commandId: t.commandId, peers: down });
+        this.out.log('info', { type: 'waitingForPeers', commandId: t.commandId, peers: down });
       }
       return;
     }
     const ts = this.clock.tick();
     this.mutex.requestAt(ts);
     this.round = { ts, requests: this.peers.length };
-    this.broadcast({ type: 'REQUEST', ts, height: this.head.height, view: this.view });
-    this.log('debug', { type: 'requested', ts, transfers: this.transfers.length });
+    this.out.broadcast({ type: 'REQUEST', ts, height: this.head.height, view: this.membership.view });
+    this.out.log('debug', { type: 'requested', ts, transfers: this.transfers.length });
   }
 
   private mayEnter(): boolean {
-    return this.policy.mayEnter({ mutex: this.mutex, view: this.view, fresh: () => this.fresh() });
+    return this.policy.mayEnter({ mutex: this.mutex, view: this.membership.view, fresh: () => this.fresh() });
   }
 
   private fresh(): boolean {
@@ -511,7 +482,7 @@ export class Node {
     let best: NodeId | null = null;
     let height = this.head.height;
     for (const p of this.peers) {
-      if (!this.up.has(p)) continue;
+      if (!this.membership.isUp(p)) continue;
       const h = this.heardFrom(p);
       if (h > height) {
         best = p;
@@ -538,8 +509,8 @@ export class Node {
     if (!patient && this.lastFetch?.peer === peer && this.lastFetch.from === from) return;
     this.lastFetch = { peer, from };
     this.fetching = { peer, since: this.now };
-    this.send(peer, { type: 'FETCH', ts: this.clock.tick(), from });
-    this.log('info', { type: 'catchingUp', peer, from: this.head.height + 1, to: height });
+    this.out.send(peer, { type: 'FETCH', ts: this.clock.tick(), from });
+    this.out.log('info', { type: 'catchingUp', peer, from: this.head.height + 1, to: height });
   }
 
   /**
@@ -559,7 +530,7 @@ export class Node {
         if (window <= 0) break;
         const size = encodedBytesBound(b);
         if (batch.length > 0 && bytes + size > budget) {
-          this.send(to, { type: 'BLOCKS', ts, blocks: batch, last: false });
+          this.out.send(to, { type: 'BLOCKS', ts, blocks: batch, last: false });
           batch = [];
           bytes = 0;
         }
@@ -570,9 +541,9 @@ export class Node {
       }
       if (blocks.length === 0) throw new Error(`node: the chain reader returned no block at #${h} below head #${this.head.height}`);
     }
-    this.send(to, { type: 'BLOCKS', ts, blocks: batch, last: true });
+    this.out.send(to, { type: 'BLOCKS', ts, blocks: batch, last: true });
     const last = batch[batch.length - 1];
-    if (last) this.log('debug', { type: 'served', peer: to, from, to: last.height });
+    if (last) this.out.log('debug', { type: 'served', peer: to, from, to: last.height });
   }
 
   /**
@@ -583,7 +554,7 @@ export class Node {
     if (!this.mutex.request || !this.mayEnter()) return;
     const ts = this.clock.tick();
     const batch = this.transfers.splice(0, this.maxBatch);
-    this.log('debug', { type: 'entered', ts, transfers: batch.length, height: this.head.height });
+    this.out.log('debug', { type: 'entered', ts, transfers: batch.length, height: this.head.height });
 
     const scratch: Balances = new Map(this.balances);
     const txs: Tx[] = [];
@@ -592,7 +563,7 @@ export class Node {
       const tx: Tx = { id: t.commandId, from: this.id, to: t.to, amount: t.amount };
       const check = this.policy.checkTransfer(scratch, this.id, tx);
       if (!check.ok) {
-        this.reply(t.commandId, this.failed(t, check.reason, check.error, check.balance));
+        this.out.reply(t.commandId, this.failed(t, check.reason, check.error, check.balance));
         continue;
       }
       applyTx(scratch, tx);
@@ -606,13 +577,13 @@ export class Node {
       this.append(block, null);
     }
     this.mutex.release();
-    this.broadcast({ type: 'RELEASE', ts, height: this.head.height, view: this.view, block });
-    this.log('debug', { type: 'left', ts, block: block?.height ?? null });
+    this.out.broadcast({ type: 'RELEASE', ts, height: this.head.height, view: this.membership.view, block });
+    this.out.log('debug', { type: 'left', ts, block: block?.height ?? null });
     const round = this.round;
     this.round = null;
     const msgs = round ? 2 * round.requests + this.peers.length : 0;
     for (const t of committed) {
-      this.reply(t.commandId, {
+      this.out.reply(t.commandId, {
         type: 'transfer', ok: true, status: 'SUCCESS', txId: t.commandId, block: block!.height,
         from: this.id, to: t.to, amount: t.amount, clock: ts, msgs, batch: committed.length,
       });
@@ -631,8 +602,8 @@ export class Node {
     if (!own) return;
     this.mutex.release();
     this.round = null;
-    this.broadcast({ type: 'RELEASE', ts: this.clock.tick(), height: this.head.height, view: this.view, block: null });
-    this.log('info', { type: 'withdrawn', ts: own.ts, reason });
+    this.out.broadcast({ type: 'RELEASE', ts: this.clock.tick(), height: this.head.height, view: this.membership.view, block: null });
+    this.out.log('info', { type: 'withdrawn', ts: own.ts, reason });
   }
 
   // ---- the ledger ----
@@ -641,13 +612,13 @@ export class Node {
     for (const b of blocks) {
       if (b.height <= this.head.height) {
         if (b.height === this.head.height && b.hash !== this.head.hash) {
-          this.log('error', { type: 'blockRejected', from, height: b.height, reason: conflictsWithHead(b.height) });
+          this.out.log('error', { type: 'blockRejected', from, height: b.height, reason: conflictsWithHead(b.height) });
         }
         continue;
       }
       const seen = this.pending.get(b.height);
       if (seen && seen.block.hash !== b.hash) {
-        this.log('error', { type: 'blockRejected', from, height: b.height, reason: conflictsWithBuffered });
+        this.out.log('error', { type: 'blockRejected', from, height: b.height, reason: conflictsWithBuffered });
         continue;
       }
       this.pending.set(b.height, { block: b, from });
@@ -656,7 +627,7 @@ export class Node {
       this.pending.delete(next.height);
       const check = checkBlock(this.head, this.balances, next);
       if (!check.ok) {
-        this.log('error', { type: 'blockRejected', from, height: next.height, reason: check.error });
+        this.out.log('error', { type: 'blockRejected', from, height: next.height, reason: check.error });
         break;
       }
       this.append(next, from);
@@ -671,8 +642,8 @@ export class Node {
   private append(block: Block, from: NodeId | null): void {
     applyBlock(this.balances, block);
     this.head = { height: block.height, hash: block.hash };
-    this.out.push({ kind: 'persist', block, sync: from === null });
-    this.log(from === null ? 'info' : 'debug', { type: 'blockApplied', block, from });
+    this.out.persist(block, from === null);
+    this.out.log(from === null ? 'info' : 'debug', { type: 'blockApplied', block, from });
   }
 
   // ---- snapshots ----
@@ -680,9 +651,9 @@ export class Node {
   private startSnapshot(commandId: string): void {
     const id: SnapshotId = { initiator: this.id, seq: this.snapshotSeq++ };
     // A marker must cross every channel: with a peer down the snapshot could only time out.
-    const down = this.peers.filter((p) => !this.up.has(p));
+    const down = this.membership.down();
     if (down.length > 0) {
-      this.reply(commandId, {
+      this.out.reply(commandId, {
         type: 'snapshot', ok: false, id, missing: down,
         error: snapshotNotStarted(id, down),
       });
@@ -705,10 +676,10 @@ export class Node {
 
   /** First marker (or initiation): record local state, then a marker on every outgoing channel. */
   private record(id: SnapshotId, markerFrom: NodeId | null): void {
-    this.log(markerFrom === null ? 'info' : 'debug', { type: 'snapshotStarted', id, from: markerFrom });
+    this.out.log(markerFrom === null ? 'info' : 'debug', { type: 'snapshotStarted', id, from: markerFrom });
     const recorder = this.policy.createRecorder({ id, state: this.recordState(), peers: this.peers, markerFrom, startedAt: this.now });
     this.recorders.set(snapshotKey(id), recorder);
-    this.broadcast({ type: 'MARKER', ts: this.clock.tick(), snapshot: id });
+    this.out.broadcast({ type: 'MARKER', ts: this.clock.tick(), snapshot: id });
     if (recorder.done) this.finish(recorder);
   }
 
@@ -721,7 +692,7 @@ export class Node {
       balances: balancesToRecord(this.balances),
       pendingBlocks: [...this.pending.values()].map((p) => p.block).sort((a, b) => a.height - b.height),
       queue: [...this.mutex.entries()],
-      channels: this.peers.map((peer) => ({ peer, sent: this.sentTo.get(peer) ?? 0, received: this.receivedFrom.get(peer) ?? 0 })),
+      channels: this.membership.channels(),
     };
   }
 
@@ -729,7 +700,7 @@ export class Node {
     const key = snapshotKey(recorder.id);
     this.recorders.delete(key);
     this.rememberFinished(key);
-    this.log('debug', { type: 'snapshotRecorded', id: recorder.id });
+    this.out.log('debug', { type: 'snapshotRecorded', id: recorder.id });
     const local = recorder.local();
     if (recorder.id.initiator === this.id) {
       this.collect(this.id, recorder.id, local);
@@ -741,11 +712,11 @@ export class Node {
     if (tooLong || bytes > this.maxMessageBytes) {
       // Too large for a frame: say so in a small report rather than end the session over it.
       const error = tooLong ? tooManyRecorded(this.id, tooLong.from, tooLong.messages.length) : reportTooLarge(this.id, bytes, this.maxMessageBytes);
-      this.log('warn', { type: 'snapshotAbandoned', id: recorder.id, missing: [this.id] });
-      this.send(recorder.id.initiator, { type: 'REPORT', ts: report.ts, snapshot: recorder.id, local: null, error });
+      this.out.log('warn', { type: 'snapshotAbandoned', id: recorder.id, missing: [this.id] });
+      this.out.send(recorder.id.initiator, { type: 'REPORT', ts: report.ts, snapshot: recorder.id, local: null, error });
       return;
     }
-    this.send(recorder.id.initiator, report);
+    this.out.send(recorder.id.initiator, report);
   }
 
   private rememberFinished(key: string): void {
@@ -756,7 +727,7 @@ export class Node {
   private onReport(from: NodeId, report: Extract<Message, { type: 'REPORT' }>): void {
     const key = snapshotKey(report.snapshot);
     if (report.snapshot.initiator !== this.id || (report.local !== null && report.local.state.node !== from)) {
-      this.log('warn', { type: 'protocolError', from, error: unexpectedReport(report.snapshot) });
+      this.out.log('warn', { type: 'protocolError', from, error: unexpectedReport(report.snapshot) });
       return;
     }
     if (report.local !== null) {
@@ -766,8 +737,8 @@ export class Node {
     const assembler = this.assemblers.get(key);
     if (!assembler) return; // timed out already
     this.assemblers.delete(key);
-    this.log('warn', { type: 'snapshotAbandoned', id: report.snapshot, missing: [from] });
-    this.reply(assembler.commandId, { type: 'snapshot', ok: false, id: report.snapshot, missing: [from], error: snapshotFailedAt(report.snapshot, report.error) });
+    this.out.log('warn', { type: 'snapshotAbandoned', id: report.snapshot, missing: [from] });
+    this.out.reply(assembler.commandId, { type: 'snapshot', ok: false, id: report.snapshot, missing: [from], error: snapshotFailedAt(report.snapshot, report.error) });
   }
 
   private collect(from: NodeId, id: SnapshotId, local: LocalSnapshot): void {
@@ -778,8 +749,8 @@ export class Node {
     if (!assembler.complete) return;
     this.assemblers.delete(key);
     const snapshot: GlobalSnapshot = assembler.assemble(this.total, (height) => this.blockAt(height));
-    this.out.push({ kind: 'snapshotComplete', snapshot });
-    this.reply(assembler.commandId, { type: 'snapshot', ok: true, snapshot });
+    this.out.snapshotComplete(snapshot);
+    this.out.reply(assembler.commandId, { type: 'snapshot', ok: true, snapshot });
   }
 
   /** This client's own block at `height`, or null above its head. */
@@ -787,32 +758,6 @@ export class Node {
     if (height > this.head.height) return null;
     if (height === 0) return this.config.genesis;
     return this.config.chain.readBlocks(height, height)[0] ?? null;
-  }
-
-  // ---- effects ----
-
-  /**
-   * Only to a peer whose session this client has seen come up: on a new connection the first
-   * things a peer hears are what `onPeerUp` sends (the re-sent REQUEST, then missing blocks).
-   * What would go to a peer that is down is lost anyway and re-derived when it is back.
-   */
-  private send(to: NodeId, message: Message): void {
-    if (!this.policy.inSession(to, this.up.has(to))) return;
-    if (isApplicationMessage(message)) this.sentTo.set(to, (this.sentTo.get(to) ?? 0) + 1);
-    this.out.push({ kind: 'send', to, message });
-  }
-
-  /** One send event: every connected peer gets the same message with the same timestamp. */
-  private broadcast(message: Message): void {
-    for (const p of this.peers) this.send(p, message);
-  }
-
-  private reply(commandId: string, result: CommandResult): void {
-    this.out.push({ kind: 'reply', commandId, result });
-  }
-
-  private log(level: LogLevel, event: CoreEvent): void {
-    this.out.push({ kind: 'log', level, event });
   }
 }
 
