@@ -5,18 +5,17 @@
  */
 import type { ChainReader, Command, CommandResult, Effect, GlobalSnapshot, Input, LockWait, NodeStatus, TransferFailure } from './api.js';
 import { LamportClock } from './clock.js';
-import { type Balances, type Head, applyBlock, applyTx, balancesToRecord, checkBlock, checkTx, genesisBalances, sealBlock, totalOf } from './ledger.js';
-import { BLOCKS_OVERHEAD_BYTES, CATCH_UP_WINDOW_BYTES, DEFAULT_MAX_FRAME_BYTES, MAX_RECORDED_MESSAGES, MAX_TXS_PER_BLOCK, TX_ID_PATTERN, encodedBytesBound } from './limits.js';
+import { type Balances, type Head, applyTx, balancesToRecord, checkTx, genesisBalances, sealBlock, totalOf } from './ledger.js';
+import { DEFAULT_MAX_FRAME_BYTES, MAX_RECORDED_MESSAGES, MAX_TXS_PER_BLOCK, TX_ID_PATTERN, encodedBytesBound } from './limits.js';
 import { Membership } from './membership.js';
 import { LamportMutex } from './mutex.js';
 import { Outbox } from './outbox.js';
-import type { ChainView, EntryContext, NodePolicy } from './policy.js';
+import type { EntryContext, NodePolicy } from './policy.js';
+import { Replication, holdsEveryBlockHeard } from './replication.js';
 import { SnapshotAssembler, SnapshotRecorder } from './snapshot.js';
 import { type Block, type Cents, type Message, type NodeId, type RecordedState, type SnapshotId, type Tx, type LocalSnapshot, assertNever, snapshotKey } from './types.js';
 import {
   type MissingReport,
-  conflictsWithBuffered,
-  conflictsWithHead,
   notAnAmount,
   reportTooLarge,
   snapshotConnectionLost,
@@ -30,6 +29,7 @@ import {
   unknownRecipient,
 } from './wording.js';
 
+export { CATCH_UP_PATIENCE_MS, FETCH_TIMEOUT_MS } from './replication.js';
 export { assertNever } from './types.js';
 export { describeLockWait } from './wording.js';
 
@@ -78,44 +78,13 @@ interface Round {
 /** Snapshot ids remembered as finished so a stray marker cannot restart them. */
 const FINISHED_MEMORY = 1024;
 
-/**
- * How long a client may know of a block it lacks before it fetches it unasked. Blocks normally
- * arrive on their own (a RELEASE on another channel), so this only matters after a loss.
- */
-export const CATCH_UP_PATIENCE_MS = 2_000;
-/** A FETCH whose answer has not started arriving by then is given up and may go to another peer. */
-export const FETCH_TIMEOUT_MS = 5_000;
-
-/** Blocks read from the chain at a time while serving a peer. */
-const SERVE_READ_BLOCKS = 64;
-
 export class Node {
   readonly id: NodeId;
   readonly nodes: readonly NodeId[];
   readonly peers: readonly NodeId[];
   private readonly clock: LamportClock;
   private readonly mutex: LamportMutex;
-  private balances: Balances;
-  private head: Head;
   readonly total: Cents;
-  /**
-   * Blocks above head+1 that arrived out of height order, by height, with the peer that sent them.
-   * They are only as good as that peer's session: when it ends they go (a peer that really holds
-   * them sends them again; one that crashed may have lost their history for good).
-   */
-  private readonly pending = new Map<number, { readonly block: Block; readonly from: NodeId }>();
-  /**
-   * The highest chain height each peer has told of in its current session: the height carried by
-   * its lock messages and of any block it sent. No block is created below the highest of these:
-   * that peer holds blocks this client lacks, and they are fetched before it enters.
-   */
-  private readonly heard = new Map<NodeId, number>();
-  /** The FETCH awaiting its answer, if any: at most one at a time. */
-  private fetching: { readonly peer: NodeId; since: number } | null = null;
-  /** The last FETCH sent: the same one again waits for patience (its answer brought nothing). */
-  private lastFetch: { readonly peer: NodeId; readonly from: number } | null = null;
-  /** Since when this client has known of a height above its head (null: it is not behind). */
-  private behindSince: number | null = null;
   private readonly transfers: PendingTransfer[] = [];
   private round: Round | null = null;
   private now = 0;
@@ -128,16 +97,14 @@ export class Node {
   private readonly policy: NodePolicy;
   private readonly membership: Membership;
   private readonly out: Outbox;
+  private readonly replication: Replication;
 
   constructor(readonly config: NodeConfig) {
     this.id = config.id;
     this.nodes = [...config.nodes].sort((a, b) => a - b);
     if (!this.nodes.includes(this.id)) throw new Error(`node: client${this.id} is not among the configured clients`);
     this.peers = this.nodes.filter((n) => n !== this.id);
-    const initial = genesisBalances(config.genesis);
-    this.total = totalOf(initial);
-    this.balances = config.restored ? new Map(config.restored.balances) : initial;
-    this.head = config.restored ? config.restored.head : { height: 0, hash: config.genesis.hash };
+    this.total = totalOf(genesisBalances(config.genesis));
     this.clock = new LamportClock(config.restored?.clock ?? 0);
     this.mutex = new LamportMutex(this.id, this.peers);
     this.snapshotSeq = config.firstSnapshotSeq ?? 1;
@@ -155,6 +122,10 @@ export class Node {
     };
     this.membership = new Membership(this.id, config.incarnation ?? 0, this.peers);
     this.out = new Outbox(this.peers, this.membership, this.policy.inSession);
+    this.replication = new Replication(
+      { genesis: config.genesis, chain: config.chain, restored: config.restored, maxMessageBytes: this.maxMessageBytes, fresh: this.policy.fresh },
+      this.peers, this.clock, this.membership, this.out,
+    );
   }
 
   /** The single entry point: one input in, the effects to carry out (in order) out. */
@@ -181,18 +152,18 @@ export class Node {
     }
     this.tryEnter();
     // Rule 5 holds but the chain is behind a peer's: the missing blocks are fetched, not awaited.
-    if (this.mutex.request && this.mutex.canEnter(this.membership.view) && !this.fresh()) this.catchUp();
+    if (this.mutex.request && this.mutex.canEnter(this.membership.view) && !this.replication.fresh()) this.replication.catchUp(this.now);
     return this.policy.emit(this.out.take());
   }
 
   // ---- reads (no step needed: they change nothing) ----
 
   balanceTable(): ReadonlyMap<NodeId, Cents> {
-    return this.balances;
+    return this.replication.balances;
   }
 
   chainHead(): Head {
-    return this.head;
+    return this.replication.head;
   }
 
   /** The sequence number the next snapshot started here will get. */
@@ -210,22 +181,23 @@ export class Node {
   }
 
   status(): NodeStatus {
+    const head = this.replication.head;
     return {
       id: this.id,
       clock: this.clock.now,
-      height: this.head.height,
-      head: this.head.hash,
+      height: head.height,
+      head: head.hash,
       queue: [...this.mutex.entries()],
       requesting: this.mutex.request,
       pendingTransfers: this.transfers.length,
       peersUp: this.membership.connected(),
       snapshotsInProgress: this.recorders.size + this.assemblers.size,
-      pendingBlocks: this.pending.size,
+      pendingBlocks: this.replication.pendingBlocks,
       latest: this.peers.flatMap((peer) => {
         const ts = this.mutex.latestFrom(peer);
         return ts === undefined ? [] : [{ peer, ts }];
       }),
-      heard: this.peers.flatMap((peer) => (this.membership.isUp(peer) ? [{ peer, height: this.heardFrom(peer) }] : [])),
+      heard: this.peers.flatMap((peer) => (this.membership.isUp(peer) ? [{ peer, height: this.replication.heightOf(peer) }] : [])),
       waitingFor: this.mutex.request ? this.lockWait() : null,
       view: this.membership.view,
     };
@@ -243,8 +215,8 @@ export class Node {
     if (silent.length > 0) return { kind: 'noLaterMessage', peers: silent };
     const stale = this.mutex.inOtherView(this.membership.view);
     if (stale.length > 0) return { kind: 'oldView', peers: stale };
-    const [peer, height] = this.highestHeard();
-    return { kind: 'catchingUp', height: Math.max(height, this.head.height + 1), peer: peer ?? this.peers[0]! };
+    const [peer, height] = this.replication.highestHeard();
+    return { kind: 'catchingUp', height: Math.max(height, this.replication.head.height + 1), peer: peer ?? this.peers[0]! };
   }
 
   // ---- inputs ----
@@ -283,19 +255,19 @@ export class Node {
     this.mutex.observe(from, message.ts);
     if (message.type === 'REQUEST' || message.type === 'REPLY' || message.type === 'RELEASE') this.mutex.observeView(from, message.view);
     this.membership.countReceived(from, message);
-    this.hear(from, message);
+    this.replication.hear(from, message);
     for (const r of this.recorders.values()) r.onMessage(from, message);
 
     switch (message.type) {
       case 'REQUEST':
         this.mutex.onRequest(from, message.ts);
-        this.out.send(from, { type: 'REPLY', ts: this.clock.tick(), height: this.head.height, view: this.membership.view });
+        this.out.send(from, { type: 'REPLY', ts: this.clock.tick(), height: this.replication.head.height, view: this.membership.view });
         return;
       case 'REPLY':
         return;
       case 'RELEASE':
         this.mutex.onRelease(from);
-        if (message.block) this.receiveBlocks(from, [message.block]);
+        if (message.block) this.replication.receiveBlocks(from, [message.block]);
         return;
       case 'MARKER':
         this.onMarker(from, message.snapshot);
@@ -304,45 +276,14 @@ export class Node {
         this.onReport(from, message);
         return;
       case 'FETCH':
-        this.serve(from, message.from);
+        this.replication.serve(from, message.from);
         return;
-      case 'BLOCKS': {
-        const before = this.head.height;
-        this.receiveBlocks(from, message.blocks);
-        if (this.fetching?.peer === from) this.fetching.since = this.now;
-        if (!message.last) return;
-        if (this.fetching?.peer === from) this.fetching = null;
-        // A serve ends at a byte budget, not at the server's head: go on while it brings blocks.
-        if (this.head.height > before && !this.fresh()) this.catchUp();
-        return;
-      }
-      default:
-        assertNever(message);
-    }
-  }
-
-  /** What a message tells of its sender's chain: the height it carries, or the blocks in it. */
-  private hear(from: NodeId, message: Message): void {
-    let height = -1;
-    switch (message.type) {
-      case 'REQUEST':
-      case 'REPLY':
-        height = message.height;
-        break;
-      case 'RELEASE':
-        height = Math.max(message.height, message.block?.height ?? -1);
-        break;
       case 'BLOCKS':
-        for (const b of message.blocks) height = Math.max(height, b.height);
-        break;
-      case 'MARKER':
-      case 'REPORT':
-      case 'FETCH':
+        this.replication.onBlocks(from, message, this.now);
         return;
       default:
         assertNever(message);
     }
-    if (height > (this.heard.get(from) ?? -1)) this.heard.set(from, height);
   }
 
   /**
@@ -355,12 +296,10 @@ export class Node {
     // Nothing was sent to it while it was down (see `Outbox.send`), so this is the session's first word.
     const own = this.mutex.request;
     if (own) {
-      this.out.send(peer, { type: 'REQUEST', ts: own.ts, height: this.head.height, view: this.membership.view });
+      this.out.send(peer, { type: 'REQUEST', ts: own.ts, height: this.replication.head.height, view: this.membership.view });
       if (this.round) this.round.requests += 1;
     }
-    // The peer's handshake height is a hint: blocks it lacks go first, ahead of any marker. Its
-    // own messages will carry its height, which is what entering depends on.
-    if (this.head.height > height) this.serve(peer, height + 1);
+    this.replication.peerUp(peer, height);
     this.confirmView(peer);
     this.maybeRequest();
   }
@@ -372,16 +311,14 @@ export class Node {
   private confirmView(newcomer: NodeId): void {
     const waiting = this.mutex.entries().filter((e) => e.node !== this.id && e.node !== newcomer && this.membership.isUp(e.node));
     if (waiting.length === 0) return;
-    const reply: Message = { type: 'REPLY', ts: this.clock.tick(), height: this.head.height, view: this.membership.view };
+    const reply: Message = { type: 'REPLY', ts: this.clock.tick(), height: this.replication.head.height, view: this.membership.view };
     for (const e of waiting) this.out.send(e.node, reply);
   }
 
   private onPeerDown(peer: NodeId): void {
     if (!this.membership.close(peer)) return;
     this.mutex.forget(peer);
-    this.heard.delete(peer);
-    for (const [height, p] of this.pending) if (p.from === peer) this.pending.delete(height);
-    if (this.fetching?.peer === peer) this.fetching = null;
+    this.replication.peerDown(peer);
     // A channel still being recorded may have lost messages with the connection: the snapshot
     // cannot be trusted, so this client drops out of it (the initiator times out naming it).
     for (const [key, r] of this.recorders) {
@@ -412,15 +349,7 @@ export class Node {
       if (this.transfers.length === 0 && this.mutex.request && !this.mayEnter()) this.withdraw('every waiting transfer timed out');
     }
 
-    if (this.fetching && now - this.fetching.since >= FETCH_TIMEOUT_MS) this.fetching = null;
-    if (this.fresh()) this.behindSince = null;
-    else {
-      this.behindSince ??= now;
-      if (now - this.behindSince >= CATCH_UP_PATIENCE_MS) {
-        this.catchUp(true);
-        this.behindSince = now;
-      }
-    }
+    this.replication.tick(now);
 
     for (const [key, a] of this.assemblers) {
       if (now - a.startedAt < this.config.snapshotTimeoutMs) continue;
@@ -465,85 +394,12 @@ export class Node {
     const ts = this.clock.tick();
     this.mutex.requestAt(ts);
     this.round = { ts, requests: this.peers.length };
-    this.out.broadcast({ type: 'REQUEST', ts, height: this.head.height, view: this.membership.view });
+    this.out.broadcast({ type: 'REQUEST', ts, height: this.replication.head.height, view: this.membership.view });
     this.out.log('debug', { type: 'requested', ts, transfers: this.transfers.length });
   }
 
   private mayEnter(): boolean {
-    return this.policy.mayEnter({ mutex: this.mutex, view: this.membership.view, fresh: () => this.fresh() });
-  }
-
-  private fresh(): boolean {
-    return this.policy.fresh({ head: this.head, heard: this.heard, pendingBlocks: this.pending.size });
-  }
-
-  /** The peer that told of the highest chain height this session, and that height. */
-  private highestHeard(): [NodeId | null, number] {
-    let best: NodeId | null = null;
-    let height = this.head.height;
-    for (const p of this.peers) {
-      if (!this.membership.isUp(p)) continue;
-      const h = this.heardFrom(p);
-      if (h > height) {
-        best = p;
-        height = h;
-      }
-    }
-    return [best, height];
-  }
-
-  private heardFrom(peer: NodeId): number {
-    return this.heard.get(peer) ?? 0;
-  }
-
-  /**
-   * Asks the peer with the highest chain for the blocks from this client's head on. Asking the
-   * same peer for the same blocks again (its answer brought none: a block it sent was rejected,
-   * say) waits for a tick's patience, so that two clients never ping-pong FETCH and BLOCKS.
-   */
-  private catchUp(patient = false): void {
-    if (this.fetching) return;
-    const [peer, height] = this.highestHeard();
-    if (peer === null) return;
-    const from = this.head.height + 1;
-    if (!patient && this.lastFetch?.peer === peer && this.lastFetch.from === from) return;
-    this.lastFetch = { peer, from };
-    this.fetching = { peer, since: this.now };
-    this.out.send(peer, { type: 'FETCH', ts: this.clock.tick(), from });
-    this.out.log('info', { type: 'catchingUp', peer, from: this.head.height + 1, to: height });
-  }
-
-  /**
-   * Sends `to` the blocks from height `from` on, as one send event: BLOCKS messages that each fit
-   * a frame, about CATCH_UP_WINDOW_BYTES in all (the peer fetches the rest once these are in),
-   * the last one marked. A peer asking beyond this client's head gets one empty, last BLOCKS.
-   */
-  private serve(to: NodeId, from: number): void {
-    const ts = this.clock.tick();
-    const budget = this.maxMessageBytes - BLOCKS_OVERHEAD_BYTES;
-    let window = CATCH_UP_WINDOW_BYTES;
-    let batch: Block[] = [];
-    let bytes = 0;
-    for (let h = from; h <= this.head.height && window > 0; ) {
-      const blocks = this.config.chain.readBlocks(h, Math.min(this.head.height, h + SERVE_READ_BLOCKS - 1));
-      for (const b of blocks) {
-        if (window <= 0) break;
-        const size = encodedBytesBound(b);
-        if (batch.length > 0 && bytes + size > budget) {
-          this.out.send(to, { type: 'BLOCKS', ts, blocks: batch, last: false });
-          batch = [];
-          bytes = 0;
-        }
-        batch.push(b);
-        bytes += size;
-        window -= size;
-        h = b.height + 1;
-      }
-      if (blocks.length === 0) throw new Error(`node: the chain reader returned no block at #${h} below head #${this.head.height}`);
-    }
-    this.out.send(to, { type: 'BLOCKS', ts, blocks: batch, last: true });
-    const last = batch[batch.length - 1];
-    if (last) this.out.log('debug', { type: 'served', peer: to, from, to: last.height });
+    return this.policy.mayEnter({ mutex: this.mutex, view: this.membership.view, fresh: () => this.replication.fresh() });
   }
 
   /**
@@ -553,10 +409,11 @@ export class Node {
   private tryEnter(): void {
     if (!this.mutex.request || !this.mayEnter()) return;
     const ts = this.clock.tick();
+    const head = this.replication.head;
     const batch = this.transfers.splice(0, this.maxBatch);
-    this.out.log('debug', { type: 'entered', ts, transfers: batch.length, height: this.head.height });
+    this.out.log('debug', { type: 'entered', ts, transfers: batch.length, height: head.height });
 
-    const scratch: Balances = new Map(this.balances);
+    const scratch: Balances = new Map(this.replication.balances);
     const txs: Tx[] = [];
     const committed: PendingTransfer[] = [];
     for (const t of batch) {
@@ -573,11 +430,11 @@ export class Node {
 
     let block: Block | null = null;
     if (txs.length > 0) {
-      block = sealBlock({ height: this.head.height + 1, prevHash: this.head.hash, ts, creator: this.id, txs });
-      this.append(block, null);
+      block = sealBlock({ height: head.height + 1, prevHash: head.hash, ts, creator: this.id, txs });
+      this.replication.append(block, null);
     }
     this.mutex.release();
-    this.out.broadcast({ type: 'RELEASE', ts, height: this.head.height, view: this.membership.view, block });
+    this.out.broadcast({ type: 'RELEASE', ts, height: this.replication.head.height, view: this.membership.view, block });
     this.out.log('debug', { type: 'left', ts, block: block?.height ?? null });
     const round = this.round;
     this.round = null;
@@ -602,48 +459,8 @@ export class Node {
     if (!own) return;
     this.mutex.release();
     this.round = null;
-    this.out.broadcast({ type: 'RELEASE', ts: this.clock.tick(), height: this.head.height, view: this.membership.view, block: null });
+    this.out.broadcast({ type: 'RELEASE', ts: this.clock.tick(), height: this.replication.head.height, view: this.membership.view, block: null });
     this.out.log('info', { type: 'withdrawn', ts: own.ts, reason });
-  }
-
-  // ---- the ledger ----
-
-  private receiveBlocks(from: NodeId, blocks: readonly Block[]): void {
-    for (const b of blocks) {
-      if (b.height <= this.head.height) {
-        if (b.height === this.head.height && b.hash !== this.head.hash) {
-          this.out.log('error', { type: 'blockRejected', from, height: b.height, reason: conflictsWithHead(b.height) });
-        }
-        continue;
-      }
-      const seen = this.pending.get(b.height);
-      if (seen && seen.block.hash !== b.hash) {
-        this.out.log('error', { type: 'blockRejected', from, height: b.height, reason: conflictsWithBuffered });
-        continue;
-      }
-      this.pending.set(b.height, { block: b, from });
-    }
-    for (let next = this.pending.get(this.head.height + 1)?.block; next; next = this.pending.get(this.head.height + 1)?.block) {
-      this.pending.delete(next.height);
-      const check = checkBlock(this.head, this.balances, next);
-      if (!check.ok) {
-        this.out.log('error', { type: 'blockRejected', from, height: next.height, reason: check.error });
-        break;
-      }
-      this.append(next, from);
-    }
-  }
-
-  /**
-   * A block of its own is synced before anything that depends on it leaves (its RELEASE, the
-   * replies): acknowledged is durable. A block from a peer is not: its creator synced it, and a
-   * client that loses it in a crash fetches it again before it may enter.
-   */
-  private append(block: Block, from: NodeId | null): void {
-    applyBlock(this.balances, block);
-    this.head = { height: block.height, hash: block.hash };
-    this.out.persist(block, from === null);
-    this.out.log(from === null ? 'info' : 'debug', { type: 'blockApplied', block, from });
   }
 
   // ---- snapshots ----
@@ -684,13 +501,14 @@ export class Node {
   }
 
   private recordState(): RecordedState {
+    const head = this.replication.head;
     return {
       node: this.id,
       clock: this.clock.now,
-      height: this.head.height,
-      head: this.head.hash,
-      balances: balancesToRecord(this.balances),
-      pendingBlocks: [...this.pending.values()].map((p) => p.block).sort((a, b) => a.height - b.height),
+      height: head.height,
+      head: head.hash,
+      balances: balancesToRecord(this.replication.balances),
+      pendingBlocks: this.replication.bufferedBlocks(),
       queue: [...this.mutex.entries()],
       channels: this.membership.channels(),
     };
@@ -748,29 +566,13 @@ export class Node {
     assembler.add(from, local);
     if (!assembler.complete) return;
     this.assemblers.delete(key);
-    const snapshot: GlobalSnapshot = assembler.assemble(this.total, (height) => this.blockAt(height));
+    const snapshot: GlobalSnapshot = assembler.assemble(this.total, (height) => this.replication.blockAt(height));
     this.out.snapshotComplete(snapshot);
     this.out.reply(assembler.commandId, { type: 'snapshot', ok: true, snapshot });
   }
 
-  /** This client's own block at `height`, or null above its head. */
-  private blockAt(height: number): Block | null {
-    if (height > this.head.height) return null;
-    if (height === 0) return this.config.genesis;
-    return this.config.chain.readBlocks(height, height)[0] ?? null;
-  }
+
 }
 
 /** Rule 5 of the mutex, plus: never build on a chain shorter than one a peer holds. */
 const ruleFiveAndFresh = ({ mutex, view, fresh }: EntryContext): boolean => mutex.canEnter(view) && fresh();
-
-/**
- * Whether this client holds every block a peer of the current sessions has told it of. The
- * heights lock messages carry are what makes this safe: a client whose connections never
- * dropped still hears, before it may enter, that a peer got a block it never received.
- */
-function holdsEveryBlockHeard({ head, heard }: ChainView): boolean {
-  // Buffered blocks count through `heard`: their heights came from a peer still in session.
-  for (const h of heard.values()) if (h > head.height) return false;
-  return true;
-}
