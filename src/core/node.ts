@@ -3,31 +3,19 @@
  * It composes the Lamport clock, the mutex, the ledger and the snapshot recorders; it does no I/O,
  * reads no clock and draws no random numbers, so a seeded simulator can run many of them.
  */
-import type { ChainReader, Command, CommandResult, Effect, GlobalSnapshot, Input, LockWait, NodeStatus, TransferFailure } from './api.js';
+import type { ChainReader, Command, CommandResult, Effect, Input, LockWait, NodeStatus, TransferFailure } from './api.js';
 import { LamportClock } from './clock.js';
 import { type Balances, type Head, applyTx, balancesToRecord, checkTx, genesisBalances, sealBlock, totalOf } from './ledger.js';
-import { DEFAULT_MAX_FRAME_BYTES, MAX_RECORDED_MESSAGES, MAX_TXS_PER_BLOCK, TX_ID_PATTERN, encodedBytesBound } from './limits.js';
+import { DEFAULT_MAX_FRAME_BYTES, MAX_TXS_PER_BLOCK, TX_ID_PATTERN } from './limits.js';
 import { Membership } from './membership.js';
 import { LamportMutex } from './mutex.js';
 import { Outbox } from './outbox.js';
 import type { EntryContext, NodePolicy } from './policy.js';
 import { Replication, holdsEveryBlockHeard } from './replication.js';
-import { SnapshotAssembler, SnapshotRecorder } from './snapshot.js';
-import { type Block, type Cents, type Message, type NodeId, type RecordedState, type SnapshotId, type Tx, type LocalSnapshot, assertNever, snapshotKey } from './types.js';
-import {
-  type MissingReport,
-  notAnAmount,
-  reportTooLarge,
-  snapshotConnectionLost,
-  snapshotFailedAt,
-  snapshotNotStarted,
-  snapshotTimedOut,
-  tooManyRecorded,
-  transferTimedOut,
-  transferToSelf,
-  unexpectedReport,
-  unknownRecipient,
-} from './wording.js';
+import { SnapshotRecorder } from './snapshot.js';
+import { SnapshotCoordinator } from './snapshot-coordinator.js';
+import { type Block, type Cents, type Message, type NodeId, type RecordedState, type Tx, assertNever } from './types.js';
+import { notAnAmount, transferTimedOut, transferToSelf, unknownRecipient } from './wording.js';
 
 export { CATCH_UP_PATIENCE_MS, FETCH_TIMEOUT_MS } from './replication.js';
 export { assertNever } from './types.js';
@@ -75,9 +63,6 @@ interface Round {
   requests: number;
 }
 
-/** Snapshot ids remembered as finished so a stray marker cannot restart them. */
-const FINISHED_MEMORY = 1024;
-
 export class Node {
   readonly id: NodeId;
   readonly nodes: readonly NodeId[];
@@ -88,16 +73,12 @@ export class Node {
   private readonly transfers: PendingTransfer[] = [];
   private round: Round | null = null;
   private now = 0;
-  private readonly recorders = new Map<string, SnapshotRecorder>();
-  private readonly assemblers = new Map<string, SnapshotAssembler>();
-  private readonly finished = new Set<string>();
-  private snapshotSeq: number;
   private readonly maxBatch: number;
-  private readonly maxMessageBytes: number;
   private readonly policy: NodePolicy;
   private readonly membership: Membership;
   private readonly out: Outbox;
   private readonly replication: Replication;
+  private readonly snapshots: SnapshotCoordinator;
 
   constructor(readonly config: NodeConfig) {
     this.id = config.id;
@@ -107,9 +88,7 @@ export class Node {
     this.total = totalOf(genesisBalances(config.genesis));
     this.clock = new LamportClock(config.restored?.clock ?? 0);
     this.mutex = new LamportMutex(this.id, this.peers);
-    this.snapshotSeq = config.firstSnapshotSeq ?? 1;
     this.maxBatch = Math.min(config.maxBatch ?? MAX_TXS_PER_BLOCK, MAX_TXS_PER_BLOCK);
-    this.maxMessageBytes = config.maxMessageBytes ?? DEFAULT_MAX_FRAME_BYTES;
     const p = config.policy ?? {};
     this.policy = {
       admit: p.admit ?? (() => true),
@@ -122,9 +101,20 @@ export class Node {
     };
     this.membership = new Membership(this.id, config.incarnation ?? 0, this.peers);
     this.out = new Outbox(this.peers, this.membership, this.policy.inSession);
+    const maxMessageBytes = config.maxMessageBytes ?? DEFAULT_MAX_FRAME_BYTES;
     this.replication = new Replication(
-      { genesis: config.genesis, chain: config.chain, restored: config.restored, maxMessageBytes: this.maxMessageBytes, fresh: this.policy.fresh },
+      { genesis: config.genesis, chain: config.chain, restored: config.restored, maxMessageBytes, fresh: this.policy.fresh },
       this.peers, this.clock, this.membership, this.out,
+    );
+    this.snapshots = new SnapshotCoordinator(
+      {
+        self: this.id, nodes: this.nodes, peers: this.peers, total: this.total,
+        firstSeq: config.firstSnapshotSeq ?? 1, timeoutMs: config.snapshotTimeoutMs, maxMessageBytes,
+        createRecorder: this.policy.createRecorder,
+        recordState: () => this.recordState(),
+        blockAt: (height) => this.replication.blockAt(height),
+      },
+      this.clock, this.membership, this.out,
     );
   }
 
@@ -168,7 +158,7 @@ export class Node {
 
   /** The sequence number the next snapshot started here will get. */
   nextSnapshotSeq(): number {
-    return this.snapshotSeq;
+    return this.snapshots.nextSeq;
   }
 
   lamportTime(): number {
@@ -191,7 +181,7 @@ export class Node {
       requesting: this.mutex.request,
       pendingTransfers: this.transfers.length,
       peersUp: this.membership.connected(),
-      snapshotsInProgress: this.recorders.size + this.assemblers.size,
+      snapshotsInProgress: this.snapshots.inProgress,
       pendingBlocks: this.replication.pendingBlocks,
       latest: this.peers.flatMap((peer) => {
         const ts = this.mutex.latestFrom(peer);
@@ -227,7 +217,7 @@ export class Node {
         this.onTransfer(commandId, command.to, command.amount);
         return;
       case 'snapshot':
-        this.startSnapshot(commandId);
+        this.snapshots.start(commandId, this.now);
         return;
       default:
         assertNever(command);
@@ -256,7 +246,7 @@ export class Node {
     if (message.type === 'REQUEST' || message.type === 'REPLY' || message.type === 'RELEASE') this.mutex.observeView(from, message.view);
     this.membership.countReceived(from, message);
     this.replication.hear(from, message);
-    for (const r of this.recorders.values()) r.onMessage(from, message);
+    this.snapshots.onMessage(from, message);
 
     switch (message.type) {
       case 'REQUEST':
@@ -270,10 +260,10 @@ export class Node {
         if (message.block) this.replication.receiveBlocks(from, [message.block]);
         return;
       case 'MARKER':
-        this.onMarker(from, message.snapshot);
+        this.snapshots.onMarker(from, message.snapshot, this.now);
         return;
       case 'REPORT':
-        this.onReport(from, message);
+        this.snapshots.onReport(from, message);
         return;
       case 'FETCH':
         this.replication.serve(from, message.from);
@@ -319,22 +309,7 @@ export class Node {
     if (!this.membership.close(peer)) return;
     this.mutex.forget(peer);
     this.replication.peerDown(peer);
-    // A channel still being recorded may have lost messages with the connection: the snapshot
-    // cannot be trusted, so this client drops out of it (the initiator times out naming it).
-    for (const [key, r] of this.recorders) {
-      if (!r.isRecording(peer)) continue;
-      this.recorders.delete(key);
-      this.rememberFinished(key);
-      this.out.log('warn', { type: 'snapshotAbandoned', id: r.id, missing: [peer] });
-      // The initiator knows now that its own snapshot cannot complete.
-      const a = this.assemblers.get(key);
-      if (!a) continue;
-      this.assemblers.delete(key);
-      this.out.reply(a.commandId, {
-        type: 'snapshot', ok: false, id: a.id, missing: a.missing(),
-        error: snapshotConnectionLost(a.id, peer),
-      });
-    }
+    this.snapshots.peerDown(peer);
   }
 
   private onTick(now: number): void {
@@ -350,31 +325,7 @@ export class Node {
     }
 
     this.replication.tick(now);
-
-    for (const [key, a] of this.assemblers) {
-      if (now - a.startedAt < this.config.snapshotTimeoutMs) continue;
-      this.assemblers.delete(key);
-      const missing = a.missing();
-      this.out.log('warn', { type: 'snapshotAbandoned', id: a.id, missing });
-      this.out.reply(a.commandId, {
-        type: 'snapshot', ok: false, id: a.id, missing,
-        error: snapshotTimedOut(a.id, this.config.snapshotTimeoutMs, this.whyMissing(key, missing)),
-      });
-    }
-    for (const [key, r] of this.recorders) {
-      if (now - r.startedAt < this.config.snapshotTimeoutMs) continue;
-      this.recorders.delete(key);
-      // A marker arriving later must not start it all over again.
-      this.rememberFinished(key);
-    }
-  }
-
-  /** Each client whose report did not come, and why as far as this client can tell. */
-  private whyMissing(key: string, missing: readonly NodeId[]): MissingReport[] {
-    return missing.map((node): MissingReport => {
-      if (node === this.id) return { kind: 'own', node, waitingFor: this.recorders.get(key)?.recording() ?? [] };
-      return { kind: 'peer', node, connected: this.membership.isUp(node) };
-    });
+    this.snapshots.tick(now);
   }
 
   // ---- mutual exclusion and the critical section ----
@@ -463,43 +414,7 @@ export class Node {
     this.out.log('info', { type: 'withdrawn', ts: own.ts, reason });
   }
 
-  // ---- snapshots ----
-
-  private startSnapshot(commandId: string): void {
-    const id: SnapshotId = { initiator: this.id, seq: this.snapshotSeq++ };
-    // A marker must cross every channel: with a peer down the snapshot could only time out.
-    const down = this.membership.down();
-    if (down.length > 0) {
-      this.out.reply(commandId, {
-        type: 'snapshot', ok: false, id, missing: down,
-        error: snapshotNotStarted(id, down),
-      });
-      return;
-    }
-    this.assemblers.set(snapshotKey(id), new SnapshotAssembler(id, this.nodes, this.now, commandId));
-    this.record(id, null);
-  }
-
-  private onMarker(from: NodeId, id: SnapshotId): void {
-    const key = snapshotKey(id);
-    const recorder = this.recorders.get(key);
-    if (recorder) {
-      recorder.onMarker(from);
-      if (recorder.done) this.finish(recorder);
-    } else if (!this.finished.has(key)) {
-      this.record(id, from);
-    }
-  }
-
-  /** First marker (or initiation): record local state, then a marker on every outgoing channel. */
-  private record(id: SnapshotId, markerFrom: NodeId | null): void {
-    this.out.log(markerFrom === null ? 'info' : 'debug', { type: 'snapshotStarted', id, from: markerFrom });
-    const recorder = this.policy.createRecorder({ id, state: this.recordState(), peers: this.peers, markerFrom, startedAt: this.now });
-    this.recorders.set(snapshotKey(id), recorder);
-    this.out.broadcast({ type: 'MARKER', ts: this.clock.tick(), snapshot: id });
-    if (recorder.done) this.finish(recorder);
-  }
-
+  /** What this client records of itself when a snapshot reaches it. */
   private recordState(): RecordedState {
     const head = this.replication.head;
     return {
@@ -513,65 +428,6 @@ export class Node {
       channels: this.membership.channels(),
     };
   }
-
-  private finish(recorder: SnapshotRecorder): void {
-    const key = snapshotKey(recorder.id);
-    this.recorders.delete(key);
-    this.rememberFinished(key);
-    this.out.log('debug', { type: 'snapshotRecorded', id: recorder.id });
-    const local = recorder.local();
-    if (recorder.id.initiator === this.id) {
-      this.collect(this.id, recorder.id, local);
-      return;
-    }
-    const report: Message = { type: 'REPORT', ts: this.clock.tick(), snapshot: recorder.id, local };
-    const tooLong = local.channels.find((c) => c.messages.length > MAX_RECORDED_MESSAGES);
-    const bytes = tooLong ? 0 : encodedBytesBound(report);
-    if (tooLong || bytes > this.maxMessageBytes) {
-      // Too large for a frame: say so in a small report rather than end the session over it.
-      const error = tooLong ? tooManyRecorded(this.id, tooLong.from, tooLong.messages.length) : reportTooLarge(this.id, bytes, this.maxMessageBytes);
-      this.out.log('warn', { type: 'snapshotAbandoned', id: recorder.id, missing: [this.id] });
-      this.out.send(recorder.id.initiator, { type: 'REPORT', ts: report.ts, snapshot: recorder.id, local: null, error });
-      return;
-    }
-    this.out.send(recorder.id.initiator, report);
-  }
-
-  private rememberFinished(key: string): void {
-    this.finished.add(key);
-    if (this.finished.size > FINISHED_MEMORY) this.finished.delete(this.finished.values().next().value!);
-  }
-
-  private onReport(from: NodeId, report: Extract<Message, { type: 'REPORT' }>): void {
-    const key = snapshotKey(report.snapshot);
-    if (report.snapshot.initiator !== this.id || (report.local !== null && report.local.state.node !== from)) {
-      this.out.log('warn', { type: 'protocolError', from, error: unexpectedReport(report.snapshot) });
-      return;
-    }
-    if (report.local !== null) {
-      this.collect(from, report.snapshot, report.local);
-      return;
-    }
-    const assembler = this.assemblers.get(key);
-    if (!assembler) return; // timed out already
-    this.assemblers.delete(key);
-    this.out.log('warn', { type: 'snapshotAbandoned', id: report.snapshot, missing: [from] });
-    this.out.reply(assembler.commandId, { type: 'snapshot', ok: false, id: report.snapshot, missing: [from], error: snapshotFailedAt(report.snapshot, report.error) });
-  }
-
-  private collect(from: NodeId, id: SnapshotId, local: LocalSnapshot): void {
-    const key = snapshotKey(id);
-    const assembler = this.assemblers.get(key);
-    if (!assembler) return; // timed out already
-    assembler.add(from, local);
-    if (!assembler.complete) return;
-    this.assemblers.delete(key);
-    const snapshot: GlobalSnapshot = assembler.assemble(this.total, (height) => this.replication.blockAt(height));
-    this.out.snapshotComplete(snapshot);
-    this.out.reply(assembler.commandId, { type: 'snapshot', ok: true, snapshot });
-  }
-
-
 }
 
 /** Rule 5 of the mutex, plus: never build on a chain shorter than one a peer holds. */
