@@ -1,12 +1,15 @@
 /**
  * One client's protocol state machine: `step(input)` returns the effects to carry out, in order.
- * It composes the Lamport clock, the mutex, the ledger and the snapshot recorders; it does no I/O,
- * reads no clock and draws no random numbers, so a seeded simulator can run many of them.
+ * It runs the lock itself (Lamport's mutex, the request for the queued transfers, the critical
+ * section) and routes everything else to the part that owns it: membership.ts (sessions and the
+ * view), replication.ts (the chain), snapshot-coordinator.ts (Chandy-Lamport), transfers.ts (the
+ * transfer queue). It does no I/O, reads no clock and draws no random numbers, so a seeded
+ * simulator can run many of them.
  */
-import type { ChainReader, Command, CommandResult, Effect, Input, LockWait, NodeStatus, TransferFailure } from './api.js';
+import type { ChainReader, Command, Effect, Input, LockWait, NodeStatus } from './api.js';
 import { LamportClock } from './clock.js';
 import { type Balances, type Head, applyTx, balancesToRecord, checkTx, genesisBalances, sealBlock, totalOf } from './ledger.js';
-import { DEFAULT_MAX_FRAME_BYTES, MAX_TXS_PER_BLOCK, TX_ID_PATTERN } from './limits.js';
+import { DEFAULT_MAX_FRAME_BYTES, MAX_TXS_PER_BLOCK } from './limits.js';
 import { Membership } from './membership.js';
 import { LamportMutex } from './mutex.js';
 import { Outbox } from './outbox.js';
@@ -14,8 +17,8 @@ import type { EntryContext, NodePolicy } from './policy.js';
 import { Replication, holdsEveryBlockHeard } from './replication.js';
 import { SnapshotRecorder } from './snapshot.js';
 import { SnapshotCoordinator } from './snapshot-coordinator.js';
+import { type PendingTransfer, TransferQueue } from './transfers.js';
 import { type Block, type Cents, type Message, type NodeId, type RecordedState, type Tx, assertNever } from './types.js';
-import { notAnAmount, transferTimedOut, transferToSelf, unknownRecipient } from './wording.js';
 
 export { CATCH_UP_PATIENCE_MS, FETCH_TIMEOUT_MS } from './replication.js';
 export { assertNever } from './types.js';
@@ -46,14 +49,6 @@ export interface NodeConfig {
   readonly policy?: Partial<NodePolicy>;
 }
 
-interface PendingTransfer {
-  readonly commandId: string;
-  readonly to: NodeId;
-  readonly amount: Cents;
-  readonly deadline: number;
-  announcedWaiting: boolean;
-}
-
 /**
  * The current lock round. Each REQUEST sent is answered by exactly one REPLY, though rule 5 may
  * let this client enter before every REPLY has arrived, so the round's cost is counted as sent.
@@ -67,18 +62,17 @@ export class Node {
   readonly id: NodeId;
   readonly nodes: readonly NodeId[];
   readonly peers: readonly NodeId[];
+  readonly total: Cents;
+  private readonly policy: NodePolicy;
   private readonly clock: LamportClock;
   private readonly mutex: LamportMutex;
-  readonly total: Cents;
-  private readonly transfers: PendingTransfer[] = [];
-  private round: Round | null = null;
-  private now = 0;
-  private readonly maxBatch: number;
-  private readonly policy: NodePolicy;
   private readonly membership: Membership;
   private readonly out: Outbox;
   private readonly replication: Replication;
   private readonly snapshots: SnapshotCoordinator;
+  private readonly transfers: TransferQueue;
+  private round: Round | null = null;
+  private now = 0;
 
   constructor(readonly config: NodeConfig) {
     this.id = config.id;
@@ -86,9 +80,6 @@ export class Node {
     if (!this.nodes.includes(this.id)) throw new Error(`node: client${this.id} is not among the configured clients`);
     this.peers = this.nodes.filter((n) => n !== this.id);
     this.total = totalOf(genesisBalances(config.genesis));
-    this.clock = new LamportClock(config.restored?.clock ?? 0);
-    this.mutex = new LamportMutex(this.id, this.peers);
-    this.maxBatch = Math.min(config.maxBatch ?? MAX_TXS_PER_BLOCK, MAX_TXS_PER_BLOCK);
     const p = config.policy ?? {};
     this.policy = {
       admit: p.admit ?? (() => true),
@@ -99,9 +90,11 @@ export class Node {
       createRecorder: p.createRecorder ?? ((r) => new SnapshotRecorder(r.id, r.state, r.peers, r.markerFrom, r.startedAt)),
       inSession: p.inSession ?? ((_peer, up) => up),
     };
+    const maxMessageBytes = config.maxMessageBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    this.clock = new LamportClock(config.restored?.clock ?? 0);
+    this.mutex = new LamportMutex(this.id, this.peers);
     this.membership = new Membership(this.id, config.incarnation ?? 0, this.peers);
     this.out = new Outbox(this.peers, this.membership, this.policy.inSession);
-    const maxMessageBytes = config.maxMessageBytes ?? DEFAULT_MAX_FRAME_BYTES;
     this.replication = new Replication(
       { genesis: config.genesis, chain: config.chain, restored: config.restored, maxMessageBytes, fresh: this.policy.fresh },
       this.peers, this.clock, this.membership, this.out,
@@ -116,6 +109,8 @@ export class Node {
       },
       this.clock, this.membership, this.out,
     );
+    const maxBatch = Math.min(config.maxBatch ?? MAX_TXS_PER_BLOCK, MAX_TXS_PER_BLOCK);
+    this.transfers = new TransferQueue(this.id, this.nodes, config.transferTimeoutMs, maxBatch, this.out);
   }
 
   /** The single entry point: one input in, the effects to carry out (in order) out. */
@@ -214,7 +209,7 @@ export class Node {
   private onCommand(commandId: string, command: Command): void {
     switch (command.type) {
       case 'transfer':
-        this.onTransfer(commandId, command.to, command.amount);
+        if (this.transfers.add(commandId, command.to, command.amount, this.now)) this.maybeRequest();
         return;
       case 'snapshot':
         this.snapshots.start(commandId, this.now);
@@ -222,22 +217,6 @@ export class Node {
       default:
         assertNever(command);
     }
-  }
-
-  private onTransfer(commandId: string, to: NodeId, amount: Cents): void {
-    // The command id becomes the transfer's id in the block: every peer's guard checks its form.
-    if (!TX_ID_PATTERN.test(commandId)) throw new Error(`node: command id ${JSON.stringify(commandId.slice(0, 80))} cannot be a transfer id (1-64 printable ASCII characters)`);
-    const base = { type: 'transfer', ok: false, status: 'FAILED', reason: 'invalid', from: this.id, to, amount } as const;
-    let error: string | null = null;
-    if (!this.nodes.includes(to)) error = unknownRecipient(to);
-    else if (to === this.id) error = transferToSelf(this.id);
-    else if (!Number.isSafeInteger(amount) || amount <= 0) error = notAnAmount(amount);
-    if (error !== null) {
-      this.out.reply(commandId, { ...base, error });
-      return;
-    }
-    this.transfers.push({ commandId, to, amount, deadline: this.now + this.config.transferTimeoutMs, announcedWaiting: false });
-    this.maybeRequest();
   }
 
   private onReceive(from: NodeId, message: Message): void {
@@ -294,17 +273,6 @@ export class Node {
     this.maybeRequest();
   }
 
-  /**
-   * The view changed: every other peer waiting for the lock needs a lock message from this view
-   * before it may enter (see mutex.ts), so each gets a fresh REPLY with this client's height.
-   */
-  private confirmView(newcomer: NodeId): void {
-    const waiting = this.mutex.entries().filter((e) => e.node !== this.id && e.node !== newcomer && this.membership.isUp(e.node));
-    if (waiting.length === 0) return;
-    const reply: Message = { type: 'REPLY', ts: this.clock.tick(), height: this.replication.head.height, view: this.membership.view };
-    for (const e of waiting) this.out.send(e.node, reply);
-  }
-
   private onPeerDown(peer: NodeId): void {
     if (!this.membership.close(peer)) return;
     this.mutex.forget(peer);
@@ -314,16 +282,8 @@ export class Node {
 
   private onTick(now: number): void {
     this.now = now;
-    const expired = this.transfers.filter((t) => t.deadline <= now);
-    if (expired.length > 0) {
-      const wait: LockWait = this.mutex.request ? this.lockWait() : { kind: 'peersDown', peers: this.membership.down() };
-      for (const t of expired) {
-        this.transfers.splice(this.transfers.indexOf(t), 1);
-        this.out.reply(t.commandId, this.failed(t, 'timeout', transferTimedOut(this.config.transferTimeoutMs, wait)));
-      }
-      if (this.transfers.length === 0 && this.mutex.request && !this.mayEnter()) this.withdraw('every waiting transfer timed out');
-    }
-
+    const expired = this.transfers.expire(now, () => (this.mutex.request ? this.lockWait() : { kind: 'peersDown', peers: this.membership.down() }));
+    if (expired > 0 && this.transfers.length === 0 && this.mutex.request && !this.mayEnter()) this.withdraw('every waiting transfer timed out');
     this.replication.tick(now);
     this.snapshots.tick(now);
   }
@@ -335,11 +295,7 @@ export class Node {
     if (this.transfers.length === 0 || this.mutex.request) return;
     const down = this.membership.down();
     if (down.length > 0) {
-      for (const t of this.transfers) {
-        if (t.announcedWaiting) continue;
-        t.announcedWaiting = true;
-        this.out.log('info', { type: 'waitingForPeers', commandId: t.commandId, peers: down });
-      }
+      this.transfers.announceWaiting(down);
       return;
     }
     const ts = this.clock.tick();
@@ -347,6 +303,17 @@ export class Node {
     this.round = { ts, requests: this.peers.length };
     this.out.broadcast({ type: 'REQUEST', ts, height: this.replication.head.height, view: this.membership.view });
     this.out.log('debug', { type: 'requested', ts, transfers: this.transfers.length });
+  }
+
+  /**
+   * The view changed: every other peer waiting for the lock needs a lock message from this view
+   * before it may enter (see mutex.ts), so each gets a fresh REPLY with this client's height.
+   */
+  private confirmView(newcomer: NodeId): void {
+    const waiting = this.mutex.entries().filter((e) => e.node !== this.id && e.node !== newcomer && this.membership.isUp(e.node));
+    if (waiting.length === 0) return;
+    const reply: Message = { type: 'REPLY', ts: this.clock.tick(), height: this.replication.head.height, view: this.membership.view };
+    for (const e of waiting) this.out.send(e.node, reply);
   }
 
   private mayEnter(): boolean {
@@ -361,7 +328,7 @@ export class Node {
     if (!this.mutex.request || !this.mayEnter()) return;
     const ts = this.clock.tick();
     const head = this.replication.head;
-    const batch = this.transfers.splice(0, this.maxBatch);
+    const batch = this.transfers.take();
     this.out.log('debug', { type: 'entered', ts, transfers: batch.length, height: head.height });
 
     const scratch: Balances = new Map(this.replication.balances);
@@ -371,7 +338,7 @@ export class Node {
       const tx: Tx = { id: t.commandId, from: this.id, to: t.to, amount: t.amount };
       const check = this.policy.checkTransfer(scratch, this.id, tx);
       if (!check.ok) {
-        this.out.reply(t.commandId, this.failed(t, check.reason, check.error, check.balance));
+        this.transfers.fail(t, check.reason, check.error, check.balance);
         continue;
       }
       applyTx(scratch, tx);
@@ -390,19 +357,9 @@ export class Node {
     const round = this.round;
     this.round = null;
     const msgs = round ? 2 * round.requests + this.peers.length : 0;
-    for (const t of committed) {
-      this.out.reply(t.commandId, {
-        type: 'transfer', ok: true, status: 'SUCCESS', txId: t.commandId, block: block!.height,
-        from: this.id, to: t.to, amount: t.amount, clock: ts, msgs, batch: committed.length,
-      });
-    }
+    for (const t of committed) this.transfers.succeed(t, { block: block!.height, clock: ts, msgs, batch: committed.length });
     // Transfers beyond one block's worth go in the next round.
     this.maybeRequest();
-  }
-
-  /** The one shape of a failed transfer's result. */
-  private failed(t: PendingTransfer, reason: TransferFailure, error: string, balance?: Cents): CommandResult {
-    return { type: 'transfer', ok: false, status: 'FAILED', reason, error, from: this.id, to: t.to, amount: t.amount, ...(balance !== undefined ? { balance } : {}) };
   }
 
   private withdraw(reason: string): void {
