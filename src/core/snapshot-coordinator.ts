@@ -91,6 +91,10 @@ export class SnapshotCoordinator {
     for (const r of this.recorders.values()) r.onMessage(from, message);
   }
 
+  /**
+   * The Marker-Receiving Rule: a first marker records this client's state, its own channel
+   * recorded empty; a later one completes the recording of its channel.
+   */
   onMarker(from: NodeId, id: SnapshotId, now: number): void {
     const key = snapshotKey(id);
     const recorder = this.recorders.get(key);
@@ -153,7 +157,10 @@ export class SnapshotCoordinator {
     }
   }
 
-  /** First marker (or initiation): record local state, then a marker on every outgoing channel. */
+  /**
+   * First marker (or initiation): record local state, then a marker on every outgoing channel
+   * (the Marker-Sending Rule: after recording, before anything else is sent on it).
+   */
   private record(id: SnapshotId, markerFrom: NodeId | null, now: number): void {
     this.out.log(markerFrom === null ? 'info' : 'debug', { type: 'snapshotStarted', id, from: markerFrom });
     const recorder = this.config.createRecorder({ id, state: this.config.recordState(), peers: this.config.peers, markerFrom, startedAt: now });

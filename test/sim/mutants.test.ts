@@ -1,6 +1,15 @@
 /**
  * Deliberately broken protocols. Each must be caught by a checker within a bounded number of
- * seeds: proof that the checkers can fail, not only pass.
+ * seeds: proof that the checkers can fail, not only pass. A test names the rule its mutant breaks:
+ * Lamport's mutex rules 1-5 as quoted at the top of src/core/mutex.ts, or the marker rules
+ * (Chandy and Lamport, "Distributed Snapshots", 1985, section 3):
+ *  Marker-Sending Rule for a process p: for each channel c incident on, and directed away from p,
+ *    p sends one marker along c after p records its state and before p sends further messages along c.
+ *  Marker-Receiving Rule for a process q, on receiving a marker along a channel c:
+ *    if q has not recorded its state then q records its state and records the state of c as the
+ *    empty sequence; else q records the state of c as the sequence of messages received along c
+ *    after q's state was recorded and before q received the marker along c.
+ * Both papers assume channels that deliver in order (FIFO).
  */
 import { describe, expect, it } from 'vitest';
 import { checkTx } from '../../src/core/ledger.js';
@@ -133,7 +142,7 @@ function firstCaught(overrides: Partial<SimOptions>, seeds = 300): { seed: numbe
 const make = (mutant: Mutant) => (c: NodeConfig) => new Node({ ...c, policy: mutant() });
 
 describe('mutant protocols are caught by the checkers', () => {
-  it('entering before every peer has answered breaks mutual exclusion', () => {
+  it('rule 5 ("a message timestamped later than its request from every other process"): entering before every peer has answered breaks mutual exclusion', () => {
     const caught = firstCaught({ makeNode: make(earlyEntry) });
     console.log('early entry caught by:', caught);
     expect(caught?.rule).toMatch(/critical section|one history|protocol errors/);
@@ -141,26 +150,26 @@ describe('mutant protocols are caught by the checkers', () => {
 
   // The snapshot mutants must be caught by the verdict every user sees, not only by the
   // simulator's wire checker: the check runs the verdict first.
-  it('leaving blocks in flight out of channel states is caught by the built-in verdict', () => {
+  it('Marker-Receiving Rule ("the sequence of messages received along c"): leaving blocks in flight out of channel states is caught by the built-in verdict', () => {
     const caught = firstCaught({ makeNode: make(wrongChannelRecording) });
     console.log('wrong channel recording caught by:', caught);
     expect(caught?.rule).toBe('every snapshot verifies');
     expect(caught?.detail).toMatch(/channel .* holds \d+ messages, but/);
   });
 
-  it('leaving lock messages out of channel states is caught by the built-in verdict', () => {
+  it('Marker-Receiving Rule ("the sequence of messages received along c"): leaving lock messages out of channel states is caught by the built-in verdict', () => {
     const caught = firstCaught({ makeNode: make(dropsLockMessages) });
     console.log('lock-blind recording caught by:', caught);
     expect(caught?.rule).toBe('every snapshot verifies');
   });
 
-  it('counting a message both in a state and in a channel is caught by the built-in verdict', () => {
+  it('Marker-Receiving Rule ("after q\'s state was recorded"): counting a message both in a state and in a channel is caught by the built-in verdict', () => {
     const caught = firstCaught({ makeNode: make(countsTwice) });
     console.log('double counting caught by:', caught);
     expect(caught?.rule).toBe('every snapshot verifies');
   });
 
-  it('recording a channel up to the wrong moment is caught by the built-in verdict', () => {
+  it('Marker-Receiving Rule ("before q received the marker along c"): recording a channel up to the wrong moment is caught by the built-in verdict', () => {
     const caught = firstCaught({ makeNode: make(stopsAtFirstMarker) });
     console.log('early stop caught by:', caught);
     expect(caught?.rule).toBe('every snapshot verifies');
@@ -197,7 +206,7 @@ describe('mutant protocols are caught by the checkers', () => {
     expect(caught?.rule).toMatch(/one history|critical section|protocol errors/);
   });
 
-  it('delivering a channel out of order is caught', () => {
+  it('FIFO channels (assumed by rule 5 and the marker rules): delivering a channel out of order is caught', () => {
     const caught = firstCaught({ fifo: false });
     console.log('out-of-order delivery caught by:', caught);
     expect(caught).not.toBeNull();
@@ -209,7 +218,7 @@ describe('mutant protocols are caught by the checkers', () => {
     expect(caught?.rule).toMatch(/negative|conserved|protocol errors/);
   });
 
-  it('ignoring a lost connection is caught under faults', () => {
+  it('rule 5 with crashes (a lost peer\'s request and timestamps are forgotten): ignoring a lost connection is caught under faults', () => {
     const caught = firstCaught({ faults: true, makeNode: make(ignoresLostConnections) });
     console.log('ignoring lost connections caught by:', caught);
     expect(caught).not.toBeNull();
@@ -221,7 +230,7 @@ describe('mutant protocols are caught by the checkers', () => {
     expect(caught).not.toBeNull();
   });
 
-  it('sending to a peer before its session is up (ahead of the re-sent REQUEST) is caught under faults', () => {
+  it('rule 1 on a new connection (the re-sent REQUEST goes first): sending to a peer before its session is up is caught under faults', () => {
     const caught = firstCaught({ faults: true, makeNode: make(sendsOutsideSessions) }, 1000);
     console.log('sending outside sessions caught by:', caught);
     expect(caught).not.toBeNull();
