@@ -8,14 +8,13 @@
  */
 import type { ChainReader, Command, Effect, Input, LockWait, NodeStatus } from './api.js';
 import { LamportClock } from './clock.js';
-import { type Balances, type Head, applyTx, balancesToRecord, checkTx, genesisBalances, sealBlock, totalOf } from './ledger.js';
+import { type Balances, type Head, applyTx, balancesToRecord, genesisBalances, sealBlock, totalOf } from './ledger.js';
 import { DEFAULT_MAX_FRAME_BYTES, MAX_TXS_PER_BLOCK } from './limits.js';
 import { Membership } from './membership.js';
 import { LamportMutex } from './mutex.js';
 import { Outbox } from './outbox.js';
-import type { EntryContext, NodePolicy } from './policy.js';
-import { Replication, holdsEveryBlockHeard } from './replication.js';
-import { SnapshotRecorder } from './snapshot.js';
+import { type NodePolicy, withHonestDefaults } from './policy.js';
+import { Replication } from './replication.js';
 import { SnapshotCoordinator } from './snapshot-coordinator.js';
 import { type PendingTransfer, TransferQueue } from './transfers.js';
 import { type Block, type Cents, type Message, type NodeId, type RecordedState, type Tx, assertNever } from './types.js';
@@ -80,16 +79,7 @@ export class Node {
     if (!this.nodes.includes(this.id)) throw new Error(`node: client${this.id} is not among the configured clients`);
     this.peers = this.nodes.filter((n) => n !== this.id);
     this.total = totalOf(genesisBalances(config.genesis));
-    const p = config.policy ?? {};
-    this.policy = {
-      admit: p.admit ?? (() => true),
-      emit: p.emit ?? ((effects) => effects),
-      mayEnter: p.mayEnter ?? ruleFiveAndFresh,
-      fresh: p.fresh ?? holdsEveryBlockHeard,
-      checkTransfer: p.checkTransfer ?? checkTx,
-      createRecorder: p.createRecorder ?? ((r) => new SnapshotRecorder(r.id, r.state, r.peers, r.markerFrom, r.startedAt)),
-      inSession: p.inSession ?? ((_peer, up) => up),
-    };
+    this.policy = withHonestDefaults(config.policy);
     const maxMessageBytes = config.maxMessageBytes ?? DEFAULT_MAX_FRAME_BYTES;
     this.clock = new LamportClock(config.restored?.clock ?? 0);
     this.mutex = new LamportMutex(this.id, this.peers);
@@ -282,6 +272,7 @@ export class Node {
 
   private onTick(now: number): void {
     this.now = now;
+    // Without a request out, queued transfers can only be waiting for peers to connect (see `maybeRequest`).
     const expired = this.transfers.expire(now, () => (this.mutex.request ? this.lockWait() : { kind: 'peersDown', peers: this.membership.down() }));
     if (expired > 0 && this.transfers.length === 0 && this.mutex.request && !this.mayEnter()) this.withdraw('every waiting transfer timed out');
     this.replication.tick(now);
@@ -386,6 +377,3 @@ export class Node {
     };
   }
 }
-
-/** Rule 5 of the mutex, plus: never build on a chain shorter than one a peer holds. */
-const ruleFiveAndFresh = ({ mutex, view, fresh }: EntryContext): boolean => mutex.canEnter(view) && fresh();

@@ -1,13 +1,14 @@
 /**
  * The decisions a test may replace to build a deliberately broken protocol: the simulator's
  * mutants prove with them that its checkers can fail, not only pass. `NodeConfig.policy` takes
- * any subset; what it leaves out is decided honestly, in the module that owns the decision. The
- * daemon never sets one.
+ * any subset; the rest are decided honestly (`withHonestDefaults`), by the rules of the modules
+ * that own them. The daemon never sets one.
  */
 import type { Effect, Input } from './api.js';
-import type { Head, TxCheck } from './ledger.js';
+import { type Head, type TxCheck, checkTx } from './ledger.js';
 import type { LamportMutex } from './mutex.js';
-import type { SnapshotRecorder } from './snapshot.js';
+import { holdsEveryBlockHeard } from './replication.js';
+import { SnapshotRecorder } from './snapshot.js';
 import type { Cents, NodeId, RecordedState, SnapshotId, Tx } from './types.js';
 
 /** What the entry decision looks at. */
@@ -45,7 +46,7 @@ export interface NodePolicy {
   readonly emit: (effects: Effect[]) => Effect[];
   /** Whether the client may enter the critical section now. Honest: rule 5 in the current view, and fresh. */
   readonly mayEnter: (context: EntryContext) => boolean;
-  /** Whether the chain holds every block a peer in session told of (see replication.ts). */
+  /** Whether the chain is fresh enough to build on. Honest: it holds every block a peer in session told of (replication.ts). */
   readonly fresh: (chain: ChainView) => boolean;
   /** Whether the critical section may commit `tx`. Honest: `checkTx`. */
   readonly checkTransfer: (balances: ReadonlyMap<NodeId, Cents>, creator: NodeId, tx: Tx) => TxCheck;
@@ -53,4 +54,20 @@ export interface NodePolicy {
   readonly createRecorder: (spec: RecorderSpec) => SnapshotRecorder;
   /** Whether a message may go to `peer`, whose session is `up` or not. Honest: only when up. */
   readonly inSession: (peer: NodeId, up: boolean) => boolean;
+}
+
+/** Rule 5 of the mutex, plus: never build on a chain shorter than one a peer holds. */
+const ruleFiveAndFresh = ({ mutex, view, fresh }: EntryContext): boolean => mutex.canEnter(view) && fresh();
+
+/** The decisions `policy` replaces, and the honest ones for the rest. */
+export function withHonestDefaults(policy: Partial<NodePolicy> = {}): NodePolicy {
+  return {
+    admit: policy.admit ?? (() => true),
+    emit: policy.emit ?? ((effects) => effects),
+    mayEnter: policy.mayEnter ?? ruleFiveAndFresh,
+    fresh: policy.fresh ?? holdsEveryBlockHeard,
+    checkTransfer: policy.checkTransfer ?? checkTx,
+    createRecorder: policy.createRecorder ?? ((r) => new SnapshotRecorder(r.id, r.state, r.peers, r.markerFrom, r.startedAt)),
+    inSession: policy.inSession ?? ((_peer, up) => up),
+  };
 }
