@@ -1,5 +1,5 @@
 /**
- * The shape is the law (DESIGN.md section 2): src/core is a deterministic state machine. It imports
+ * The shape is the law: src/core is a deterministic state machine. It imports
  * nothing but itself and node:crypto, and never touches sockets, files, timers, the wall clock,
  * randomness or the process.
  */
