@@ -8,8 +8,8 @@ import { type ChannelState, type LocalSnapshot, type Message, type NodeId, type 
 
 export class SnapshotRecorder {
   /** Incoming channels still being recorded, with what arrived on each since recording began. */
-  protected readonly open = new Map<NodeId, Message[]>();
-  protected readonly closed = new Map<NodeId, Message[]>();
+  private readonly open = new Map<NodeId, Message[]>();
+  private readonly closed = new Map<NodeId, Message[]>();
 
   /**
    * Records `state` now and starts recording every incoming channel except the one the first

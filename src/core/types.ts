@@ -103,3 +103,8 @@ export type MessageType = Message['type'];
 
 /** Markers and reports are the snapshot's own traffic, not part of any channel's state. */
 export const isApplicationMessage = (m: Message): boolean => m.type !== 'MARKER' && m.type !== 'REPORT';
+
+/** The default of an exhaustive switch: reached only when a case was forgotten (a programmer error). */
+export function assertNever(x: never): never {
+  throw new Error(`unreachable: ${JSON.stringify(x)}`);
+}

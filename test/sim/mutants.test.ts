@@ -1,24 +1,38 @@
 /**
  * Deliberately broken protocols. Each must be caught by a checker within a bounded number of
- * seeds: proof that the checkers can fail, not only pass.
+ * seeds: proof that the checkers can fail, not only pass. A test names the rule its mutant breaks:
+ * Lamport's mutex rules 1-5 as quoted at the top of src/core/mutex.ts, or the marker rules
+ * (Chandy and Lamport, "Distributed Snapshots", 1985, section 3):
+ *  Marker-Sending Rule for a process p: for each channel c incident on, and directed away from p,
+ *    p sends one marker along c after p records its state and before p sends further messages along c.
+ *  Marker-Receiving Rule for a process q, on receiving a marker along a channel c:
+ *    if q has not recorded its state then q records its state and records the state of c as the
+ *    empty sequence; else q records the state of c as the sequence of messages received along c
+ *    after q's state was recorded and before q received the marker along c.
+ * Both papers assume channels that deliver in order (FIFO).
  */
 import { describe, expect, it } from 'vitest';
-import type { Effect, Input } from '../../src/core/api.js';
-import type { Balances } from '../../src/core/ledger.js';
 import { checkTx } from '../../src/core/ledger.js';
 import { Node, type NodeConfig } from '../../src/core/node.js';
+import type { NodePolicy } from '../../src/core/policy.js';
 import { SnapshotRecorder } from '../../src/core/snapshot.js';
-import { type Message, type NodeId, type RecordedState, type SnapshotId, type Tx, isApplicationMessage } from '../../src/core/types.js';
+import { type Message, type NodeId, isApplicationMessage } from '../../src/core/types.js';
 import { SnapshotCheckFailure } from './checkers.js';
 import { CheckFailure, type SimOptions, runSeed } from './simulator.js';
 
+/**
+ * A mutant is a policy: the decisions it gets wrong (see src/core/policy.ts). A function, so that
+ * each client (and each restart of one) gets its own, with its own memory where it keeps one.
+ */
+type Mutant = () => Partial<NodePolicy>;
+
 /** Enters as soon as its request heads its own queue, before every peer has answered. */
-class EarlyEntry extends Node {
-  protected override canEnter(): boolean {
-    const own = this.mutex.request;
-    return own !== null && this.mutex.entries()[0] === own;
-  }
-}
+const earlyEntry: Mutant = () => ({
+  mayEnter: ({ mutex }) => {
+    const own = mutex.request;
+    return own !== null && mutex.entries()[0] === own;
+  },
+});
 
 /** Leaves blocks in flight out of the channel state it records. */
 class ForgetfulRecorder extends SnapshotRecorder {
@@ -26,51 +40,47 @@ class ForgetfulRecorder extends SnapshotRecorder {
     if (message.type !== 'RELEASE') super.onMessage(from, message);
   }
 }
-class WrongChannelRecording extends Node {
-  protected override createRecorder(id: SnapshotId, state: RecordedState, markerFrom: NodeId | null): SnapshotRecorder {
-    return new ForgetfulRecorder(id, state, this.peers, markerFrom, this.now);
-  }
-}
+const wrongChannelRecording: Mutant = () => ({
+  createRecorder: (r) => new ForgetfulRecorder(r.id, r.state, r.peers, r.markerFrom, r.startedAt),
+});
 
 /** Commits transfers whatever the sender's balance. */
-class NoBalanceCheck extends Node {
-  protected override checkTransfer(balances: Balances, tx: Tx): ReturnType<typeof checkTx> {
-    const c = checkTx(balances, this.id, tx);
+const noBalanceCheck: Mutant = () => ({
+  checkTransfer: (balances, creator, tx) => {
+    const c = checkTx(balances, creator, tx);
     return !c.ok && c.reason === 'insufficient' ? { ok: true } : c;
-  }
-}
+  },
+});
 
 /** Carries on as if a lost connection lost nothing: keeps the peer's request and timestamps. */
-class IgnoresLostConnections extends Node {
-  override step(input: Input): Effect[] {
-    return input.kind === 'peerDown' ? [] : super.step(input);
-  }
-}
+const ignoresLostConnections: Mutant = () => ({
+  admit: (input) => input.kind !== 'peerDown',
+});
 
 /** Never sends a peer the blocks it lacks: neither when it reconnects nor when it asks. */
-class NoCatchUp extends Node {
-  override step(input: Input): Effect[] {
-    return super.step(input).filter((e) => !(e.kind === 'send' && e.message.type === 'BLOCKS'));
-  }
-}
+const noCatchUp: Mutant = () => ({
+  emit: (effects) => effects.filter((e) => !(e.kind === 'send' && e.message.type === 'BLOCKS')),
+});
 
 /**
  * Enters on the handshake heights alone, as before lock messages carried heights: a client whose
  * connections never dropped cannot tell that a peer holds a block it never received.
  */
-class IgnoresHeights extends Node {
-  private readonly hinted = new Map<NodeId, number>();
-  override step(input: Input): Effect[] {
-    if (input.kind === 'peerUp') this.hinted.set(input.peer, input.height);
-    if (input.kind === 'peerDown') this.hinted.delete(input.peer);
-    return super.step(input);
-  }
-  protected override fresh(): boolean {
-    if (this.pending.size > 0) return false;
-    for (const h of this.hinted.values()) if (h > this.chainHead().height) return false;
-    return true;
-  }
-}
+const ignoresHeights: Mutant = () => {
+  const hinted = new Map<NodeId, number>();
+  return {
+    admit: (input) => {
+      if (input.kind === 'peerUp') hinted.set(input.peer, input.height);
+      if (input.kind === 'peerDown') hinted.delete(input.peer);
+      return true;
+    },
+    fresh: ({ head, pendingBlocks }) => {
+      if (pendingBlocks > 0) return false;
+      for (const h of hinted.values()) if (h > head.height) return false;
+      return true;
+    },
+  };
+};
 
 /** Leaves the lock messages (REQUEST, REPLY, a RELEASE with no block) out of channel states. */
 class LockBlindRecorder extends SnapshotRecorder {
@@ -79,25 +89,25 @@ class LockBlindRecorder extends SnapshotRecorder {
     super.onMessage(from, message);
   }
 }
-class DropsLockMessages extends Node {
-  protected override createRecorder(id: SnapshotId, state: RecordedState, markerFrom: NodeId | null): SnapshotRecorder {
-    return new LockBlindRecorder(id, state, this.peers, markerFrom, this.now);
-  }
-}
+const dropsLockMessages: Mutant = () => ({
+  createRecorder: (r) => new LockBlindRecorder(r.id, r.state, r.peers, r.markerFrom, r.startedAt),
+});
 
 /** Puts the last message received on each channel before recording in that channel's state too. */
-class CountsTwice extends Node {
-  private readonly last = new Map<NodeId, Message>();
-  protected override onReceive(from: NodeId, message: Message): void {
-    super.onReceive(from, message);
-    if (isApplicationMessage(message)) this.last.set(from, message);
-  }
-  protected override createRecorder(id: SnapshotId, state: RecordedState, markerFrom: NodeId | null): SnapshotRecorder {
-    const r = new SnapshotRecorder(id, state, this.peers, markerFrom, this.now);
-    for (const [peer, m] of this.last) if (r.isRecording(peer)) r.onMessage(peer, m);
-    return r;
-  }
-}
+const countsTwice: Mutant = () => {
+  const last = new Map<NodeId, Message>();
+  return {
+    admit: (input) => {
+      if (input.kind === 'receive' && isApplicationMessage(input.message)) last.set(input.from, input.message);
+      return true;
+    },
+    createRecorder: (spec) => {
+      const r = new SnapshotRecorder(spec.id, spec.state, spec.peers, spec.markerFrom, spec.startedAt);
+      for (const [peer, m] of last) if (r.isRecording(peer)) r.onMessage(peer, m);
+      return r;
+    },
+  };
+};
 
 /** Stops recording every channel at the first marker after the state, not at each channel's own. */
 class EarlyStopRecorder extends SnapshotRecorder {
@@ -105,18 +115,16 @@ class EarlyStopRecorder extends SnapshotRecorder {
     for (const p of this.recording()) super.onMarker(p);
   }
 }
-class StopsAtFirstMarker extends Node {
-  protected override createRecorder(id: SnapshotId, state: RecordedState, markerFrom: NodeId | null): SnapshotRecorder {
-    return new EarlyStopRecorder(id, state, this.peers, markerFrom, this.now);
-  }
-}
+const stopsAtFirstMarker: Mutant = () => ({
+  createRecorder: (r) => new EarlyStopRecorder(r.id, r.state, r.peers, r.markerFrom, r.startedAt),
+});
 
 /** Talks to a peer before its own peerUp, so its first words on a new connection are not its own. */
-class SendsOutsideSessions extends Node {
-  protected override inSession(_peer: NodeId): boolean {
-    return true;
-  }
-}
+const sendsOutsideSessions: Mutant = () => ({
+  inSession: () => true,
+});
+
+const honest: Mutant = () => ({});
 
 function firstCaught(overrides: Partial<SimOptions>, seeds = 300): { seed: number; rule: string; detail: string } | null {
   for (let seed = 1; seed <= seeds; seed++) {
@@ -131,51 +139,51 @@ function firstCaught(overrides: Partial<SimOptions>, seeds = 300): { seed: numbe
   return null;
 }
 
-const make = (Kind: new (c: NodeConfig) => Node) => (c: NodeConfig) => new Kind(c);
+const make = (mutant: Mutant) => (c: NodeConfig) => new Node({ ...c, policy: mutant() });
 
 describe('mutant protocols are caught by the checkers', () => {
-  it('entering before every peer has answered breaks mutual exclusion', () => {
-    const caught = firstCaught({ makeNode: make(EarlyEntry) });
+  it('rule 5 ("a message timestamped later than its request from every other process"): entering before every peer has answered breaks mutual exclusion', () => {
+    const caught = firstCaught({ makeNode: make(earlyEntry) });
     console.log('early entry caught by:', caught);
     expect(caught?.rule).toMatch(/critical section|one history|protocol errors/);
   });
 
   // The snapshot mutants must be caught by the verdict every user sees, not only by the
   // simulator's wire checker: the check runs the verdict first.
-  it('leaving blocks in flight out of channel states is caught by the built-in verdict', () => {
-    const caught = firstCaught({ makeNode: make(WrongChannelRecording) });
+  it('Marker-Receiving Rule ("the sequence of messages received along c"): leaving blocks in flight out of channel states is caught by the built-in verdict', () => {
+    const caught = firstCaught({ makeNode: make(wrongChannelRecording) });
     console.log('wrong channel recording caught by:', caught);
     expect(caught?.rule).toBe('every snapshot verifies');
     expect(caught?.detail).toMatch(/channel .* holds \d+ messages, but/);
   });
 
-  it('leaving lock messages out of channel states is caught by the built-in verdict', () => {
-    const caught = firstCaught({ makeNode: make(DropsLockMessages) });
+  it('Marker-Receiving Rule ("the sequence of messages received along c"): leaving lock messages out of channel states is caught by the built-in verdict', () => {
+    const caught = firstCaught({ makeNode: make(dropsLockMessages) });
     console.log('lock-blind recording caught by:', caught);
     expect(caught?.rule).toBe('every snapshot verifies');
   });
 
-  it('counting a message both in a state and in a channel is caught by the built-in verdict', () => {
-    const caught = firstCaught({ makeNode: make(CountsTwice) });
+  it('Marker-Receiving Rule ("after q\'s state was recorded"): counting a message both in a state and in a channel is caught by the built-in verdict', () => {
+    const caught = firstCaught({ makeNode: make(countsTwice) });
     console.log('double counting caught by:', caught);
     expect(caught?.rule).toBe('every snapshot verifies');
   });
 
-  it('recording a channel up to the wrong moment is caught by the built-in verdict', () => {
-    const caught = firstCaught({ makeNode: make(StopsAtFirstMarker) });
+  it('Marker-Receiving Rule ("before q received the marker along c"): recording a channel up to the wrong moment is caught by the built-in verdict', () => {
+    const caught = firstCaught({ makeNode: make(stopsAtFirstMarker) });
     console.log('early stop caught by:', caught);
     expect(caught?.rule).toBe('every snapshot verifies');
   });
 
   it('over seeds 1-200, the built-in verdict rejects exactly the cuts the wire checker rejects, for every recorder mutant', () => {
-    for (const [name, Kind] of [['lock-blind', DropsLockMessages], ['blocks left out', WrongChannelRecording], ['double counting', CountsTwice], ['early stop', StopsAtFirstMarker], ['honest', Node]] as const) {
+    for (const [name, mutant] of [['lock-blind', dropsLockMessages], ['blocks left out', wrongChannelRecording], ['double counting', countsTwice], ['early stop', stopsAtFirstMarker], ['honest', honest]] as const) {
       let cuts = 0;
       let wrong = 0;
       let caught = 0;
       let falseAlarms = 0;
       for (let seed = 1; seed <= 200; seed++) {
         runSeed(seed, {
-          makeNode: make(Kind),
+          makeNode: make(mutant),
           auditSnapshot: (verdictOk, wireProblem) => {
             cuts++;
             if (wireProblem !== null) wrong++;
@@ -185,7 +193,7 @@ describe('mutant protocols are caught by the checkers', () => {
         });
       }
       console.log(`${name}: ${cuts} cuts, ${wrong} wrong by the wire checker, ${caught} of them rejected by the verdict, ${falseAlarms} false alarms`);
-      if (Kind === Node) expect(wrong).toBe(0);
+      if (mutant === honest) expect(wrong).toBe(0);
       else expect(wrong).toBeGreaterThan(0);
       expect(caught).toBe(wrong);
       expect(falseAlarms).toBe(0);
@@ -193,37 +201,37 @@ describe('mutant protocols are caught by the checkers', () => {
   });
 
   it('entering on handshake heights alone forks the chain after a machine crash without fsync, and is caught', () => {
-    const caught = firstCaught({ faults: true, fsync: false, machineCrashes: [2, 4], makeNode: make(IgnoresHeights) }, 3000);
+    const caught = firstCaught({ faults: true, fsync: false, machineCrashes: [2, 4], makeNode: make(ignoresHeights) }, 3000);
     console.log('ignoring message heights caught by:', caught);
     expect(caught?.rule).toMatch(/one history|critical section|protocol errors/);
   });
 
-  it('delivering a channel out of order is caught', () => {
+  it('FIFO channels (assumed by rule 5 and the marker rules): delivering a channel out of order is caught', () => {
     const caught = firstCaught({ fifo: false });
     console.log('out-of-order delivery caught by:', caught);
     expect(caught).not.toBeNull();
   });
 
   it('skipping the balance check is caught by the money checkers', () => {
-    const caught = firstCaught({ makeNode: make(NoBalanceCheck) });
+    const caught = firstCaught({ makeNode: make(noBalanceCheck) });
     console.log('skipped balance check caught by:', caught);
     expect(caught?.rule).toMatch(/negative|conserved|protocol errors/);
   });
 
-  it('ignoring a lost connection is caught under faults', () => {
-    const caught = firstCaught({ faults: true, makeNode: make(IgnoresLostConnections) });
+  it('rule 5 with crashes (a lost peer\'s request and timestamps are forgotten): ignoring a lost connection is caught under faults', () => {
+    const caught = firstCaught({ faults: true, makeNode: make(ignoresLostConnections) });
     console.log('ignoring lost connections caught by:', caught);
     expect(caught).not.toBeNull();
   });
 
   it('not serving catch-up blocks after a reconnection is caught under faults', () => {
-    const caught = firstCaught({ faults: true, makeNode: make(NoCatchUp) });
+    const caught = firstCaught({ faults: true, makeNode: make(noCatchUp) });
     console.log('no catch-up caught by:', caught);
     expect(caught).not.toBeNull();
   });
 
-  it('sending to a peer before its session is up (ahead of the re-sent REQUEST) is caught under faults', () => {
-    const caught = firstCaught({ faults: true, makeNode: make(SendsOutsideSessions) }, 1000);
+  it('rule 1 on a new connection (the re-sent REQUEST goes first): sending to a peer before its session is up is caught under faults', () => {
+    const caught = firstCaught({ faults: true, makeNode: make(sendsOutsideSessions) }, 1000);
     console.log('sending outside sessions caught by:', caught);
     expect(caught).not.toBeNull();
   });

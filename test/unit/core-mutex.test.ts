@@ -66,7 +66,7 @@ describe('LamportMutex', () => {
     expect(m.entries()).toEqual([{ ts: 3, node: 1 }]);
   });
 
-  it('cannot enter without a request', () => {
+  it('rule 5 (its own entry must head its queue): cannot enter without a request', () => {
     const m = mk();
     lockMessage(m, 2, 100);
     lockMessage(m, 3, 100);
@@ -107,7 +107,7 @@ describe('LamportMutex', () => {
     expect(m.canEnter(V)).toBe(true);
   });
 
-  it('keeps the highest timestamp seen from a peer (a lower one later does not undo it)', () => {
+  it('rule 5: keeps the highest timestamp seen from a peer (a lower one later does not undo it)', () => {
     const m = mk();
     m.requestAt(5);
     lockMessage(m, 2, 8);
@@ -128,7 +128,7 @@ describe('LamportMutex', () => {
     expect(m.canEnter(V)).toBe(true);
   });
 
-  it('does not enter when a peer with a lower id requested at the same timestamp', () => {
+  it('rule 5 (ties by lower id): does not enter when a peer with a lower id requested at the same timestamp', () => {
     const m = new LamportMutex(2, [1, 3]);
     m.requestAt(5);
     m.onRequest(1, 5);
@@ -137,7 +137,7 @@ describe('LamportMutex', () => {
     expect(m.canEnter(V)).toBe(false);
   });
 
-  it('enters ahead of a peer with a higher id that requested at the same timestamp', () => {
+  it('rule 5 (ties by lower id): enters ahead of a peer with a higher id that requested at the same timestamp', () => {
     const m = mk();
     m.requestAt(5);
     m.onRequest(2, 5);
@@ -146,7 +146,7 @@ describe('LamportMutex', () => {
     expect(m.canEnter(V)).toBe(true);
   });
 
-  it('a later-timestamped peer request does not stop it entering', () => {
+  it('rule 5: a later-timestamped peer request does not stop it entering', () => {
     const m = mk();
     m.requestAt(5);
     m.onRequest(3, 8);
@@ -177,7 +177,7 @@ describe('LamportMutex', () => {
     ]);
   });
 
-  it('onRelease from a peer with no request changes nothing', () => {
+  it('rule 4: onRelease from a peer with no request changes nothing', () => {
     const m = mk();
     m.onRequest(3, 4);
     m.onRelease(2);
@@ -264,7 +264,7 @@ describe('LamportMutex', () => {
     expect(() => m.release()).toThrow();
   });
 
-  it('can request again after releasing', () => {
+  it('rules 3 and 1: can request again after releasing', () => {
     const m = mk();
     m.requestAt(1);
     m.release();
@@ -273,7 +273,7 @@ describe('LamportMutex', () => {
     expect(m.entries()).toEqual([{ ts: 9, node: 1 }]);
   });
 
-  it('a lone client (no peers) enters as soon as it requests', () => {
+  it('rules 1 and 5: a lone client (no peers) enters as soon as it requests', () => {
     const m = new LamportMutex(1, []);
     m.requestAt(1);
     expect(m.canEnter(V)).toBe(true);

@@ -129,7 +129,7 @@ describe('Node: waiting for peers', () => {
     expect(n.status().queue).toEqual([{ ts, node: 1 }]);
   });
 
-  it('never requests from a subset: a peer that went down makes a new transfer wait for it', () => {
+  it('rule 1 ("to every other"): never requests from a subset: a peer that went down makes a new transfer wait for it', () => {
     const n = connected(1);
     n.step({ kind: 'peerDown', peer: 3 });
     const es = transfer(n, 'c1', 2, 100);
@@ -152,7 +152,7 @@ describe('Node: waiting for peers', () => {
 });
 
 describe('Node: Lamport clock', () => {
-  it('moves to max(local, remote)+1 on receive', () => {
+  it('IR2(b): moves to max(local, remote)+1 on receive', () => {
     const n = connected(1); // clock 0: coming up at equal heights sends nothing
     expect(n.lamportTime()).toBe(0);
     receive(n, 2, reply(n, 40));
@@ -161,7 +161,7 @@ describe('Node: Lamport clock', () => {
     expect(n.lamportTime()).toBe(42);
   });
 
-  it('a broadcast in one step is one send event: every peer\'s REQUEST has the same ts, one tick later', () => {
+  it('IR1 and IR2(a): a broadcast in one step is one send event: every peer\'s REQUEST has the same ts, one tick later', () => {
     const n = connected(1);
     const before = n.lamportTime();
     const ts = requestTs(transfer(n, 'c1', 2, 100));
@@ -259,7 +259,7 @@ describe('Node: mutual exclusion', () => {
     expect(resultOf(es, 'c1')).toMatchObject({ status: 'SUCCESS' });
   });
 
-  it('insufficient balance: FAILED with the balance, nothing persisted, but RELEASE with no block is still sent', () => {
+  it('rule 3 with nothing committed: insufficient balance is FAILED with the balance, nothing persisted, but RELEASE with no block is still sent', () => {
     const n = connected(1);
     const ts = requestTs(transfer(n, 'c1', 2, 1001));
     const es = runRound(n, ts);
@@ -298,7 +298,7 @@ describe('Node: mutual exclusion', () => {
     expect(n.status().pendingTransfers).toBe(0);
   });
 
-  it('puts no more than maxBatch transfers in a block and requests again for the rest', () => {
+  it('puts no more than maxBatch transfers in a block and requests again (rule 1) for the rest', () => {
     const n = connected(1, { maxBatch: 2 });
     const ts = requestTs(transfer(n, 'a', 2, 1));
     transfer(n, 'b', 2, 1);
@@ -366,7 +366,7 @@ describe('Node: mutual exclusion', () => {
     expect(sends(later)).toEqual([]);
   });
 
-  it('on peerUp re-sends its outstanding REQUEST, and only that, to a peer at an equal height', () => {
+  it('rule 1 on a new connection: on peerUp re-sends its outstanding REQUEST, and only that, to a peer at an equal height', () => {
     const n = connected(1);
     const ts = requestTs(transfer(n, 'c1', 2, 100));
     n.step({ kind: 'peerDown', peer: 3 });
@@ -374,7 +374,7 @@ describe('Node: mutual exclusion', () => {
     expect(es).toEqual([{ kind: 'send', to: 3, message: { type: 'REQUEST', ts, height: 0, view: n.membershipView() } }]);
   });
 
-  it('after a peer drops, a REPLY it sent before the drop no longer counts toward entering', () => {
+  it('rule 5 after a lost connection: a REPLY the peer sent before the drop no longer counts toward entering', () => {
     const n = connected(1);
     const ts = requestTs(transfer(n, 'c1', 2, 100));
     receive(n, 3, reply(n, ts + 1));

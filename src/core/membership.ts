@@ -1,0 +1,92 @@
+/**
+ * Membership: which peers are in session with this client and at which process incarnation, the
+ * view id that names that membership, and the protocol messages counted on each session.
+ */
+import { createHash } from 'node:crypto';
+import { type ChannelCounts, type Message, type NodeId, isApplicationMessage } from './types.js';
+
+export class Membership {
+  private readonly up = new Set<NodeId>();
+  /** The process incarnation of each peer in session, from its handshake. */
+  private readonly incarnations = new Map<NodeId, number>();
+  /** The membership view: who is in session, at which incarnation (see `computeView`). */
+  private currentView: number;
+  /** Protocol messages (markers and reports aside) sent to and received from each peer this session. */
+  private readonly sentTo = new Map<NodeId, number>();
+  private readonly receivedFrom = new Map<NodeId, number>();
+
+  constructor(
+    private readonly self: NodeId,
+    /** This process run among this client's runs. */
+    private readonly incarnation: number,
+    /** Every other client, in id order. */
+    private readonly peers: readonly NodeId[],
+  ) {
+    this.currentView = this.computeView();
+  }
+
+  /** The current membership view id: lock messages carry it, and rule 5 asks for it. */
+  get view(): number {
+    return this.currentView;
+  }
+
+  isUp(peer: NodeId): boolean {
+    return this.up.has(peer);
+  }
+
+  /** The peers in session, in id order. */
+  connected(): NodeId[] {
+    return [...this.up].sort((a, b) => a - b);
+  }
+
+  /** The peers not in session, in id order. */
+  down(): NodeId[] {
+    return this.peers.filter((p) => !this.up.has(p));
+  }
+
+  /** A session with `peer` begins; false if one already runs (a repeated peerUp). */
+  open(peer: NodeId, incarnation: number): boolean {
+    if (this.up.has(peer)) return false;
+    this.up.add(peer);
+    this.incarnations.set(peer, incarnation);
+    this.currentView = this.computeView();
+    // A session starts from nothing: what was in flight on the last one is gone.
+    this.sentTo.set(peer, 0);
+    this.receivedFrom.set(peer, 0);
+    return true;
+  }
+
+  /** The session with `peer` ended; false if none ran. */
+  close(peer: NodeId): boolean {
+    if (!this.up.delete(peer)) return false;
+    this.incarnations.delete(peer);
+    this.currentView = this.computeView();
+    this.sentTo.delete(peer);
+    this.receivedFrom.delete(peer);
+    return true;
+  }
+
+  countSent(to: NodeId, message: Message): void {
+    if (isApplicationMessage(message)) this.sentTo.set(to, (this.sentTo.get(to) ?? 0) + 1);
+  }
+
+  countReceived(from: NodeId, message: Message): void {
+    if (isApplicationMessage(message)) this.receivedFrom.set(from, (this.receivedFrom.get(from) ?? 0) + 1);
+  }
+
+  /** The counts of every channel, for a recorded state (zero where no session runs). */
+  channels(): ChannelCounts[] {
+    return this.peers.map((peer) => ({ peer, sent: this.sentTo.get(peer) ?? 0, received: this.receivedFrom.get(peer) ?? 0 }));
+  }
+
+  /**
+   * The membership view id: a digest of who is in session with this client, at which process
+   * incarnation, itself included. Two clients in session with the same runs of everyone compute
+   * the same id.
+   */
+  private computeView(): number {
+    const members = [`${this.self}:${this.incarnation}`];
+    for (const p of this.peers) if (this.up.has(p)) members.push(`${p}:${this.incarnations.get(p) ?? 0}`);
+    return Number.parseInt(createHash('sha256').update(members.sort().join(',')).digest('hex').slice(0, 12), 16);
+  }
+}

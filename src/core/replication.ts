@@ -1,0 +1,291 @@
+/**
+ * Replication of the chain on one client: the head and the balances, blocks that arrived out of
+ * height order, the heights peers told of, catching up (FETCH) and serving (BLOCKS), and the
+ * persist effects of what is applied. The critical section appends this client's own blocks.
+ */
+import type { ChainReader } from './api.js';
+import type { LamportClock } from './clock.js';
+import { type Balances, type Head, applyBlock, checkBlock, genesisBalances } from './ledger.js';
+import { BLOCKS_OVERHEAD_BYTES, CATCH_UP_WINDOW_BYTES, encodedBytesBound } from './limits.js';
+import type { Membership } from './membership.js';
+import type { Outbox } from './outbox.js';
+import type { ChainView, NodePolicy } from './policy.js';
+import { type Block, type Cents, type Message, type NodeId, assertNever } from './types.js';
+import { conflictsWithBuffered, conflictsWithHead } from './wording.js';
+
+/**
+ * How long a client may know of a block it lacks before it fetches it unasked. Blocks normally
+ * arrive on their own (a RELEASE on another channel), so this only matters after a loss.
+ */
+export const CATCH_UP_PATIENCE_MS = 2_000;
+/** A FETCH whose answer has not started arriving by then is given up and may go to another peer. */
+export const FETCH_TIMEOUT_MS = 5_000;
+
+/** Blocks read from the chain at a time while serving a peer. */
+const SERVE_READ_BLOCKS = 64;
+
+/**
+ * Whether this client holds every block a peer of the current sessions has told it of. The
+ * heights lock messages carry are what makes this safe: a client whose connections never
+ * dropped still hears, before it may enter, that a peer got a block it never received.
+ */
+export function holdsEveryBlockHeard({ head, heard }: ChainView): boolean {
+  // Buffered blocks count through `heard`: their heights came from a peer still in session.
+  for (const h of heard.values()) if (h > head.height) return false;
+  return true;
+}
+
+export interface ReplicationConfig {
+  readonly genesis: Block;
+  /** The durable chain, read when a peer needs blocks this client has. */
+  readonly chain: ChainReader;
+  /** The head and balances loaded from durable storage (absent: genesis). */
+  readonly restored: { readonly head: Head; readonly balances: Balances } | undefined;
+  /** The largest message a frame carries: a serve cuts its BLOCKS to it. */
+  readonly maxMessageBytes: number;
+  readonly fresh: NodePolicy['fresh'];
+}
+
+export class Replication implements ChainView {
+  private readonly balanceTable: Balances;
+  private current: Head;
+  /**
+   * Blocks above head+1 that arrived out of height order, by height, with the peer that sent them.
+   * They are only as good as that peer's session: when it ends they go (a peer that really holds
+   * them sends them again; one that crashed may have lost their history for good).
+   */
+  private readonly pending = new Map<number, { readonly block: Block; readonly from: NodeId }>();
+  /**
+   * The highest chain height each peer has told of in its current session: the height carried by
+   * its lock messages and of any block it sent. No block is created below the highest of these:
+   * that peer holds blocks this client lacks, and they are fetched before it enters.
+   */
+  private readonly heardHeights = new Map<NodeId, number>();
+  /** The FETCH awaiting its answer, if any: at most one at a time. */
+  private fetching: { readonly peer: NodeId; since: number } | null = null;
+  /** The last FETCH sent: the same one again waits for patience (its answer brought nothing). */
+  private lastFetch: { readonly peer: NodeId; readonly from: number } | null = null;
+  /** Since when this client has known of a height above its head (null: it is not behind). */
+  private behindSince: number | null = null;
+
+  constructor(
+    private readonly config: ReplicationConfig,
+    /** Every other client, in id order. */
+    private readonly peers: readonly NodeId[],
+    private readonly clock: LamportClock,
+    private readonly membership: Membership,
+    private readonly out: Outbox,
+  ) {
+    this.balanceTable = config.restored ? new Map(config.restored.balances) : genesisBalances(config.genesis);
+    this.current = config.restored ? config.restored.head : { height: 0, hash: config.genesis.hash };
+  }
+
+  // ---- what the chain holds ----
+
+  get head(): Head {
+    return this.current;
+  }
+
+  get balances(): ReadonlyMap<NodeId, Cents> {
+    return this.balanceTable;
+  }
+
+  get heard(): ReadonlyMap<NodeId, number> {
+    return this.heardHeights;
+  }
+
+  get pendingBlocks(): number {
+    return this.pending.size;
+  }
+
+  /** The buffered blocks, in height order (a recorded state holds them). */
+  bufferedBlocks(): Block[] {
+    return [...this.pending.values()].map((p) => p.block).sort((a, b) => a.height - b.height);
+  }
+
+  /** This client's own block at `height`, or null above its head. */
+  blockAt(height: number): Block | null {
+    if (height > this.current.height) return null;
+    if (height === 0) return this.config.genesis;
+    return this.config.chain.readBlocks(height, height)[0] ?? null;
+  }
+
+  /** The freshness decision (a policy may replace it; honest: `holdsEveryBlockHeard`). */
+  fresh(): boolean {
+    return this.config.fresh(this);
+  }
+
+  /** The height `peer` told of in its session (0 if it told of none). */
+  heightOf(peer: NodeId): number {
+    return this.heardHeights.get(peer) ?? 0;
+  }
+
+  /** The peer that told of the highest chain height this session, and that height. */
+  highestHeard(): [NodeId | null, number] {
+    let best: NodeId | null = null;
+    let height = this.current.height;
+    for (const p of this.peers) {
+      if (!this.membership.isUp(p)) continue;
+      const h = this.heightOf(p);
+      if (h > height) {
+        best = p;
+        height = h;
+      }
+    }
+    return [best, height];
+  }
+
+  // ---- inputs ----
+
+  /** What a message tells of its sender's chain: the height it carries, or the blocks in it. */
+  hear(from: NodeId, message: Message): void {
+    let height = -1;
+    switch (message.type) {
+      case 'REQUEST':
+      case 'REPLY':
+        height = message.height;
+        break;
+      case 'RELEASE':
+        height = Math.max(message.height, message.block?.height ?? -1);
+        break;
+      case 'BLOCKS':
+        for (const b of message.blocks) height = Math.max(height, b.height);
+        break;
+      case 'MARKER':
+      case 'REPORT':
+      case 'FETCH':
+        return;
+      default:
+        assertNever(message);
+    }
+    if (height > (this.heardHeights.get(from) ?? -1)) this.heardHeights.set(from, height);
+  }
+
+  /**
+   * A session with `peer` began. Its handshake height is a hint: blocks it lacks go first, ahead
+   * of any marker. Its own messages will carry its height, which is what entering depends on.
+   */
+  peerUp(peer: NodeId, height: number): void {
+    if (this.current.height > height) this.serve(peer, height + 1);
+  }
+
+  /** The session with `peer` ended: what it told of and the blocks it sent go with it. */
+  peerDown(peer: NodeId): void {
+    this.heardHeights.delete(peer);
+    for (const [height, p] of this.pending) if (p.from === peer) this.pending.delete(height);
+    if (this.fetching?.peer === peer) this.fetching = null;
+  }
+
+  onBlocks(from: NodeId, message: Extract<Message, { type: 'BLOCKS' }>, now: number): void {
+    const before = this.current.height;
+    this.receiveBlocks(from, message.blocks);
+    if (this.fetching?.peer === from) this.fetching.since = now;
+    if (!message.last) return;
+    if (this.fetching?.peer === from) this.fetching = null;
+    // A serve ends at a byte budget, not at the server's head: go on while it brings blocks.
+    if (this.current.height > before && !this.fresh()) this.catchUp(now);
+  }
+
+  /** Gives up a FETCH that went unanswered, and fetches unasked once patience runs out. */
+  tick(now: number): void {
+    if (this.fetching && now - this.fetching.since >= FETCH_TIMEOUT_MS) this.fetching = null;
+    if (this.fresh()) this.behindSince = null;
+    else {
+      this.behindSince ??= now;
+      if (now - this.behindSince >= CATCH_UP_PATIENCE_MS) {
+        this.catchUp(now, true);
+        this.behindSince = now;
+      }
+    }
+  }
+
+  receiveBlocks(from: NodeId, blocks: readonly Block[]): void {
+    for (const b of blocks) {
+      if (b.height <= this.current.height) {
+        if (b.height === this.current.height && b.hash !== this.current.hash) {
+          this.out.log('error', { type: 'blockRejected', from, height: b.height, reason: conflictsWithHead(b.height) });
+        }
+        continue;
+      }
+      const seen = this.pending.get(b.height);
+      if (seen && seen.block.hash !== b.hash) {
+        this.out.log('error', { type: 'blockRejected', from, height: b.height, reason: conflictsWithBuffered });
+        continue;
+      }
+      this.pending.set(b.height, { block: b, from });
+    }
+    for (let next = this.pending.get(this.current.height + 1)?.block; next; next = this.pending.get(this.current.height + 1)?.block) {
+      this.pending.delete(next.height);
+      const check = checkBlock(this.current, this.balanceTable, next);
+      if (!check.ok) {
+        this.out.log('error', { type: 'blockRejected', from, height: next.height, reason: check.error });
+        break;
+      }
+      this.append(next, from);
+    }
+  }
+
+  /**
+   * A block of its own is synced before anything that depends on it leaves (its RELEASE, the
+   * replies): acknowledged is durable. A block from a peer is not: its creator synced it, and a
+   * client that loses it in a crash fetches it again before it may enter.
+   */
+  append(block: Block, from: NodeId | null): void {
+    applyBlock(this.balanceTable, block);
+    this.current = { height: block.height, hash: block.hash };
+    this.out.persist(block, from === null);
+    this.out.log(from === null ? 'info' : 'debug', { type: 'blockApplied', block, from });
+  }
+
+  // ---- catching up and serving ----
+
+  /**
+   * Asks the peer with the highest chain for the blocks from this client's head on. Asking the
+   * same peer for the same blocks again (its answer brought none: a block it sent was rejected,
+   * say) waits for a tick's patience, so that two clients never ping-pong FETCH and BLOCKS.
+   */
+  catchUp(now: number, patient = false): void {
+    if (this.fetching) return;
+    const [peer, height] = this.highestHeard();
+    if (peer === null) return;
+    const from = this.current.height + 1;
+    if (!patient && this.lastFetch?.peer === peer && this.lastFetch.from === from) return;
+    this.lastFetch = { peer, from };
+    this.fetching = { peer, since: now };
+    this.out.send(peer, { type: 'FETCH', ts: this.clock.tick(), from });
+    this.out.log('info', { type: 'catchingUp', peer, from: this.current.height + 1, to: height });
+  }
+
+  /**
+   * Sends `to` the blocks from height `from` on, as one send event: BLOCKS messages that each fit
+   * a frame, about CATCH_UP_WINDOW_BYTES in all (the peer fetches the rest once these are in),
+   * the last one marked. A peer asking beyond this client's head gets one empty, last BLOCKS.
+   */
+  serve(to: NodeId, from: number): void {
+    const ts = this.clock.tick();
+    const budget = this.config.maxMessageBytes - BLOCKS_OVERHEAD_BYTES;
+    let window = CATCH_UP_WINDOW_BYTES;
+    let batch: Block[] = [];
+    let bytes = 0;
+    for (let h = from; h <= this.current.height && window > 0; ) {
+      const blocks = this.config.chain.readBlocks(h, Math.min(this.current.height, h + SERVE_READ_BLOCKS - 1));
+      for (const b of blocks) {
+        if (window <= 0) break;
+        const size = encodedBytesBound(b);
+        if (batch.length > 0 && bytes + size > budget) {
+          this.out.send(to, { type: 'BLOCKS', ts, blocks: batch, last: false });
+          batch = [];
+          bytes = 0;
+        }
+        batch.push(b);
+        bytes += size;
+        window -= size;
+        h = b.height + 1;
+      }
+      if (blocks.length === 0) throw new Error(`node: the chain reader returned no block at #${h} below head #${this.current.height}`);
+    }
+    this.out.send(to, { type: 'BLOCKS', ts, blocks: batch, last: true });
+    const last = batch[batch.length - 1];
+    if (last) this.out.log('debug', { type: 'served', peer: to, from, to: last.height });
+  }
+}
