@@ -7,7 +7,6 @@
 import type { Effect, Input } from './api.js';
 import { type Head, type TxCheck, checkTx } from './ledger.js';
 import type { LamportMutex } from './mutex.js';
-import { holdsEveryBlockHeard } from './replication.js';
 import { SnapshotRecorder } from './snapshot.js';
 import type { Cents, NodeId, RecordedState, SnapshotId, Tx } from './types.js';
 
@@ -58,6 +57,17 @@ export interface NodePolicy {
 
 /** Rule 5 of the mutex, plus: never build on a chain shorter than one a peer holds. */
 const ruleFiveAndFresh = ({ mutex, view, fresh }: EntryContext): boolean => mutex.canEnter(view) && fresh();
+
+/**
+ * Whether this client holds every block a peer of the current sessions has told it of. The
+ * heights lock messages carry are what makes this safe: a client whose connections never
+ * dropped still hears, before it may enter, that a peer got a block it never received.
+ */
+export function holdsEveryBlockHeard({ head, heard }: ChainView): boolean {
+  // Buffered blocks count through `heard`: their heights came from a peer still in session.
+  for (const h of heard.values()) if (h > head.height) return false;
+  return true;
+}
 
 /** The decisions `policy` replaces, and the honest ones for the rest. */
 export function withHonestDefaults(policy: Partial<NodePolicy> = {}): NodePolicy {

@@ -24,17 +24,6 @@ export const FETCH_TIMEOUT_MS = 5_000;
 /** Blocks read from the chain at a time while serving a peer. */
 const SERVE_READ_BLOCKS = 64;
 
-/**
- * Whether this client holds every block a peer of the current sessions has told it of. The
- * heights lock messages carry are what makes this safe: a client whose connections never
- * dropped still hears, before it may enter, that a peer got a block it never received.
- */
-export function holdsEveryBlockHeard({ head, heard }: ChainView): boolean {
-  // Buffered blocks count through `heard`: their heights came from a peer still in session.
-  for (const h of heard.values()) if (h > head.height) return false;
-  return true;
-}
-
 export interface ReplicationConfig {
   readonly genesis: Block;
   /** The durable chain, read when a peer needs blocks this client has. */
@@ -110,7 +99,7 @@ export class Replication implements ChainView {
     return this.config.chain.readBlocks(height, height)[0] ?? null;
   }
 
-  /** The freshness decision (a policy may replace it; honest: `holdsEveryBlockHeard`). */
+  /** The freshness decision (a policy may replace it; honest: `holdsEveryBlockHeard` in policy.ts). */
   fresh(): boolean {
     return this.config.fresh(this);
   }
