@@ -112,6 +112,14 @@ export function findCommand(word: string): CommandSpec | undefined {
 /** Every word that starts a command: names then aliases. */
 const COMMAND_WORDS: readonly string[] = [...COMMANDS.map((c) => c.name), ...COMMANDS.flatMap((c) => c.aliases)];
 
+/** The most of a typed word an error repeats: a pasted page is quoted by its start and its length. */
+export const QUOTE_MAX_CHARS = 40;
+
+/** `"tranfer"`, or `"xxxx…" (100000 characters)` for a word longer than QUOTE_MAX_CHARS. */
+export function quote(text: string): string {
+  return text.length <= QUOTE_MAX_CHARS ? `"${text}"` : `"${text.slice(0, QUOTE_MAX_CHARS)}…" (${text.length} characters)`;
+}
+
 const MAX_CENTS = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** Dollars with at most 2 decimals, an optional `$`, and either side of the point optional but not both. */
@@ -125,17 +133,17 @@ const AMOUNT_RE = /^\$?(?:([0-9]+)(?:\.([0-9]{1,2}))?|\.([0-9]{1,2}))$/;
 export function parseAmount(text: string): AmountResult {
   const s = text.trim();
   if (s === '') return { ok: false, error: 'missing amount' };
-  if (/^\$?-|^-/.test(s) && AMOUNT_RE.test(s.replace('-', ''))) return { ok: false, error: `amount must be positive, got "${s}"` };
+  if (/^\$?-|^-/.test(s) && AMOUNT_RE.test(s.replace('-', ''))) return { ok: false, error: `amount must be positive, got ${quote(s)}` };
   const m = AMOUNT_RE.exec(s);
   if (m === null) {
-    if (/^\$?[0-9]*\.[0-9]{3,}$/.test(s)) return { ok: false, error: `amount "${s}" has more than 2 decimal places` };
-    return { ok: false, error: `invalid amount "${s}" — use dollars with up to 2 decimals, e.g. 4.50` };
+    if (/^\$?[0-9]*\.[0-9]{3,}$/.test(s)) return { ok: false, error: `amount ${quote(s)} has more than 2 decimal places` };
+    return { ok: false, error: `invalid amount ${quote(s)} — use dollars with up to 2 decimals, e.g. 4.50` };
   }
   const whole = m[1] ?? '0';
   const frac = (m[2] ?? m[3] ?? '').padEnd(2, '0');
   const cents = BigInt(whole) * 100n + BigInt(frac);
-  if (cents === 0n) return { ok: false, error: `amount must be more than zero, got "${s}"` };
-  if (cents > MAX_CENTS) return { ok: false, error: `amount "${s}" is too large (at most ${formatCents(Number.MAX_SAFE_INTEGER)})` };
+  if (cents === 0n) return { ok: false, error: `amount must be more than zero, got ${quote(s)}` };
+  if (cents > MAX_CENTS) return { ok: false, error: `amount ${quote(s)} is too large (at most ${formatCents(Number.MAX_SAFE_INTEGER)})` };
   return { ok: true, cents: Number(cents) };
 }
 
@@ -150,9 +158,9 @@ function listNodes(nodes: readonly NodeId[]): string {
 /** `2` or `client2`, which must be a client of this cluster. */
 function parseClient(text: string, ctx: ParseContext, role: string): Parsed<NodeId> {
   const m = CLIENT_RE.exec(text);
-  if (m === null) return { ok: false, error: `invalid ${role} "${text}" — write a client number like 2 or client2` };
+  if (m === null) return { ok: false, error: `invalid ${role} ${quote(text)} — write a client number like 2 or client2` };
   const id = Number(m[1]);
-  if (!ctx.nodes.includes(id)) return { ok: false, error: `unknown ${role} "${text}" — the clients are ${listNodes(ctx.nodes)}` };
+  if (!ctx.nodes.includes(id)) return { ok: false, error: `unknown ${role} ${quote(text)} — the clients are ${listNodes(ctx.nodes)}` };
   return { ok: true, value: id };
 }
 
@@ -183,7 +191,7 @@ export function parseCommandLine(line: string, ctx: ParseContext): ParseResult {
     const guess = didYouMean(word, COMMAND_WORDS);
     return {
       ok: false,
-      error: guess === null ? `unknown command "${word}" (type help)` : `unknown command "${word}" — did you mean "${guess}"? (type help)`,
+      error: guess === null ? `unknown command ${quote(word)} (type help)` : `unknown command ${quote(word)} — did you mean "${guess}"? (type help)`,
     };
   }
 
@@ -220,10 +228,10 @@ export function parseCommandLine(line: string, ctx: ParseContext): ParseResult {
         case 'show':
           if (id === undefined) return usageError(spec, 'missing snapshot id (see snapshots)');
           if (args.length > 2) return usageError(spec, 'too many arguments');
-          if (!/^[0-9]+\.[0-9]+$/.test(id)) return { ok: false, error: `snapshot: invalid snapshot id "${id}" — ids look like 1.3 (see snapshots)` };
+          if (!/^[0-9]+\.[0-9]+$/.test(id)) return { ok: false, error: `snapshot: invalid snapshot id ${quote(id)} — ids look like 1.3 (see snapshots)` };
           return ok({ type: 'snapshotShow', id });
         default:
-          return usageError(spec, `unknown subcommand "${sub}"`);
+          return usageError(spec, `unknown subcommand ${quote(sub)}`);
       }
     }
     case 'chain': {
@@ -232,7 +240,7 @@ export function parseCommandLine(line: string, ctx: ParseContext): ParseResult {
       const [arg] = args;
       if (arg === undefined) return ok({ type: 'chain' });
       const n = /^[0-9]+$/.test(arg) ? Number(arg) : NaN;
-      if (!Number.isSafeInteger(n) || n < 1) return usageError(spec, `count must be a positive whole number, got "${arg}"`);
+      if (!Number.isSafeInteger(n) || n < 1) return usageError(spec, `count must be a positive whole number, got ${quote(arg)}`);
       return ok({ type: 'chain', last: n });
     }
     case 'help': {
@@ -243,7 +251,7 @@ export function parseCommandLine(line: string, ctx: ParseContext): ParseResult {
       const about = findCommand(topic);
       if (about === undefined) {
         const guess = didYouMean(topic, COMMAND_WORDS);
-        return { ok: false, error: `help: no command "${topic}"${guess === null ? '' : ` — did you mean "${guess}"?`} (type help)` };
+        return { ok: false, error: `help: no command ${quote(topic)}${guess === null ? '' : ` — did you mean "${guess}"?`} (type help)` };
       }
       return ok({ type: 'help', topic: about.name });
     }

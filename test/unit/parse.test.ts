@@ -246,6 +246,25 @@ describe('parseCommandLine', () => {
       expect(error('x')).toBe('unknown command "x" (type help)');
     });
   });
+
+  describe('a pasted page', () => {
+    const page = 'y'.repeat(100_000);
+    it.each([
+      [page, `unknown command "${'y'.repeat(40)}…" (100000 characters) (type help)`],
+      [`transfer ${page} 1`, `transfer: invalid recipient "${'y'.repeat(40)}…" (100000 characters) — write a client number like 2 or client2`],
+      [`transfer 2 ${page}`, `transfer: invalid amount "${'y'.repeat(40)}…" (100000 characters) — use dollars with up to 2 decimals, e.g. 4.50`],
+      [`balance 9${'9'.repeat(99_999)}`, `balance: unknown client "${'9'.repeat(40)}…" (100000 characters) — the clients are 1, 2, 3`],
+      [`help ${page}`, `help: no command "${'y'.repeat(40)}…" (100000 characters) (type help)`],
+      [`chain ${page}`, `chain: count must be a positive whole number, got "${'y'.repeat(40)}…" (100000 characters) — usage: chain [<count>]`],
+      [`snapshot ${page}`, `snapshot: unknown subcommand "${'y'.repeat(40)}…" (100000 characters) — usage: snapshot [show <id> | list]`],
+    ])('is quoted by its first 40 characters and its length (%#)', (line, message) => {
+      expect(error(line)).toBe(message);
+    });
+
+    it('a word of 40 characters is quoted whole', () => {
+      expect(error('z'.repeat(40))).toBe(`unknown command "${'z'.repeat(40)}" (type help)`);
+    });
+  });
 });
 
 describe('COMMANDS', () => {
