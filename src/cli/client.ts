@@ -16,7 +16,7 @@ import { SECRET_ENV, secretFromEnv } from './env.js';
 import { fail } from './fail.js';
 import { AppendFile } from '../daemon/append-file.js';
 import { LOG_LEVELS } from './options.js';
-import { renderNotice } from './render.js';
+import { renderDelay, renderNotice } from './render.js';
 import { runPiped, startRepl } from './repl.js';
 
 /** A stopping client gets this long to close its connections and its log before it just exits. */
@@ -130,7 +130,7 @@ export async function runClient(n: string | undefined, o: RunOptions): Promise<v
     if (!interactive) process.stderr.write(`${line}\n`);
   };
   const peers = nodeIds(config).filter((x) => x !== id);
-  const banner = `client${id} listening on ${daemon.address()}, data in ${dataDir}; peers: ${peers.map((p) => `client${p}`).join(', ') || 'none'}`;
+  const banner = `client${id} listening on ${daemon.address()}, data in ${dataDir}; peers: ${peers.map((p) => `client${p}`).join(', ') || 'none'}${o.delay ? `; ${renderDelay(o.delay)}` : ''}`;
 
   let stopping = false;
   const stop = (code = 0): void => {

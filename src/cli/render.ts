@@ -7,7 +7,7 @@ import { describeEvent, describeMessage } from '../core/describe.js';
 import { short } from '../core/ledger.js';
 import { formatCents } from '../core/money.js';
 import type { Block, NodeId } from '../core/types.js';
-import type { BalancesView, Notice, PeerView, SnapshotAnswer, SnapshotListing, StatusView, TransferAnswer } from '../daemon/api.js';
+import type { BalancesView, MessageDelay, Notice, PeerView, SnapshotAnswer, SnapshotListing, StatusView, TransferAnswer } from '../daemon/api.js';
 import type { SnapshotRecord } from '../daemon/snapshot-record.js';
 import type { Answer } from './interpret.js';
 import { COMMANDS } from './parse.js';
@@ -65,7 +65,13 @@ export function renderPeers(self: NodeId, peers: readonly PeerView[], now: numbe
 }
 
 export function renderStatus(v: StatusView): string {
-  return renderNodeStatus(v.node, v);
+  const status = renderNodeStatus(v.node, v);
+  return v.delay === null ? status : `${status}\ndelay          ${renderDelay(v.delay)}`;
+}
+
+/** What `--delay` does, for the banner and `status`: `each outgoing message held 2000 ms (--delay)`. */
+export function renderDelay(d: MessageDelay): string {
+  return `each outgoing message held ${d.minMs === d.maxMs ? d.minMs : `${d.minMs}-${d.maxMs}`} ms (--delay)`;
 }
 
 function renderNodeStatus(s: NodeStatus, extra: { readonly dataDir: string; readonly listen: string }): string {

@@ -70,11 +70,19 @@ export interface PeersView {
   readonly peers: readonly PeerView[];
 }
 
+/** `--delay`: each outgoing message is held a random time in [minMs, maxMs] before it is written. */
+export interface MessageDelay {
+  readonly minMs: number;
+  readonly maxMs: number;
+}
+
 export interface StatusView {
   readonly node: NodeStatus;
   /** `host:port` of the peer listener. */
   readonly listen: string;
   readonly dataDir: string;
+  /** The `--delay` this client runs with; null when it writes messages at once. */
+  readonly delay: MessageDelay | null;
 }
 
 export interface SnapshotListing {

@@ -229,7 +229,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi {
   }
 
   status(): StatusView {
-    return { node: this.node.status(), listen: this.address(), dataDir: this.options.dataDir };
+    return { node: this.node.status(), listen: this.address(), dataDir: this.options.dataDir, delay: this.options.delay ?? null };
   }
 
   snapshots(): SnapshotListing {
