@@ -146,7 +146,7 @@ export async function runClient(n: string | undefined, o: RunOptions): Promise<v
   process.on('SIGINT', () => stop(0));
   process.on('SIGHUP', () => stop(0));
 
-  const replOptions = { daemon, json: o.json === true, dataDir, input: process.stdin, output: process.stdout, onEnd: () => stop(0) };
+  const replOptions = { daemon, json: o.json === true, dataDir, input: process.stdin, output: process.stdout, onEnd: (code: number) => stop(code) };
   if (!o.repl) {
     process.stdout.write(`${banner}\n(daemon mode: drive it with \`client ctl ${id} <command>\`; stop with Ctrl-C or SIGTERM)\n`);
     daemon.on('notice', (notice) => process.stdout.write(`${new Date().toISOString()} ${renderNotice(notice)}\n`));

@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import type { Daemon } from '../daemon/daemon.js';
-import { type Answer, interpret } from './interpret.js';
+import { type Answer, interpret, succeeded } from './interpret.js';
 import { answerJson } from './json.js';
 import { completeLine, parseCommandLine } from './parse.js';
 import { renderAnswer, renderNotice } from './render.js';
@@ -18,19 +18,64 @@ export interface ReplOptions {
   readonly dataDir: string;
   readonly input: NodeJS.ReadableStream;
   readonly output: NodeJS.WritableStream & { isTTY?: boolean };
-  /** Called once when the session ends (exit, Ctrl-C, Ctrl-D or end of piped input). */
-  readonly onEnd: () => void;
+  /**
+   * Called once when the session ends (exit, Ctrl-C twice, Ctrl-D or end of piped input), with the
+   * exit status: 1 when piped input had a command that failed, else 0.
+   */
+  readonly onEnd: (code: number) => void;
 }
 
-const HISTORY_FILE = 'history';
+/** The history file's name in a data dir (a client's, or a cluster's data root). */
+export const HISTORY_FILE = 'history';
 const HISTORY_SIZE = 1000;
 
-function loadHistory(dataDir: string): string[] {
+/** History for a prompt, kept in `file` (newest last); a missing or unreadable file starts empty. */
+export function historyFrom(file: string): { history: string[]; historySize: number } {
+  let history: string[] = [];
   try {
-    return readFileSync(path.join(dataDir, HISTORY_FILE), 'utf8').split('\n').filter(Boolean).reverse().slice(0, HISTORY_SIZE);
+    history = readFileSync(file, 'utf8').split('\n').filter(Boolean).reverse().slice(0, HISTORY_SIZE);
   } catch {
-    return [];
+    // no history yet
   }
+  return { history, historySize: HISTORY_SIZE };
+}
+
+/** Writes the prompt's history to `file` each time it changes. */
+export function saveHistoryTo(rl: readline.Interface, file: string): void {
+  rl.on('history', (h: string[]) => {
+    try {
+      writeFileSync(file, `${[...h].reverse().join('\n')}\n`);
+    } catch {
+      // history is a convenience; never fail a command over it
+    }
+  });
+}
+
+/** Said after Ctrl-C on an empty line. */
+export const LEAVE_HINT = '(to leave, press Ctrl-C again or Ctrl-D, or type exit)';
+
+/**
+ * Ctrl-C as psql, node and redis-cli have it: with something typed, the line is cancelled (left
+ * on screen with ^C, not run, not in the history) and a fresh prompt follows; on an empty line it
+ * says how to leave, and a second Ctrl-C there calls `leave`.
+ */
+export function cancelLineOnCtrlC(rl: readline.Interface, output: NodeJS.WritableStream, leave: () => void): void {
+  let warned = false;
+  rl.on('line', () => {
+    warned = false;
+  });
+  rl.on('SIGINT', () => {
+    const typed = rl.line;
+    if (typed === '' && warned) return leave();
+    warned = typed === '';
+    // Ctrl-E then Ctrl-U: readline itself empties the line (however many rows it wrapped to) and redraws the prompt.
+    rl.write(null, { ctrl: true, name: 'e' });
+    rl.write(null, { ctrl: true, name: 'u' });
+    readline.clearLine(output, 0);
+    readline.cursorTo(output, 0);
+    output.write(`${rl.getPrompt()}${typed}^C\n${warned ? `${LEAVE_HINT}\n` : ''}`);
+    rl.prompt();
+  });
 }
 
 /**
@@ -49,13 +94,13 @@ export function printAbovePrompt(rl: readline.Interface, output: NodeJS.Writable
 }
 
 /** Ends a session once, however many of exit, Ctrl-C, Ctrl-D and end of input arrive. */
-function endOnce(rl: readline.Interface, onEnd: () => void): (() => void) & { done: boolean } {
+function endOnce(rl: readline.Interface, onEnd: (code: number) => void): ((code?: number) => void) & { done: boolean } {
   const end = Object.assign(
-    (): void => {
+    (code = 0): void => {
       if (end.done) return;
       end.done = true;
       rl.close();
-      onEnd();
+      onEnd(code);
     },
     { done: false },
   );
@@ -87,17 +132,10 @@ export function startRepl(o: ReplOptions): readline.Interface {
     output: o.output,
     prompt: `client${self}> `,
     terminal: true,
-    historySize: HISTORY_SIZE,
-    history: loadHistory(o.dataDir),
+    ...historyFrom(path.join(o.dataDir, HISTORY_FILE)),
     completer: (line: string) => completeLine(line, { ...ctx, snapshotIds: /^\s*snapshot\s+show\s/.test(line) ? savedSnapshotIds(o.daemon) : [] }),
   });
-  rl.on('history', (h: string[]) => {
-    try {
-      writeFileSync(path.join(o.dataDir, HISTORY_FILE), `${[...h].reverse().join('\n')}\n`);
-    } catch {
-      // history is a convenience; never fail a command over it
-    }
-  });
+  saveHistoryTo(rl, path.join(o.dataDir, HISTORY_FILE));
 
   const print = (text: string): void => {
     if (text) printAbovePrompt(rl, o.output, text);
@@ -111,7 +149,7 @@ export function startRepl(o: ReplOptions): readline.Interface {
       print(invalid(parsed.error, o.json));
       return;
     }
-    if (parsed.command.type === 'exit') return end();
+    if (parsed.command.type === 'exit') return end(0);
     if (parsed.command.type === 'empty') return rl.prompt();
     interpret(parsed.command, o.daemon, ctx).then(
       (answer) => print(show(answer, o.json)),
@@ -119,19 +157,23 @@ export function startRepl(o: ReplOptions): readline.Interface {
     );
     rl.prompt();
   });
-  rl.on('SIGINT', end);
-  rl.on('close', end);
+  cancelLineOnCtrlC(rl, o.output, () => end(0));
+  rl.on('close', () => end(0));
   rl.prompt();
   return rl;
 }
 
-/** Piped: one command per line, run one after another, results in order; ends after the last. */
+/**
+ * Piped: one command per line, run one after another, results in order; ends after the last, with
+ * exit status 1 if any line failed (did not parse, or its command failed), as `client ctl` would.
+ */
 export function runPiped(o: ReplOptions): void {
   const ctx = o.daemon.identity();
   const rl = readline.createInterface({ input: o.input, terminal: false });
   const lines: string[] = [];
   let inputEnded = false;
   let running = false;
+  let failed = false;
   const end = endOnce(rl, o.onEnd);
   const next = async (): Promise<void> => {
     if (running) return;
@@ -140,19 +182,23 @@ export function runPiped(o: ReplOptions): void {
       const line = lines.shift()!;
       const parsed = parseCommandLine(line, ctx);
       if (!parsed.ok) {
+        failed = true;
         o.output.write(`${invalid(parsed.error, o.json)}\n`);
         continue;
       }
       if (parsed.command.type === 'empty') continue;
-      if (parsed.command.type === 'exit') return end();
+      if (parsed.command.type === 'exit') return end(failed ? 1 : 0);
       try {
-        o.output.write(`${show(await interpret(parsed.command, o.daemon, ctx), o.json)}\n`);
+        const answer = await interpret(parsed.command, o.daemon, ctx);
+        if (!succeeded(answer)) failed = true;
+        o.output.write(`${show(answer, o.json)}\n`);
       } catch (e) {
+        failed = true;
         o.output.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
       }
     }
     running = false;
-    if (inputEnded) end();
+    if (inputEnded) end(failed ? 1 : 0);
   };
   rl.on('line', (line) => {
     lines.push(line);

@@ -413,7 +413,7 @@ describe('a peer that is down', () => {
 });
 
 describe('piped stdin', () => {
-  it('runs the commands in order, prints the results in order and exits 0 at the end of input', async () => {
+  it('runs the commands in order, prints the results in order and exits 1 at the end of input, as two lines failed', async () => {
     const c = new Cluster({ n: 3 });
     track(c);
     c.writeConfig(await freePorts(3));
@@ -428,7 +428,7 @@ describe('piped stdin', () => {
     stdin.write('transfer 2 abc\n');
     stdin.end('balance\n');
     const exit = await Promise.race([c.exitOf(1), sleep(30_000).then(() => 'timeout' as const)]);
-    expect(exit, c.output(1)).toEqual({ code: 0, signal: null });
+    expect(exit, c.output(1)).toEqual({ code: 1, signal: null });
     const lines = proc.stdout.trimEnd().split('\n');
     const expected: RegExp[] = [
       /^SUCCESS {2}block #1 {2}client1 -> client2 {2}\$1\.50 {2}\(clock \d+, 6 msgs/,

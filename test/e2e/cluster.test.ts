@@ -126,7 +126,8 @@ describe('a client alone, driven through piped stdin', () => {
     writeFileSync(path.join(data, 'snapshots', '1.1.json'), '{not json');
     writeFileSync(path.join(data, 'snapshots', '1.2.json'), '{"id":"1.2"}');
     const r = await run(['1', '--config', config, '--data-dir', data], 'snapshots\nsnapshot show 1.2\nbalance\n');
-    expect(r.code).toBe(0);
+    // `snapshot show 1.2` failed: piped input ends with exit status 1.
+    expect(r.code).toBe(1);
     const lines = r.out.trim().split('\n');
     expect(lines[0]).toMatch(/^1\.1 .*\(unreadable file\)$/);
     expect(lines[1]).toMatch(/^1\.2 .*\(unreadable file\)$/);
