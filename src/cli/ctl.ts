@@ -5,9 +5,9 @@
  * failed, 2 no client answers.
  */
 import path from 'node:path';
-import { nodeIds } from '../daemon/config.js';
+import { type ClusterConfig, loadConfig, nodeIds } from '../daemon/config.js';
 import { ControlClient, ControlError, ControlErrorKind } from '../daemon/control/client.js';
-import { loadOrExit } from './config-file.js';
+import { loadOrExit, resolveConfigPath } from './config-file.js';
 import { fail } from './fail.js';
 import { runLine, succeeded } from './interpret.js';
 import { answerJson } from './json.js';
@@ -36,10 +36,25 @@ export async function runCtl(n: string, words: string[], o: CtlOptions): Promise
     process.stdout.write(`${o.json ? JSON.stringify(answerJson(answer)) : renderAnswer(answer)}\n`);
     process.exitCode = succeeded(answer) ? 0 : 1;
   } catch (e) {
+    if (e instanceof ControlError && e.kind === ControlErrorKind.NotRunning && o.dataDir === undefined) {
+      // Nothing answers where client n would run: if the config in use has no client n, that is the news.
+      const configPath = resolveConfigPath(undefined);
+      const config = loadQuietly(configPath);
+      if (config !== null && !nodeIds(config).includes(Number(n))) fail(`unknown client ${n}: ${configPath} defines clients ${nodeIds(config).join(', ')}`, 2);
+    }
     // A refusal is an answer: the command failed. Anything else means no client answered.
     if (e instanceof ControlError) fail(`client ${n} ${e.message}`, e.kind === ControlErrorKind.Refused ? 1 : 2);
     throw e;
   } finally {
     client?.close();
+  }
+}
+
+/** A config for a second opinion only: one that does not load gives none, and the first answer stands. */
+function loadQuietly(configPath: string): ClusterConfig | null {
+  try {
+    return loadConfig(configPath);
+  } catch {
+    return null;
   }
 }
