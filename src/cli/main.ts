@@ -13,6 +13,29 @@ import { type CtlOptions, runCtl } from './ctl.js';
 import { SECRET_ENV, withEnvDefaults } from './env.js';
 import { fail } from './fail.js';
 import { LOG_LEVELS, parseDelay, parseRate, parseSeconds, parseWhole } from './options.js';
+import { quote } from './parse.js';
+import { didYouMean } from '../shared/suggest.js';
+
+/** What `client <n>` takes as n: `2` or `client2`. */
+const CLIENT_ARG = /^(client)?\d{1,9}$/;
+
+/**
+ * The root command takes a client number, so commander reads a mistyped subcommand (`client ctrl
+ * 1 status`) as one, with the rest as excess arguments. Said here instead, with the command meant.
+ */
+function checkClientArgs(program: Command, n: string | undefined, extra: readonly string[]): void {
+  if (n !== undefined && !CLIENT_ARG.test(n.trim())) {
+    const guess = didYouMean(n, program.commands.map((c) => c.name()));
+    fail(
+      guess === null
+        ? `${quote(n)} is neither a client number nor a command: client <n> runs client n, client --help lists the commands`
+        : `unknown command ${quote(n)} — did you mean "${guess}"? (client --help lists the commands)`,
+    );
+  }
+  if (extra.length > 0) {
+    fail(`client ${n ?? ''} takes no command words (got ${quote(extra.join(' '))}); to send a command to a running client: client ctl ${n ?? '<n>'} ${extra.join(' ')}`);
+  }
+}
 
 export function buildProgram(): Command {
   const program = new Command('client')
@@ -31,7 +54,12 @@ export function buildProgram(): Command {
     .option('--listen <host>', "listen on this address instead of the config's host (e.g. 0.0.0.0)")
     .option('--no-fsync', 'do not fdatasync the chain file before releasing a block (faster; a power loss may lose acknowledged transfers)')
     .option('--insecure', `listen beyond loopback without a cluster secret (default: refuse to; see ${SECRET_ENV})`)
-    .action((n: string | undefined, opts: RunOptions) => runClient(n, withEnvDefaults(opts)));
+    // Excess words are checked in the action, which can tell a mistyped subcommand from them.
+    .allowExcessArguments()
+    .action((n: string | undefined, opts: RunOptions, command: Command) => {
+      checkClientArgs(program, n, command.args.slice(1));
+      return runClient(n, withEnvDefaults(opts));
+    });
 
   program
     .command('ctl')
