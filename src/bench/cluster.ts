@@ -83,7 +83,7 @@ export class BenchCluster {
       // SIGTERM makes a profiled client write its profile, which can take a while.
       stopGraceMs: 15_000,
     });
-    await this.processes.up(timeoutMs);
+    await this.processes.up({ timeoutMs });
     for (const id of this.ids) {
       const list: ControlClient[] = [];
       for (let k = 0; k < CONNECTIONS_PER_CLIENT; k++) list.push(await this.processes.connect(id));

@@ -135,6 +135,11 @@ export class ControlClient implements LedgerApi {
     return this.request({ type: 'savedSnapshot', snapshotId });
   }
 
+  /** Whether the connection has ended (closed, failed): no request on it can be answered any more. */
+  get closed(): boolean {
+    return this.failure !== null;
+  }
+
   close(): void {
     this.socket.destroy();
   }
