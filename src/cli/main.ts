@@ -2,13 +2,12 @@
  * The `client` program (commander): `client <n>`, `client ctl`, `client cluster`, `client bench`,
  * `client trace`, their options and their help.
  */
-import { existsSync } from 'node:fs';
 import { Command } from 'commander';
 import { registerBench } from '../bench/index.js';
 import { isDaemonError } from '../daemon/errors.js';
 import { registerTrace } from '../trace/command.js';
 import { type RunOptions, runClient } from './client.js';
-import { type ClusterCliOptions, runCluster } from './cluster/command.js';
+import { type ClusterCliOptions, runCluster, runScripts } from './cluster/command.js';
 import { type CtlOptions, runCtl } from './ctl.js';
 import { SECRET_ENV, withEnvDefaults } from './env.js';
 import { fail } from './fail.js';
@@ -74,11 +73,13 @@ export function buildProgram(): Command {
 
   const cluster = program
     .command('cluster')
-    .description('run a local cluster of N client processes from one terminal (one REPL for all: "2 transfer 3 1.50", "all balance", "use 2")')
+    .description('run a local cluster of N client processes from one terminal (one prompt for all: "2 transfer 3 1.50", "all balance", "use 2", "ps", "stop 2"; or piped lines)')
     .enablePositionalOptions()
     .argument('[N]', 'number of clients, asked for in a terminal when missing (3 otherwise)')
     .option('-c, --config <file>', 'run the clients of this config instead of generating one (npm start uses config/default.json)')
     .option('-d, --data-dir <dir>', 'root of the clients\' data dirs (default: data/ with --config, data/cluster-<N> otherwise; a temporary dir for --auto)')
+    .option('--attach', 'when clients of the config already run (other terminals), drive them instead of refusing; exit leaves them running')
+    .option('--fresh', 'delete the clients\' data dirs (chains, snapshots, logs, history) first: start from nothing')
     .option('--auto <rate>', 'random workload: this many transfers per second between random clients, then a summary', parseRate)
     .option('--duration <seconds>', 'how long --auto runs', parseSeconds, 10)
     .option('--snapshot-every <seconds>', 'every client starts a snapshot this often', parseSeconds)
@@ -88,20 +89,19 @@ export function buildProgram(): Command {
     .option('--json', 'print results (and the --auto summary) as JSON')
     .action(async (n: string | undefined, o: ClusterCliOptions) => {
       if (o.delay) parseDelay(o.delay);
-      await runCluster(n, o, null);
+      await runCluster(n, o);
     });
   cluster
     .command('run')
-    .description('run a command file against a fresh cluster: "<n|all> <command>", "wait MS", "settle", "expect ..."; exit 0 if every expect holds')
-    .argument('<file>', 'the command file (see examples/)')
+    .description('run command files, each against a fresh cluster: "<n|all> <command>", "wait MS", "settle", "expect ..."; every file is checked before anything starts; exit 0 if every expect holds')
+    .argument('<files...>', 'the command files (see examples/)')
     .option('-n, --size <N>', 'number of clients', parseWhole, 3)
     .option('-c, --config <file>', 'use this config instead of a generated one')
-    .option('-d, --data-dir <dir>', 'keep the clients\' data here (default: a temporary dir, removed after)')
+    .option('-d, --data-dir <dir>', 'keep the clients\' data here, one subdir per file when there are several (default: a temporary dir, deleted after)')
     .option('--delay <ms|min-max>', 'every client holds its outgoing messages this long')
-    .action(async (file: string, o: ClusterCliOptions) => {
-      if (!existsSync(file)) fail(`no such command file: ${file}`);
+    .action(async (files: string[], o: ClusterCliOptions) => {
       if (o.delay) parseDelay(o.delay);
-      await runCluster(String(o.size ?? 3), { ...o, seed: 1 }, file);
+      await runScripts(files, { ...o, seed: 1 });
     });
 
   registerBench(program);

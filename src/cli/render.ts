@@ -22,7 +22,7 @@ export function renderTransfer(r: TransferAnswer): string {
   return `SUCCESS  block #${r.block}  ${clientName(r.from)} -> ${clientName(r.to)}  ${formatCents(r.amount)}  (clock ${r.clock}, ${r.msgs} msgs${batch}, ${ms(r.ms)} ms)`;
 }
 
-function table(rows: readonly (readonly string[])[], rightAlign: ReadonlySet<number> = new Set()): string {
+export function table(rows: readonly (readonly string[])[], rightAlign: ReadonlySet<number> = new Set()): string {
   const widths: number[] = [];
   for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
   return rows

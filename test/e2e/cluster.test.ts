@@ -2,7 +2,6 @@
  * The one-terminal modes, run as a user would: command files (the examples, and one whose expect
  * fails), the random workload with its summary, and the cluster REPL fed through stdin.
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -10,7 +9,6 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runClientCli } from './harness.js';
 
-const BIN = path.resolve('bin/client.js');
 const temps: string[] = [];
 afterAll(() => {
   for (const t of temps) rmSync(t, { recursive: true, force: true });
@@ -62,38 +60,13 @@ describe('the cluster REPL', () => {
   it('addresses one client, all clients, and a default set with use', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'll-repl-'));
     temps.push(dir);
-    const input = ['1 transfer 2 5', 'all balance 2', 'use 3', 'balance', '9 balance', 'exit', ''].join('\n');
-    // Commands are answered asynchronously; give them a moment before the exit line is read.
-    const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
-      const child = spawn(process.execPath, [BIN, 'cluster', '3', '--data-dir', dir], { stdio: ['pipe', 'pipe', 'pipe'] });
-      let out = '';
-      let fed = false;
-      child.stdout.on('data', (c: Buffer) => {
-        out += c.toString();
-        if (out.includes('cluster of 3 clients is up') && !fed) {
-          fed = true;
-          const lines = input.split('\n');
-          let i = 0;
-          const feed = (): void => {
-            if (i < lines.length - 2) {
-              child.stdin.write(`${lines[i++]}\n`);
-              setTimeout(feed, 400);
-            } else child.stdin.end(`${lines[i]}\n`);
-          };
-          feed();
-        }
-      });
-      const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-      child.on('exit', (code) => {
-        clearTimeout(killer);
-        resolve({ code, out });
-      });
-    });
+    const r = await run(['cluster', '3', '--data-dir', dir], ['1 transfer 2 5', 'all balance 2', 'use 3', 'balance', '9 balance', 'exit', ''].join('\n'));
     expect(r.out).toMatch(/SUCCESS\s+block #1\s+client1 -> client2\s+\$5\.00/);
     expect(r.out.match(/client2: \$15\.00/g)?.length).toBe(3);
     expect(r.out).toContain('client3: $10.00');
-    expect(r.out).toContain('error: unknown client 9');
-    expect(r.code).toBe(0);
+    expect(r.out).toContain('error: unknown client "9" — the clients are 1, 2, 3');
+    // One line failed (client 9), so piped input ends with exit status 1.
+    expect(r.code).toBe(1);
   });
 });
 
