@@ -6,7 +6,7 @@
  * from afterEach/afterAll) and, as a last resort, synchronously on process exit.
  */
 import { afterAll, afterEach } from 'vitest';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync, readFileSync, existsSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -49,6 +49,11 @@ export interface ClusterOptions {
   allArgs?: string[];
   /** Confirm all-peers-up with a real `client ctl <n> status --json` process per client (slower). */
   confirmWithCtl?: boolean;
+  /**
+   * Data dir names: `c<n>` (default, short for socket paths) or `client-<n>`, the layout
+   * `client cluster --data-dir <dir>` uses, so that a cluster command can find these clients.
+   */
+  layout?: 'short' | 'cluster';
 }
 
 export interface ConfigClient {
@@ -199,10 +204,13 @@ function tryJson(text: string): any {
   }
 }
 
-/** Runs `node bin/client.js <args>` to completion. */
-export function runClientCli(args: readonly string[], opts: { timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
+/** Runs `node bin/client.js <args>` to completion (in the repository, unless `cwd` says otherwise). */
+export function runClientCli(
+  args: readonly string[],
+  opts: { timeoutMs?: number; input?: string; cwd?: string; env?: Readonly<Record<string, string>> } = {},
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? ROOT, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...(opts.env ?? {}) } });
     track(child);
     let stdout = '';
     let stderr = '';
@@ -300,7 +308,7 @@ export class Cluster {
   }
 
   dataDir(id: number): string {
-    return path.join(this.dir, `c${id}`);
+    return path.join(this.dir, this.options.layout === 'cluster' ? `client-${id}` : `c${id}`);
   }
 
   logPath(id: number): string {
@@ -526,5 +534,89 @@ export class Cluster {
     liveClusters.delete(this);
     await Promise.all([...this.procs.values()].map((p) => killAndWait(p.child, 'SIGKILL')));
     removeTempDir(this.dir);
+  }
+}
+
+// ---- a terminal: a process on a pseudo-terminal (util-linux `script`), typed into like a person ------
+
+/** Why there is no pseudo-terminal for tests here, or null when `script` (util-linux) is available. */
+export function noTerminal(): string | null {
+  const r = spawnSync('script', ['--version'], { encoding: 'utf8' });
+  if (r.error) return `util-linux script is not installed (${r.error.message})`;
+  return /util-linux/.test(r.stdout) ? null : `script is not util-linux's (${r.stdout.trim()})`;
+}
+
+const shellQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/** Escape sequences (cursor moves, colours) taken out, and carriage returns, so a test reads what a person sees, in order. */
+export const stripAnsi = (s: string): string => s.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '');
+
+/**
+ * `node bin/client.js <args>` on a pseudo-terminal of its own (`script -qfec`), so that stdin is a
+ * TTY: readline runs in raw mode, Tab completes, Ctrl-C is a key. Keys are typed with `type`.
+ */
+export class Terminal {
+  readonly child: ChildProcess;
+  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private raw = '';
+
+  private constructor(args: readonly string[], o: { cwd?: string; env?: Readonly<Record<string, string>> }) {
+    const command = [process.execPath, BIN, ...args].map(shellQuote).join(' ');
+    // TERM=dumb would turn readline's terminal features off; a wide screen keeps lines unwrapped.
+    this.child = spawn('script', ['-qfec', command, '/dev/null'], {
+      cwd: o.cwd ?? ROOT,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, TERM: 'xterm', COLUMNS: '250', LINES: '50', ...(o.env ?? {}) },
+    });
+    track(this.child);
+    this.child.stdout!.setEncoding('utf8').on('data', (d: string) => (this.raw += d));
+    this.child.stderr!.setEncoding('utf8').on('data', (d: string) => (this.raw += d));
+    this.exit = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  static start(args: readonly string[], o: { cwd?: string; env?: Readonly<Record<string, string>> } = {}): Terminal {
+    return new Terminal(args, o);
+  }
+
+  /** Everything shown so far, escape sequences removed. */
+  get screen(): string {
+    return stripAnsi(this.raw);
+  }
+
+  /** Types keys: text, `\t` for Tab, `\r` for Enter, `\u0003` for Ctrl-C, `\u0004` for Ctrl-D, `\u001b[A` for Up. */
+  type(keys: string): void {
+    this.child.stdin!.write(keys);
+  }
+
+  /**
+   * Waits until the screen after position `from` shows `what`; resolves with the position just
+   * past it, to wait for the next thing from there.
+   */
+  async waitFor(what: string | RegExp, from = 0, timeoutMs = 30_000): Promise<number> {
+    let at = -1;
+    await waitFor(
+      `the terminal to show ${String(what)}`,
+      () => {
+        const rest = this.screen.slice(from);
+        if (typeof what === 'string') {
+          const i = rest.indexOf(what);
+          at = i < 0 ? -1 : from + i + what.length;
+        } else {
+          const m = what.exec(rest);
+          at = m === null ? -1 : from + m.index + m[0].length;
+        }
+        return at >= 0;
+      },
+      timeoutMs,
+      25,
+    ).catch((e: unknown) => {
+      throw new Error(`${e instanceof Error ? e.message : String(e)}\nscreen after ${from}:\n${this.screen.slice(from)}`);
+    });
+    return at;
+  }
+
+  /** Kills the terminal (its session gets SIGHUP) if it is still there, and waits. */
+  async close(): Promise<void> {
+    await killAndWait(this.child, 'SIGKILL');
   }
 }

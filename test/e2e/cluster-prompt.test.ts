@@ -1,0 +1,288 @@
+/**
+ * The one-terminal cluster as a newcomer meets it: lines piped into `client cluster` (what
+ * `npm start` runs), the prompt's own commands (help, use, ps, stop, start, restart), answers in
+ * client order, a cluster started while the clients of its config already run (refused, or
+ * --attach), --fresh, and command files checked before anything starts.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { BIN, Cluster, ROOT, clustersPerTest, freePorts, makeTempDir, runClientCli, waitFor } from './harness.js';
+
+const clusters = clustersPerTest();
+
+/** `client <args>` with `input` piped in, to the end. */
+async function piped(args: readonly string[], input: string, timeoutMs = 90_000): Promise<{ code: number | null; out: string; err: string }> {
+  const r = await runClientCli(args, { input, timeoutMs });
+  return { code: r.code, out: r.stdout, err: r.stderr };
+}
+
+/** A config of `n` clients on free loopback ports, as config/default.json is for `npm start`. */
+async function configFile(dir: string, n = 3): Promise<string> {
+  const ports = await freePorts(n);
+  const file = path.join(dir, 'config.json');
+  writeFileSync(file, JSON.stringify({ cluster: `prompt-${path.basename(dir)}`, clients: ports.map((port, i) => ({ id: i + 1, host: '127.0.0.1', port, balanceCents: 1000 })) }));
+  return file;
+}
+
+describe('piped input to the cluster (npm start, client cluster)', () => {
+  it('runs every line in order, waits for each answer, and exits 0 when all succeeded', async () => {
+    const dir = makeTempDir();
+    const config = await configFile(dir);
+    // What `npm start` runs, on a config of free ports and a temporary data root.
+    const r = await piped(['cluster', '--config', config, '--data-dir', dir], '1 transfer 2 5\n2 transfer 3 1\nall balance\n');
+    expect(r.code, r.err).toBe(0);
+    const lines = r.out.trimEnd().split('\n');
+    expect(lines).toHaveLength(5);
+    expect(lines[0]).toMatch(/^SUCCESS {2}block #1 {2}client1 -> client2 {2}\$5\.00/);
+    expect(lines[1]).toMatch(/^client2: SUCCESS {2}block #2 {2}client2 -> client3 {2}\$1\.00/);
+    expect(lines.slice(2)).toEqual([
+      'client1: client1: $5.00  (this replica at block #2)',
+      'client2: client2: $14.00  (this replica at block #2)',
+      'client3: client3: $11.00  (this replica at block #2)',
+    ]);
+    // What the cluster and its clients say goes to stderr, apart from the answers.
+    expect(r.err).toContain('cluster of 3 clients is up');
+    expect(r.err).not.toMatch(/ECONNRESET|cannot be reached|closed the control connection/);
+  });
+
+  it('goes on after a failed line and exits 1; exit ends the input early', async () => {
+    const dir = makeTempDir();
+    const r = await piped(['cluster', '3', '--data-dir', dir], '1 tranfer 2 5\n9 balance\n1 transfer 2 100\n1 transfer 2 1\nexit\n2 balance\n');
+    expect(r.code, r.err).toBe(1);
+    expect(r.out.trimEnd().split('\n')).toEqual([
+      'error: unknown command "tranfer" — did you mean "transfer"? (type help)',
+      'error: unknown client "9" — the clients are 1, 2, 3',
+      'FAILED  insufficient balance: client1 has $10.00, needs $100.00',
+      expect.stringMatching(/^SUCCESS {2}block #1 {2}client1 -> client2 {2}\$1\.00/),
+    ]);
+  });
+});
+
+describe('the cluster prompt\'s own commands', () => {
+  it('help lists them, help use explains one, bare use says where commands go', async () => {
+    const dir = makeTempDir();
+    const r = await piped(['cluster', '2', '--data-dir', dir], 'help\nhelp use\nhelp transfer\nuse\nuse 2\nuse\nbalance\nhelp pss\n');
+    expect(r.code, r.err).toBe(1);
+    for (const usage of ['<n> <command>', 'all <command>', 'use [<n>]', 'ps', 'stop <n>... | all', 'start <n>... | all', 'restart <n>... | all', 'exit', 'transfer <to> <amount>']) {
+      expect(r.out).toContain(`\n  ${usage}`);
+    }
+    expect(r.out).toMatch(/^use \[<n>\]\n {2}the client a bare command goes to/m);
+    expect(r.out).toMatch(/^transfer <to> <amount>\n {2}move money/m);
+    expect(r.out).toContain('bare commands go to client1 (use <n> sends them to client n)');
+    expect(r.out).toContain('bare commands go to client2 (use <n> sends them to client n)');
+    expect(r.out).toContain('client2: $10.00  (this replica at block #0)');
+    expect(r.out).toContain('error: help: no command "pss" — did you mean "ps"? (type help)');
+    expect(r.out).not.toContain('unknown command "use"');
+  });
+
+  it('ps, stop, start and restart a client, its data kept; a stopped client says so', async () => {
+    const dir = makeTempDir();
+    const input = ['1 transfer 2 2', 'ps', 'stop 2', 'ps', '2 balance', 'start 2', '2 balance all', 'restart 3', 'ps', '3 balance 1', 'stop 9', ''].join('\n');
+    const r = await piped(['cluster', '3', '--data-dir', dir], input);
+    expect(r.code, r.err).toBe(1);
+    const out = r.out;
+    expect(out).toMatch(/^client {3}status +pid +address +data dir$/m);
+    expect(out).toMatch(new RegExp(`^client2 +up \\d+ s +\\d+ +127\\.0\\.0\\.1:\\d+ +${dir.replace(/[.]/g, '\\.')}/client-2$`, 'm'));
+    expect(out).toContain(`client2 stopped (its data stays in ${dir}/client-2)`);
+    expect(out).toMatch(/^client2 +stopped \d+ s ago +- /m);
+    expect(out).toContain('client2 is not running (stopped); start 2 starts it');
+    expect(out).not.toContain('error: is not running');
+    expect(out).toMatch(/^client2 started \(pid \d+\); it catches up from its peers$/m);
+    // Its chain survived the stop: the transfer made before is still in its replica.
+    expect(out).toMatch(/^client2: client1 +\$8\.00$/m);
+    expect(out).toMatch(/^client3 restarted \(pid \d+\)$/m);
+    expect(out).toContain('client3: client1: $8.00  (this replica at block #1)');
+    expect(out).toContain('error: stop: unknown client "9" — the clients are 1, 2, 3');
+    expect(existsSync(path.join(dir, 'client-2', 'chain.log'))).toBe(true);
+  });
+
+  it('answers `all ...` in client order, not in the order the answers arrive', async () => {
+    const dir = makeTempDir();
+    // With client3 stopped its answer comes at once, the others' transfers only after their 1 s timeout.
+    const r = await piped(['cluster', '3', '--data-dir', dir, '--transfer-timeout', '1'], 'stop 3\nall transfer 3 1\n');
+    expect(r.code, r.err).toBe(1);
+    const lines = r.out.trimEnd().split('\n');
+    expect(lines).toEqual([
+      'client3 stopped (its data stays in ' + path.join(dir, 'client-3') + ')',
+      expect.stringMatching(/^client1: FAILED {2}timed out after 1 s waiting for client3/),
+      expect.stringMatching(/^client2: FAILED {2}timed out after 1 s waiting for client3/),
+      'client3 is not running (stopped); start 3 starts it',
+    ]);
+  });
+
+  it('says when a client died, and start brings it back', async () => {
+    const dir = makeTempDir();
+    const child = spawn(process.execPath, [BIN, 'cluster', '3', '--data-dir', dir], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      child.stdin.write('ps\n');
+      const row = await waitFor('ps to list client2', () => /^client2 +up \d+ s +(\d+) /m.exec(out));
+      process.kill(Number(row[1]), 'SIGKILL');
+      await waitFor('the cluster to say client2 exited', () => err.includes('[client2] exited (SIGKILL); start 2 starts it again'));
+      child.stdin.write('2 balance\nall balance 1\nstart 2\n2 balance\n');
+      child.stdin.end();
+      expect(await exit, err).toBe(1);
+      // After the 4 lines of ps:
+      const after = out.trimEnd().split('\n').slice(4);
+      expect(after).toEqual([
+        'client2 is not running (it exited: SIGKILL); start 2 starts it',
+        'client1: client1: $10.00  (this replica at block #0)',
+        'client2 is not running (it exited: SIGKILL); start 2 starts it',
+        'client3: client1: $10.00  (this replica at block #0)',
+        expect.stringMatching(/^client2 started \(pid \d+\); it catches up from its peers$/),
+        'client2: client2: $10.00  (this replica at block #0)',
+      ]);
+    } finally {
+      killQuietly(child);
+    }
+  });
+});
+
+function killQuietly(child: ChildProcess): void {
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}
+
+describe('a cluster started while the clients of its config already run', () => {
+  it('refuses, starting nothing, and says how to attach; --attach drives them and leaves them running', async () => {
+    const c = await clusters.start({ n: 3, layout: 'cluster' });
+    const refused = await piped(['cluster', '--config', c.configPath, '--data-dir', c.dir], 'all balance\n');
+    expect(refused.code).toBe(1);
+    expect(refused.err.trim()).toBe(
+      `client: the clients of ${c.configPath} (client1, client2, client3) are already running with data in ${c.dir}, started elsewhere; nothing was started. ` +
+        'Stop them first, or drive them from here with --attach (npm start -- --attach).',
+    );
+    expect(refused.out).toBe('');
+    expect(c.ids.map((id) => c.running(id))).toEqual([true, true, true]);
+
+    const attached = await piped(['cluster', '--config', c.configPath, '--data-dir', c.dir, '--attach'], '1 transfer 2 3\nall balance 2\nps\nstop 1\n');
+    expect(attached.code, attached.err).toBe(1);
+    expect(attached.err).toContain('attaching to client1, client2, client3 (already running, started elsewhere: exit leaves them running)');
+    expect(attached.err).toContain('left running: client1, client2, client3 (started elsewhere)');
+    expect(attached.out).toMatch(/^SUCCESS {2}block #1 {2}client1 -> client2 {2}\$3\.00/m);
+    expect(attached.out).toContain('client1: client2: $13.00  (this replica at block #1)\nclient2: client2: $13.00  (this replica at block #1)\nclient3: client2: $13.00  (this replica at block #1)');
+    expect(attached.out).toMatch(/^client1 +up \(started elsewhere\) +- /m);
+    expect(attached.out).toContain('error: client1 was started elsewhere: stop it where it runs');
+    // Still running, and still answering, after the attached prompt left.
+    expect(c.ids.map((id) => c.running(id))).toEqual([true, true, true]);
+    expect((await c.raw(3, 'balance 2')).text).toBe('client2: $13.00  (this replica at block #1)');
+  });
+
+  it('with some of them running: refuses naming them; --attach starts only the others, and stops only those', async () => {
+    const c = clusters.track(new Cluster({ n: 3, layout: 'cluster' }));
+    c.writeConfig(await freePorts(3));
+    await c.start(1, { waitPeers: false });
+    await c.start(2, { waitPeers: false });
+    const refused = await piped(['cluster', '--config', c.configPath, '--data-dir', c.dir], 'all balance\n');
+    expect(refused.code).toBe(1);
+    expect(refused.err).toMatch(/client1, client2 of .* are already running .*nothing was started\. .*--attach \(npm start -- --attach\), which starts the others\./);
+    // client3 was never started: its data dir (made by the harness) is still empty.
+    expect(readdirSync(c.dataDir(3))).toEqual([]);
+
+    const attached = await piped(['cluster', '--config', c.configPath, '--data-dir', c.dir, '--attach'], 'ps\n3 transfer 1 1\n');
+    expect(attached.code, attached.err).toBe(0);
+    expect(attached.out).toMatch(/^client3 +up \d+ s +\d+ /m);
+    expect(attached.out).toMatch(/^client3: SUCCESS {2}block #1 {2}client3 -> client1/m);
+    expect(attached.err).toContain('left running: client1, client2 (started elsewhere)');
+    // client3 was this prompt's: it was stopped at exit; 1 and 2 still run.
+    expect([c.running(1), c.running(2)]).toEqual([true, true]);
+    await expect(c.raw(3, 'status', 1000)).rejects.toThrow(/is not running/);
+  });
+});
+
+describe('--fresh', () => {
+  it('deletes the clients\' data first: the next run starts from the genesis block', async () => {
+    const dir = makeTempDir();
+    const config = await configFile(dir);
+    const first = await piped(['cluster', '--config', config, '--data-dir', dir], '1 transfer 2 5\n');
+    expect(first.code, first.err).toBe(0);
+    const kept = await piped(['cluster', '--config', config, '--data-dir', dir], 'balance\n');
+    expect(kept.out.trim()).toBe('client1: $5.00  (this replica at block #1)');
+    const fresh = await piped(['cluster', '--config', config, '--data-dir', dir, '--fresh'], 'balance\n');
+    expect(fresh.code, fresh.err).toBe(0);
+    expect(fresh.err).toContain(`--fresh: deleted ${dir}/client-1, ${dir}/client-2, ${dir}/client-3`);
+    expect(fresh.out.trim()).toBe('client1: $10.00  (this replica at block #0)');
+  });
+});
+
+describe('--auto and --delay in what the cluster prints', () => {
+  it('--auto in a temporary dir says the data is deleted at the end, and names no path that will not exist', async () => {
+    const r = await runClientCli(['cluster', '2', '--auto', '20', '--duration', '0.5'], { timeoutMs: 60_000 });
+    expect(r.code, r.stderr).toBe(0);
+    const first = r.stdout.split('\n')[0]!;
+    expect(first).toBe('starting 2 clients (data in a temporary dir, deleted when the run ends; --data-dir <dir> keeps it)...');
+    expect(r.stdout).not.toContain(os.tmpdir());
+  });
+
+  it('--auto with --data-dir names the dir, which is still there afterwards', async () => {
+    const dir = makeTempDir();
+    const r = await runClientCli(['cluster', '2', '--auto', '20', '--duration', '0.5', '--data-dir', dir], { timeoutMs: 60_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.split('\n')[0]).toBe(`starting 2 clients (config ${dir}/config.json, data in ${dir})...`);
+    expect(readdirSync(dir).sort()).toEqual(['client-1', 'client-2', 'config.json']);
+  });
+
+  it('the cluster says --delay is on when it starts, and so does every client\'s banner and status', async () => {
+    const dir = makeTempDir();
+    const r = await piped(['cluster', '2', '--data-dir', dir, '--delay', '50'], '2 status\n');
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toContain(`starting 2 clients (config ${dir}/config.json, data in ${dir}; every message held 50 ms (--delay))...`);
+    expect(r.err).toMatch(/\[client1\] client1 listening on .*; each outgoing message held 50 ms \(--delay\)/);
+    expect(r.out).toMatch(/^delay {10}each outgoing message held 50 ms \(--delay\)$/m);
+  });
+});
+
+describe('client cluster run FILE...', () => {
+  const write = (dir: string, name: string, text: string): string => {
+    const file = path.join(dir, name);
+    writeFileSync(file, text);
+    return file;
+  };
+
+  it('checks every file before starting anything: one error per bad line, with file, line and a suggestion', async () => {
+    const dir = makeTempDir();
+    const good = write(dir, 'good.txt', '1 transfer 2 1\nexpect ok\n');
+    const bad = write(dir, 'typos.txt', '# a comment\n1 transfer 2 1\nwaitt 100\n1 tranfer 2 1\nexpect convereged\nall transfer 2 1\ntransfer 2 1\nexpect 1 balance 2 abc\n');
+    const r = await runClientCli(['cluster', 'run', good, bad], { timeoutMs: 30_000 });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.trimEnd().split('\n')).toEqual([
+      `client cluster: ${bad}:3: unknown instruction "waitt" — did you mean "wait"?`,
+      `client cluster: ${bad}:4: unknown command "tranfer" — did you mean "transfer"? (type help)`,
+      `client cluster: ${bad}:5: expect: unknown expectation "convereged" — did you mean "converged"? (expect ok | failed | snapshot verified | converged | <n|all> height <h> | <n|all> balance <m> <amount>)`,
+      `client cluster: ${bad}:6: client2: transfer: cannot transfer to yourself (client2)`,
+      `client cluster: ${bad}:7: address a client first, e.g. "1 transfer 2 1" or "all transfer 2 1"`,
+      `client cluster: ${bad}:8: expect: invalid amount "abc" — use dollars with up to 2 decimals, e.g. 4.50 (expect ok | failed | snapshot verified | converged | <n|all> height <h> | <n|all> balance <m> <amount>)`,
+      'client: 6 problems in the command files; nothing was started',
+    ]);
+  });
+
+  it('runs several files, each against a fresh cluster, and exits 1 if any failed', async () => {
+    const dir = makeTempDir();
+    const a = write(dir, 'a.txt', '1 transfer 2 1\nexpect all balance 2 11.00\n');
+    const wrong = write(dir, 'wrong.txt', '1 transfer 2 1\nexpect all balance 2 99.00\n');
+    // A fresh cluster each: b sees the genesis balances, not a's transfer.
+    const b = write(dir, 'b.txt', 'expect all height 0\nexpect 2 balance 2 10\n');
+    const r = await runClientCli(['cluster', 'run', a, wrong, b], { timeoutMs: 90_000 });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(`script ${a}: every line ran, every expect held`);
+    expect(r.stdout).toContain(`script ${b}: every line ran, every expect held`);
+    expect(r.stderr).toMatch(/wrong\.txt:2: expect failed: client\d sees client2 at \$11\.00, expected \$99\.00/);
+    expect(r.stdout.trimEnd().split('\n').pop()).toBe(`3 command files: 2 passed, 1 failed (${wrong})`);
+    expect(r.stdout.match(/^starting 3 clients/gm)).toHaveLength(3);
+  });
+
+  it('accepts the examples together, as the shell expands examples/*.txt', async () => {
+    const examples = readdirSync(path.join(ROOT, 'examples')).filter((f) => f.endsWith('.txt')).map((f) => path.join('examples', f));
+    const r = await runClientCli(['cluster', 'run', ...examples], { timeoutMs: 120_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trimEnd().split('\n').pop()).toBe(`${examples.length} command files: ${examples.length} passed`);
+    expect(readFileSync(path.join(ROOT, 'examples', 'basic.txt'), 'utf8')).toContain('expect');
+  });
+});

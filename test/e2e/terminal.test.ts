@@ -1,0 +1,113 @@
+/**
+ * The prompts in a real terminal (a pseudo-terminal from util-linux `script`): Ctrl-C cancels the
+ * line being typed in a client's REPL and at the cluster prompt, a second Ctrl-C on an empty line
+ * or Ctrl-D leaves; the cluster prompt completes with Tab and keeps its history.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Terminal, freePorts, makeTempDir, noTerminal } from './harness.js';
+
+const missing = noTerminal();
+// Like the docker test: skipped with the reason where no pseudo-terminal can be had, but never under CI.
+if (missing !== null && process.env.CI === 'true') throw new Error(`terminal tests need a pseudo-terminal under CI: ${missing}`);
+if (missing !== null) console.warn(`terminal tests skipped: ${missing}`);
+
+const terminals: Terminal[] = [];
+afterEach(async () => {
+  await Promise.all(terminals.splice(0).map((t) => t.close()));
+});
+
+function open(args: readonly string[]): Terminal {
+  const t = Terminal.start(args);
+  terminals.push(t);
+  return t;
+}
+
+/** A config of two clients on free ports; only client 1 is started (no peer is needed to type). */
+async function twoClientConfig(dir: string): Promise<string> {
+  const [a, b] = await freePorts(2);
+  const file = path.join(dir, 'config.json');
+  writeFileSync(file, JSON.stringify({ cluster: `term-${path.basename(dir)}`, clients: [{ id: 1, host: '127.0.0.1', port: a, balanceCents: 1000 }, { id: 2, host: '127.0.0.1', port: b, balanceCents: 1000 }] }));
+  return file;
+}
+
+const LEAVE_HINT = '(to leave, press Ctrl-C again or Ctrl-D, or type exit)';
+
+describe.skipIf(missing !== null)('Ctrl-C in a client\'s REPL', () => {
+  it('cancels a half-typed line and keeps the client running; Ctrl-C twice on an empty line leaves', async () => {
+    const dir = makeTempDir();
+    const config = await twoClientConfig(dir);
+    const t = open(['1', '--config', config, '--data-dir', path.join(dir, 'd1')]);
+    let at = await t.waitFor('client1> ');
+    t.type('transfer 2 4.5');
+    at = await t.waitFor('transfer 2 4.5', at);
+    t.type('\u0003');
+    at = await t.waitFor('client1> transfer 2 4.5^C\nclient1> ', at);
+    // Still running, and the cancelled transfer was never asked for.
+    t.type('status\r');
+    at = await t.waitFor(/transfers +0 waiting/, at);
+    expect(t.screen).not.toContain('waiting for client2 to connect');
+    t.type('\u0003');
+    at = await t.waitFor(`^C\n${LEAVE_HINT}\n`, at);
+    t.type('\u0003');
+    expect(await t.exit).toEqual({ code: 0, signal: null });
+    // The cancelled line is not in the history; the one run is.
+    expect(readFileSync(path.join(dir, 'd1', 'history'), 'utf8').split('\n').filter(Boolean)).toEqual(['status']);
+  });
+
+  it('Ctrl-D on an empty line leaves', async () => {
+    const dir = makeTempDir();
+    const config = await twoClientConfig(dir);
+    const t = open(['1', '--config', config, '--data-dir', path.join(dir, 'd1')]);
+    await t.waitFor('client1> ');
+    t.type('\u0004');
+    expect(await t.exit).toEqual({ code: 0, signal: null });
+  });
+});
+
+describe.skipIf(missing !== null)('the cluster prompt in a terminal', () => {
+  it('cancels a line with Ctrl-C, completes with Tab, keeps its history, and leaves with Ctrl-D', async () => {
+    const dir = makeTempDir();
+    const t = open(['cluster', '2', '--data-dir', dir]);
+    let at = await t.waitFor('cluster(client1)> ');
+    // Tab: a prompt command, then a client command after "<n>", then its recipient.
+    t.type('he\t');
+    at = await t.waitFor('help', at);
+    t.type('\u0003');
+    at = await t.waitFor('cluster(client1)> help^C\ncluster(client1)> ', at);
+    t.type('2 tra\t');
+    await t.waitFor('2 transfer', at);
+    t.type(' \t');
+    at = await t.waitFor('2 transfer 1', at);
+    t.type(' 2\r');
+    at = await t.waitFor(/client2: SUCCESS {2}block #1 {2}client2 -> client1 {2}\$2\.00/, at);
+    t.type('ps\r');
+    at = await t.waitFor(/client2 +up \d+ s/, at);
+    // A half-typed line is cancelled, not run; Ctrl-C on the empty line only says how to leave.
+    t.type('stop 2');
+    await t.waitFor('stop 2', at);
+    t.type('\u0003');
+    at = await t.waitFor('cluster(client1)> stop 2^C\n', at);
+    t.type('\u0003');
+    at = await t.waitFor(LEAVE_HINT, at);
+    t.type('1 balance 2\r');
+    at = await t.waitFor('client2: $8.00  (this replica at block #1)', at);
+    t.type('\u0004');
+    expect(await t.exit).toEqual({ code: 0, signal: null });
+    expect(t.screen).not.toContain('client2 stopped');
+    const history = path.join(dir, 'history');
+    expect(existsSync(history)).toBe(true);
+    expect(readFileSync(history, 'utf8').split('\n').filter(Boolean)).toEqual(['2 transfer 1 2', 'ps', '1 balance 2']);
+
+    // The next session has it: Up recalls the last line.
+    const again = open(['cluster', '2', '--data-dir', dir]);
+    at = await again.waitFor('cluster(client1)> ');
+    again.type('\u001b[A');
+    at = await again.waitFor('cluster(client1)> 1 balance 2', at);
+    again.type('\r');
+    await again.waitFor('client2: $8.00  (this replica at block #1)', at);
+    again.type('exit\r');
+    expect(await again.exit).toEqual({ code: 0, signal: null });
+  });
+});
