@@ -5,8 +5,10 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { freePorts, makeTempDir, runClientCli } from './harness.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { closeAllClusters, freePorts, makeTempDir, runClientCli } from './harness.js';
+
+afterAll(closeAllClusters);
 
 /** A config of `n` clients on free ports. */
 async function configFile(dir: string, n: number, name = 'config.json'): Promise<string> {

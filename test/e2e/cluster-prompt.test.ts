@@ -9,7 +9,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BIN, Cluster, ROOT, clustersPerTest, freePorts, makeTempDir, runClientCli, waitFor } from './harness.js';
+import { BIN, Cluster, ROOT, clustersPerTest, controlRequest, freePorts, killProcessesMentioning, makeTempDir, runClientCli, waitFor } from './harness.js';
 
 const clusters = clustersPerTest();
 
@@ -235,6 +235,33 @@ describe('--auto and --delay in what the cluster prints', () => {
     expect(r.err).toContain(`starting 2 clients (config ${dir}/config.json, data in ${dir}; every message held 50 ms (--delay))...`);
     expect(r.err).toMatch(/\[client1\] client1 listening on .*; each outgoing message held 50 ms \(--delay\)/);
     expect(r.out).toMatch(/^delay {10}each outgoing message held 50 ms \(--delay\)$/m);
+  });
+});
+
+describe('a cluster whose output nobody reads any more (| head)', () => {
+  it('stops its clients before it exits, instead of leaving them running', async () => {
+    const dir = makeTempDir();
+    const child = spawn(process.execPath, [BIN, 'cluster', 'run', path.join('examples', 'basic.txt'), '--data-dir', dir], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      let out = '';
+      await new Promise<void>((resolve) => {
+        child.stdout.setEncoding('utf8').on('data', (d: string) => {
+          out += d;
+          // The reader goes away once the first transfer is answered, as head -3 would.
+          if (out.includes('SUCCESS')) {
+            child.stdout.destroy();
+            resolve();
+          }
+        });
+      });
+      expect(await exit).not.toBe(0);
+      for (const id of [1, 2, 3]) await expect(controlRequest(path.join(dir, `client-${id}`), 'status', 1000)).rejects.toThrow(/is not running/);
+    } finally {
+      killQuietly(child);
+      // Had it left its clients running, they are no child of this test's: found by their data dir.
+      killProcessesMentioning(dir);
+    }
   });
 });
 

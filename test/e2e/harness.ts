@@ -7,7 +7,7 @@
  */
 import { afterAll, afterEach } from 'vitest';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync, readFileSync, existsSync, readdirSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -127,6 +127,8 @@ export function clustersPerTest(): { start: (...args: Parameters<typeof Cluster.
 export async function closeAllClusters(): Promise<void> {
   await Promise.all([...liveClusters].map((c) => c.close()));
   await Promise.all([...liveChildren].map((c) => killAndWait(c, 'SIGKILL')));
+  // Clients a killed `client cluster` started are not our children: they are found by their data dir.
+  for (const d of [...tempDirs]) killProcessesMentioning(d);
   for (const d of [...tempDirs]) removeTempDir(d);
 }
 
@@ -535,6 +537,26 @@ export class Cluster {
     await Promise.all([...this.procs.values()].map((p) => killAndWait(p.child, 'SIGKILL')));
     removeTempDir(this.dir);
   }
+}
+
+/**
+ * SIGKILLs every process whose command line mentions `marker` (a test's unique temp dir): the
+ * last resort for grandchildren a failing test would leave behind, which no handle here reaches.
+ */
+export function killProcessesMentioning(marker: string): number {
+  let killed = 0;
+  for (const pid of readdirSync('/proc').filter((d) => /^[0-9]+$/.test(d))) {
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (Number(pid) !== process.pid && cmdline.includes(marker)) {
+        process.kill(Number(pid), 'SIGKILL');
+        killed++;
+      }
+    } catch {
+      // gone meanwhile, or not ours
+    }
+  }
+  return killed;
 }
 
 // ---- a terminal: a process on a pseudo-terminal (util-linux `script`), typed into like a person ------

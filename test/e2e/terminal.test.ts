@@ -5,8 +5,10 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { Terminal, freePorts, makeTempDir, noTerminal } from './harness.js';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { Terminal, closeAllClusters, freePorts, makeTempDir, noTerminal } from './harness.js';
+
+afterAll(closeAllClusters);
 
 const missing = noTerminal();
 // Like the docker test: skipped with the reason where no pseudo-terminal can be had, but never under CI.

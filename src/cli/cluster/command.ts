@@ -97,6 +97,25 @@ function clientArgs(o: ClusterCliOptions): string[] {
   ];
 }
 
+/**
+ * Whatever ends this process early stops the clients first, or they would outlive it: Ctrl-C
+ * outside a prompt, SIGTERM, a terminal closed (SIGHUP), output nobody reads any more (`| head`).
+ */
+function stopClientsOnInterruption(stop: () => Promise<void>): void {
+  let leaving = false;
+  const leave = (code: number) => (): void => {
+    if (leaving) return;
+    leaving = true;
+    void stop().then(() => process.exit(code));
+  };
+  process.on('SIGINT', leave(130));
+  process.on('SIGTERM', leave(143));
+  process.on('SIGHUP', leave(129));
+  // A write that fails (EPIPE) is an 'error' event on the stream, which would end the process at once.
+  process.stdout.on('error', leave(1));
+  process.stderr.on('error', leave(1));
+}
+
 const names = (ids: readonly NodeId[]): string => ids.map((id) => `client${id}`).join(', ');
 
 /** "starting 3 clients (...)...": where the data goes, and whether it outlives the run. */
@@ -138,10 +157,7 @@ export async function runCluster(n: string | undefined, o: ClusterCliOptions): P
     await cluster.down();
     prepared.cleanup();
   };
-  process.on('SIGINT', () => void stopAll().then(() => process.exit(130)));
-  process.on('SIGTERM', () => void stopAll().then(() => process.exit(143)));
-  // The terminal went away: its clients go with it, cleanly.
-  process.on('SIGHUP', () => void stopAll().then(() => process.exit(129)));
+  stopClientsOnInterruption(stopAll);
   try {
     if (o.fresh) await startFresh(cluster, say);
     const running = (await cluster.probe()).filter((p) => p.answers).map((p) => p.id);
@@ -210,9 +226,7 @@ export async function runScripts(files: readonly string[], o: ClusterCliOptions)
   const scripts = loaded.flatMap((l) => ('script' in l ? [l.script] : []));
   const failed: string[] = [];
   let current: { stop: () => Promise<void> } | null = null;
-  const interrupt = (code: number) => (): void => void (current?.stop() ?? Promise.resolve()).then(() => process.exit(code));
-  process.on('SIGINT', interrupt(130));
-  process.on('SIGTERM', interrupt(143));
+  stopClientsOnInterruption(() => current?.stop() ?? Promise.resolve());
   const seen = new Set<string>();
   for (const script of scripts) {
     const say = (line: string): void => void process.stdout.write(`${line}\n`);
