@@ -151,7 +151,7 @@ export async function runClient(n: string | undefined, o: RunOptions): Promise<v
     process.stdout.write(`${banner}\n(daemon mode: drive it with \`client ctl ${id} <command>\`; stop with Ctrl-C or SIGTERM)\n`);
     daemon.on('notice', (notice) => process.stdout.write(`${new Date().toISOString()} ${renderNotice(notice)}\n`));
   } else if (interactive) {
-    process.stdout.write(`${banner}\nType help for commands, exit or Ctrl-D to leave.\n`);
+    process.stdout.write(`${banner}\nType help for commands. Ctrl-C cancels a line; exit or Ctrl-D leaves.\n`);
     startRepl(replOptions);
   } else {
     say(banner);
