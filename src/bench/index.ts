@@ -24,7 +24,8 @@ export type Phase = (typeof PHASES)[number];
  */
 export const VARIANTS = {
   'no-fsync': { description: 'no fdatasync before a block is released (--no-fsync)', args: ['--no-fsync'], env: {} },
-  secret: { description: 'a cluster secret on every channel', args: [], env: { LAMPORT_LEDGER_SECRET: 'bench-secret-of-the-cluster' } },
+  secret: { description: 'a cluster secret on every channel (TLS)', args: [], env: { LAMPORT_LEDGER_SECRET: 'bench-secret-of-the-cluster' } },
+  'no-trace': { description: 'no protocol trace file (--no-trace)', args: ['--no-trace'], env: {} },
 } as const satisfies Record<string, { description: string; args: readonly string[]; env: Readonly<Record<string, string>> }>;
 export type Variant = keyof typeof VARIANTS;
 

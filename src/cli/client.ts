@@ -34,6 +34,7 @@ export interface RunOptions {
   transferTimeout?: number;
   listen?: string;
   fsync?: boolean;
+  trace?: boolean;
 }
 
 /** One line for whatever stopped a client from starting. */
@@ -114,6 +115,7 @@ export async function runClient(n: string | undefined, o: RunOptions): Promise<v
       ...(o.snapshotEvery ? { snapshotEveryMs: o.snapshotEvery * 1000 } : {}),
       ...(o.listen ? { listenHost: o.listen } : {}),
       fsync: o.fsync !== false,
+      trace: o.trace !== false,
       secret,
     });
     daemon.on('fatal', (error) => exit(1, `client${id}: stopping: ${error.message}`));

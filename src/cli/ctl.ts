@@ -32,7 +32,7 @@ export async function runCtl(n: string, words: string[], o: CtlOptions): Promise
   let client: ControlClient | null = null;
   try {
     client = await ControlClient.connect(dataDir, { timeoutMs: o.timeout * 1000 });
-    const answer = await runLine(words.join(' '), client, await client.identity());
+    const answer = await runLine(words.join(' '), client, await client.identity(), { dataDir });
     process.stdout.write(`${o.json ? JSON.stringify(answerJson(answer)) : renderAnswer(answer)}\n`);
     process.exitCode = succeeded(answer) ? 0 : 1;
   } catch (e) {

@@ -14,7 +14,11 @@ import type {
   StatusView,
   TransferAnswer,
 } from '../daemon/api.js';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import type { SnapshotRecord } from '../daemon/snapshot-record.js';
+import { describeCause } from '../shared/errors.js';
+import { writeSnapshotPage } from '../trace/run.js';
 import type { NodeId } from '../core/types.js';
 import { type CommandName, type ReplCommand, parseCommandLine } from './parse.js';
 
@@ -30,14 +34,47 @@ export type Answer =
   | { readonly type: 'balance'; readonly client: NodeId; readonly view: BalancesView }
   | { readonly type: 'snapshot'; readonly answer: SnapshotAnswer }
   | { readonly type: 'snapshots'; readonly listing: SnapshotListing }
-  | { readonly type: 'savedSnapshot'; readonly id: string; readonly record: SnapshotRecord | null }
+  | { readonly type: 'savedSnapshot'; readonly id: string; readonly record: SnapshotRecord | null; readonly page?: DiagramPage }
   | { readonly type: 'chain'; readonly view: ChainView }
   | { readonly type: 'peers'; readonly self: NodeId; readonly view: PeersView }
   | { readonly type: 'status'; readonly view: StatusView }
-  | { readonly type: 'help'; readonly topic: CommandName | null };
+  | { readonly type: 'help'; readonly topic: CommandName | null }
+  /** `trace on|off` away from a client's own prompt (through the control socket): it prints there only. */
+  | { readonly type: 'traceElsewhere' };
+
+/** The space-time diagram `snapshot show <id> --html` wrote, or why it could not. */
+export type DiagramPage = { readonly ok: true; readonly file: string; readonly summary: string; readonly cut: string | null } | { readonly ok: false; readonly error: string };
+
+/** Where the command runs: the data dir of the client it speaks for, when known. */
+export interface Here {
+  readonly dataDir?: string;
+}
+
+/**
+ * The traces a diagram is drawn from: this client's data dir, and its peers' laid out beside it,
+ * named as this one with the client number changed (`data/client-2` beside `data/client-1`, as
+ * `npm start`, `client cluster` and three terminals lay them out).
+ */
+function clusterDataDirs(dataDir: string, who: Identity): string[] {
+  const named = /^(.*?)(\d+)(\D*)$/.exec(path.basename(dataDir));
+  if (named === null || Number(named[2]) !== who.self) return [dataDir];
+  const [, before = '', , after = ''] = named;
+  const beside = who.nodes.filter((n) => n !== who.self).map((n) => path.join(path.dirname(dataDir), `${before}${n}${after}`)).filter((d) => existsSync(d));
+  return [dataDir, ...beside];
+}
+
+async function diagram(id: string, file: string, who: Identity, here: Here): Promise<DiagramPage> {
+  if (here.dataDir === undefined) return { ok: false, error: 'the diagram needs the data dirs (give --data-dir)' };
+  try {
+    const report = await writeSnapshotPage(clusterDataDirs(here.dataDir, who), id, file);
+    return { ok: true, file, summary: report.summary, cut: report.snapshot };
+  } catch (e) {
+    return { ok: false, error: describeCause(e) };
+  }
+}
 
 /** Carries out one parsed command for client `who.self`. */
-export async function interpret(command: ReplCommand, ledger: LedgerApi, who: Identity): Promise<Answer> {
+export async function interpret(command: ReplCommand, ledger: LedgerApi, who: Identity, here: Here = {}): Promise<Answer> {
   switch (command.type) {
     case 'empty':
       return { type: 'empty' };
@@ -51,8 +88,14 @@ export async function interpret(command: ReplCommand, ledger: LedgerApi, who: Id
       return { type: 'snapshot', answer: await ledger.snapshot() };
     case 'snapshots':
       return { type: 'snapshots', listing: await ledger.snapshots() };
-    case 'snapshotShow':
-      return { type: 'savedSnapshot', id: command.id, record: await ledger.savedSnapshot(command.id) };
+    case 'snapshotShow': {
+      const record = await ledger.savedSnapshot(command.id);
+      if (command.html === undefined || record === null) return { type: 'savedSnapshot', id: command.id, record };
+      return { type: 'savedSnapshot', id: command.id, record, page: await diagram(command.id, command.html, who, here) };
+    }
+    case 'trace':
+      // A client's own prompt handles it before it gets here: the lines print where it runs.
+      return { type: 'traceElsewhere' };
     case 'chain':
       return { type: 'chain', view: await ledger.chain(command.last) };
     case 'peers':
@@ -68,9 +111,9 @@ export async function interpret(command: ReplCommand, ledger: LedgerApi, who: Id
 }
 
 /** Parses one line as client `who.self`'s REPL would, and carries it out. */
-export function runLine(line: string, ledger: LedgerApi, who: Identity): Promise<Answer> {
+export function runLine(line: string, ledger: LedgerApi, who: Identity, here: Here = {}): Promise<Answer> {
   const parsed = parseCommandLine(line, who);
-  return parsed.ok ? interpret(parsed.command, ledger, who) : Promise.resolve({ type: 'invalid', error: parsed.error });
+  return parsed.ok ? interpret(parsed.command, ledger, who, here) : Promise.resolve({ type: 'invalid', error: parsed.error });
 }
 
 /** Whether the command did what it was asked: the exit status of `client ctl`. */
@@ -78,13 +121,14 @@ export function succeeded(a: Answer): boolean {
   switch (a.type) {
     case 'invalid':
     case 'exitRefused':
+    case 'traceElsewhere':
       return false;
     case 'transfer':
       return a.result.ok;
     case 'snapshot':
       return a.answer.ok && a.answer.record.verified;
     case 'savedSnapshot':
-      return a.record !== null;
+      return a.record !== null && (a.page === undefined || a.page.ok);
     case 'empty':
     case 'balances':
     case 'balance':

@@ -4,7 +4,7 @@
  */
 import type { Answer } from './interpret.js';
 import { COMMANDS } from './parse.js';
-import { missingSnapshot } from './render.js';
+import { TRACE_ELSEWHERE, missingSnapshot } from './render.js';
 
 export function answerJson(a: Answer): unknown {
   switch (a.type) {
@@ -25,7 +25,8 @@ export function answerJson(a: Answer): unknown {
     case 'snapshots':
       return a.listing;
     case 'savedSnapshot':
-      return a.record ?? { ok: false, error: missingSnapshot(a.id) };
+      if (a.record === null) return { ok: false, error: missingSnapshot(a.id) };
+      return a.page === undefined ? a.record : { ...a.record, page: a.page };
     case 'chain':
       return a.view;
     case 'peers':
@@ -34,5 +35,7 @@ export function answerJson(a: Answer): unknown {
       return a.view.node;
     case 'help':
       return { commands: a.topic === null ? COMMANDS : COMMANDS.filter((c) => c.name === a.topic) };
+    case 'traceElsewhere':
+      return { ok: false, error: TRACE_ELSEWHERE };
   }
 }

@@ -52,6 +52,7 @@ export function buildProgram(): Command {
     .option('--transfer-timeout <seconds>', 'give up on a transfer that has not got the lock by then (default: the config, 30)', parseSeconds)
     .option('--listen <host>', "listen on this address instead of the config's host (e.g. 0.0.0.0)")
     .option('--no-fsync', 'do not fdatasync the chain file before releasing a block (faster; a power loss may lose acknowledged transfers)')
+    .option('--no-trace', 'do not append the protocol trace to <data-dir>/trace.jsonl (see client trace)')
     .option('--insecure', `listen beyond loopback without a cluster secret (default: refuse to; see ${SECRET_ENV})`)
     // Excess words are checked in the action, which can tell a mistyped subcommand from them.
     .allowExcessArguments()
@@ -69,6 +70,8 @@ export function buildProgram(): Command {
     .option('-c, --config <file>', 'check <n> against this cluster config')
     .option('-d, --data-dir <dir>', 'the client\'s data dir (default data/client-<n>)')
     .option('--timeout <seconds>', 'how long to wait for the answer', parseSeconds, 60)
+    // A REPL line's own flags (snapshot show <id> --html <file>) belong to the line, not to ctl.
+    .allowUnknownOption()
     .action((n: string, words: string[], o: CtlOptions) => runCtl(n, words, withEnvDefaults(o)));
 
   const cluster = program

@@ -29,7 +29,10 @@ export type ReplCommand =
   | { readonly type: 'balance'; readonly target: BalanceTarget }
   | { readonly type: 'snapshot' }
   | { readonly type: 'snapshots' }
-  | { readonly type: 'snapshotShow'; readonly id: string }
+  /** `html`: also write the space-time diagram around the snapshot to this file. */
+  | { readonly type: 'snapshotShow'; readonly id: string; readonly html?: string }
+  /** Print every message this client sends and receives as it happens (a client's own prompt only). */
+  | { readonly type: 'trace'; readonly on: boolean }
   /** `last` absent: show the last DEFAULT_CHAIN_LAST blocks. */
   | { readonly type: 'chain'; readonly last?: number }
   | { readonly type: 'peers' }
@@ -44,7 +47,7 @@ export type ParseResult = { readonly ok: true; readonly command: ReplCommand } |
 
 export type AmountResult = { readonly ok: true; readonly cents: Cents } | { readonly ok: false; readonly error: string };
 
-export type CommandName = 'transfer' | 'balance' | 'snapshot' | 'snapshots' | 'chain' | 'peers' | 'status' | 'help' | 'exit';
+export type CommandName = 'transfer' | 'balance' | 'snapshot' | 'snapshots' | 'chain' | 'peers' | 'status' | 'trace' | 'help' | 'exit';
 
 export interface CommandSpec {
   readonly name: CommandName;
@@ -73,9 +76,9 @@ export const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'snapshot',
     aliases: [],
-    usage: 'snapshot [show <id> | list]',
-    description: 'take a Chandy-Lamport snapshot of the whole system, or show a saved one',
-    examples: ['snapshot', 'snapshot show 1.3'],
+    usage: 'snapshot [show <id> [--html <file>] | list]',
+    description: 'take a Chandy-Lamport snapshot of the whole system, or show a saved one (--html: its space-time diagram)',
+    examples: ['snapshot', 'snapshot show 1.3', 'snapshot show 1.3 --html 1.3.html'],
   },
   {
     name: 'snapshots',
@@ -98,6 +101,13 @@ export const COMMANDS: readonly CommandSpec[] = [
     usage: 'status',
     description: 'show the Lamport clock, lock queue, chain head and pending work',
     examples: ['status'],
+  },
+  {
+    name: 'trace',
+    aliases: [],
+    usage: 'trace on|off',
+    description: 'print each message this client sends and receives, with its clock, as it happens',
+    examples: ['trace on', 'trace off'],
   },
   { name: 'help', aliases: ['?'], usage: 'help [<command>]', description: 'list commands, or explain one', examples: ['help', 'help transfer'] },
   { name: 'exit', aliases: ['quit'], usage: 'exit', description: 'leave the REPL and stop this client', examples: ['exit'] },
@@ -225,11 +235,14 @@ export function parseCommandLine(line: string, ctx: ParseContext): ParseResult {
       switch (sub.toLowerCase()) {
         case 'list':
           return args.length === 1 ? ok({ type: 'snapshots' }) : usageError(spec, '"list" takes no arguments');
-        case 'show':
+        case 'show': {
           if (id === undefined) return usageError(spec, 'missing snapshot id (see snapshots)');
-          if (args.length > 2) return usageError(spec, 'too many arguments');
           if (!/^[0-9]+\.[0-9]+$/.test(id)) return { ok: false, error: `snapshot: invalid snapshot id ${quote(id)} — ids look like 1.3 (see snapshots)` };
-          return ok({ type: 'snapshotShow', id });
+          const [, , flag, file, ...more] = args;
+          if (flag === undefined) return ok({ type: 'snapshotShow', id });
+          if (flag !== '--html' || file === undefined || more.length > 0) return usageError(spec, `after the id, only --html <file>`);
+          return ok({ type: 'snapshotShow', id, html: file });
+        }
         default:
           return usageError(spec, `unknown subcommand ${quote(sub)}`);
       }
@@ -242,6 +255,13 @@ export function parseCommandLine(line: string, ctx: ParseContext): ParseResult {
       const n = /^[0-9]+$/.test(arg) ? Number(arg) : NaN;
       if (!Number.isSafeInteger(n) || n < 1) return usageError(spec, `count must be a positive whole number, got ${quote(arg)}`);
       return ok({ type: 'chain', last: n });
+    }
+    case 'trace': {
+      const bad = arity(spec, args, 1, 1);
+      if (bad !== null) return bad;
+      const [arg = ''] = args;
+      if (arg.toLowerCase() === 'on' || arg.toLowerCase() === 'off') return ok({ type: 'trace', on: arg.toLowerCase() === 'on' });
+      return usageError(spec, `expected on or off, got ${quote(arg)}`);
     }
     case 'help': {
       const bad = arity(spec, args, 0, 1);
@@ -280,6 +300,8 @@ function argumentCandidates(spec: CommandSpec, done: readonly string[], partial:
       if (index === 0) return ['list', 'show'];
       if (index === 1 && done[0]?.toLowerCase() === 'show') return [...(ctx.snapshotIds ?? [])];
       return [];
+    case 'trace':
+      return index === 0 ? ['on', 'off'] : [];
     case 'help':
       return index === 0 ? COMMANDS.map((c) => c.name) : [];
     default:

@@ -3,13 +3,14 @@
  * in this process (the REPL) or answered through its control socket (`ctl`, `client cluster`).
  */
 import type { NodeStatus } from '../core/api.js';
+import type { TraceEvent } from '../core/trace-events.js';
 import { describeEvent, describeMessage } from '../core/describe.js';
 import { short } from '../core/ledger.js';
 import { formatCents } from '../core/money.js';
 import type { Block, NodeId } from '../core/types.js';
 import type { BalancesView, MessageDelay, Notice, PeerView, SnapshotAnswer, SnapshotListing, StatusView, TransferAnswer } from '../daemon/api.js';
 import type { SnapshotRecord } from '../daemon/snapshot-record.js';
-import type { Answer } from './interpret.js';
+import type { Answer, DiagramPage } from './interpret.js';
 import { COMMANDS } from './parse.js';
 
 export const clientName = (id: NodeId): string => `client${id}`;
@@ -76,16 +77,64 @@ export function renderDelay(d: MessageDelay): string {
 
 function renderNodeStatus(s: NodeStatus, extra: { readonly dataDir: string; readonly listen: string }): string {
   const queue = s.queue.length === 0 ? '(empty)' : s.queue.map((e) => `(${e.ts}, ${clientName(e.node)})`).join(' ');
+  const latest = s.latest.length === 0 ? 'none yet' : s.latest.map((l) => `${clientName(l.peer)} ts ${l.ts}`).join(', ');
   return [
     `${clientName(s.id)}  listening on ${extra.listen}, data in ${extra.dataDir}`,
     `clock          ${s.clock}`,
     `chain          #${s.height} ${short(s.head)}${s.pendingBlocks > 0 ? ` (+${s.pendingBlocks} out-of-order blocks waiting)` : ''}`,
     `lock queue     ${queue}`,
     `own request    ${s.requesting ? `ts ${s.requesting.ts}` : 'none'}`,
+    ...(s.waitingFor ? [`waiting for    ${waitingFor(s)}`] : []),
+    `latest from    ${latest}`,
     `transfers      ${s.pendingTransfers} waiting`,
     `peers up       ${s.peersUp.length === 0 ? 'none' : s.peersUp.map(clientName).join(', ')}`,
     `snapshots      ${s.snapshotsInProgress} in progress`,
   ].join('\n');
+}
+
+/** What an outstanding request still waits for, in the terms of Lamport's rule 5. */
+function waitingFor(s: NodeStatus): string {
+  const w = s.waitingFor;
+  const own = s.requesting?.ts;
+  if (w === null) return '';
+  switch (w.kind) {
+    case 'peersDown':
+      return `${w.peers.map(clientName).join(', ')} to connect`;
+    case 'queuedBehind':
+      return w.entries.map((e) => `${clientName(e.node)}'s earlier request (ts ${e.ts}) to be released`).join(', ');
+    case 'noLaterMessage':
+      return w.peers.map((p) => `a message from ${clientName(p)} later than ts ${own} (none yet)`).join(', ');
+    case 'oldView':
+      return `${w.peers.map(clientName).join(', ')} to confirm the current membership (a peer restarted)`;
+    case 'catchingUp':
+      return `block #${w.height} from ${clientName(w.peer)} (catching up before entering)`;
+    case 'notRequested':
+      return 'nothing';
+  }
+}
+
+/** One line per message sent or received and per step of the protocol worth watching (`trace on`). */
+export function renderTraceEvent(e: TraceEvent): string | null {
+  switch (e.kind) {
+    case 'send':
+      return `-> ${e.desc} to ${clientName(e.to)}`;
+    case 'receive':
+      return `<- ${e.desc} from ${clientName(e.from)}, clock ${e.clockBefore} -> ${e.clock}`;
+    case 'enter':
+      return `== entered the critical section at ts=${e.ts} on #${e.height}`;
+    case 'leave':
+      return `== left the critical section${e.block === null ? ', no block' : `, block #${e.block} committed`}`;
+    case 'record':
+      return `== snapshot ${e.snapshot}: state recorded at clock ${e.clock}`;
+    case 'channelStop':
+      return `== snapshot ${e.snapshot}: channel from ${clientName(e.from)} recorded (${e.messages} in flight)`;
+    case 'start':
+    case 'peerUp':
+    case 'peerDown':
+    case 'commit':
+    case 'channelStart':
+      return null;
+  }
 }
 
 export function renderSnapshot(r: SnapshotRecord): string {
@@ -164,7 +213,8 @@ export function renderAnswer(a: Answer): string {
     case 'snapshots':
       return renderSnapshotList(a.listing);
     case 'savedSnapshot':
-      return a.record === null ? `${missingSnapshot(a.id)} (type snapshots to list them)` : renderSnapshot(a.record);
+      if (a.record === null) return `${missingSnapshot(a.id)} (type snapshots to list them)`;
+      return a.page === undefined ? renderSnapshot(a.record) : `${renderSnapshot(a.record)}\n${renderPage(a.page)}`;
     case 'chain':
       return renderChain(a.view.blocks, a.view.height);
     case 'peers':
@@ -173,7 +223,17 @@ export function renderAnswer(a: Answer): string {
       return renderStatus(a.view);
     case 'help':
       return renderHelp(a.topic);
+    case 'traceElsewhere':
+      return TRACE_ELSEWHERE;
   }
+}
+
+/** Why `trace on|off` does nothing through the control socket. */
+export const TRACE_ELSEWHERE = 'trace on|off prints at a client\'s own prompt; elsewhere, read <data-dir>/trace.jsonl or run client trace';
+
+function renderPage(p: DiagramPage): string {
+  if (!p.ok) return `FAILED  no diagram: ${p.error}`;
+  return [`wrote ${p.file}: ${p.summary}`, ...(p.cut === null ? [] : [p.cut])].join('\n');
 }
 
 /** One line for something that happened without being asked for. */
@@ -184,6 +244,7 @@ export function renderNotice(n: Notice): string {
     case 'peerDown':
       return `${clientName(n.peer)} disconnected`;
     case 'peerProblem':
+    case 'fileProblem':
       return n.line;
     case 'waitingForPeers':
       return `waiting for ${n.peers.map(clientName).join(', ')} to connect before requesting the lock`;

@@ -6,11 +6,12 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
+import type { TraceEvent } from '../core/trace-events.js';
 import type { Daemon } from '../daemon/daemon.js';
 import { type Answer, interpret, succeeded } from './interpret.js';
 import { answerJson } from './json.js';
 import { completeLine, parseCommandLine } from './parse.js';
-import { renderAnswer, renderNotice } from './render.js';
+import { renderAnswer, renderNotice, renderTraceEvent } from './render.js';
 
 export interface ReplOptions {
   readonly daemon: Daemon;
@@ -120,6 +121,31 @@ function show(answer: Answer, json: boolean): string {
   return json ? JSON.stringify(answerJson(answer)) : renderAnswer(answer);
 }
 
+/**
+ * `trace on|off` at this prompt: while on, each message the client sends and receives (and each
+ * critical section and snapshot recording) is printed as it happens. Returns the switch.
+ */
+function tracing(daemon: Daemon, write: (text: string) => void, json: boolean): (on: boolean) => string {
+  let listener: ((events: readonly TraceEvent[]) => void) | null = null;
+  return (on) => {
+    if (on && listener === null) {
+      listener = (events) => {
+        for (const e of events) {
+          const line = renderTraceEvent(e);
+          if (line !== null) write(json ? JSON.stringify({ trace: e }) : `  ${line}`);
+        }
+      };
+      daemon.on('trace', listener);
+      return json ? JSON.stringify({ ok: true, trace: 'on' }) : 'tracing messages: -> sent, <- received (trace off to stop)';
+    }
+    if (!on && listener !== null) {
+      daemon.off('trace', listener);
+      listener = null;
+    }
+    return json ? JSON.stringify({ ok: true, trace: on ? 'on' : 'off' }) : `tracing is ${on ? 'on' : 'off'}`;
+  };
+}
+
 /** A parse error, in the form the session prints. */
 const invalid = (error: string, json: boolean): string => show({ type: 'invalid', error }, json);
 
@@ -141,6 +167,7 @@ export function startRepl(o: ReplOptions): readline.Interface {
     if (text) printAbovePrompt(rl, o.output, text);
   };
   o.daemon.on('notice', (n) => print(o.json ? JSON.stringify({ notice: renderNotice(n) }) : `  · ${renderNotice(n)}`));
+  const trace = tracing(o.daemon, print, o.json);
 
   const end = endOnce(rl, o.onEnd);
   rl.on('line', (line) => {
@@ -151,7 +178,11 @@ export function startRepl(o: ReplOptions): readline.Interface {
     }
     if (parsed.command.type === 'exit') return end(0);
     if (parsed.command.type === 'empty') return rl.prompt();
-    interpret(parsed.command, o.daemon, ctx).then(
+    if (parsed.command.type === 'trace') {
+      print(trace(parsed.command.on));
+      return rl.prompt();
+    }
+    interpret(parsed.command, o.daemon, ctx, { dataDir: o.dataDir }).then(
       (answer) => print(show(answer, o.json)),
       (err: unknown) => print(`error: ${err instanceof Error ? err.message : String(err)}`),
     );
@@ -175,6 +206,7 @@ export function runPiped(o: ReplOptions): void {
   let running = false;
   let failed = false;
   const end = endOnce(rl, o.onEnd);
+  const trace = tracing(o.daemon, (text) => o.output.write(`${text}\n`), o.json);
   const next = async (): Promise<void> => {
     if (running) return;
     running = true;
@@ -188,8 +220,12 @@ export function runPiped(o: ReplOptions): void {
       }
       if (parsed.command.type === 'empty') continue;
       if (parsed.command.type === 'exit') return end(failed ? 1 : 0);
+      if (parsed.command.type === 'trace') {
+        o.output.write(`${trace(parsed.command.on)}\n`);
+        continue;
+      }
       try {
-        const answer = await interpret(parsed.command, o.daemon, ctx);
+        const answer = await interpret(parsed.command, o.daemon, ctx, { dataDir: o.dataDir });
         if (!succeeded(answer)) failed = true;
         o.output.write(`${show(answer, o.json)}\n`);
       } catch (e) {

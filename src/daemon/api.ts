@@ -115,6 +115,8 @@ export type Notice =
   | { readonly type: 'peerDown'; readonly peer: NodeId }
   /** Why a peer cannot be reached or was refused (a wrong secret, another cluster), in the network's words. */
   | { readonly type: 'peerProblem'; readonly line: string }
+  /** A file beside the chain (the trace) cannot be written; the client goes on without it. */
+  | { readonly type: 'fileProblem'; readonly line: string }
   | { readonly type: 'waitingForPeers'; readonly peers: readonly NodeId[] }
   | { readonly type: 'blockFromPeer'; readonly block: Block; readonly from: NodeId }
   /** More blocks came from peers in the last second than were worth a notice each. */

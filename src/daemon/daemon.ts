@@ -11,6 +11,7 @@ import type { Command, CommandResult, Effect, GlobalSnapshot, Input } from '../c
 import { describeEvent, describeMessage } from '../core/describe.js';
 import { MAX_VIEW } from '../core/limits.js';
 import { Node, assertNever } from '../core/node.js';
+import type { TraceEvent } from '../core/trace-events.js';
 import { type Cents, type NodeId, snapshotKey } from '../core/types.js';
 import { Mesh } from '../net/mesh.js';
 import {
@@ -32,6 +33,7 @@ import { ControlServer, assertNotRunning } from './control/server.js';
 import { DaemonError, DaemonErrorKind } from './errors.js';
 import { listenFailure } from './listen.js';
 import { type SnapshotRecord, UNREADABLE_VERDICT, isSnapshotRecord, snapshotRecord, summaryOf } from './snapshot-record.js';
+import { TraceWriter } from './trace-writer.js';
 
 export interface DaemonOptions {
   readonly config: ClusterConfig;
@@ -48,6 +50,8 @@ export interface DaemonOptions {
   readonly fsync?: boolean;
   /** The cluster secret (config or environment); null for none. */
   readonly secret: string | null;
+  /** Append the protocol trace to `<data-dir>/trace.jsonl` (default true). */
+  readonly trace?: boolean;
 }
 
 export type DaemonEvents = {
@@ -55,6 +59,8 @@ export type DaemonEvents = {
   notice: [notice: Notice];
   /** The client cannot go on (see `feed`); the process should exit. */
   fatal: [error: Error];
+  /** The protocol trace of each step, for whoever watches it live (emitted only while someone listens). */
+  trace: [events: readonly TraceEvent[]];
 };
 
 /** A command handed to the core, waiting for its result. */
@@ -78,6 +84,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi {
   private readonly mesh: Mesh;
   private readonly store: ChainStore;
   private readonly control: ControlServer;
+  private readonly trace: TraceWriter;
   private readonly waiting = new Map<string, Waiting>();
   private readonly snapshotStarts = new Map<string, number>();
   private tickTimer: NodeJS.Timeout | null = null;
@@ -126,6 +133,10 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi {
       maxMessageBytes: config.maxFrameBytes,
       incarnation,
     });
+    this.trace = new TraceWriter(dataDir, id, incarnation.toString(16), nodes.filter((n) => n !== id), opened.head.height, options.trace ?? true, (line) => {
+      logger.warn(line);
+      this.emit('notice', { type: 'fileProblem', line });
+    });
 
     this.mesh = new Mesh({
       self: id,
@@ -142,8 +153,10 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi {
       secret: options.secret,
       ...(options.delay ? { delay: options.delay } : {}),
     });
-    this.mesh.on('peerUp', (peer, height, incarnation) => {
+    this.mesh.on('peerUp', (peer, height, incarnation, channels) => {
       this.emit('notice', { type: 'peerUp', peer });
+      // The trace names the session's channels before the step that sends on them.
+      this.watchTrace(this.trace.peerUp(peer, channels));
       this.feed({ kind: 'peerUp', peer, height, incarnation });
     });
     this.mesh.on('peerDown', (peer) => {
@@ -157,6 +170,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi {
   }
 
   async start(): Promise<{ repaired: Repair | null }> {
+    this.watchTrace(this.trace.start(this.node.lamportTime()));
     await this.control.start();
     try {
       await this.mesh.start();
@@ -307,8 +321,15 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi {
     if (this.debug && input.kind === 'receive') {
       this.log.debug({ from: input.from, clock: this.node.lamportTime() }, `${input.from}->${this.id} ${describeMessage(input.message)}`);
     }
+    const clockBefore = this.node.lamportTime();
     const effects = this.node.step(input);
     for (const e of effects) this.carryOut(e);
+    // Making trace events costs a line of text per message: only when they are written or watched.
+    if (this.trace.writing || this.listenerCount('trace') > 0) this.watchTrace(this.trace.step(input, effects, clockBefore));
+  }
+
+  private watchTrace(events: readonly TraceEvent[]): void {
+    if (events.length > 0 && this.listenerCount('trace') > 0) this.emit('trace', events);
   }
 
   private carryOut(e: Effect): void {
@@ -389,6 +410,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi {
     this.waiting.clear();
     await this.control.close();
     await this.mesh.close();
+    await this.trace.close();
     this.store.close();
     this.log.info(`client${this.id} stopped`);
   }

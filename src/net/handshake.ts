@@ -55,22 +55,22 @@ function distinguish(a: string, b: string): [string, string] {
 export function refusalOf(hello: Hello, ctx: AcceptorContext): string | null {
   const n = hello.node;
   if (hello.cluster !== ctx.cluster) {
-    return `client ${n} has a different config: cluster ${JSON.stringify(hello.cluster)} != ${JSON.stringify(ctx.cluster)}; start every client with the same config`;
+    return `client${n} has a different config: cluster ${JSON.stringify(hello.cluster)} != ${JSON.stringify(ctx.cluster)}; start every client with the same config`;
   }
   if (hello.genesis !== ctx.genesis) {
     const [theirs, ours] = distinguish(hello.genesis, ctx.genesis);
-    return `client ${n} has a different config: genesis ${theirs} != ${ours}; start every client with the same config`;
+    return `client${n} has a different config: genesis ${theirs} != ${ours}; start every client with the same config`;
   }
-  if (n === ctx.self) return `client ${n} is this client's own id; every client needs its own id`;
+  if (n === ctx.self) return `client${n} is this client's own id; every client needs its own id`;
   if (!ctx.peers.has(n)) {
     const known = [ctx.self, ...ctx.peers].sort((a, b) => a - b).join(', ');
-    return `unknown client ${n}: this cluster has clients ${known}`;
+    return `unknown client${n}: this cluster has clients ${known}`;
   }
-  if (hello.to !== ctx.self) return `client ${n} meant to dial client ${hello.to} but reached client ${ctx.self}; check the peer addresses in the config`;
+  if (hello.to !== ctx.self) return `client${n} meant to dial client${hello.to} but reached client${ctx.self}; check the peer addresses in the config`;
   if (ctx.tlsIdentity !== null && ctx.tlsIdentity !== tlsIdentityOf(n)) {
-    return `the connection presented TLS identity ${JSON.stringify(ctx.tlsIdentity)} but claims to be client ${n}: a client may only connect as itself`;
+    return `the connection presented TLS identity ${JSON.stringify(ctx.tlsIdentity)} but claims to be client${n}: a client may only connect as itself`;
   }
-  if (ctx.connected(n)) return `client ${n} is already connected`;
+  if (ctx.connected(n)) return `client${n} is already connected`;
   return null;
 }
 
@@ -126,21 +126,21 @@ export class DialerHandshake {
   receive(body: Uint8Array): DialerStep {
     const { peer, where } = this.ctx;
     // An outgoing channel carries exactly one frame towards us: the answer to our HELLO.
-    if (this.answered) return { kind: 'fail', error: new NetError(NetErrorKind.UnexpectedData, `client ${peer} sent unexpected data after WELCOME on our outgoing channel; reconnecting`) };
+    if (this.answered) return { kind: 'fail', error: new NetError(NetErrorKind.UnexpectedData, `client${peer} sent unexpected data after WELCOME on our outgoing channel; reconnecting`) };
     this.answered = true;
     const decoded = decodeHandshake(body);
-    if (!decoded.ok) return { kind: 'fail', error: new NetError(decoded.error.kind, `bad handshake answer from client ${peer} (${where}): ${decoded.error.message}`) };
+    if (!decoded.ok) return { kind: 'fail', error: new NetError(decoded.error.kind, `bad handshake answer from client${peer} (${where}): ${decoded.error.message}`) };
     const frame = decoded.value;
     switch (frame.type) {
       case 'REFUSE':
-        return { kind: 'refused', problem: `client ${peer} (${where}) refused the connection: ${frame.reason}` };
+        return { kind: 'refused', problem: `client${peer} (${where}) refused the connection: ${frame.reason}` };
       case 'WELCOME':
         if (frame.node !== peer) {
-          return { kind: 'fail', error: new NetError(NetErrorKind.BadHandshake, `dialed client ${peer} at ${where} but client ${frame.node} answered; check the peer addresses in the config`) };
+          return { kind: 'fail', error: new NetError(NetErrorKind.BadHandshake, `dialed client${peer} at ${where} but client${frame.node} answered; check the peer addresses in the config`) };
         }
         return { kind: 'welcomed', welcome: frame };
       case 'HELLO':
-        return { kind: 'fail', error: new NetError(NetErrorKind.BadHandshake, `bad handshake answer from client ${peer} (${where}): expected WELCOME or REFUSE, got HELLO`) };
+        return { kind: 'fail', error: new NetError(NetErrorKind.BadHandshake, `bad handshake answer from client${peer} (${where}): expected WELCOME or REFUSE, got HELLO`) };
     }
   }
 }

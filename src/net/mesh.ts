@@ -208,9 +208,9 @@ export class Mesh extends EventEmitter<MeshEvents> {
     }
     const now = Date.now();
     for (const p of options.peers) {
-      if (p.id === this.self) throw new RangeError(`peers: client ${p.id} is this client itself`);
-      if (this.peers.has(p.id)) throw new RangeError(`peers: client ${p.id} is listed twice`);
-      if (!options.nodes.has(p.id)) throw new RangeError(`peers: client ${p.id} is not in nodes`);
+      if (p.id === this.self) throw new RangeError(`peers: client${p.id} is this client itself`);
+      if (this.peers.has(p.id)) throw new RangeError(`peers: client${p.id} is listed twice`);
+      if (!options.nodes.has(p.id)) throw new RangeError(`peers: client${p.id} is not in nodes`);
       this.peers.set(p.id, {
         id: p.id, host: p.host, port: p.port, out: null, in: null, up: false, height: 0, incarnation: 0, held: [],
         redial: { timer: null, attempt: 0, logged: new Set() }, since: now, sent: 0, received: 0, lastError: undefined,
@@ -349,7 +349,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
       if (peer.out?.welcomed) peer.out.channel.heartbeat(this.heartbeat.everyMs);
       const silent = peer.in?.channel.silentFor() ?? 0;
       if (peer.in !== null && silent >= this.heartbeat.silenceMs) {
-        const problem = `client ${peer.id} has been silent for ${(silent / 1000).toFixed(1)} s (no heartbeat): closing the session to reconnect`;
+        const problem = `client${peer.id} has been silent for ${(silent / 1000).toFixed(1)} s (no heartbeat): closing the session to reconnect`;
         peer.lastError = problem;
         this.log.warn({ peer: peer.id }, problem);
         peer.in.channel.close();
@@ -374,7 +374,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
     this.touch(peer);
     out.timer = setTimeout(() => {
       out.timer = null;
-      this.dialFailed(peer, out, NetErrorKind.HandshakeTimeout, `client ${peer.id} (${where}) did not complete the handshake within ${this.handshakeTimeoutMs} ms; retrying`, 'info');
+      this.dialFailed(peer, out, NetErrorKind.HandshakeTimeout, `client${peer.id} (${where}) did not complete the handshake within ${this.handshakeTimeoutMs} ms; retrying`, 'info');
     }, this.handshakeTimeoutMs);
     socket.once(ready, () => {
       if (peer.out !== out) return;
@@ -399,7 +399,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
       case 'welcomed': {
         const hint = out.hint();
         if (this.security !== null && hint !== tlsIdentityOf(peer.id)) {
-          this.dialFailed(peer, out, NetErrorKind.BadHandshake, `client ${peer.id} (${out.where}) named itself ${JSON.stringify(hint)} in TLS; check the peer addresses in the config`, 'warn');
+          this.dialFailed(peer, out, NetErrorKind.BadHandshake, `client${peer.id} (${out.where}) named itself ${JSON.stringify(hint)} in TLS; check the peer addresses in the config`, 'warn');
           return;
         }
         if (out.timer !== null) clearTimeout(out.timer);
@@ -414,7 +414,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
         peer.redial.attempt = 0;
         peer.redial.logged.clear();
         this.touch(peer);
-        this.log.info({ peer: peer.id, addr: out.where }, `outgoing channel to client ${peer.id} is up`);
+        this.log.info({ peer: peer.id, addr: out.where }, `outgoing channel to client${peer.id} is up`);
         this.checkUp(peer);
         return;
       }
@@ -451,14 +451,14 @@ export class Mesh extends EventEmitter<MeshEvents> {
         const tls = problem.cause instanceof Error ? describeDialFailure(problem.cause, this.security !== null) : null;
         // Without a secret, a peer that hangs up on our HELLO is most likely a TLS listener.
         const hungUp = this.security === null && out.handshake !== null && problem.kind === 'socket' && /closed|ECONNRESET|EPIPE/.test(problem.message);
-        const line = tls !== null ? `client ${peer.id} (${out.where}) ${tls}`
-          : hungUp ? `client ${peer.id} (${out.where}) closed the connection before answering: does it require a cluster secret? then set the same secret here`
-          : `client ${peer.id} not reachable at ${out.where}: ${problem.message}; retrying`;
+        const line = tls !== null ? `client${peer.id} (${out.where}) ${tls}`
+          : hungUp ? `client${peer.id} (${out.where}) closed the connection before answering: does it require a cluster secret? then set the same secret here`
+          : `client${peer.id} not reachable at ${out.where}: ${problem.message}; retrying`;
         this.noteDialProblem(peer, problem.kind, line, tls !== null || line.includes('cluster secret') ? 'warn' : 'info');
       } else {
-        peer.lastError = `outgoing channel to client ${peer.id}: ${problem.message}`;
-        if (problem.kind === NetErrorKind.SlowConsumer) this.log.warn({ peer: peer.id, kind: problem.kind }, `client ${peer.id} is not reading: ${problem.message}; closing the channel`);
-        else this.log.info({ peer: peer.id }, `outgoing channel to client ${peer.id} closed: ${problem.message}`);
+        peer.lastError = `outgoing channel to client${peer.id}: ${problem.message}`;
+        if (problem.kind === NetErrorKind.SlowConsumer) this.log.warn({ peer: peer.id, kind: problem.kind }, `client${peer.id} is not reading: ${problem.message}; closing the channel`);
+        else this.log.info({ peer: peer.id }, `outgoing channel to client${peer.id} closed: ${problem.message}`);
       }
     }
     this.scheduleDial(peer);
@@ -546,8 +546,8 @@ export class Mesh extends EventEmitter<MeshEvents> {
     if (peer.in !== incoming) return;
     const decoded = decodeMessage(body, this.o.nodes);
     if (!decoded.ok) {
-      peer.lastError = `bad input from client ${peer.id}: ${decoded.error.message}`;
-      this.log.warn({ remote: incoming.remote, kind: decoded.error.kind, peer: peer.id }, `closing incoming channel from client ${peer.id} (${incoming.remote}): ${decoded.error.message}`);
+      peer.lastError = `bad input from client${peer.id}: ${decoded.error.message}`;
+      this.log.warn({ remote: incoming.remote, kind: decoded.error.kind, peer: peer.id }, `closing incoming channel from client${peer.id} (${incoming.remote}): ${decoded.error.message}`);
       incoming.channel.close();
       return;
     }
@@ -558,8 +558,8 @@ export class Mesh extends EventEmitter<MeshEvents> {
     }
     // The peer can see the session up (and send) a moment before our own WELCOME arrives.
     if (peer.held.length >= MAX_HELD_MESSAGES) {
-      peer.lastError = `client ${peer.id} sent more than ${MAX_HELD_MESSAGES} messages before the session was up`;
-      this.log.warn({ peer: peer.id }, `closing incoming channel from client ${peer.id}: ${peer.lastError}`);
+      peer.lastError = `client${peer.id} sent more than ${MAX_HELD_MESSAGES} messages before the session was up`;
+      this.log.warn({ peer: peer.id }, `closing incoming channel from client${peer.id}: ${peer.lastError}`);
       incoming.channel.close();
       return;
     }
@@ -579,7 +579,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
         return;
       case 'refuse': {
         incoming.refused = true;
-        const line = `refused connection from ${step.peer === null ? incoming.remote : `client ${step.peer} (${incoming.remote})`}: ${step.reason}`;
+        const line = `refused connection from ${step.peer === null ? incoming.remote : `client${step.peer} (${incoming.remote})`}: ${step.reason}`;
         this.noteRefusal(step.peer, incoming.remote, line, `${step.peer ?? '?'}|${step.reason}`);
         // The dialer closes on REFUSE; the handshake timer destroys the socket if it does not.
         incoming.channel.socket.end(step.frame);
@@ -602,7 +602,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
         p.incarnation = step.hello.incarnation;
         p.held = [];
         this.touch(p);
-        this.log.info({ peer: p.id, remote: incoming.remote }, `incoming channel from client ${p.id} is up`);
+        this.log.info({ peer: p.id, remote: incoming.remote }, `incoming channel from client${p.id} is up`);
         this.checkUp(p);
         return;
       }
@@ -633,9 +633,9 @@ export class Mesh extends EventEmitter<MeshEvents> {
     }
     if (peer.in !== incoming) return;
     if (problem !== null && problem.kind !== 'socket') {
-      peer.lastError = `bad input from client ${peer.id}: ${problem.message}`;
-      this.log.warn({ peer: peer.id, kind: problem.kind }, `closing incoming channel from client ${peer.id} (${incoming.remote}): ${problem.message}`);
-    } else if (!this.closed) this.log.info({ peer: peer.id }, `incoming channel from client ${peer.id} closed`);
+      peer.lastError = `bad input from client${peer.id}: ${problem.message}`;
+      this.log.warn({ peer: peer.id, kind: problem.kind }, `closing incoming channel from client${peer.id} (${incoming.remote}): ${problem.message}`);
+    } else if (!this.closed) this.log.info({ peer: peer.id }, `incoming channel from client${peer.id} closed`);
     peer.in = null;
     peer.held = [];
     this.touch(peer);
@@ -648,7 +648,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
   private checkUp(peer: Peer): void {
     if (peer.up || this.closed || !peer.out?.welcomed || peer.in === null) return;
     peer.up = true;
-    this.log.info({ peer: peer.id }, `client ${peer.id} is up`);
+    this.log.info({ peer: peer.id }, `client${peer.id} is up`);
     this.safeEmit('peerUp', peer.id, peer.height, peer.incarnation, { out: `${this.self}>${peer.id}/${peer.out.conn}`, in: `${peer.id}>${this.self}/${peer.in.conn}` });
     const held = peer.held;
     peer.held = [];
@@ -665,7 +665,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
     peer.out?.channel.close();
     peer.in?.channel.close();
     if (this.closed) return;
-    this.log.info({ peer: peer.id }, `client ${peer.id} is down`);
+    this.log.info({ peer: peer.id }, `client${peer.id} is down`);
     this.safeEmit('peerDown', peer.id);
   }
 

@@ -2,6 +2,7 @@
  * Finding and reading trace files: data dirs and/or single files to one list of checked events.
  * A data dir stands for its rotated file then its current one (`trace.jsonl.1`, `trace.jsonl`).
  */
+import { TRACE_FILE } from '../daemon/trace-writer.js';
 import { createReadStream, readdirSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -10,7 +11,7 @@ import { describeCause } from '../shared/errors.js';
 import { TraceError, TraceErrorKind } from './errors.js';
 import { parseTraceLine } from './parse-event.js';
 
-export const TRACE_FILE = 'trace.jsonl';
+export { TRACE_FILE };
 export const ROTATED_TRACE_FILE = `${TRACE_FILE}.1`;
 /** How many malformed lines are named in the one report of them; the rest are only counted. */
 const MALFORMED_NAMED = 3;

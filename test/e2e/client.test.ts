@@ -245,7 +245,7 @@ describe('a shared 3-client cluster', () => {
         s.on('close', () => resolve(Date.now() - started));
         setTimeout(() => {
           s.destroy();
-          reject(new Error('client 1 kept a garbage connection open for 8 s'));
+          reject(new Error('client1 kept a garbage connection open for 8 s'));
         }, 8000);
       });
     // random bytes (likely an absurd frame length), and a well-framed body of random bytes
@@ -370,17 +370,17 @@ describe('a peer that is down', () => {
   it('a transfer issued while a peer is down waits and succeeds when it is back; with --transfer-timeout 2 it fails naming the missing client', async () => {
     const c = await cluster({ n: 3, args: { 1: ['--transfer-timeout', '2'] } });
     await c.stop(3);
-    await waitFor('clients 1 and 2 to see client 3 down', async () => {
+    await waitFor('clients 1 and 2 to see client3 down', async () => {
       const s = await Promise.all([1, 2].map(async (id) => (await c.raw(id, 'status')).json.peersUp as number[]));
       return s.every((p) => !p.includes(3));
     });
 
-    // client 2 (default timeout 30 s) waits
+    // client2 (default timeout 30 s) waits
     const waiting = c.ctl(2, 'transfer', '1', '2.00');
     let settled = false;
     void waiting.then(() => (settled = true));
 
-    // client 1 (--transfer-timeout 2) gives up after 2 s, naming client3
+    // client1 (--transfer-timeout 2) gives up after 2 s, naming client3
     const t0 = Date.now();
     const [r, j] = await Promise.all([c.ctl(1, 'transfer', '2', '1.00'), c.ctl(1, 'transfer', '3', '1.00', '--json')]);
     const took = Date.now() - t0;
@@ -403,7 +403,7 @@ describe('a peer that is down', () => {
     const w = await waiting;
     expect(w.code, w.stdout + w.stderr).toBe(0);
     expect(w.stdout).toMatch(/^SUCCESS {2}block #1 {2}client2 -> client1 {2}\$2\.00/);
-    // the withdrawn request of client 1 left nothing behind: it can transfer again
+    // the withdrawn request of client1 left nothing behind: it can transfer again
     const again = await c.ctl(1, 'transfer', '3', '1.00');
     expect(again.code, again.stdout + again.stderr).toBe(0);
     expect(again.stdout).toMatch(/^SUCCESS {2}block #2 /);
@@ -470,15 +470,15 @@ describe('config mismatch', () => {
     const refusalIn = (id: number): boolean =>
       c.logRecords(id).some((r) => /different config/.test(r.msg) && /genesis|cluster/.test(r.msg));
     await waitFor('refusals in every client.log', () => [1, 2, 3].every(refusalIn), 15_000);
-    // give client 3 a few more redial rounds: it must stay refused
+    // give client3 a few more redial rounds: it must stay refused
     await sleep(1000);
     const s = await Promise.all([1, 2, 3].map(async (id) => (await c.raw(id, 'status')).json.peersUp as number[]));
     expect(s[0]).toEqual([2]);
     expect(s[1]).toEqual([1]);
     expect(s[2]).toEqual([]);
-    // the refusal names client 3 on the accepting side and comes back as a refusal on client 3's dialing side
+    // the refusal names client3 on the accepting side and comes back as a refusal on client3's dialing side
     const lines1 = c.logRecords(1).filter((r) => /different config/.test(r.msg)).map((r) => r.msg);
-    expect(lines1.some((m) => /client 3/.test(m)), lines1.join('\n')).toBe(true);
+    expect(lines1.some((m) => /client3/.test(m)), lines1.join('\n')).toBe(true);
     const lines3 = c.logRecords(3).filter((r) => /different config/.test(r.msg)).map((r) => r.msg);
     expect(lines3.some((m) => /refused/.test(m)), lines3.join('\n')).toBe(true);
     // no transfer is requested from a subset: each side waits for the missing peers, then times out

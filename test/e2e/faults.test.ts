@@ -122,7 +122,7 @@ describe('a stalled link is noticed', () => {
     // The silent link stalled every commit (Lamport's rule needs every peer) ...
     expect(commits.filter((t) => t > darkAt + 5_000 && t <= healedAt)).toEqual([]);
     // ... because the silence was noticed and the session closed, then formed again.
-    expect(c.logRecords(2).some((r) => /client 1 has been silent for/.test(r.msg)), 'client2 noticed the silence').toBe(true);
+    expect(c.logRecords(2).some((r) => /client1 has been silent for/.test(r.msg)), 'client2 noticed the silence').toBe(true);
     const peers = await c.raw(2, 'peers');
     expect(peers.json.peers.find((p: { id: number }) => p.id === 1)).toMatchObject({ outgoing: 'up', incoming: 'up' });
   }, 60_000);

@@ -154,7 +154,7 @@ async function rawHandshake(port: number, hello: Record<string, unknown>): Promi
 const hello2 = (height: unknown): Record<string, unknown> => ({ type: 'HELLO', protocol: PROTOCOL_VERSION, cluster: 'test', node: 2, to: 1, genesis: GENESIS, height, incarnation: 2, conn: 'c0ffee' });
 
 /**
- * Plays client 2's listener on `port`: takes client 1's HELLO and answers only when the test says
+ * Plays client2's listener on `port`: takes client1's HELLO and answers only when the test says
  * so. Resolves once it listens.
  */
 async function fakeListener(port: number): Promise<{ hellos: HandshakeFrame[]; answer(frame: Record<string, unknown>): void }> {
@@ -177,7 +177,7 @@ async function fakeListener(port: number): Promise<{ hellos: HandshakeFrame[]; a
   return {
     hellos,
     answer: (frame) => {
-      if (acceptor === null) throw new Error('client 1 has not dialed');
+      if (acceptor === null) throw new Error('client1 has not dialed');
       acceptor.write(encodeFrame(encodeHandshake(frame as never)));
     },
   };
@@ -260,7 +260,7 @@ describe('Mesh', () => {
       expect(warned(c, /refused connection from/)).toHaveLength(1);
       expect(warned(c, /refused the connection/)).toHaveLength(1);
     }
-    expect(warned(b.log, /refused the connection/)[0]).toMatch(/client 1 \(127\.0\.0\.1:\d+\) refused the connection: client 2 has a different config: genesis b2b2b2b2 != a1a1a1a1/);
+    expect(warned(b.log, /refused the connection/)[0]).toMatch(/client1 \(127\.0\.0\.1:\d+\) refused the connection: client2 has a different config: genesis b2b2b2b2 != a1a1a1a1/);
     expect(a.mesh.status()[0]?.lastError).toMatch(reason);
     expect(a.mesh.status()[0]).toMatchObject({ outgoing: expect.stringMatching(/down|connecting/), incoming: 'down' });
   });
@@ -310,7 +310,7 @@ describe('Mesh', () => {
     const ports = await freePorts(2);
     const a = makeNode(1, ports);
     await a.mesh.start();
-    // Play client 2 by hand: HELLO, WELCOME, then a message that fails validation.
+    // Play client2 by hand: HELLO, WELCOME, then a message that fails validation.
     const raw = await connectRaw(a.mesh.address().port);
     const decoder = new FrameDecoder();
     const answers: Buffer[] = [];
@@ -318,21 +318,21 @@ describe('Mesh', () => {
     raw.write(encodeFrame(encodeHandshake({ type: 'HELLO', protocol: PROTOCOL_VERSION, cluster: 'test', node: 2, to: 1, genesis: GENESIS, height: 0, incarnation: 2, conn: 'c0ffee' })));
     await waitFor(() => answers.length === 1, 'WELCOME');
     expect(a.mesh.status()[0]?.incoming).toBe('up');
-    // A second connection claiming to be client 2 is refused while the first is live.
+    // A second connection claiming to be client2 is refused while the first is live.
     const dup = await connectRaw(a.mesh.address().port);
     dup.write(encodeFrame(encodeHandshake({ type: 'HELLO', protocol: PROTOCOL_VERSION, cluster: 'test', node: 2, to: 1, genesis: GENESIS, height: 0, incarnation: 2, conn: 'c0ffee' })));
     await closed(dup);
-    expect(a.log.lines.some((l) => l.includes('client 2 is already connected'))).toBe(true);
+    expect(a.log.lines.some((l) => l.includes('client2 is already connected'))).toBe(true);
 
     raw.write(encodeFrame(encodeMessage({ type: 'REQUEST', ts: -5, height: 0, view: 0 })));
     await closed(raw);
-    const warn = a.log.records().find((r) => r.level === WARN && /closing incoming channel from client 2/.test(r.msg));
+    const warn = a.log.records().find((r) => r.level === WARN && /closing incoming channel from client2/.test(r.msg));
     expect(warn?.msg).toMatch(/message\.ts: expected an integer >= 0, got -5/);
-    // (lastError is not checked: client 1's failing dials to client 2 overwrite it concurrently.)
+    // (lastError is not checked: client1's failing dials to client2 overwrite it concurrently.)
     expect(a.mesh.status()[0]?.incoming).toBe('down');
     expect(a.received.size).toBe(0);
 
-    // Once that connection is gone, client 2 is welcome again.
+    // Once that connection is gone, client2 is welcome again.
     const again = await connectRaw(a.mesh.address().port);
     const answers2: Buffer[] = [];
     const decoder2 = new FrameDecoder();
@@ -346,10 +346,10 @@ describe('Mesh', () => {
   it('holds messages that arrive before peerUp and delivers them right after it, in order', async () => {
     const ports = await freePorts(2);
     const a = makeNode(1, ports);
-    // Play client 2's listener: take client 1's HELLO but hold back the WELCOME.
+    // Play client2's listener: take client1's HELLO but hold back the WELCOME.
     const listener = await fakeListener(ports[1]!);
     await a.mesh.start();
-    await waitFor(() => listener.hellos.length === 1, "client 1's HELLO");
+    await waitFor(() => listener.hellos.length === 1, "client1's HELLO");
     expect(listener.hellos[0]?.type).toBe('HELLO');
 
     // Client 2 dials in and, seeing its session up, sends at once.
@@ -390,8 +390,8 @@ describe('Mesh', () => {
     await a.mesh.start();
     const port = a.mesh.address().port;
     const cases: [Record<string, unknown>, RegExp][] = [
-      [{ node: 7, to: 1 }, /unknown client 7: this cluster has clients 1, 2/],
-      [{ node: 2, to: 3 }, /client 2 meant to dial client 3 but reached client 1/],
+      [{ node: 7, to: 1 }, /unknown client7: this cluster has clients 1, 2/],
+      [{ node: 2, to: 3 }, /client2 meant to dial client3 but reached client1/],
       [{ node: 2, to: 1, protocol: 99 }, /protocol version 99 is not supported/],
       // A version-1 client (no height in its HELLO) is told why, not just cut off as a bad handshake.
       [{ node: 2, to: 1, protocol: 1, height: undefined }, /protocol version 1 is not supported \(this client speaks version 4\)/],
@@ -418,7 +418,7 @@ describe('Mesh', () => {
     expect(a.mesh.send(3, { type: 'REQUEST', ts: 1, height: 0, view: 0 })).toBe(true);
 
     await c.mesh.close();
-    await waitFor(() => !a.up.has(3) && !b.up.has(3), 'peerDown for client 3');
+    await waitFor(() => !a.up.has(3) && !b.up.has(3), 'peerDown for client3');
     expect(a.events.filter((e) => e === 'down 3')).toHaveLength(1);
     expect(b.events.filter((e) => e === 'down 3')).toHaveLength(1);
     expect(a.mesh.send(3, { type: 'REQUEST', ts: 2, height: 0, view: 0 })).toBe(false);
@@ -455,10 +455,10 @@ describe('Mesh', () => {
     await waitFor(() => a.up.has(2) && b.up.has(1), 'peers up');
     expect(b.heights.get(1)).toEqual([2]);
     expect(a.heights.get(2)).toEqual([4]);
-    // Client 1 commits blocks; client 2 restarts and meets it again.
+    // Client 1 commits blocks; client2 restarts and meets it again.
     heightOf1 = 11;
     await b.mesh.close();
-    await waitFor(() => !a.up.has(2), 'peerDown for client 2');
+    await waitFor(() => !a.up.has(2), 'peerDown for client2');
     const b2 = makeNode(2, ports, { height: () => 6 });
     await b2.mesh.start();
     await waitFor(() => a.up.has(2) && b2.up.has(1), 'peers up again');
@@ -474,7 +474,7 @@ describe('Mesh', () => {
     const a = makeNode(1, ports, { height: () => 13 });
     const fake = await fakeListener(ports[1]!);
     await a.mesh.start();
-    await waitFor(() => fake.hellos.length === 1, "client 1's HELLO");
+    await waitFor(() => fake.hellos.length === 1, "client1's HELLO");
     // Client 1 announces its own height in its HELLO...
     expect(fake.hellos[0]).toMatchObject({ type: 'HELLO', node: 1, to: 2, protocol: PROTOCOL_VERSION, height: 13 });
     const welcome = { type: 'WELCOME', node: 2, height: welcomeHeight, incarnation: 2 };
@@ -519,9 +519,9 @@ describe('Mesh', () => {
     const a = makeNode(1, ports);
     const fake = await fakeListener(ports[1]!);
     await a.mesh.start();
-    await waitFor(() => fake.hellos.length === 1, "client 1's HELLO");
+    await waitFor(() => fake.hellos.length === 1, "client1's HELLO");
     fake.answer({ type: 'WELCOME', node: 2 });
-    const bad = /^bad handshake answer from client 2 \(127\.0\.0\.1:\d+\): invalid handshake: WELCOME\.height: expected a chain height$/;
+    const bad = /^bad handshake answer from client2 \(127\.0\.0\.1:\d+\): invalid handshake: WELCOME\.height: expected a chain height$/;
     await waitFor(() => a.log.records().some((r) => r.level === WARN && bad.test(r.msg)), 'bad WELCOME logged');
     expect(a.log.records().find((r) => bad.test(r.msg))?.kind).toBe(NetErrorKind.BadHandshake);
     expect(a.mesh.status()[0]?.outgoing).not.toBe('up');

@@ -165,7 +165,7 @@ describe('a cluster secret makes every channel TLS', () => {
     const got = b.received.map((m) => m.ts);
     expect(got.at(-1)).toBe(99_999);
     got.slice(0, -1).forEach((ts, i) => expect(ts).toBe(i + 1));
-    expect(b.lines.some((l) => /closing incoming channel from client 1 .*bad record mac|incoming channel from client 1 closed/i.test(l))).toBe(true);
+    expect(b.lines.some((l) => /closing incoming channel from client1 .*bad record mac|incoming channel from client1 closed/i.test(l))).toBe(true);
   });
 });
 
@@ -193,9 +193,9 @@ describe('a secret set wrong is said in one line on both sides', () => {
     await Promise.all([withSecret.mesh.start(), without.mesh.start()]);
     await waitFor(() => withSecret.problems.length >= 2 && without.problems.length >= 2, 'both sides to say why');
     // client2 (no secret) dialing client1 (TLS), and client1 (TLS) dialing client2 (plain):
-    expect(without.problems.some((p) => p === `client 1 (${HOST}:${p1}) closed the connection before answering: does it require a cluster secret? then set the same secret here`), without.problems.join('\n')).toBe(true);
+    expect(without.problems.some((p) => p === `client1 (${HOST}:${p1}) closed the connection before answering: does it require a cluster secret? then set the same secret here`), without.problems.join('\n')).toBe(true);
     expect(withSecret.problems.some((p) => /refused connection from .*: it does not speak TLS \(no cluster secret set on that client\?\); set the same secret on every client/.test(p)), withSecret.problems.join('\n')).toBe(true);
-    expect(withSecret.problems.some((p) => p === `client 2 (${HOST}:${p2}) does not speak TLS: it has no cluster secret; set the same secret on every client`), withSecret.problems.join('\n')).toBe(true);
+    expect(withSecret.problems.some((p) => p === `client2 (${HOST}:${p2}) does not speak TLS: it has no cluster secret; set the same secret on every client`), withSecret.problems.join('\n')).toBe(true);
     expect(without.problems.some((p) => /refused connection from .*: it speaks TLS \(it has a cluster secret\) but this client has none; set the same secret on every client/.test(p)), without.problems.join('\n')).toBe(true);
   });
 
@@ -203,7 +203,7 @@ describe('a secret set wrong is said in one line on both sides', () => {
     const [p1] = await freePorts(1);
     const a = node(1, p1!, 1, SECRET);
     await a.mesh.start();
-    // A member knows the secret; here one presents client1's TLS identity and claims to be client 2.
+    // A member knows the secret; here one presents client1's TLS identity and claims to be client2.
     const socket = tls.connect({
       host: HOST, port: p1!, ciphers: PSK_CIPHERS, minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2', checkServerIdentity: () => undefined,
       pskCallback: () => ({ psk: channelPsk(SECRET, 'tls-test'), identity: 'client1' }),
@@ -217,6 +217,6 @@ describe('a secret set wrong is said in one line on both sides', () => {
     socket.write(encodeFrame(encodeHandshake({ type: 'HELLO', protocol: PROTOCOL_VERSION, cluster: 'tls-test', node: 2, to: 1, genesis: GENESIS, height: 0, incarnation: 5, conn: 'ab' })));
     await waitFor(() => answers.length === 1, 'the answer');
     expect(answers[0]!.toString('latin1')).toContain('REFUSE');
-    expect(a.problems).toContain(`refused connection from client 2 (${HOST}:${port}): the connection presented TLS identity "client1" but claims to be client 2: a client may only connect as itself`);
+    expect(a.problems).toContain(`refused connection from client2 (${HOST}:${port}): the connection presented TLS identity "client1" but claims to be client2: a client may only connect as itself`);
   });
 });

@@ -33,11 +33,11 @@ describe('the acceptor: a HELLO decides the connection', () => {
   });
 
   it.each([
-    ['another cluster', hello({ cluster: 'd' }), /client 2 has a different config: cluster "d" != "c"/],
-    ['another genesis', hello({ genesis: 'cd'.repeat(32) }), /client 2 has a different config: genesis cdcdcdcd != abababab/],
-    ['its own id', hello({ node: 1 }), /client 1 is this client's own id/],
-    ['an unknown client', hello({ node: 9 }), /unknown client 9: this cluster has clients 1, 2, 3/],
-    ['the wrong target', hello({ to: 3 }), /client 2 meant to dial client 3 but reached client 1/],
+    ['another cluster', hello({ cluster: 'd' }), /client2 has a different config: cluster "d" != "c"/],
+    ['another genesis', hello({ genesis: 'cd'.repeat(32) }), /client2 has a different config: genesis cdcdcdcd != abababab/],
+    ['its own id', hello({ node: 1 }), /client1 is this client's own id/],
+    ['an unknown client', hello({ node: 9 }), /unknown client9: this cluster has clients 1, 2, 3/],
+    ['the wrong target', hello({ to: 3 }), /client2 meant to dial client3 but reached client1/],
   ])('refuses %s with a REFUSE saying why', (_what, h, reason) => {
     const step = acceptHello(encodeHandshake(h), ctx());
     expect(step.kind).toBe('refuse');
@@ -48,14 +48,14 @@ describe('the acceptor: a HELLO decides the connection', () => {
 
   it('refuses a second incoming channel from a client already connected', () => {
     const step = acceptHello(encodeHandshake(hello()), ctx({ connected: (n) => n === 2 }));
-    expect(step).toMatchObject({ kind: 'refuse', peer: 2, reason: 'client 2 is already connected' });
+    expect(step).toMatchObject({ kind: 'refuse', peer: 2, reason: 'client2 is already connected' });
   });
 
   it('with TLS, admits a client whose TLS identity is the client its HELLO claims, and refuses one presenting another client\'s identity', () => {
     expect(acceptHello(encodeHandshake(hello()), ctx({ tlsIdentity: tlsIdentityOf(2) })).kind).toBe('admit');
     const step = acceptHello(encodeHandshake(hello()), ctx({ tlsIdentity: 'client3' }));
     expect(step).toMatchObject({ kind: 'refuse', peer: 2 });
-    if (step.kind === 'refuse') expect(step.reason).toBe('the connection presented TLS identity "client3" but claims to be client 2: a client may only connect as itself');
+    if (step.kind === 'refuse') expect(step.reason).toBe('the connection presented TLS identity "client3" but claims to be client2: a client may only connect as itself');
   });
 
   it('answers another protocol version with a REFUSE naming both versions', () => {
@@ -84,12 +84,12 @@ describe('the dialer: writes HELLO, reads exactly one answer', () => {
   });
 
   it('takes a REFUSE as refused, with the reason', () => {
-    expect(dialer().receive(encodeHandshake({ type: 'REFUSE', reason: 'no' }))).toEqual({ kind: 'refused', problem: 'client 1 (h:1) refused the connection: no' });
+    expect(dialer().receive(encodeHandshake({ type: 'REFUSE', reason: 'no' }))).toEqual({ kind: 'refused', problem: 'client1 (h:1) refused the connection: no' });
   });
 
   it('fails when another client answers, and on anything after the answer', () => {
     expect(dialer().receive(encodeHandshake({ type: 'WELCOME', node: 3, height: 0, incarnation: 0 }))).toMatchObject({
-      kind: 'fail', error: { kind: NetErrorKind.BadHandshake, message: 'dialed client 1 at h:1 but client 3 answered; check the peer addresses in the config' },
+      kind: 'fail', error: { kind: NetErrorKind.BadHandshake, message: 'dialed client1 at h:1 but client3 answered; check the peer addresses in the config' },
     });
     const d = dialer();
     d.receive(encodeHandshake({ type: 'WELCOME', node: 1, height: 7, incarnation: 11 }));

@@ -182,13 +182,28 @@ describe('parseCommandLine', () => {
       expect(command('snapshot SHOW 12.104')).toEqual({ type: 'snapshotShow', id: '12.104' });
     });
 
+    it('show <id> --html <file> asks for the diagram too', () => {
+      expect(command('snapshot show 1.3 --html out/1.3.html')).toEqual({ type: 'snapshotShow', id: '1.3', html: 'out/1.3.html' });
+    });
+
     it('refuses a missing or malformed snapshot id', () => {
       expect(error('snapshot show')).toMatch(/missing snapshot id/);
       expect(error('snapshot show ../etc/passwd')).toMatch(/invalid snapshot id/);
       expect(error('snapshot show 1')).toMatch(/invalid snapshot id/);
-      expect(error('snapshot show 1.3 2.4')).toMatch(/too many arguments/);
+      expect(error('snapshot show 1.3 2.4')).toMatch(/after the id, only --html <file>/);
+      expect(error('snapshot show 1.3 --html')).toMatch(/after the id, only --html <file>/);
+      expect(error('snapshot show 1.3 --html a.html b')).toMatch(/after the id, only --html <file>/);
       expect(error('snapshot now')).toMatch(/unknown subcommand "now"/);
       expect(error('snapshots 1')).toMatch(/^snapshots: takes no arguments/);
+    });
+  });
+
+  describe('trace', () => {
+    it('takes on or off, and nothing else', () => {
+      expect(command('trace on')).toEqual({ type: 'trace', on: true });
+      expect(command('TRACE Off')).toEqual({ type: 'trace', on: false });
+      expect(error('trace')).toMatch(/^trace: expected at least 1 argument/);
+      expect(error('trace maybe')).toBe('trace: expected on or off, got "maybe" — usage: trace on|off');
     });
   });
 
@@ -256,7 +271,7 @@ describe('parseCommandLine', () => {
       [`balance 9${'9'.repeat(99_999)}`, `balance: unknown client "${'9'.repeat(40)}…" (100000 characters) — the clients are 1, 2, 3`],
       [`help ${page}`, `help: no command "${'y'.repeat(40)}…" (100000 characters) (type help)`],
       [`chain ${page}`, `chain: count must be a positive whole number, got "${'y'.repeat(40)}…" (100000 characters) — usage: chain [<count>]`],
-      [`snapshot ${page}`, `snapshot: unknown subcommand "${'y'.repeat(40)}…" (100000 characters) — usage: snapshot [show <id> | list]`],
+      [`snapshot ${page}`, `snapshot: unknown subcommand "${'y'.repeat(40)}…" (100000 characters) — usage: ${findCommand('snapshot')!.usage}`],
     ])('is quoted by its first 40 characters and its length (%#)', (line, message) => {
       expect(error(line)).toBe(message);
     });
@@ -286,7 +301,8 @@ describe('completeLine', () => {
   const cctx = { ...ctx, snapshotIds: ['1.1', '1.2', '2.1'] };
 
   it('completes command words and aliases', () => {
-    expect(completeLine('tr', cctx)).toEqual([['transfer'], 'tr']);
+    expect(completeLine('tr', cctx)).toEqual([['trace', 'transfer'], 'tr']);
+    expect(completeLine('trace o', cctx)).toEqual([['on', 'off'], 'o']);
     expect(completeLine('  sn', cctx)).toEqual([['snapshot', 'snapshots'], 'sn']);
     expect(completeLine('b', cctx)).toEqual([['b', 'balance', 'blockchain'], 'b']);
     expect(completeLine('zz', cctx)).toEqual([[], 'zz']);

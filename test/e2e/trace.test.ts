@@ -1,0 +1,96 @@
+/**
+ * The protocol trace of real clients: each appends its events to <data-dir>/trace.jsonl, `client
+ * trace` merges a cluster's traces and draws the cut of a snapshot, `snapshot show <id> --html`
+ * draws one from a client, `trace on` prints messages live at a prompt, and `status` says what a
+ * waiting request waits for.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { clustersPerTest, makeTempDir, runClientCli, waitFor } from './harness.js';
+
+const { start: cluster } = clustersPerTest();
+
+describe('the protocol trace of real clients', () => {
+  it('every client traces its messages; client trace merges them and the snapshot\'s cut agrees with what it recorded', async () => {
+    const c = await cluster({ n: 3, args: { 1: ['--delay', '300'] } });
+    for (const [from, to] of [[1, 2], [2, 3], [3, 1]] as const) {
+      const r = await c.raw(from, `transfer ${to} 1`, 30_000);
+      expect(r.ok, r.text).toBe(true);
+    }
+    // A snapshot while client1's RELEASE is held: something is in flight at the cut.
+    const pending = c.raw(1, 'transfer 2 2', 30_000);
+    await waitFor('client1 to commit', async () => (await c.raw(1, 'status')).json.height === 4, 15_000, 20);
+    const snap = await c.raw(2, 'snapshot', 30_000);
+    expect(snap.ok, snap.text).toBe(true);
+    await pending;
+    const id = snap.json.id as string;
+
+    for (const n of c.ids) {
+      const lines = readFileSync(path.join(c.dataDir(n), 'trace.jsonl'), 'utf8').trim().split('\n');
+      const events = lines.map((l) => JSON.parse(l) as { kind: string; node: number });
+      expect(events[0]).toMatchObject({ kind: 'start', node: n });
+      expect(events.filter((e) => e.kind === 'send').length).toBeGreaterThan(5);
+      expect(events.some((e) => e.kind === 'record')).toBe(true);
+    }
+
+    const out = makeTempDir();
+    const html = path.join(out, 'run.html');
+    const r = await runClientCli(['trace', ...c.ids.map((n) => c.dataDir(n)), '--snapshot', id, '--html', html, '--shiviz', path.join(out, 'run.log')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^3 clients, \d+ events, \d+ messages matched/);
+    expect(r.stdout).toContain(`snapshot ${id}: `);
+    expect(r.stdout).toMatch(/records the same channel states/);
+    expect(readFileSync(html, 'utf8')).toContain('<svg');
+
+    // The same diagram from one client's own data dir, its peers' found beside it.
+    const page = path.join(out, 'show.html');
+    const shown = await c.ctl(2, 'snapshot', 'show', id, '--html', page);
+    expect(shown.code, shown.stdout + shown.stderr).toBe(0);
+    expect(shown.stdout).toMatch(new RegExp(`wrote ${page.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: 3 clients`));
+    expect(shown.stdout).toMatch(/records the same channel states/);
+    expect(existsSync(page)).toBe(true);
+  });
+
+  it('with --no-trace a client writes no trace file', async () => {
+    const c = await cluster({ n: 2, allArgs: ['--no-trace'] });
+    expect((await c.raw(1, 'transfer 2 1', 30_000)).ok).toBe(true);
+    for (const n of c.ids) expect(existsSync(path.join(c.dataDir(n), 'trace.jsonl'))).toBe(false);
+  });
+
+  it('trace on prints each message sent and received, with the clock, until trace off', async () => {
+    const c = await cluster({ n: 2 });
+    await c.stop(1);
+    const proc = c.spawnClient(1, { repl: true });
+    proc.child.stdin!.end('trace on\ntransfer 2 1\ntrace off\ntransfer 2 1\n');
+    const exit = await proc.exit;
+    expect(exit.code, proc.stderr).toBe(0);
+    const out = proc.stdout;
+    expect(out).toContain('tracing messages: -> sent, <- received (trace off to stop)');
+    expect(out).toMatch(/^ {2}-> REQUEST ts=\d+ at #0 to client2$/m);
+    expect(out).toMatch(/^ {2}<- REPLY ts=(\d+) at #0 from client2, clock \d+ -> \d+$/m);
+    expect(out).toMatch(/^ {2}== entered the critical section at ts=\d+ on #0$/m);
+    expect(out).toMatch(/^ {2}-> RELEASE ts=\d+ block #1 /m);
+    // After trace off, the second transfer commits without a line of trace.
+    const after = out.slice(out.indexOf('tracing is off'));
+    expect(after).toMatch(/SUCCESS {2}block #2/);
+    expect(after).not.toMatch(/^ {2}(->|<-) /m);
+  });
+
+  it('status says what a waiting request waits for, and the latest timestamp from each peer', async () => {
+    const c = await cluster({ n: 3, transferTimeoutMs: 20_000 });
+    c.child(3).kill('SIGSTOP');
+    try {
+      const waiting = c.raw(1, 'transfer 2 1', 30_000);
+      await waitFor('client1 to have asked for the lock', async () => (await c.raw(1, 'status')).json.requesting !== null, 5_000, 20);
+      const st = await c.ctl(1, 'status');
+      const own = /own request {4}ts (\d+)/.exec(st.stdout)?.[1];
+      expect(own, st.stdout).toBeDefined();
+      expect(st.stdout).toContain(`waiting for    a message from client3 later than ts ${own} (none yet)`);
+      expect(st.stdout).toMatch(/^latest from    client2 ts \d+/m);
+      void waiting.catch(() => {});
+    } finally {
+      c.child(3).kill('SIGCONT');
+    }
+  });
+});
