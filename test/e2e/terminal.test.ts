@@ -78,7 +78,7 @@ describe.skipIf(missing !== null)('the cluster prompt in a terminal', () => {
     at = await t.waitFor('help', at);
     t.type('\u0003');
     at = await t.waitFor('cluster(client1)> help^C\ncluster(client1)> ', at);
-    t.type('2 tra\t');
+    t.type('2 tran\t');
     await t.waitFor('2 transfer', at);
     t.type(' \t');
     at = await t.waitFor('2 transfer 1', at);

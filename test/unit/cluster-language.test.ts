@@ -81,7 +81,7 @@ describe('completeClusterLine', () => {
   });
 
   it('after <n> or all, completes what that client\'s prompt would', () => {
-    expect(complete('2 tra')).toEqual(['transfer']);
+    expect(complete('2 tran')).toEqual(['transfer']);
     expect(complete('2 transfer ')).toEqual(['1', '3']);
     expect(complete('all bal')).toEqual(['balance']);
     expect(complete('transfer ')).toEqual(['2', '3']);
@@ -92,7 +92,7 @@ describe('completeClusterLine', () => {
     expect(complete('stop ')).toEqual(['all', '1', '2', '3']);
     expect(complete('restart a')).toEqual(['all']);
     expect(complete('help u')).toEqual(['use']);
-    expect(complete('help tr')).toEqual(['transfer']);
+    expect(complete('help tran')).toEqual(['transfer']);
     expect(complete('ps ')).toEqual([]);
   });
 });

@@ -79,7 +79,7 @@ export class ClusterSession {
 
   /** A REPL line on client `id`; a client that is not running is a NOT_RUNNING ClusterError. */
   async run(id: NodeId, line: string): Promise<Answer> {
-    return runLine(line, await this.processes.reach(id), { self: id, nodes: this.ids });
+    return runLine(line, await this.processes.reach(id), { self: id, nodes: this.ids }, { dataDir: this.processes.dataDir(id) });
   }
 
   /** Stops client `id`; false when it was not running (nothing to do). */
