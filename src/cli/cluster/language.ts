@@ -242,6 +242,7 @@ export function completeClusterLine(line: string, ctx: ClusterContext): [string[
   }
 }
 
+/** The usage column's least width, as in a client's help. */
 const USAGE_WIDTH = 28;
 
 /** `help`: the prompt's commands, then the client commands they carry; or one command of either kind. */
@@ -253,7 +254,10 @@ export function renderClusterHelp(topic: ClusterCommandName | CommandName | null
     const where = CLUSTER_COMMANDS.some((c) => c.name === topic) ? '' : `\n  a client command: alone it runs on client${current} (see use), after <n> on client n, after all on every client`;
     return `${spec.usage}\n  ${spec.description}${aliases}${where}\n  e.g. ${spec.examples.join(' | ')}`;
   }
-  const line = (usageText: string, description: string): string => `  ${usageText.padEnd(USAGE_WIDTH)} ${description}`;
+  const clientCommands = COMMANDS.filter((c) => !SHADOWED.includes(c.name));
+  // A usage too long for its column has its description on the next line, in the column.
+  const line = (usageText: string, description: string): string =>
+    usageText.length > USAGE_WIDTH ? `  ${usageText}\n  ${''.padEnd(USAGE_WIDTH)} ${description}` : `  ${usageText.padEnd(USAGE_WIDTH)} ${description}`;
   return [
     'cluster commands:',
     line('<n> <command>', 'a client command on client n, e.g. 2 transfer 3 1.50'),
@@ -261,7 +265,7 @@ export function renderClusterHelp(topic: ClusterCommandName | CommandName | null
     line('<command>', `a client command on the current client (client${current}; see use)`),
     ...CLUSTER_COMMANDS.filter((c) => c.name !== 'all').map((c) => line(c.usage, c.description)),
     'client commands:',
-    ...COMMANDS.filter((c) => !SHADOWED.includes(c.name)).map((c) => line(c.usage, c.description)),
+    ...clientCommands.map((c) => line(c.usage, c.description)),
     'Tab completes, history is kept; Ctrl-C cancels the line being typed.',
   ].join('\n');
 }
