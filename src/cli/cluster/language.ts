@@ -47,7 +47,7 @@ export const CLUSTER_COMMANDS: readonly ClusterCommandSpec[] = [
     name: 'stop',
     aliases: [],
     usage: 'stop <n>... | all',
-    description: 'stop clients (as Ctrl-C would); their data dirs stay, and transfers wait until they are back',
+    description: 'stop clients (SIGTERM: they close cleanly); their data dirs stay, and transfers wait until they are back',
     examples: ['stop 2', 'stop 2 3'],
   },
   {
