@@ -43,7 +43,7 @@ export async function runCtl(n: string, words: string[], o: CtlOptions): Promise
       if (config !== null && !nodeIds(config).includes(Number(n))) fail(`unknown client ${n}: ${configPath} defines clients ${nodeIds(config).join(', ')}`, 2);
     }
     // A refusal is an answer: the command failed. Anything else means no client answered.
-    if (e instanceof ControlError) fail(`client ${n} ${e.message}`, e.kind === ControlErrorKind.Refused ? 1 : 2);
+    if (e instanceof ControlError) fail(`client${n} ${e.message}`, e.kind === ControlErrorKind.Refused ? 1 : 2);
     throw e;
   } finally {
     client?.close();

@@ -224,6 +224,22 @@ export class LocalCluster {
         await sleep(50);
       }
     }
+    // Up means one session: every client in the same membership view, so a first transfer does
+    // not meet a view still changing (which would only delay it, and change its clocks).
+    while (!(await this.oneView())) {
+      if (Date.now() > deadline) throw new ClusterError(ClusterErrorKind.NotUp, `the clients did not agree on who is connected within ${timeoutMs / 1000} s`, [...this.ids]);
+      await sleep(50);
+    }
+  }
+
+  /** Whether every client reports the same membership view. */
+  private async oneView(): Promise<boolean> {
+    try {
+      const views = await Promise.all(this.ids.map(async (id) => (await this.control(id).status()).node.view));
+      return views.every((v) => v === views[0]);
+    } catch {
+      return false;
+    }
   }
 
   /** Takes client `id`, running elsewhere, into this cluster: connects and checks who answers. */

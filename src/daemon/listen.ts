@@ -15,6 +15,6 @@ export function listenFailure(e: unknown, id: NodeId, address: string): unknown 
   if (!isNetError(e, NetErrorKind.ListenFailed)) return e;
   const inUse = (e.cause as NodeJS.ErrnoException | undefined)?.code === 'EADDRINUSE';
   return inUse
-    ? new DaemonError(DaemonErrorKind.PortInUse, `port in use: ${address} (is client ${id} already running?)`, { cause: e })
+    ? new DaemonError(DaemonErrorKind.PortInUse, `port in use: ${address} (is client${id} already running?)`, { cause: e })
     : new DaemonError(DaemonErrorKind.Listen, e.message, { cause: e });
 }

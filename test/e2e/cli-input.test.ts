@@ -89,7 +89,7 @@ describe('client ctl <n> for a client the config in use does not have', () => {
     // A client the config has, not running: that is what is said.
     const absent = await runClientCli(['ctl', '2', 'status'], { cwd: bare, env: { LAMPORT_LEDGER_CONFIG: '' } });
     expect(absent.code).toBe(2);
-    expect(absent.stderr.trim()).toBe('client: client 2 is not running (no control socket answers at data/client-2/control.sock)');
+    expect(absent.stderr.trim()).toBe('client: client2 is not running (no control socket answers at data/client-2/control.sock)');
   });
 });
 

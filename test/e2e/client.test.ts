@@ -230,7 +230,7 @@ describe('a shared 3-client cluster', () => {
     const dir = makeTempDir();
     const p = await runClientCli(['2', '--no-repl', '--config', c.configPath, '--data-dir', path.join(dir, 'd')], { timeoutMs: 15_000 });
     expect(p.code).not.toBe(0);
-    expect.soft(p.stderr.trim()).toMatch(/^client: port in use: .*is client 2 already running\?/);
+    expect.soft(p.stderr.trim()).toMatch(/^client: port in use: .*is client2 already running\?/);
     expect(c.running(2)).toBe(true);
     expect((await c.raw(2, 'status')).json.peersUp).toEqual([1, 3]);
   });
@@ -549,7 +549,7 @@ describe('command line', () => {
     // ctl to a client that is not running
     const down = await runClientCli(['ctl', '1', 'status', '--data-dir', path.join(dir, 'nobody')]);
     expect(down.code).toBe(2);
-    expect(down.stderr).toMatch(/client 1 is not running/);
+    expect(down.stderr).toMatch(/client1 is not running/);
   });
 
   it('a broken config exits non-zero naming the file and the field', async () => {

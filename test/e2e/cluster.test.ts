@@ -114,7 +114,7 @@ describe('a client alone, driven through piped stdin', () => {
     expect(bad.err).toContain('unknown client "0x2"');
     const named = await run(['ctl', 'client7', 'status', '--data-dir', path.join(os.tmpdir(), 'll-nothing-here')]);
     expect(named.code).toBe(2);
-    expect(named.err).toContain('client 7 is not running');
+    expect(named.err).toContain('client7 is not running');
   });
 });
 

@@ -6,6 +6,7 @@
  * from afterEach/afterAll) and, as a last resort, synchronously on process exit.
  */
 import { afterAll, afterEach } from 'vitest';
+import xterm from '@xterm/headless';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync, readFileSync, existsSync, readdirSync } from 'node:fs';
 import net from 'node:net';
@@ -20,6 +21,8 @@ import { ControlClient } from '../../src/daemon/control/client.js';
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BIN = path.join(ROOT, 'bin', 'client.js');
 const HOST = '127.0.0.1';
+// The package is CommonJS: its classes come on the default export.
+const HeadlessTerminal = xterm.Terminal;
 
 export interface CtlResult {
   code: number | null;
@@ -98,7 +101,7 @@ function installExitHook(): void {
   });
 }
 
-function track(child: ChildProcess): void {
+export function track(child: ChildProcess): void {
   installExitHook();
   liveChildren.add(child);
   child.once('exit', () => liveChildren.delete(child));
@@ -158,7 +161,7 @@ function waitExit(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
-async function killAndWait(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+export async function killAndWait(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
   if (exited(child)) return;
   const gone = waitExit(child);
   try {
@@ -581,6 +584,8 @@ export class Terminal {
   readonly child: ChildProcess;
   readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private raw = '';
+  /** What a terminal emulator shows of the same output: the lines a person reads, with cursor moves applied. */
+  private readonly emulator = new HeadlessTerminal({ cols: 250, rows: 50, scrollback: 10_000, allowProposedApi: true });
 
   private constructor(args: readonly string[], o: { cwd?: string; env?: Readonly<Record<string, string>> }) {
     const command = [process.execPath, BIN, ...args].map(shellQuote).join(' ');
@@ -591,9 +596,28 @@ export class Terminal {
       env: { ...process.env, TERM: 'xterm', COLUMNS: '250', LINES: '50', ...(o.env ?? {}) },
     });
     track(this.child);
-    this.child.stdout!.setEncoding('utf8').on('data', (d: string) => (this.raw += d));
-    this.child.stderr!.setEncoding('utf8').on('data', (d: string) => (this.raw += d));
+    const shown = (d: string): void => {
+      this.raw += d;
+      this.emulator.write(d);
+    };
+    this.child.stdout!.setEncoding('utf8').on('data', shown);
+    this.child.stderr!.setEncoding('utf8').on('data', shown);
     this.exit = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  /** The position just past what the screen shows now, to wait for what comes after it. */
+  mark(): number {
+    return this.screen.length;
+  }
+
+  /** The screen's lines as a terminal shows them (scrollback included), trailing spaces trimmed. */
+  async rendered(): Promise<string[]> {
+    await new Promise<void>((resolve) => this.emulator.write('', resolve));
+    const buffer = this.emulator.buffer.active;
+    const lines: string[] = [];
+    for (let i = 0; i < buffer.length; i++) lines.push(buffer.getLine(i)?.translateToString(true) ?? '');
+    while (lines.length > 0 && lines.at(-1) === '') lines.pop();
+    return lines;
   }
 
   static start(args: readonly string[], o: { cwd?: string; env?: Readonly<Record<string, string>> } = {}): Terminal {
