@@ -62,7 +62,8 @@ export class TraceWriter {
   }
 
   private write(events: TraceEvent[]): TraceEvent[] {
-    if (this.file !== null) for (const e of events) this.file.write(`${JSON.stringify(e)}\n`);
+    // One write per step, not per event: the events of a step go out together anyway.
+    if (this.file !== null && events.length > 0) this.file.write(events.map((e) => `${JSON.stringify(e)}\n`).join(''));
     return events;
   }
 }
