@@ -7,7 +7,7 @@
  * output lines to say why one died.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import type { NodeId } from '../core/types.js';
 import type { StatusView } from '../daemon/api.js';
 import { type ClusterConfig, findClient, loadConfig, nodeIds } from '../daemon/config.js';
-import { ControlClient } from '../daemon/control/client.js';
+import { ControlClient, socketAnswers } from '../daemon/control/client.js';
 import { controlSocketPath } from '../daemon/control/protocol.js';
 import { KindedError } from '../shared/errors.js';
 
@@ -106,18 +106,6 @@ export interface UpOptions {
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Whether something answers on a unix socket. */
-function socketAnswers(socketPath: string): Promise<boolean> {
-  if (!existsSync(socketPath)) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const s = net.connect(socketPath);
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
 
 /** Whether `host:port` is taken (only EADDRINUSE counts: an address not on this machine is not ours to judge). */
 function portInUse(host: string, port: number): Promise<boolean> {

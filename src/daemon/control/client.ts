@@ -3,6 +3,7 @@
  * requests in flight on it (the benchmark keeps thousands outstanding on a few), each answered
  * with its typed result. It offers the daemon's API, so a caller cannot tell it from the daemon.
  */
+import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { KindedError } from '../../shared/errors.js';
 import type { LedgerApi } from '../api.js';
@@ -184,4 +185,17 @@ export class ControlClient implements LedgerApi {
     }
     this.waiting.clear();
   }
+}
+
+/** Whether something answers on a unix socket: a live client, rather than no file or a leftover one. */
+export function socketAnswers(socketPath: string): Promise<boolean> {
+  if (!existsSync(socketPath)) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const s = net.connect(socketPath);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
 }

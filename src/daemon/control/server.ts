@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { describeCause } from '../../shared/errors.js';
 import type { Awaitable, LedgerApi } from '../api.js';
 import { StorageError, isDaemonError } from '../errors.js';
+import { socketAnswers } from './client.js';
 import {
   type AnswerFrame,
   type ControlRequest,
@@ -22,17 +23,6 @@ import {
   parseRequest,
 } from './protocol.js';
 
-/** Whether something answers on the socket (a live client) or it is a leftover file. */
-function answers(socketPath: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(socketPath);
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
 
 /** Unix socket paths longer than this are cut short by the kernel, silently. */
 const MAX_SOCKET_PATH = 100;
@@ -46,7 +36,7 @@ export async function assertNotRunning(dataDir: string): Promise<void> {
   if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH) {
     throw new StorageError(socketPath, `path too long for a unix socket (${Buffer.byteLength(socketPath)} bytes, at most ${MAX_SOCKET_PATH}): use a shorter --data-dir`);
   }
-  if (existsSync(socketPath) && (await answers(socketPath))) {
+  if (await socketAnswers(socketPath)) {
     throw new StorageError(socketPath, 'another client is already running with this data dir (its control socket answers)');
   }
 }
