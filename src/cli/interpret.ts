@@ -17,7 +17,7 @@ import type {
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { SnapshotRecord } from '../daemon/snapshot-record.js';
-import { describeCause } from '../shared/errors.js';
+import { describeCause } from '../base/errors.js';
 import { writeSnapshotPage } from '../trace/run.js';
 import type { NodeId } from '../core/types.js';
 import { type CommandName, type ReplCommand, parseCommandLine } from './parse.js';

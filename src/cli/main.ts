@@ -13,7 +13,7 @@ import { SECRET_ENV, withEnvDefaults } from './env.js';
 import { fail } from './fail.js';
 import { LOG_LEVELS, parseDelay, parseRate, parseSeconds, parseWhole } from './options.js';
 import { quote } from './parse.js';
-import { didYouMean } from '../shared/suggest.js';
+import { didYouMean } from '../base/suggest.js';
 
 /** What `client <n>` takes as n: `2` or `client2`. */
 const CLIENT_ARG = /^(client)?\d{1,9}$/;

@@ -6,7 +6,7 @@
 import { formatCents } from '../core/money.js';
 import type { Cents, NodeId } from '../core/types.js';
 import { DEFAULT_CHAIN_LAST } from '../daemon/api.js';
-import { didYouMean } from '../shared/suggest.js';
+import { didYouMean } from '../base/suggest.js';
 
 export interface ParseContext {
   /** The client this REPL belongs to. */

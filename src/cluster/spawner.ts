@@ -17,7 +17,7 @@ import type { StatusView } from '../daemon/api.js';
 import { type ClusterConfig, findClient, loadConfig, nodeIds } from '../daemon/config.js';
 import { ControlClient, socketAnswers } from '../daemon/control/client.js';
 import { controlSocketPath } from '../daemon/control/protocol.js';
-import { KindedError } from '../shared/errors.js';
+import { KindedError } from '../base/errors.js';
 
 const CLIENT_BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'client.js');
 

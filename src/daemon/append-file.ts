@@ -10,7 +10,7 @@
  */
 import { renameSync, statSync } from 'node:fs';
 import sonicBoom from 'sonic-boom';
-import { describeCause } from '../shared/errors.js';
+import { describeCause } from '../base/errors.js';
 
 // A CommonJS module: its class is reachable at run time as a property of the default export.
 const { SonicBoom } = sonicBoom;

@@ -16,7 +16,7 @@ import * as zlib from 'node:zlib';
 import { Packr } from 'msgpackr';
 import { applyBlock, checkBlock, genesisBalances, type Balances, type Head } from '../core/ledger.js';
 import type { Block, NodeId, Tx } from '../core/types.js';
-import { describeCause } from '../shared/errors.js';
+import { describeCause } from '../base/errors.js';
 import { DaemonError, DaemonErrorKind, StorageError } from './errors.js';
 
 export const CHAIN_FILE = 'chain.log';

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { makeGenesis } from '../core/ledger.js';
 import { DEFAULT_MAX_FRAME_BYTES, MAX_FRAME_BYTES_CEILING, REQUIRED_FRAME_BYTES, REQUIRED_FRAME_REASON } from '../core/limits.js';
 import type { Block, Cents, NodeId } from '../core/types.js';
-import { didYouMean } from '../shared/suggest.js';
+import { didYouMean } from '../base/suggest.js';
 import { ConfigError } from './errors.js';
 
 export interface ClientConfig {

@@ -2,7 +2,7 @@
  * Errors a client process raises that a person reads: a bad config, an unusable data dir, a port
  * taken, a request for something that cannot exist, an answer cut short by shutting down.
  */
-import { KindedError } from '../shared/errors.js';
+import { KindedError } from '../base/errors.js';
 
 export const DaemonErrorKind = {
   /** The cluster config file is missing, unreadable or invalid. */

@@ -11,7 +11,7 @@ import { Tracer } from '../core/tracer.js';
 import type { NodeId } from '../core/types.js';
 import { AppendFile } from './append-file.js';
 import { StorageError } from './errors.js';
-import { describeCause } from '../shared/errors.js';
+import { describeCause } from '../base/errors.js';
 
 export const TRACE_FILE = 'trace.jsonl';
 /** The size past which the trace rotates: with the rotated file, at most about twice this on disk. */

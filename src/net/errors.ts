@@ -3,7 +3,7 @@
  * says what went wrong so callers branch on a string rather than on `instanceof` chains, and
  * whose message can be shown to a person as is.
  */
-import { KindedError } from '../shared/errors.js';
+import { KindedError } from '../base/errors.js';
 
 export const NetErrorKind = {
   /** A frame header declared a body larger than the configured maximum. */
@@ -57,4 +57,4 @@ export function isNetError(e: unknown, kind?: NetErrorKind): e is NetError {
 }
 
 /** One line for a caught value, keeping errno codes (`ECONNREFUSED: connect ...`). */
-export { describeCause as describeError } from '../shared/errors.js';
+export { describeCause as describeError } from '../base/errors.js';

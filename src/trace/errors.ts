@@ -2,7 +2,7 @@
  * What the trace viewer tells a user when its input cannot be used: one line each, with a `kind`
  * a caller (the CLI, the REPL) can branch on.
  */
-import { KindedError } from '../shared/errors.js';
+import { KindedError } from '../base/errors.js';
 
 export const TraceErrorKind = {
   /** A named source (data dir or trace file) does not exist or cannot be read. */

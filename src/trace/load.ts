@@ -7,7 +7,7 @@ import { createReadStream, readdirSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { TraceEvent } from '../core/trace-events.js';
-import { describeCause } from '../shared/errors.js';
+import { describeCause } from '../base/errors.js';
 import { TraceError, TraceErrorKind } from './errors.js';
 import { parseTraceLine } from './parse-event.js';
 

@@ -3,7 +3,7 @@
  * `snapshot show <id> --html FILE` both call.
  */
 import { writeFile } from 'node:fs/promises';
-import { describeCause } from '../shared/errors.js';
+import { describeCause } from '../base/errors.js';
 import { describeCut } from './cut.js';
 import { TraceError, TraceErrorKind } from './errors.js';
 import { renderHtml } from './html.js';

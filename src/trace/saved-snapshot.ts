@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Message, NodeId } from '../core/types.js';
-import { describeCause } from '../shared/errors.js';
+import { describeCause } from '../base/errors.js';
 
 export const SNAPSHOT_DIR = 'snapshots';
 

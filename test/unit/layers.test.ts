@@ -19,14 +19,14 @@ const SRC = join(ROOT, 'src');
  * benchmark may use the network's framing directly, because its baseline measures exactly that.
  */
 export const LAYERS: Readonly<Record<string, readonly string[]>> = {
-  shared: [],
-  core: ['shared'],
-  net: ['shared', 'core'],
-  daemon: ['shared', 'core', 'net'],
-  cluster: ['shared', 'core', 'daemon'],
-  trace: ['shared', 'core', 'daemon'],
-  bench: ['shared', 'core', 'net', 'daemon', 'cluster'],
-  cli: ['shared', 'core', 'daemon', 'cluster', 'bench', 'trace'],
+  base: [],
+  core: ['base'],
+  net: ['base', 'core'],
+  daemon: ['base', 'core', 'net'],
+  cluster: ['base', 'core', 'daemon'],
+  trace: ['base', 'core', 'daemon'],
+  bench: ['base', 'core', 'net', 'daemon', 'cluster'],
+  cli: ['base', 'core', 'daemon', 'cluster', 'bench', 'trace'],
 };
 
 /** Packages a layer must not use, whatever its arrows: the daemon knows nothing of command lines or prompts. */
@@ -34,8 +34,8 @@ const FORBIDDEN_PACKAGES: Readonly<Record<string, readonly string[]>> = {
   daemon: ['commander', 'readline-sync', 'readline', 'node:readline', 'readline/promises', 'node:readline/promises'],
 };
 
-/** The shared base depends on nothing: Node's own modules at most. */
-const dependencyFree = (layer: string): boolean => layer === 'shared';
+/** The base layer depends on nothing: Node's own modules at most. */
+const dependencyFree = (layer: string): boolean => layer === 'base';
 
 /** One source file: its path under src/ (with `/`) and the specifiers it imports. */
 export interface SourceImports {
@@ -182,7 +182,7 @@ describe('the layer checker itself', () => {
     ['cli/main.ts', '../net/errors.js', 'cli -> net'],
     ['net/errors.ts', '../daemon/config.js', 'net -> daemon'],
     ['core/node.ts', '../net/mesh.js', 'core -> net'],
-    ['shared/errors.ts', '../core/types.js', 'out of a layer that may import nothing'],
+    ['base/errors.ts', '../core/types.js', 'out of a layer that may import nothing'],
     ['trace/run.ts', '../cli/main.js', 'trace -> cli'],
     ['cluster/spawn.ts', '../bench/index.js', 'cluster -> bench'],
   ])('flags src/%s importing %s', (file, spec, rule) => {
@@ -193,19 +193,19 @@ describe('the layer checker itself', () => {
   });
 
   it('flags a file in no layer, an import out of src/, and packages a layer must not use', () => {
-    expect(wrongArrows([{ file: 'errors.ts', imports: [] }])).toEqual(['src/errors.ts is in no layer (put it in one of shared, core, net, daemon, cluster, trace, bench, cli)']);
+    expect(wrongArrows([{ file: 'errors.ts', imports: [] }])).toEqual(['src/errors.ts is in no layer (put it in one of base, core, net, daemon, cluster, trace, bench, cli)']);
     expect(wrongArrows([{ file: 'cli/main.ts', imports: ['../errors.js'] }])[0]).toContain("imports '../errors.js' (src/errors.ts is in no layer)");
     expect(wrongArrows([{ file: 'cli/main.ts', imports: ['../../test/x.js'] }])[0]).toContain('outside src/');
     expect(wrongArrows([{ file: 'daemon/daemon.ts', imports: ['commander'] }])[0]).toContain("src/daemon/daemon.ts imports 'commander'");
-    expect(wrongArrows([{ file: 'shared/errors.ts', imports: ['pino'] }])[0]).toContain('depends on no package');
+    expect(wrongArrows([{ file: 'base/errors.ts', imports: ['pino'] }])[0]).toContain('depends on no package');
   });
 
   it('lets arrows point down, within a layer, and to the layers beside the cli', () => {
     const fine: SourceImports[] = [
-      { file: 'shared/errors.ts', imports: ['node:util'] },
-      { file: 'net/errors.ts', imports: ['../shared/errors.js', '../core/types.js'] },
+      { file: 'base/errors.ts', imports: ['node:util'] },
+      { file: 'net/errors.ts', imports: ['../base/errors.js', '../core/types.js'] },
       { file: 'daemon/daemon.ts', imports: ['../net/mesh.js', './control/server.js', 'pino'] },
-      { file: 'daemon/control/server.ts', imports: ['../api.js', '../../shared/errors.js', 'node:net'] },
+      { file: 'daemon/control/server.ts', imports: ['../api.js', '../../base/errors.js', 'node:net'] },
       { file: 'cli/main.ts', imports: ['../daemon/daemon.js', '../bench/index.js', '../trace/command.js', '../cluster/spawn.js', 'commander'] },
       { file: 'bench/cluster.ts', imports: ['../cluster/spawn.js', '../daemon/control/client.js'] },
     ];

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { centsToInput } from '../../src/cli/format.js';
 import { COMMANDS, completeLine, findCommand, parseAmount, parseCommandLine, type ParseResult, type ReplCommand } from '../../src/cli/parse.js';
-import { didYouMean, editDistance } from '../../src/shared/suggest.js';
+import { didYouMean, editDistance } from '../../src/base/suggest.js';
 
 const ctx = { self: 1, nodes: [1, 2, 3] } as const;
 

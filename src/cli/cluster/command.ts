@@ -11,7 +11,7 @@ import type { NodeId } from '../../core/types.js';
 import { generateConfig } from '../../cluster/config.js';
 import { ClusterError, ClusterErrorKind, clientsAnswering } from '../../cluster/spawner.js';
 import { loadConfig, nodeIds } from '../../daemon/config.js';
-import { KindedError } from '../../shared/errors.js';
+import { KindedError } from '../../base/errors.js';
 import { loadOrExit } from '../config-file.js';
 import { fail } from '../fail.js';
 import { HISTORY_FILE } from '../repl.js';

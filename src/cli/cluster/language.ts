@@ -5,7 +5,7 @@
  * completion and help from the same table.
  */
 import type { NodeId } from '../../core/types.js';
-import { didYouMean } from '../../shared/suggest.js';
+import { didYouMean } from '../../base/suggest.js';
 import { COMMANDS, type CommandName, completeLine, findCommand, quote } from '../parse.js';
 
 export type ClusterCommandName = 'use' | 'all' | 'ps' | 'stop' | 'start' | 'restart' | 'help' | 'exit';

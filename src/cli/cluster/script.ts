@@ -7,8 +7,8 @@
 import { formatCents } from '../../core/money.js';
 import type { Cents, NodeId } from '../../core/types.js';
 import { sleep } from '../../cluster/spawner.js';
-import { KindedError } from '../../shared/errors.js';
-import { didYouMean } from '../../shared/suggest.js';
+import { KindedError } from '../../base/errors.js';
+import { didYouMean } from '../../base/suggest.js';
 import { succeeded } from '../interpret.js';
 import { findCommand, parseAmount, parseCommandLine, quote } from '../parse.js';
 import { renderAnswer } from '../render.js';

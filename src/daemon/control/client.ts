@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import net from 'node:net';
-import { KindedError } from '../../shared/errors.js';
+import { KindedError } from '../../base/errors.js';
 import type { LedgerApi } from '../api.js';
 import type { Cents, NodeId } from '../../core/types.js';
 import { type AnswerFrame, type ControlRequest, type ControlResults, type Refusal, type RequestType, controlSocketPath } from './protocol.js';

@@ -9,7 +9,7 @@
  */
 import path from 'node:path';
 import type { Cents, NodeId } from '../../core/types.js';
-import { didYouMean } from '../../shared/suggest.js';
+import { didYouMean } from '../../base/suggest.js';
 import type { LedgerApi } from '../api.js';
 import type { DaemonErrorKind } from '../errors.js';
 

@@ -7,7 +7,7 @@ import { existsSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { describeCause } from '../../shared/errors.js';
+import { describeCause } from '../../base/errors.js';
 import type { Awaitable, LedgerApi } from '../api.js';
 import { StorageError, isDaemonError } from '../errors.js';
 import { socketAnswers } from './client.js';
