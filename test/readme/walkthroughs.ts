@@ -143,7 +143,7 @@ export class Stage {
     for (const [port, shown] of this.shownPorts) {
       // In a table cell (followed by spaces) the shorter port keeps the column's width.
       const pad = ' '.repeat(Math.max(0, String(port).length - String(shown).length));
-      t = t.replace(new RegExp(`:${port}(?=( +))`, 'g'), `:${shown}${pad}`).split(`:${port}`).join(`:${shown}`);
+      t = t.replace(new RegExp(`:${port}(?= )`, 'g'), `:${shown}${pad}`).split(`:${port}`).join(`:${shown}`);
     }
     return t;
   }
