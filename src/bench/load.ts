@@ -96,7 +96,8 @@ export class Load {
       if (w === null) continue;
       if (!t.ok) {
         w.failed++;
-        w.reasons.set(t.reason, (w.reasons.get(t.reason) ?? 0) + 1);
+        const reason = t.status === 'FAILED' ? t.reason : 'withdrawn';
+        w.reasons.set(reason, (w.reasons.get(reason) ?? 0) + 1);
         continue;
       }
       w.committed++;

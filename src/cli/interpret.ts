@@ -19,6 +19,7 @@ import path from 'node:path';
 import type { SnapshotRecord } from '../daemon/snapshot-record.js';
 import { describeCause } from '../base/errors.js';
 import { writeSnapshotPage } from '../trace/run.js';
+import type { TxState } from '../core/api.js';
 import type { NodeId } from '../core/types.js';
 import { type CommandName, type ReplCommand, parseCommandLine } from './parse.js';
 
@@ -30,6 +31,8 @@ export type Answer =
   /** `exit` where there is no session to end (through the control socket). */
   | { readonly type: 'exitRefused' }
   | { readonly type: 'transfer'; readonly result: TransferAnswer }
+  /** What became of the transfer with a key, on client `self`. */
+  | { readonly type: 'tx'; readonly self: NodeId; readonly state: TxState }
   | { readonly type: 'balances'; readonly view: BalancesView }
   | { readonly type: 'balance'; readonly client: NodeId; readonly view: BalancesView }
   | { readonly type: 'snapshot'; readonly answer: SnapshotAnswer }
@@ -79,7 +82,9 @@ export async function interpret(command: ReplCommand, ledger: LedgerApi, who: Id
     case 'empty':
       return { type: 'empty' };
     case 'transfer':
-      return { type: 'transfer', result: await ledger.transfer(command.to, command.amount) };
+      return { type: 'transfer', result: await ledger.transfer(command.to, command.amount, command.key) };
+    case 'tx':
+      return { type: 'tx', self: who.self, state: await ledger.tx(command.key) };
     case 'balance': {
       const view = await ledger.balances();
       return command.target === 'all' ? { type: 'balances', view } : { type: 'balance', client: command.target === 'self' ? who.self : command.target, view };
@@ -130,6 +135,7 @@ export function succeeded(a: Answer): boolean {
     case 'savedSnapshot':
       return a.record !== null && (a.page === undefined || a.page.ok);
     case 'empty':
+    case 'tx':
     case 'balances':
     case 'balance':
     case 'snapshots':

@@ -16,6 +16,8 @@ export function answerJson(a: Answer): unknown {
       return { ok: false, error: 'exit is not available over the control socket' };
     case 'transfer':
       return a.result;
+    case 'tx':
+      return a.state;
     case 'balances':
       return { balances: a.view.balances, height: a.view.height, head: a.view.head };
     case 'balance':

@@ -63,13 +63,13 @@ export function buildProgram(): Command {
 
   program
     .command('ctl')
-    .description('send a command to a running client through its control socket; exits 1 if the command fails, 2 if no client answers')
+    .description('send a command to a running client through its control socket; exits 1 if the command fails, 2 if no client answers in time (a transfer is then withdrawn, or said to have committed)')
     .argument('<n>', 'which client')
-    .argument('<command...>', 'any REPL command, e.g. transfer 2 4.50, balance all, snapshot')
+    .argument('<command...>', 'any REPL command, e.g. transfer 2 4.50 --id rent-2026-11, tx rent-2026-11, balance all, snapshot')
     .option('--json', 'print the result as JSON (amounts in integer cents)')
     .option('-c, --config <file>', 'check <n> against this cluster config')
     .option('-d, --data-dir <dir>', 'the client\'s data dir (default data/client-<n>)')
-    .option('--timeout <seconds>', 'how long to wait for the answer', parseSeconds, 60)
+    .option('--timeout <seconds>', 'how long to wait for the answer (a transfer not answered by then is withdrawn)', parseSeconds, 60)
     // A REPL line's own flags (snapshot show <id> --html <file>) belong to the line, not to ctl.
     .allowUnknownOption()
     .action((n: string, words: string[], o: CtlOptions) => runCtl(n, words, withEnvDefaults(o)));

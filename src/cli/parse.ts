@@ -3,6 +3,7 @@
  * Pure: no I/O, so the REPL, `ctl`, the cluster prompt and command files all share it and tests
  * need nothing but strings.
  */
+import { TX_ID_PATTERN, TX_ID_RULE } from '../core/limits.js';
 import { formatCents } from '../core/money.js';
 import type { Cents, NodeId } from '../core/types.js';
 import { DEFAULT_CHAIN_LAST } from '../daemon/api.js';
@@ -24,7 +25,10 @@ export type BalanceTarget = 'self' | 'all' | NodeId;
 
 export type ReplCommand =
   | { readonly type: 'empty' }
-  | { readonly type: 'transfer'; readonly to: NodeId; readonly amount: Cents }
+  /** `key` absent: whoever carries it out makes one. */
+  | { readonly type: 'transfer'; readonly to: NodeId; readonly amount: Cents; readonly key?: string }
+  /** What became of the transfer with this key. */
+  | { readonly type: 'tx'; readonly key: string }
   /** `balance <own id>` is normalised to 'self'. */
   | { readonly type: 'balance'; readonly target: BalanceTarget }
   | { readonly type: 'snapshot' }
@@ -47,7 +51,7 @@ export type ParseResult = { readonly ok: true; readonly command: ReplCommand } |
 
 export type AmountResult = { readonly ok: true; readonly cents: Cents } | { readonly ok: false; readonly error: string };
 
-export type CommandName = 'transfer' | 'balance' | 'snapshot' | 'snapshots' | 'chain' | 'peers' | 'status' | 'trace' | 'help' | 'exit';
+export type CommandName = 'transfer' | 'tx' | 'balance' | 'snapshot' | 'snapshots' | 'chain' | 'peers' | 'status' | 'trace' | 'help' | 'exit';
 
 export interface CommandSpec {
   readonly name: CommandName;
@@ -62,9 +66,16 @@ export const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'transfer',
     aliases: ['t'],
-    usage: 'transfer <to> <amount>',
-    description: 'move money from your account to another client (amount in dollars, up to 2 decimals)',
-    examples: ['transfer 2 4.50', 't client3 $10'],
+    usage: 'transfer <to> <amount> [--id <key>]',
+    description: 'move money from your account to another client (amount in dollars, up to 2 decimals; a key commits at most once, so a retry with --id never pays twice)',
+    examples: ['transfer 2 4.50', 't client3 $10', 'transfer 2 4.50 --id rent-2026-11'],
+  },
+  {
+    name: 'tx',
+    aliases: [],
+    usage: 'tx <key>',
+    description: 'what became of the transfer with this key: committed (in which block), pending (waiting for what), withdrawn, failed or unknown',
+    examples: ['tx rent-2026-11'],
   },
   {
     name: 'balance',
@@ -188,6 +199,24 @@ function arity(spec: CommandSpec, args: readonly string[], min: number, max: num
 
 const ok = (command: ReplCommand): ParseResult => ({ ok: true, command });
 
+/** A transfer key as typed, or the error that refuses it. */
+function parseKey(text: string, spec: CommandSpec): Parsed<string> {
+  if (TX_ID_PATTERN.test(text)) return { ok: true, value: text };
+  return { ok: false, error: `${spec.name}: invalid key ${quote(text)} — a key is ${TX_ID_RULE}` };
+}
+
+/** `--id <key>` taken out of a transfer's arguments, wherever it stands: the key and the rest. */
+function takeKeyOption(spec: CommandSpec, args: readonly string[]): Parsed<{ key?: string; rest: string[] }> {
+  const at = args.indexOf('--id');
+  if (at < 0) return { ok: true, value: { rest: [...args] } };
+  const text = args[at + 1];
+  if (text === undefined || text.startsWith('--')) return usageError(spec, '--id needs a key after it');
+  const rest = [...args.slice(0, at), ...args.slice(at + 2)];
+  if (rest.includes('--id')) return usageError(spec, '--id given twice');
+  const key = parseKey(text, spec);
+  return key.ok ? { ok: true, value: { key: key.value, rest } } : key;
+}
+
 /**
  * Parses one REPL line. Blank lines and `#` comments (for command files) are `empty`.
  * Command words are case-insensitive. Every failure is a single line fit to print as is.
@@ -207,17 +236,17 @@ export function parseCommandLine(line: string, ctx: ParseContext): ParseResult {
 
   switch (spec.name) {
     case 'transfer': {
-      if (args.length === 0) return usageError(spec, 'missing recipient and amount');
-      if (args.length === 1) return usageError(spec, 'missing amount');
-      const bad = arity(spec, args, 2, 2);
+      const taken = takeKeyOption(spec, args);
+      if (!taken.ok) return taken;
+      const { key, rest } = taken.value;
+      return parseTransfer(spec, rest, ctx, key);
+    }
+    case 'tx': {
+      if (args.length === 0) return usageError(spec, 'missing key');
+      const bad = arity(spec, args, 1, 1);
       if (bad !== null) return bad;
-      const [toText = '', amountText = ''] = args;
-      const to = parseClient(toText, ctx, 'recipient');
-      if (!to.ok) return { ok: false, error: `transfer: ${to.error}` };
-      if (to.value === ctx.self) return { ok: false, error: `transfer: cannot transfer to yourself (client${ctx.self})` };
-      const amount = parseAmount(amountText);
-      if (!amount.ok) return { ok: false, error: `transfer: ${amount.error}` };
-      return ok({ type: 'transfer', to: to.value, amount: amount.cents });
+      const key = parseKey(args[0]!, spec);
+      return key.ok ? ok({ type: 'tx', key: key.value }) : key;
     }
     case 'balance': {
       const bad = arity(spec, args, 0, 1);
@@ -283,6 +312,21 @@ export function parseCommandLine(line: string, ctx: ParseContext): ParseResult {
   }
 }
 
+/** `transfer <to> <amount>`, the key (if any) taken out already. */
+function parseTransfer(spec: CommandSpec, args: readonly string[], ctx: ParseContext, key: string | undefined): ParseResult {
+  if (args.length === 0) return usageError(spec, 'missing recipient and amount');
+  if (args.length === 1) return usageError(spec, 'missing amount');
+  const bad = arity(spec, args, 2, 2);
+  if (bad !== null) return bad;
+  const [toText = '', amountText = ''] = args;
+  const to = parseClient(toText, ctx, 'recipient');
+  if (!to.ok) return { ok: false, error: `transfer: ${to.error}` };
+  if (to.value === ctx.self) return { ok: false, error: `transfer: cannot transfer to yourself (client${ctx.self})` };
+  const amount = parseAmount(amountText);
+  if (!amount.ok) return { ok: false, error: `transfer: ${amount.error}` };
+  return ok({ type: 'transfer', to: to.value, amount: amount.cents, ...(key === undefined ? {} : { key }) });
+}
+
 /** Client ids as the user would type them: `2` for an empty or numeric prefix, `client2` otherwise. */
 function clientWords(ids: readonly NodeId[], partial: string): string[] {
   const sorted = [...ids].sort((a, b) => a - b);
@@ -293,7 +337,8 @@ function argumentCandidates(spec: CommandSpec, done: readonly string[], partial:
   const index = done.length;
   switch (spec.name) {
     case 'transfer':
-      return index === 0 ? clientWords(ctx.nodes.filter((n) => n !== ctx.self), partial) : [];
+      if (index === 0) return clientWords(ctx.nodes.filter((n) => n !== ctx.self), partial);
+      return index === 2 ? ['--id'] : [];
     case 'balance':
       return index === 0 ? ['all', ...clientWords(ctx.nodes, partial)] : [];
     case 'snapshot':

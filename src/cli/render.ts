@@ -2,12 +2,14 @@
  * What a person sees: every answer and notice rendered as text, the same whether the daemon runs
  * in this process (the REPL) or answered through its control socket (`ctl`, `client cluster`).
  */
-import type { NodeStatus } from '../core/api.js';
+import type { NodeStatus, TxState } from '../core/api.js';
 import type { TraceEvent } from '../core/trace-events.js';
 import { describeEvent, describeMessage } from '../core/describe.js';
 import { short } from '../core/ledger.js';
+import { RECENT_TRANSFER_OUTCOMES } from '../core/limits.js';
 import { formatCents } from '../core/money.js';
 import type { Block, NodeId } from '../core/types.js';
+import { describeLockWait } from '../core/wording.js';
 import type { BalancesView, MessageDelay, Notice, PeerView, SnapshotAnswer, SnapshotListing, StatusView, TransferAnswer } from '../daemon/api.js';
 import type { SnapshotRecord } from '../daemon/snapshot-record.js';
 import type { Answer, DiagramPage } from './interpret.js';
@@ -17,10 +19,38 @@ export const clientName = (id: NodeId): string => `client${id}`;
 
 const ms = (x: number): string => (x < 10 ? x.toFixed(1) : x.toFixed(0));
 
+/** `client1 -> client2  $4.50  key K`: what a transfer is. */
+const transferWords = (t: { readonly from: NodeId; readonly to: NodeId; readonly amount: number; readonly txId: string }): string =>
+  `${clientName(t.from)} -> ${clientName(t.to)}  ${formatCents(t.amount)}  key ${t.txId}`;
+
 export function renderTransfer(r: TransferAnswer): string {
-  if (!r.ok) return `FAILED  ${r.error}`;
-  const batch = r.batch > 1 ? `, ${r.batch} in block` : '';
-  return `SUCCESS  block #${r.block}  ${clientName(r.from)} -> ${clientName(r.to)}  ${formatCents(r.amount)}  (clock ${r.clock}, ${r.msgs} msgs${batch}, ${ms(r.ms)} ms)`;
+  switch (r.status) {
+    case 'FAILED':
+      return `FAILED  ${r.error}  (key ${r.txId})`;
+    case 'WITHDRAWN':
+      return `WITHDRAWN  ${transferWords(r)}  (nothing moved)`;
+    case 'SUCCESS': {
+      if (r.repeat) return `SUCCESS (repeat)  block #${r.block}  ${transferWords(r)}  (committed before, at clock ${r.clock}; nothing moved now)`;
+      const batch = r.batch > 1 ? `, ${r.batch} in block` : '';
+      return `SUCCESS  block #${r.block}  ${transferWords(r)}  (clock ${r.clock}, ${r.msgs} msgs${batch}, ${ms(r.ms)} ms)`;
+    }
+  }
+}
+
+/** What `tx <key>` says: the key's state, in the words of a transfer's result. */
+export function renderTxState(self: NodeId, s: TxState): string {
+  switch (s.state) {
+    case 'committed':
+      return `COMMITTED  block #${s.block} ${short(s.hash)}  ${transferWords(s)}  (clock ${s.clock})`;
+    case 'pending':
+      return `PENDING  ${transferWords(s)}  (${s.requested ? 'in a lock round' : 'queued'}, ${describeLockWait(s.wait)})`;
+    case 'withdrawn':
+      return `WITHDRAWN  ${transferWords(s)}  (nothing moved)`;
+    case 'failed':
+      return `FAILED  ${transferWords(s)}  (${s.error})`;
+    case 'unknown':
+      return `UNKNOWN  key ${s.txId}: ${clientName(self)} has no transfer with this key (none in its chain or its queue, nor among its ${RECENT_TRANSFER_OUTCOMES.toLocaleString('en-US')} latest failed or withdrawn)`;
+  }
 }
 
 export function table(rows: readonly (readonly string[])[], rightAlign: ReadonlySet<number> = new Set()): string {
@@ -204,6 +234,8 @@ export function renderAnswer(a: Answer): string {
       return EXIT_REFUSED;
     case 'transfer':
       return renderTransfer(a.result);
+    case 'tx':
+      return renderTxState(a.self, a.state);
     case 'balances':
       return renderBalances(a.view);
     case 'balance':

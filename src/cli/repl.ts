@@ -94,14 +94,21 @@ export function printAbovePrompt(rl: readline.Interface, output: NodeJS.Writable
   rl.prompt(true);
 }
 
-/** Ends a session once, however many of exit, Ctrl-C, Ctrl-D and end of input arrive. */
-function endOnce(rl: readline.Interface, onEnd: (code: number) => void): ((code?: number) => void) & { done: boolean } {
+/**
+ * Ends a session once, however many of exit, Ctrl-C, Ctrl-D and end of input arrive. Transfers
+ * still waiting are withdrawn first (the client is about to stop): `answered` settles once each
+ * one's WITHDRAWN has been printed.
+ */
+function endOnce(rl: readline.Interface, daemon: Daemon, answered: () => Promise<unknown>, onEnd: (code: number) => void): ((code?: number) => void) & { done: boolean } {
   const end = Object.assign(
     (code = 0): void => {
       if (end.done) return;
       end.done = true;
-      rl.close();
-      onEnd(code);
+      daemon.withdrawPending();
+      void answered().then(() => {
+        rl.close();
+        onEnd(code);
+      });
     },
     { done: false },
   );
@@ -164,12 +171,17 @@ export function startRepl(o: ReplOptions): readline.Interface {
   saveHistoryTo(rl, path.join(o.dataDir, HISTORY_FILE));
 
   const print = (text: string): void => {
-    if (text) printAbovePrompt(rl, o.output, text);
+    if (!text) return;
+    // Leaving: no prompt to redraw below what is printed.
+    if (end.done) o.output.write(`${text}\n`);
+    else printAbovePrompt(rl, o.output, text);
   };
   o.daemon.on('notice', (n) => print(o.json ? JSON.stringify({ notice: renderNotice(n) }) : `  · ${renderNotice(n)}`));
   const trace = tracing(o.daemon, print, o.json);
 
-  const end = endOnce(rl, o.onEnd);
+  /** Transfers whose answer is not printed yet. */
+  const transfers = new Set<Promise<void>>();
+  const end = endOnce(rl, o.daemon, () => Promise.allSettled([...transfers]), o.onEnd);
   rl.on('line', (line) => {
     const parsed = parseCommandLine(line, ctx);
     if (!parsed.ok) {
@@ -182,10 +194,14 @@ export function startRepl(o: ReplOptions): readline.Interface {
       print(trace(parsed.command.on));
       return rl.prompt();
     }
-    interpret(parsed.command, o.daemon, ctx, { dataDir: o.dataDir }).then(
+    const answered = interpret(parsed.command, o.daemon, ctx, { dataDir: o.dataDir }).then(
       (answer) => print(show(answer, o.json)),
       (err: unknown) => print(`error: ${err instanceof Error ? err.message : String(err)}`),
     );
+    if (parsed.command.type === 'transfer') {
+      transfers.add(answered);
+      void answered.finally(() => transfers.delete(answered));
+    }
     rl.prompt();
   });
   cancelLineOnCtrlC(rl, o.output, () => end(0));
@@ -205,7 +221,8 @@ export function runPiped(o: ReplOptions): void {
   let inputEnded = false;
   let running = false;
   let failed = false;
-  const end = endOnce(rl, o.onEnd);
+  let current: Promise<unknown> = Promise.resolve();
+  const end = endOnce(rl, o.daemon, () => current, o.onEnd);
   const trace = tracing(o.daemon, (text) => o.output.write(`${text}\n`), o.json);
   const next = async (): Promise<void> => {
     if (running) return;
@@ -224,14 +241,18 @@ export function runPiped(o: ReplOptions): void {
         o.output.write(`${trace(parsed.command.on)}\n`);
         continue;
       }
-      try {
-        const answer = await interpret(parsed.command, o.daemon, ctx, { dataDir: o.dataDir });
-        if (!succeeded(answer)) failed = true;
-        o.output.write(`${show(answer, o.json)}\n`);
-      } catch (e) {
-        failed = true;
-        o.output.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
-      }
+      const run = async (): Promise<void> => {
+        try {
+          const answer = await interpret(parsed.command, o.daemon, ctx, { dataDir: o.dataDir });
+          if (!succeeded(answer)) failed = true;
+          o.output.write(`${show(answer, o.json)}\n`);
+        } catch (e) {
+          failed = true;
+          o.output.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
+        }
+      };
+      current = run();
+      await current;
     }
     running = false;
     if (inputEnded) end(failed ? 1 : 0);

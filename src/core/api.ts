@@ -6,7 +6,10 @@
 import type { Block, Cents, ChannelState, Message, NodeId, QueueEntry, RecordedState, SnapshotId } from './types.js';
 
 export type Command =
-  | { readonly type: 'transfer'; readonly to: NodeId; readonly amount: Cents }
+  /** `key` names the transfer for good: it commits at most once in the chain's life (see transfers.ts). */
+  | { readonly type: 'transfer'; readonly to: NodeId; readonly amount: Cents; readonly key: string }
+  /** Gives up the transfer `key` if it has not committed: it leaves the queue, and nothing moves. */
+  | { readonly type: 'withdraw'; readonly key: string }
   | { readonly type: 'snapshot' };
 
 export type Input =
@@ -59,7 +62,55 @@ export interface GlobalSnapshot {
   readonly verification: Verification;
 }
 
-export type TransferFailure = 'insufficient' | 'timeout' | 'invalid';
+/** Why a transfer failed; `conflict`: its key already names another transfer. */
+export type TransferFailure = 'insufficient' | 'timeout' | 'invalid' | 'conflict';
+
+/** The transfer a key already names: committed in `block`, or still pending here (`block` null). */
+export interface KeyHolder {
+  readonly block: number | null;
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly amount: Cents;
+}
+
+/**
+ * What became of the transfer with one key, as far as this client knows: committed in its chain,
+ * pending in its queue, withdrawn or failed lately (a bounded memory), or unknown.
+ */
+export type TxState =
+  | {
+      readonly state: 'committed';
+      readonly txId: string;
+      readonly block: number;
+      readonly hash: string;
+      /** Lamport clock when the block was created. */
+      readonly clock: number;
+      readonly from: NodeId;
+      readonly to: NodeId;
+      readonly amount: Cents;
+    }
+  | {
+      readonly state: 'pending';
+      readonly txId: string;
+      readonly from: NodeId;
+      readonly to: NodeId;
+      readonly amount: Cents;
+      /** Whether this client's lock request is out (the transfer goes into the round's block). */
+      readonly requested: boolean;
+      /** What the transfer waits for. */
+      readonly wait: LockWait;
+    }
+  | { readonly state: 'withdrawn'; readonly txId: string; readonly from: NodeId; readonly to: NodeId; readonly amount: Cents }
+  | {
+      readonly state: 'failed';
+      readonly txId: string;
+      readonly from: NodeId;
+      readonly to: NodeId;
+      readonly amount: Cents;
+      readonly reason: TransferFailure;
+      readonly error: string;
+    }
+  | { readonly state: 'unknown'; readonly txId: string };
 
 export type CommandResult =
   | {
@@ -67,13 +118,15 @@ export type CommandResult =
       readonly ok: true;
       readonly status: 'SUCCESS';
       readonly txId: string;
+      /** The key was already committed, with this content: this is its first outcome, and nothing moved now. */
+      readonly repeat: boolean;
       readonly block: number;
       readonly from: NodeId;
       readonly to: NodeId;
       readonly amount: Cents;
       /** Lamport clock when the block was created. */
       readonly clock: number;
-      /** Messages of the lock round that committed it: 3(N-1). */
+      /** Messages of the lock round that committed it: 3(N-1); 0 for a repeat (no round of its own). */
       readonly msgs: number;
       /** Transfers committed in the same block. */
       readonly batch: number;
@@ -82,6 +135,7 @@ export type CommandResult =
       readonly type: 'transfer';
       readonly ok: false;
       readonly status: 'FAILED';
+      readonly txId: string;
       readonly reason: TransferFailure;
       readonly error: string;
       readonly from: NodeId;
@@ -89,7 +143,21 @@ export type CommandResult =
       readonly amount: Cents;
       /** The sender's balance when it failed for lack of money. */
       readonly balance?: Cents;
+      /** For a conflict: the transfer the key already names. */
+      readonly first?: KeyHolder;
     }
+  /** Given up before it committed (`withdraw`): nothing moved. */
+  | {
+      readonly type: 'transfer';
+      readonly ok: false;
+      readonly status: 'WITHDRAWN';
+      readonly txId: string;
+      readonly from: NodeId;
+      readonly to: NodeId;
+      readonly amount: Cents;
+    }
+  /** What became of the transfer a `withdraw` named. */
+  | { readonly type: 'withdraw'; readonly state: TxState }
   | { readonly type: 'snapshot'; readonly ok: true; readonly snapshot: GlobalSnapshot }
   | {
       readonly type: 'snapshot';
@@ -102,13 +170,15 @@ export type CommandResult =
 
 /** Things that happened, for logs, traces and the REPL's asynchronous lines. */
 export type CoreEvent =
-  | { readonly type: 'waitingForPeers'; readonly commandId: string; readonly peers: readonly NodeId[] }
+  | { readonly type: 'waitingForPeers'; readonly key: string; readonly peers: readonly NodeId[] }
   | { readonly type: 'requested'; readonly ts: number; readonly transfers: number }
   /** The critical section, building on block `height`. */
   | { readonly type: 'entered'; readonly ts: number; readonly transfers: number; readonly height: number }
   /** Left the critical section, having committed block `block` (null: every transfer failed). */
   | { readonly type: 'left'; readonly ts: number; readonly block: number | null }
   | { readonly type: 'withdrawn'; readonly ts: number; readonly reason: string }
+  /** The transfer `key` left the queue uncommitted at its caller's asking. */
+  | { readonly type: 'transferWithdrawn'; readonly key: string }
   | { readonly type: 'blockApplied'; readonly block: Block; readonly from: NodeId | null }
   | { readonly type: 'blockRejected'; readonly from: NodeId; readonly height: number; readonly reason: string }
   /** Asked `peer` for the blocks from `from` on: it told of a chain up to `to`. */
@@ -142,6 +212,22 @@ export type Effect =
  */
 export interface ChainReader {
   readBlocks(from: number, to: number): readonly Block[];
+}
+
+/**
+ * Where each transfer key of the chain is, for the rule that a key commits at most once. Like
+ * `ChainReader`, synchronous and injected: the daemon keeps a bounded index on disk beside the
+ * chain file (src/daemon/tx-index.ts), tests and the simulator a map. The core adds each block as
+ * it appends it (so that a lookup later in the same step sees it), and reads the block a height
+ * names to confirm a match: an index may answer by fingerprint, and a wrong candidate costs one
+ * read, never a wrong answer. Given to the core already holding every block of the chain it starts
+ * from, genesis included.
+ */
+export interface TxIndex {
+  /** Heights of blocks that may hold a transfer with this key: all that do, and perhaps others. */
+  find(key: string): readonly number[];
+  /** Indexes the keys of `block`, the chain's new head. */
+  add(block: Block): void;
 }
 
 /** Why the lock is not held yet: what `status` shows and a transfer timeout says. */

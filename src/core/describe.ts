@@ -42,9 +42,17 @@ export const describeSend = (from: NodeId, to: NodeId, m: Message): string => `$
 export function describeResult(r: CommandResult): string {
   switch (r.type) {
     case 'transfer':
-      return r.ok
-        ? `SUCCESS block #${r.block} client${r.from} -> client${r.to} ${formatCents(r.amount)} (clock ${r.clock}, ${r.msgs} msgs)`
-        : `FAILED ${r.error}`;
+      switch (r.status) {
+        case 'SUCCESS':
+          return `SUCCESS${r.repeat ? ' (repeat)' : ''} block #${r.block} client${r.from} -> client${r.to} ${formatCents(r.amount)} key ${r.txId} (clock ${r.clock}, ${r.msgs} msgs)`;
+        case 'FAILED':
+          return `FAILED key ${r.txId}: ${r.error}`;
+        case 'WITHDRAWN':
+          return `WITHDRAWN client${r.from} -> client${r.to} ${formatCents(r.amount)} key ${r.txId}`;
+      }
+    // falls through: every status returns above
+    case 'withdraw':
+      return `withdraw ${r.state.txId}: ${r.state.state}`;
     case 'snapshot':
       return r.ok
         ? `snapshot ${snapshotKey(r.snapshot.id)} ${r.snapshot.verification.ok ? 'verified' : `NOT verified: ${r.snapshot.verification.problems.join('; ')}`}`
@@ -55,7 +63,7 @@ export function describeResult(r: CommandResult): string {
 export function describeEvent(e: CoreEvent): string {
   switch (e.type) {
     case 'waitingForPeers':
-      return `transfer ${e.commandId} waits for ${e.peers.map((p) => `client${p}`).join(', ')} to connect`;
+      return `transfer ${e.key} waits for ${e.peers.map((p) => `client${p}`).join(', ')} to connect`;
     case 'requested':
       return `requested the lock at ts=${e.ts} for ${e.transfers} transfer(s)`;
     case 'entered':
@@ -64,6 +72,8 @@ export function describeEvent(e: CoreEvent): string {
       return `left the critical section at ts=${e.ts}, ${e.block === null ? 'no block committed' : `block #${e.block} committed`}`;
     case 'withdrawn':
       return `withdrew the lock request of ts=${e.ts}: ${e.reason}`;
+    case 'transferWithdrawn':
+      return `withdrew transfer ${e.key} at its caller's asking: nothing moved`;
     case 'blockApplied':
       return `block ${describeBlock(e.block)} ${e.from === null ? 'committed' : `applied from client${e.from}`}`;
     case 'blockRejected':
@@ -86,9 +96,15 @@ export function describeEvent(e: CoreEvent): string {
 export function describeInput(self: NodeId, i: Input): string {
   switch (i.kind) {
     case 'command':
-      return i.command.type === 'transfer'
-        ? `${self} command ${i.id}: transfer ${formatCents(i.command.amount)} to ${i.command.to}`
-        : `${self} command ${i.id}: snapshot`;
+      switch (i.command.type) {
+        case 'transfer':
+          return `${self} command ${i.id}: transfer ${formatCents(i.command.amount)} to ${i.command.to} key ${i.command.key}`;
+        case 'withdraw':
+          return `${self} command ${i.id}: withdraw ${i.command.key}`;
+        case 'snapshot':
+          return `${self} command ${i.id}: snapshot`;
+      }
+    // falls through: every command returns above
     case 'receive':
       return `${i.from}->${self} ${describeMessage(i.message)}`;
     case 'peerUp':

@@ -4,7 +4,7 @@
  * that arrived above the head out of height order.
  */
 import { createHash } from 'node:crypto';
-import { MAX_TXS_PER_BLOCK } from './limits.js';
+import { MAX_TXS_PER_BLOCK, MAX_TX_ID_LENGTH, TX_ID_PATTERN, TX_ID_RULE } from './limits.js';
 import { formatCents } from './money.js';
 import type { Block, Cents, NodeId, Tx } from './types.js';
 
@@ -83,15 +83,21 @@ export type BlockCheck = { ok: true } | { ok: false; error: string };
 
 /**
  * Whether `block` extends `head` given `balances` (the state at `head`): it chains, its hash is
- * right, and every transfer in it is valid in order.
+ * right, every transfer in it is valid in order, and no key is in it twice. (That no key of it is
+ * already in the chain takes the chain's index: `TransferKeys.conflictIn`.)
  */
 export function checkBlock(head: Head, balances: ReadonlyMap<NodeId, Cents>, block: Block): BlockCheck {
   if (block.height !== head.height + 1) return { ok: false, error: `height ${block.height} does not follow ${head.height}` };
   if (block.prevHash !== head.hash) return { ok: false, error: `block #${block.height} does not chain: prevHash ${short(block.prevHash)} != head ${short(head.hash)}` };
   if (hashBlock(block) !== block.hash) return { ok: false, error: `block #${block.height} has a wrong hash` };
   if (block.txs.length === 0 || block.txs.length > MAX_TXS_PER_BLOCK) return { ok: false, error: `block #${block.height} has ${block.txs.length} transfers` };
+  const keys = new Set<string>();
   const scratch: Balances = new Map(balances);
   for (const tx of block.txs) {
+    // A key names one transfer: it is well formed, and once in a block (and once in the chain: transfer-keys.ts).
+    if (!TX_ID_PATTERN.test(tx.id)) return { ok: false, error: `block #${block.height}: transfer key ${JSON.stringify(tx.id.slice(0, MAX_TX_ID_LENGTH))} is not ${TX_ID_RULE}` };
+    if (keys.has(tx.id)) return { ok: false, error: `block #${block.height} holds transfer key ${JSON.stringify(tx.id)} twice` };
+    keys.add(tx.id);
     const c = checkTx(scratch, block.creator, tx);
     if (!c.ok) return { ok: false, error: `block #${block.height}: ${c.error}` };
     applyTx(scratch, tx);

@@ -12,9 +12,21 @@ import type { Block, Message } from './types.js';
 /** Transfers in one block (one lock round). */
 export const MAX_TXS_PER_BLOCK = 1000;
 
-/** A transfer id: 1..64 printable ASCII characters (the daemon uses UUIDs, 36). */
+/**
+ * A transfer's key, its id in the block: 1..64 characters of A-Z a-z 0-9 . _ : - (letters, digits
+ * and a few separators: safe in a shell, a file name, a URL and a log line alike). The caller
+ * chooses it (`--id`) or the client makes one (16 characters).
+ */
 export const MAX_TX_ID_LENGTH = 64;
-export const TX_ID_PATTERN = /^[\x21-\x7e]{1,64}$/;
+export const TX_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
+/** How the pattern reads in an error. */
+export const TX_ID_RULE = '1-64 characters of A-Z a-z 0-9 . _ : -';
+
+/**
+ * Transfers whose key did not commit (failed or withdrawn) that a client remembers, newest
+ * first, so that `tx <key>` can say what became of them; older ones are forgotten.
+ */
+export const RECENT_TRANSFER_OUTCOMES = 10_000;
 
 /**
  * The largest Lamport timestamp accepted from a peer. Far above any clock a real run reaches (at a
@@ -100,7 +112,7 @@ export function encodedBytesBound(value: unknown): number {
 }
 
 const WORST_HASH = 'f'.repeat(64);
-const WORST_ID = '~'.repeat(MAX_TX_ID_LENGTH);
+const WORST_ID = 'z'.repeat(MAX_TX_ID_LENGTH);
 const WORST_NUMBER = Number.MAX_SAFE_INTEGER;
 
 /** The largest block the protocol allows: every field at its widest. */

@@ -2,7 +2,7 @@
  * The validating guard for everything that arrives from a peer. Anything malformed is rejected as
  * a value (never an uncaught throw): the connection that sent it is closed, the client goes on.
  */
-import { MAX_HEIGHT, MAX_RECORDED_MESSAGES, MAX_REPORT_ERROR_LENGTH, MAX_TIMESTAMP, MAX_TXS_PER_BLOCK, MAX_VIEW, TX_ID_PATTERN } from './limits.js';
+import { MAX_HEIGHT, MAX_RECORDED_MESSAGES, MAX_REPORT_ERROR_LENGTH, MAX_TIMESTAMP, MAX_TXS_PER_BLOCK, MAX_VIEW, TX_ID_PATTERN, TX_ID_RULE } from './limits.js';
 import type { Block, ChannelCounts, LocalSnapshot, Message, NodeId, QueueEntry, RecordedState, SnapshotId, Tx } from './types.js';
 
 export type Validated<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -60,7 +60,7 @@ function arr(v: unknown, path: string, max: number): unknown[] {
 
 function tx(v: unknown, path: string, nodes: ReadonlySet<NodeId>): Tx {
   const o = obj(v, path);
-  if (typeof o.id !== 'string' || !TX_ID_PATTERN.test(o.id)) fail(`${path}.id`, 'a transfer id (1-64 printable ASCII characters)', o.id);
+  if (typeof o.id !== 'string' || !TX_ID_PATTERN.test(o.id)) fail(`${path}.id`, `a transfer key (${TX_ID_RULE})`, o.id);
   const amount = int(o.amount, `${path}.amount`, 1);
   return { id: o.id, from: node(o.from, `${path}.from`, nodes), to: node(o.to, `${path}.to`, nodes), amount };
 }

@@ -6,7 +6,7 @@
  * transfer queue). It does no I/O, reads no clock and draws no random numbers, so a seeded
  * simulator can run many of them.
  */
-import type { ChainReader, Command, Effect, Input, LockWait, NodeStatus } from './api.js';
+import type { ChainReader, Command, Effect, Input, LockWait, NodeStatus, TxIndex, TxState } from './api.js';
 import { LamportClock } from './clock.js';
 import { type Balances, type Head, applyTx, balancesToRecord, genesisBalances, sealBlock, totalOf } from './ledger.js';
 import { DEFAULT_MAX_FRAME_BYTES, MAX_TXS_PER_BLOCK } from './limits.js';
@@ -16,6 +16,7 @@ import { Outbox } from './outbox.js';
 import { type NodePolicy, withHonestDefaults } from './policy.js';
 import { Replication } from './replication.js';
 import { SnapshotCoordinator } from './snapshot-coordinator.js';
+import { MemoryTxIndex, TransferKeys } from './transfer-keys.js';
 import { type PendingTransfer, TransferQueue } from './transfers.js';
 import { type Block, type Cents, type Message, type NodeId, type RecordedState, type Tx, assertNever } from './types.js';
 
@@ -42,6 +43,12 @@ export interface NodeConfig {
   readonly incarnation?: number;
   /** The durable chain, read when a peer needs blocks this client has. */
   readonly chain: ChainReader;
+  /**
+   * Where each transfer key of the chain is committed, holding every block up to the restored
+   * head (genesis included). Absent: a map filled from `chain` now, which grows with the chain
+   * (for tests; the daemon gives its bounded index).
+   */
+  readonly txIndex?: TxIndex;
   /** The largest message a frame carries (`maxFrameBytes`): BLOCKS are cut to it, a larger REPORT fails its snapshot. */
   readonly maxMessageBytes?: number;
   /** Decisions replaced by a test to build a deliberately broken protocol (see policy.ts); never set otherwise. */
@@ -81,12 +88,15 @@ export class Node {
     this.total = totalOf(genesisBalances(config.genesis));
     this.policy = withHonestDefaults(config.policy);
     const maxMessageBytes = config.maxMessageBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    const headHeight = config.restored?.head.height ?? 0;
+    const index = config.txIndex ?? MemoryTxIndex.of([config.genesis, ...(headHeight > 0 ? config.chain.readBlocks(1, headHeight) : [])]);
+    const keys = new TransferKeys(index, (height) => this.replication.blockAt(height), this.policy.findKey);
     this.clock = new LamportClock(config.restored?.clock ?? 0);
     this.mutex = new LamportMutex(this.id, this.peers);
     this.membership = new Membership(this.id, config.incarnation ?? 0, this.peers);
     this.out = new Outbox(this.peers, this.membership, this.policy.inSession);
     this.replication = new Replication(
-      { genesis: config.genesis, chain: config.chain, restored: config.restored, maxMessageBytes, fresh: this.policy.fresh },
+      { genesis: config.genesis, chain: config.chain, restored: config.restored, maxMessageBytes, fresh: this.policy.fresh, keys },
       this.peers, this.clock, this.membership, this.out,
     );
     this.snapshots = new SnapshotCoordinator(
@@ -100,12 +110,13 @@ export class Node {
       this.clock, this.membership, this.out,
     );
     const maxBatch = Math.min(config.maxBatch ?? MAX_TXS_PER_BLOCK, MAX_TXS_PER_BLOCK);
-    this.transfers = new TransferQueue(this.id, this.nodes, config.transferTimeoutMs, maxBatch, this.out);
+    this.transfers = new TransferQueue(this.id, this.nodes, config.transferTimeoutMs, maxBatch, this.out, keys);
   }
 
   /** The single entry point: one input in, the effects to carry out (in order) out. */
   step(input: Input): Effect[] {
     if (!this.policy.admit(input)) return [];
+    this.replication.newStep();
     switch (input.kind) {
       case 'command':
         this.onCommand(input.id, input.command);
@@ -178,6 +189,21 @@ export class Node {
     };
   }
 
+  /** What became of the transfer with this key, as far as this client knows. */
+  transferState(key: string): TxState {
+    return this.transfers.state(key, () => ({ requested: this.mutex.request !== null, wait: this.transferWait() }));
+  }
+
+  /** The keys of the transfers in this client's queue, oldest first. */
+  pendingKeys(): string[] {
+    return this.transfers.pendingKeys();
+  }
+
+  /** What a queued transfer waits for: the lock, or (no request out yet) peers to connect. */
+  private transferWait(): LockWait {
+    return this.mutex.request ? this.lockWait() : { kind: 'peersDown', peers: this.membership.down() };
+  }
+
   /** What entering the critical section still waits for (see `LockWait`). */
   lockWait(): LockWait {
     const own = this.mutex.request;
@@ -199,7 +225,12 @@ export class Node {
   private onCommand(commandId: string, command: Command): void {
     switch (command.type) {
       case 'transfer':
-        if (this.transfers.add(commandId, command.to, command.amount, this.now)) this.maybeRequest();
+        if (this.transfers.add(commandId, command.key, command.to, command.amount, this.now)) this.maybeRequest();
+        return;
+      case 'withdraw':
+        // The critical section is one step: a transfer is either still queued here, or done.
+        if (this.transfers.withdraw(command.key)) this.withdrawRequestIfIdle('every waiting transfer was withdrawn');
+        this.out.reply(commandId, { type: 'withdraw', state: this.transferState(command.key) });
         return;
       case 'snapshot':
         this.snapshots.start(commandId, this.now);
@@ -273,8 +304,7 @@ export class Node {
   private onTick(now: number): void {
     this.now = now;
     // Without a request out, queued transfers can only be waiting for peers to connect (see `maybeRequest`).
-    const expired = this.transfers.expire(now, () => (this.mutex.request ? this.lockWait() : { kind: 'peersDown', peers: this.membership.down() }));
-    if (expired > 0 && this.transfers.length === 0 && this.mutex.request && !this.mayEnter()) this.withdraw('every waiting transfer timed out');
+    if (this.transfers.expire(now, () => this.transferWait()) > 0) this.withdrawRequestIfIdle('every waiting transfer timed out');
     this.replication.tick(now);
     this.snapshots.tick(now);
   }
@@ -326,7 +356,10 @@ export class Node {
     const txs: Tx[] = [];
     const committed: PendingTransfer[] = [];
     for (const t of batch) {
-      const tx: Tx = { id: t.commandId, from: this.id, to: t.to, amount: t.amount };
+      // The rule that matters: this client holds every block by now (freshness), so a key the
+      // chain holds is found here, whoever committed it.
+      if (this.transfers.answerIfCommitted(t)) continue;
+      const tx: Tx = { id: t.key, from: this.id, to: t.to, amount: t.amount };
       const check = this.policy.checkTransfer(scratch, this.id, tx);
       if (!check.ok) {
         this.transfers.fail(t, check.reason, check.error, check.balance);
@@ -353,7 +386,12 @@ export class Node {
     this.maybeRequest();
   }
 
-  private withdraw(reason: string): void {
+  /** Withdraws the lock request when nothing is left to commit and entering is not possible now. */
+  private withdrawRequestIfIdle(reason: string): void {
+    if (this.transfers.length === 0 && this.mutex.request && !this.mayEnter()) this.withdrawRequest(reason);
+  }
+
+  private withdrawRequest(reason: string): void {
     const own = this.mutex.request;
     if (!own) return;
     this.mutex.release();

@@ -8,6 +8,7 @@ import type { Effect, Input } from './api.js';
 import { type Head, type TxCheck, checkTx } from './ledger.js';
 import type { LamportMutex } from './mutex.js';
 import { SnapshotRecorder } from './snapshot.js';
+import type { FindKey } from './transfer-keys.js';
 import type { Cents, NodeId, RecordedState, SnapshotId, Tx } from './types.js';
 
 /** What the entry decision looks at. */
@@ -49,6 +50,8 @@ export interface NodePolicy {
   readonly fresh: (chain: ChainView) => boolean;
   /** Whether the critical section may commit `tx`. Honest: `checkTx`. */
   readonly checkTransfer: (balances: ReadonlyMap<NodeId, Cents>, creator: NodeId, tx: Tx) => TxCheck;
+  /** Where the chain holds a transfer key, given the honest `lookup` (transfer-keys.ts). Honest: its answer. */
+  readonly findKey: FindKey;
   /** The recorder of one snapshot on this client. Honest: a `SnapshotRecorder`. */
   readonly createRecorder: (spec: RecorderSpec) => SnapshotRecorder;
   /** Whether a message may go to `peer`, whose session is `up` or not. Honest: only when up. */
@@ -77,6 +80,7 @@ export function withHonestDefaults(policy: Partial<NodePolicy> = {}): NodePolicy
     mayEnter: policy.mayEnter ?? ruleFiveAndFresh,
     fresh: policy.fresh ?? holdsEveryBlockHeard,
     checkTransfer: policy.checkTransfer ?? checkTx,
+    findKey: policy.findKey ?? ((key, lookup) => lookup(key)),
     createRecorder: policy.createRecorder ?? ((r) => new SnapshotRecorder(r.id, r.state, r.peers, r.markerFrom, r.startedAt)),
     inSession: policy.inSession ?? ((_peer, up) => up),
   };

@@ -10,6 +10,7 @@ import { BLOCKS_OVERHEAD_BYTES, CATCH_UP_WINDOW_BYTES, encodedBytesBound } from 
 import type { Membership } from './membership.js';
 import type { Outbox } from './outbox.js';
 import type { ChainView, NodePolicy } from './policy.js';
+import type { TransferKeys } from './transfer-keys.js';
 import { type Block, type Cents, type Message, type NodeId, assertNever } from './types.js';
 import { conflictsWithBuffered, conflictsWithHead } from './wording.js';
 
@@ -33,6 +34,8 @@ export interface ReplicationConfig {
   /** The largest message a frame carries: a serve cuts its BLOCKS to it. */
   readonly maxMessageBytes: number;
   readonly fresh: NodePolicy['fresh'];
+  /** Where each transfer key is committed: a block whose key is already committed does not extend the chain. */
+  readonly keys: TransferKeys;
 }
 
 export class Replication implements ChainView {
@@ -56,6 +59,11 @@ export class Replication implements ChainView {
   private lastFetch: { readonly peer: NodeId; readonly from: number } | null = null;
   /** Since when this client has known of a height above its head (null: it is not behind). */
   private behindSince: number | null = null;
+  /**
+   * The blocks appended in the current step, by height: their persist effects are carried out
+   * only after the step, so the chain reader cannot return them yet (see `newStep`).
+   */
+  private readonly unpersisted = new Map<number, Block>();
 
   constructor(
     private readonly config: ReplicationConfig,
@@ -96,7 +104,12 @@ export class Replication implements ChainView {
   blockAt(height: number): Block | null {
     if (height > this.current.height) return null;
     if (height === 0) return this.config.genesis;
-    return this.config.chain.readBlocks(height, height)[0] ?? null;
+    return this.unpersisted.get(height) ?? this.config.chain.readBlocks(height, height)[0] ?? null;
+  }
+
+  /** A step begins: the blocks the last one appended have been persisted by now. */
+  newStep(): void {
+    if (this.unpersisted.size > 0) this.unpersisted.clear();
   }
 
   /** The freshness decision (a policy may replace it; honest: `holdsEveryBlockHeard` in policy.ts). */
@@ -206,8 +219,9 @@ export class Replication implements ChainView {
     for (let next = this.pending.get(this.current.height + 1)?.block; next; next = this.pending.get(this.current.height + 1)?.block) {
       this.pending.delete(next.height);
       const check = checkBlock(this.current, this.balanceTable, next);
-      if (!check.ok) {
-        this.out.log('error', { type: 'blockRejected', from, height: next.height, reason: check.error });
+      const conflict = check.ok ? this.config.keys.conflictIn(next) : null;
+      if (!check.ok || conflict !== null) {
+        this.out.log('error', { type: 'blockRejected', from, height: next.height, reason: check.ok ? conflict! : check.error });
         break;
       }
       this.append(next, from);
@@ -222,6 +236,8 @@ export class Replication implements ChainView {
   append(block: Block, from: NodeId | null): void {
     applyBlock(this.balanceTable, block);
     this.current = { height: block.height, hash: block.hash };
+    this.unpersisted.set(block.height, block);
+    this.config.keys.appended(block);
     this.out.persist(block, from === null);
     this.out.log(from === null ? 'info' : 'debug', { type: 'blockApplied', block, from });
   }

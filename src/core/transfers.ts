@@ -1,17 +1,24 @@
 /**
  * The transfer queue: transfer commands waiting for the lock, their deadlines, the batch each lock
- * round takes, and the result every transfer command ends with.
+ * round takes, and the result every transfer command ends with. Each transfer has a key (its id in
+ * the block), and the queue keeps the key rules at arrival (see transfer-keys.ts): a key already
+ * committed gets its first outcome again, or is refused if the content differs; a key already
+ * queued is not queued twice, the retry gets the queued one's result; a queued transfer may be
+ * withdrawn until the critical section takes it.
  */
-import type { LockWait, TransferFailure } from './api.js';
+import type { KeyHolder, LockWait, TransferFailure, TxState } from './api.js';
 import { TX_ID_PATTERN } from './limits.js';
 import type { Outbox } from './outbox.js';
+import type { Committed, TransferKeys } from './transfer-keys.js';
 import type { Cents, NodeId } from './types.js';
-import { notAnAmount, transferTimedOut, transferToSelf, unknownRecipient } from './wording.js';
+import { keyCommittedAs, keyPendingAs, notAKey, notAnAmount, transferTimedOut, transferToSelf, unknownRecipient } from './wording.js';
 
 export interface PendingTransfer {
-  readonly commandId: string;
+  readonly key: string;
   readonly to: NodeId;
   readonly amount: Cents;
+  /** The commands waiting for this transfer's result: the first, then retries with its key. */
+  readonly commandIds: string[];
   readonly deadline: number;
   announcedWaiting: boolean;
 }
@@ -27,8 +34,11 @@ export interface Commit {
   readonly batch: number;
 }
 
+type Transfer = Pick<PendingTransfer, 'key' | 'to' | 'amount' | 'commandIds'>;
+
 export class TransferQueue {
   private readonly waiting: PendingTransfer[] = [];
+  private readonly byKey = new Map<string, PendingTransfer>();
 
   constructor(
     private readonly self: NodeId,
@@ -39,26 +49,83 @@ export class TransferQueue {
     /** At most this many transfers per block (one lock round). */
     private readonly maxBatch: number,
     private readonly out: Outbox,
+    private readonly keys: TransferKeys,
   ) {}
 
   get length(): number {
     return this.waiting.length;
   }
 
-  /** A transfer command: queued until a lock round takes it (true), or failed at once if it cannot be one. */
-  add(commandId: string, to: NodeId, amount: Cents, now: number): boolean {
-    // The command id becomes the transfer's id in the block: every peer's guard checks its form.
-    if (!TX_ID_PATTERN.test(commandId)) throw new Error(`node: command id ${JSON.stringify(commandId.slice(0, 80))} cannot be a transfer id (1-64 printable ASCII characters)`);
+  /** The keys of every queued transfer, oldest first. */
+  pendingKeys(): string[] {
+    return this.waiting.map((t) => t.key);
+  }
+
+  /**
+   * A transfer command: queued until a lock round takes it (true); or answered at once, or joined
+   * to the queued transfer with its key (false).
+   */
+  add(commandId: string, key: string, to: NodeId, amount: Cents, now: number): boolean {
+    const t: Transfer = { key, to, amount, commandIds: [commandId] };
     let error: string | null = null;
-    if (!this.nodes.includes(to)) error = unknownRecipient(to);
+    if (!TX_ID_PATTERN.test(key)) error = notAKey(key);
+    else if (!this.nodes.includes(to)) error = unknownRecipient(to);
     else if (to === this.self) error = transferToSelf(this.self);
     else if (!Number.isSafeInteger(amount) || amount <= 0) error = notAnAmount(amount);
     if (error !== null) {
-      this.fail({ commandId, to, amount }, 'invalid', error);
+      // A key that is not one cannot be looked up later: nothing to remember it by.
+      this.fail(t, 'invalid', error, undefined, TX_ID_PATTERN.test(key));
       return false;
     }
-    this.waiting.push({ commandId, to, amount, deadline: now + this.timeoutMs, announcedWaiting: false });
+    if (this.answerIfCommitted(t)) return false;
+    const queued = this.byKey.get(key);
+    if (queued) {
+      if (queued.to === to && queued.amount === amount) queued.commandIds.push(commandId);
+      else this.refuse(t, keyPendingAs(this.self, queued.to, queued.amount), { block: null, from: this.self, to: queued.to, amount: queued.amount });
+      return false;
+    }
+    const pending: PendingTransfer = { key, to, amount, commandIds: [commandId], deadline: now + this.timeoutMs, announcedWaiting: false };
+    this.waiting.push(pending);
+    this.byKey.set(key, pending);
     return true;
+  }
+
+  /**
+   * Answers a transfer whose key the chain already holds: its first outcome again when the
+   * content is the same (a repeat: nothing moves now), else a conflict naming the first. False
+   * when the key is not committed.
+   */
+  answerIfCommitted(t: Transfer): boolean {
+    const c = this.keys.committed(t.key);
+    if (c === null) return false;
+    if (c.tx.from === this.self && c.tx.to === t.to && c.tx.amount === t.amount) this.repeat(t, c);
+    else this.refuse(t, keyCommittedAs(c.block.height, c.tx.from, c.tx.to, c.tx.amount), { block: c.block.height, from: c.tx.from, to: c.tx.to, amount: c.tx.amount });
+    return true;
+  }
+
+  /**
+   * Takes the transfer `key` off the queue if it is there (its commands get WITHDRAWN: nothing
+   * moved); whether it was.
+   */
+  withdraw(key: string): boolean {
+    const t = this.byKey.get(key);
+    if (!t) return false;
+    this.waiting.splice(this.waiting.indexOf(t), 1);
+    this.byKey.delete(key);
+    const outcome = { txId: key, from: this.self, to: t.to, amount: t.amount } as const;
+    for (const id of t.commandIds) this.out.reply(id, { type: 'transfer', ok: false, status: 'WITHDRAWN', ...outcome });
+    this.keys.remember({ state: 'withdrawn', ...outcome });
+    this.out.log('info', { type: 'transferWithdrawn', key });
+    return true;
+  }
+
+  /** What became of the transfer `key`, as far as this client knows; `wait` says what a queued one waits for. */
+  state(key: string, wait: () => { requested: boolean; wait: LockWait }): TxState {
+    const c = this.keys.committed(key);
+    if (c) return { state: 'committed', txId: key, block: c.block.height, hash: c.block.hash, clock: c.block.ts, from: c.tx.from, to: c.tx.to, amount: c.tx.amount };
+    const t = this.byKey.get(key);
+    if (t) return { state: 'pending', txId: key, from: this.self, to: t.to, amount: t.amount, ...wait() };
+    return this.keys.recall(key) ?? { state: 'unknown', txId: key };
   }
 
   /** Says once per transfer that it waits for peers to connect before the lock is requested. */
@@ -66,7 +133,7 @@ export class TransferQueue {
     for (const t of this.waiting) {
       if (t.announcedWaiting) continue;
       t.announcedWaiting = true;
-      this.out.log('info', { type: 'waitingForPeers', commandId: t.commandId, peers: down });
+      this.out.log('info', { type: 'waitingForPeers', key: t.key, peers: down });
     }
   }
 
@@ -77,27 +144,50 @@ export class TransferQueue {
     const error = transferTimedOut(this.timeoutMs, wait());
     for (const t of expired) {
       this.waiting.splice(this.waiting.indexOf(t), 1);
+      this.byKey.delete(t.key);
       this.fail(t, 'timeout', error);
     }
     return expired.length;
   }
 
-  /** The next block's worth of transfers, oldest first, off the queue. */
+  /** The next block's worth of transfers, oldest first, off the queue: the critical section answers each. */
   take(): PendingTransfer[] {
-    return this.waiting.splice(0, this.maxBatch);
+    const batch = this.waiting.splice(0, this.maxBatch);
+    for (const t of batch) this.byKey.delete(t.key);
+    return batch;
   }
 
-  /** The one shape of a failed transfer's result. */
-  fail(t: Pick<PendingTransfer, 'commandId' | 'to' | 'amount'>, reason: TransferFailure, error: string, balance?: Cents): void {
-    this.out.reply(t.commandId, {
-      type: 'transfer', ok: false, status: 'FAILED', reason, error, from: this.self, to: t.to, amount: t.amount, ...(balance !== undefined ? { balance } : {}),
-    });
+  /** The one shape of a failed transfer's result; a key that did not commit is remembered (`tx`). */
+  fail(t: Transfer, reason: TransferFailure, error: string, balance?: Cents, remember = true): void {
+    const outcome = { txId: t.key, from: this.self, to: t.to, amount: t.amount } as const;
+    for (const id of t.commandIds) {
+      this.out.reply(id, { type: 'transfer', ok: false, status: 'FAILED', reason, error, ...outcome, ...(balance !== undefined ? { balance } : {}) });
+    }
+    if (remember) this.keys.remember({ state: 'failed', ...outcome, reason, error });
   }
 
   succeed(t: PendingTransfer, commit: Commit): void {
-    this.out.reply(t.commandId, {
-      type: 'transfer', ok: true, status: 'SUCCESS', txId: t.commandId, block: commit.block,
-      from: this.self, to: t.to, amount: t.amount, clock: commit.clock, msgs: commit.msgs, batch: commit.batch,
-    });
+    for (const id of t.commandIds) {
+      this.out.reply(id, {
+        type: 'transfer', ok: true, status: 'SUCCESS', txId: t.key, repeat: false, block: commit.block,
+        from: this.self, to: t.to, amount: t.amount, clock: commit.clock, msgs: commit.msgs, batch: commit.batch,
+      });
+    }
+  }
+
+  /** The key is committed with this content: its first outcome, marked as a repeat. */
+  private repeat(t: Transfer, c: Committed): void {
+    for (const id of t.commandIds) {
+      this.out.reply(id, {
+        type: 'transfer', ok: true, status: 'SUCCESS', txId: t.key, repeat: true, block: c.block.height,
+        from: this.self, to: t.to, amount: t.amount, clock: c.block.ts, msgs: 0, batch: c.block.txs.length,
+      });
+    }
+  }
+
+  /** Refused: the key names another transfer (`first`). Not remembered: the key's own transfer is that one. */
+  private refuse(t: Transfer, error: string, first: KeyHolder): void {
+    const outcome = { txId: t.key, from: this.self, to: t.to, amount: t.amount } as const;
+    for (const id of t.commandIds) this.out.reply(id, { type: 'transfer', ok: false, status: 'FAILED', reason: 'conflict', error, ...outcome, first });
   }
 }

@@ -3,8 +3,9 @@
  * together so that their wording, which the README and the tests quote, changes only on purpose.
  */
 import type { LockWait } from './api.js';
-import { MAX_RECORDED_MESSAGES, formatBytes } from './limits.js';
-import { type NodeId, type SnapshotId, assertNever, snapshotKey } from './types.js';
+import { MAX_RECORDED_MESSAGES, MAX_TX_ID_LENGTH, TX_ID_RULE, formatBytes } from './limits.js';
+import { formatCents } from './money.js';
+import { type Cents, type NodeId, type SnapshotId, assertNever, snapshotKey } from './types.js';
 
 const seconds = (ms: number): string => (ms < 1000 ? `${ms} ms` : `${Math.round(ms / 1000)} s`);
 
@@ -38,6 +39,25 @@ export const notAnAmount = (amount: number): string => `amount must be a positiv
 
 export const transferTimedOut = (timeoutMs: number, wait: LockWait): string =>
   `timed out after ${seconds(timeoutMs)} ${describeLockWait(wait)}; nothing was transferred`;
+
+/** A key as an error quotes it: JSON, at most 64 characters of it. */
+const quoteKey = (key: string): string => JSON.stringify(key.length <= MAX_TX_ID_LENGTH ? key : `${key.slice(0, MAX_TX_ID_LENGTH)}…`);
+
+export const notAKey = (key: string): string => `invalid transfer key ${quoteKey(key)}: a key is ${TX_ID_RULE}`;
+
+const transferWords = (from: NodeId, to: NodeId, amount: Cents): string => `client${from} -> client${to} ${formatCents(amount)}`;
+
+/** A key committed with other content: the transfer is refused, naming the one the key names. */
+export const keyCommittedAs = (block: number, from: NodeId, to: NodeId, amount: Cents): string =>
+  `conflict: this key was committed in block #${block} as ${transferWords(from, to, amount)}; a key names one transfer, so nothing was transferred`;
+
+/** A key pending here with other content. */
+export const keyPendingAs = (from: NodeId, to: NodeId, amount: Cents): string =>
+  `conflict: this key is already pending here as ${transferWords(from, to, amount)}; a key names one transfer, so this one was refused`;
+
+/** Why a block from a peer does not extend the chain. */
+export const keyAlreadyCommitted = (height: number, key: string, at: number): string =>
+  `block #${height}: transfer key ${quoteKey(key)} is already committed in block #${at}`;
 
 // ---- blocks from peers ----
 

@@ -3,7 +3,7 @@
  * everything else through the control socket, which carries exactly these calls and results.
  * No command lines and no text here; parsing and rendering are the caller's.
  */
-import type { CommandResult, CoreEvent, NodeStatus } from '../core/api.js';
+import type { CommandResult, CoreEvent, NodeStatus, TxState } from '../core/api.js';
 import type { Block, Cents, NodeId } from '../core/types.js';
 import type { SnapshotRecord, SnapshotSummary } from './snapshot-record.js';
 
@@ -94,8 +94,19 @@ export type Awaitable<T> = T | Promise<T>;
 
 export interface LedgerApi {
   identity(): Awaitable<Identity>;
-  /** Moves `amount` from this client to `to`; resolves once it is committed or has failed. */
-  transfer(to: NodeId, amount: Cents): Promise<TransferAnswer>;
+  /**
+   * Moves `amount` from this client to `to`; resolves once it is committed, has failed or was
+   * withdrawn. `key` names the transfer for good (the client makes one when absent): it commits
+   * at most once, and the same key again gets the first outcome (see `TransferResult`).
+   */
+  transfer(to: NodeId, amount: Cents, key?: string): Promise<TransferAnswer>;
+  /** What became of the transfer with this key, as far as this client knows. */
+  tx(key: string): Awaitable<TxState>;
+  /**
+   * Gives up the transfer with this key unless it has committed: a transfer still queued is
+   * withdrawn (nothing moves; its caller gets WITHDRAWN). Resolves to what became of it.
+   */
+  withdraw(key: string): Awaitable<TxState>;
   /** Takes a global snapshot from this client; resolves once it is complete, failed or abandoned. */
   snapshot(): Promise<SnapshotAnswer>;
   balances(): Awaitable<BalancesView>;

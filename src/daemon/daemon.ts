@@ -6,8 +6,9 @@
  */
 import { randomInt, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import path from 'node:path';
 import type { Logger } from 'pino';
-import type { Command, CommandResult, Effect, GlobalSnapshot, Input } from '../core/api.js';
+import type { Command, CommandResult, Effect, GlobalSnapshot, Input, TxState } from '../core/api.js';
 import { describeEvent, describeMessage } from '../core/describe.js';
 import { MAX_VIEW } from '../core/limits.js';
 import { Node, assertNever } from '../core/node.js';
@@ -34,6 +35,8 @@ import { DaemonError, DaemonErrorKind } from './errors.js';
 import { listenFailure } from './listen.js';
 import { type SnapshotRecord, UNREADABLE_VERDICT, isSnapshotRecord, snapshotRecord, summaryOf } from './snapshot-record.js';
 import { TraceWriter } from './trace-writer.js';
+import { newTransferKey } from './transfer-key.js';
+import { DiskTxIndex, TX_INDEX_DIR } from './tx-index.js';
 
 export interface DaemonOptions {
   readonly config: ClusterConfig;
@@ -83,6 +86,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi {
   private readonly node: Node;
   private readonly mesh: Mesh;
   private readonly store: ChainStore;
+  private readonly txIndex: DiskTxIndex;
   private readonly control: ControlServer;
   private readonly trace: TraceWriter;
   private readonly waiting = new Map<string, Waiting>();
@@ -121,6 +125,13 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi {
     this.store = opened.store;
     this.repaired = opened.repaired;
     if (opened.repaired) logger.error({ repaired: opened.repaired }, `chain file repaired: ${opened.repaired.reason}; cut ${opened.repaired.droppedBytes} bytes`);
+    const indexed = DiskTxIndex.open(
+      path.join(dataDir, TX_INDEX_DIR),
+      { genesis, height: opened.head.height, read: (from, to) => this.store.read(from, to) },
+      (line) => logger.warn(line),
+    );
+    this.txIndex = indexed.index;
+    if (indexed.rebuilt !== null) logger.info(`transfer key index built from the chain (#${opened.head.height}): ${indexed.rebuilt}`);
     this.node = new Node({
       id,
       nodes,
@@ -130,6 +141,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi {
       snapshotTimeoutMs: config.snapshotTimeoutMs,
       firstSnapshotSeq: this.store.nextSnapshotSeq(id),
       chain: { readBlocks: (from, to) => this.store.read(from, to) },
+      txIndex: this.txIndex,
       maxMessageBytes: config.maxFrameBytes,
       incarnation,
     });
@@ -208,14 +220,37 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi {
     return { self: this.id, nodes: this.nodes };
   }
 
-  transfer(to: NodeId, amount: Cents): Promise<TransferAnswer> {
+  transfer(to: NodeId, amount: Cents, key: string = newTransferKey()): Promise<TransferAnswer> {
     const started = performance.now();
     return new Promise((resolve, reject) => {
-      this.command({ type: 'transfer', to, amount }, {
+      this.command({ type: 'transfer', to, amount, key }, {
         answer: (r) => (r.type === 'transfer' ? resolve({ ...r, ms: Math.round((performance.now() - started) * 100) / 100 }) : reject(mismatch('transfer', r))),
         reject,
       });
     });
+  }
+
+  tx(key: string): TxState {
+    return this.node.transferState(key);
+  }
+
+  withdraw(key: string): Promise<TxState> {
+    return new Promise((resolve, reject) => {
+      this.command({ type: 'withdraw', key }, {
+        answer: (r) => (r.type === 'withdraw' ? resolve(r.state) : reject(mismatch('withdraw', r))),
+        reject,
+      });
+    });
+  }
+
+  /**
+   * Withdraws every transfer still queued (a client that stops): each caller gets WITHDRAWN, which
+   * says that nothing moved, instead of no answer at all. The keys, oldest first.
+   */
+  withdrawPending(): string[] {
+    const keys = this.node.pendingKeys();
+    for (const key of keys) this.feed({ kind: 'command', id: randomUUID(), command: { type: 'withdraw', key } });
+    return keys;
   }
 
   snapshot(): Promise<SnapshotAnswer> {
@@ -402,6 +437,10 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    if (this.withdrawPending().length > 0) {
+      // The control server writes the answers a turn of the event loop later: let WITHDRAWN go out first.
+      for (let turn = 0; turn < 2; turn++) await new Promise((resolve) => setImmediate(resolve));
+    }
     this.closed = true;
     if (this.tickTimer) clearInterval(this.tickTimer);
     if (this.snapshotTimer) clearInterval(this.snapshotTimer);
@@ -411,6 +450,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi {
     await this.control.close();
     await this.mesh.close();
     await this.trace.close();
+    await this.txIndex.close();
     this.store.close();
     this.log.info(`client${this.id} stopped`);
   }

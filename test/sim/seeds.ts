@@ -37,6 +37,7 @@ export function simulateShare(share: number, shares: number, overrides: Partial<
         `${sum((r) => r.steps)} steps, ${sum((r) => r.messages)} messages, ${sum((r) => r.committed)} transfers committed in ${sum((r) => r.blocks)} blocks ` +
         `(${sum((r) => r.rounds)} lock rounds), ${sum((r) => r.failed)} refused, ${sum((r) => r.snapshotsVerified)} snapshots verified ` +
         `(max ${Math.max(0, ...results.map((r) => r.maxInFlightRecorded))} messages in flight in one), ` +
+        `${sum((r) => r.keys.retries)} keys retried (${sum((r) => r.keys.repeats)} repeats, ${sum((r) => r.keys.conflicts)} conflicts, ${sum((r) => r.keys.withdrawn)} withdrawn), ` +
         (overrides.faults ? `${sum((r) => r.snapshotsFailed)} snapshots failed, ${sum((r) => r.disconnects)} disconnects, ${sum((r) => r.crashes)} crashes (${sum((r) => r.machineCrashes)} machine crashes losing ${sum((r) => r.blocksLost)} unsynced blocks), ${sum((r) => r.lostMessages)} messages and ${sum((r) => r.lostCommands)} commands lost, ` : '') +
         `${(performance.now() - started).toFixed(0)} ms`,
     );

@@ -11,6 +11,7 @@ import { type Block, type Message, type NodeId, snapshotKey } from '../../src/co
 import type { TraceEvent } from '../../src/core/trace-events.js';
 import { Tracer } from '../../src/core/tracer.js';
 import { LOST, SnapshotCheckFailure, checkSnapshotAgainstHistory } from './checkers.js';
+import { type KeyFigures, KeyRetries } from './keys.js';
 import { Rng } from './rng.js';
 
 export interface SimOptions {
@@ -171,6 +172,8 @@ export interface SimResult {
   readonly blocksLost: number;
   readonly lostMessages: number;
   readonly lostCommands: number;
+  /** Transfer keys retried, and the answers that said repeat, conflict and withdrawn. */
+  readonly keys: KeyFigures;
 }
 
 export class Simulation {
@@ -194,7 +197,9 @@ export class Simulation {
   private readonly genesis: Block;
   private readonly total: number;
   private readonly results = new Map<string, CommandResult>();
-  private readonly issued = new Map<string, 'transfer' | 'snapshot'>();
+  private readonly issued = new Map<string, 'transfer' | 'withdraw' | 'snapshot'>();
+  /** Callers that retry transfer keys, and the key rules checked against every chain. */
+  private readonly keys: KeyRetries;
   /** Step at which each node recorded its state for each snapshot. */
   private readonly recordedAt = new Map<string, number>();
   private entries: { node: NodeId; releasedTo: Set<NodeId> }[] = [];
@@ -231,6 +236,17 @@ export class Simulation {
       // Reads the store as it is now: a machine crash replaces it.
       chain: { readBlocks: (from: number, to: number) => this.stores.get(id)!.slice(from - 1, to) },
     });
+    this.keys = new KeyRetries(
+      new Rng(options.seed ^ 0x6b657973),
+      ids,
+      (time, node, id, command) => {
+        this.issued.set(id, command.type);
+        this.schedule(time, { kind: 'input', node, input: { kind: 'command', id, command } });
+      },
+      (rule, detail) => {
+        throw new CheckFailure(rule, detail);
+      },
+    );
     for (const id of ids) {
       this.nodes.set(id, options.makeNode(this.config(id)));
       this.stores.set(id, []);
@@ -255,9 +271,7 @@ export class Simulation {
         const to = this.rng.pick(ids.filter((x) => x !== from));
         // Mostly affordable amounts, some far beyond any balance.
         const amount = this.rng.chance(0.15) ? this.rng.int(2_000, 50_000) : this.rng.int(1, 600);
-        const id = `t${from}-${k++}`;
-        this.issued.set(id, 'transfer');
-        this.schedule(time, { kind: 'input', node: from, input: { kind: 'command', id, command: { type: 'transfer', to, amount } } });
+        this.keys.transfer(time, from, to, amount, `t${from}-${k++}`);
       }
       left -= burst;
     }
@@ -387,7 +401,10 @@ export class Simulation {
         this.seqBeforeCrash.set(e.node, this.nodes.get(e.node)!.nextSnapshotSeq());
         // Whatever the dead process was asked and had not answered dies with it.
         for (const [id, node] of this.typed) {
-          if (node === e.node && !this.results.has(id) && this.issued.delete(id)) this.lostCommands++;
+          if (node === e.node && !this.results.has(id) && this.issued.delete(id)) {
+            this.lostCommands++;
+            this.keys.lost(id, this.now + e.downForMs);
+          }
         }
         this.schedule(this.now + e.downForMs, { kind: 'restart', node: e.node });
         return;
@@ -426,6 +443,7 @@ export class Simulation {
     if (keep > synced && this.rng.chance(0.3)) keep--; // torn, then cut on restart
     this.blocksLost += store.length - keep;
     store.length = keep;
+    this.keys.truncated(id, store);
     this.synced.set(id, keep);
   }
 
@@ -466,8 +484,11 @@ export class Simulation {
         this.deliver(event.env);
       } else if (event.kind === 'input') {
         if (this.dead.has(event.node)) {
-          // Nobody types into a dead process.
-          if (event.input.kind === 'command' && this.issued.delete(event.input.id)) this.lostCommands++;
+          // Nobody types into a dead process: its caller tries again later.
+          if (event.input.kind === 'command' && this.issued.delete(event.input.id)) {
+            this.lostCommands++;
+            this.keys.lost(event.input.id, this.now);
+          }
           continue;
         }
         if (event.input.kind === 'command') this.typed.set(event.input.id, event.node);
@@ -483,7 +504,7 @@ export class Simulation {
       n: this.options.n,
       steps: this.steps,
       messages: this.messages,
-      committed: results.filter((r) => r.type === 'transfer' && r.ok).length,
+      committed: results.filter((r) => r.type === 'transfer' && r.ok && !r.repeat).length,
       failed: results.filter((r) => r.type === 'transfer' && !r.ok).length,
       blocks: Math.max(...[...this.stores.values()].map((st) => st.length)),
       rounds: this.rounds,
@@ -496,6 +517,7 @@ export class Simulation {
       blocksLost: this.blocksLost,
       lostMessages: this.lost,
       lostCommands: this.lostCommands,
+      keys: this.keys.counts,
     };
   }
 
@@ -548,6 +570,7 @@ export class Simulation {
         if (!seen) this.persistedEver.set(e.block.height, (seen = new Set()));
         seen.add(e.block.hash);
         store.push(e.block);
+        this.keys.persisted(id, e.block);
         // An fdatasync makes everything written so far durable, not only this block.
         if (e.sync && this.options.fsync) this.synced.set(id, store.length);
         return entry;
@@ -556,9 +579,10 @@ export class Simulation {
         if (this.results.has(e.commandId)) throw new CheckFailure('one result per command', `${e.commandId} answered twice`);
         if (!this.issued.has(e.commandId)) throw new CheckFailure('one result per command', `${e.commandId} was never issued`);
         this.results.set(e.commandId, e.result);
+        this.keys.answered(id, e.commandId, e.result, this.stores.get(id)!);
         if (e.result.type === 'transfer' && e.result.ok) this.acknowledged.add(e.result.txId);
-        // A request re-sent after a reconnection costs more; the figure is exact without faults.
-        if (!this.options.faults && e.result.type === 'transfer' && e.result.ok && e.result.msgs !== 3 * (this.options.n - 1)) {
+        // A request re-sent after a reconnection costs more; the figure is exact without faults. (A repeat had no round.)
+        if (!this.options.faults && e.result.type === 'transfer' && e.result.ok && !e.result.repeat && e.result.msgs !== 3 * (this.options.n - 1)) {
           throw new CheckFailure('3(N-1) messages per lock round', `${e.commandId} reports ${e.result.msgs} messages with N=${this.options.n}`);
         }
         return entry;

@@ -110,6 +110,6 @@ describe('renderClusterHelp', () => {
 
   it('explains one command of either kind', () => {
     expect(renderClusterHelp('stop', 1)).toBe('stop <n>... | all\n  stop clients (SIGTERM: they close cleanly); their data dirs stay, and transfers wait until they are back\n  e.g. stop 2 | stop 2 3');
-    expect(renderClusterHelp('transfer', 1)).toMatch(/^transfer <to> <amount>\n {2}move money .*\n {2}aliases: t\n {2}a client command: alone it runs on client1 \(see use\), after <n> on client n, after all on every client\n {2}e\.g\. transfer 2 4\.50/);
+    expect(renderClusterHelp('transfer', 1)).toMatch(/^transfer <to> <amount> \[--id <key>\]\n {2}move money .*\n {2}aliases: t\n {2}a client command: alone it runs on client1 \(see use\), after <n> on client n, after all on every client\n {2}e\.g\. transfer 2 4\.50/);
   });
 });

@@ -34,7 +34,7 @@ describe('the request guard', () => {
     ['{"type": "status"}', null, '"id" must be a whole number'],
     ['{"id": -1, "type": "status"}', null, '"id" must be a whole number'],
     ['{"id": 1.5, "type": "status"}', null, '"id" must be a whole number'],
-    ['{"id": 1}', 1, '"type" is missing (the types are identity, transfer, snapshot, balances, chain, peers, status, snapshots, savedSnapshot)'],
+    ['{"id": 1}', 1, '"type" is missing (the types are identity, transfer, tx, withdraw, snapshot, balances, chain, peers, status, snapshots, savedSnapshot)'],
     ['{"id": 1, "type": "transfr", "to": 2, "amount": 1}', 1, 'unknown request type "transfr" — did you mean "transfer"?'],
     ['{"id": 1, "type": "toString"}', 1, 'unknown request type "toString"'],
     ['{"id": 1, "line": "balance all"}', 1, '"type" is missing'],
@@ -65,7 +65,7 @@ function fakeLedger(delayMs = 5): LedgerApi & { transfers: number } {
     transfer: (to: number, amount: number): Promise<TransferAnswer> => {
       const n = ++api.transfers;
       return new Promise((resolve) =>
-        setTimeout(() => resolve({ type: 'transfer', ok: true, status: 'SUCCESS', txId: `t${n}`, block: n, from: 1, to, amount, clock: n, msgs: 3, batch: 1, ms: delayMs }), delayMs),
+        setTimeout(() => resolve({ type: 'transfer', ok: true, status: 'SUCCESS', txId: `t${n}`, repeat: false, block: n, from: 1, to, amount, clock: n, msgs: 3, batch: 1, ms: delayMs }), delayMs),
       );
     },
     snapshot: () => Promise.reject(new DaemonError(DaemonErrorKind.ShutDown, 'the client is shutting down')),
@@ -79,6 +79,8 @@ function fakeLedger(delayMs = 5): LedgerApi & { transfers: number } {
       throw new StorageError('/data/snapshots', 'cannot list snapshots: EACCES');
     },
     savedSnapshot: () => null,
+    tx: (key: string) => ({ state: 'unknown', txId: key }) as const,
+    withdraw: (key: string) => ({ state: 'unknown', txId: key }) as const,
   };
   return api;
 }

@@ -38,7 +38,7 @@ const release = (n: Node, ts: number, block: Block | null, height = block?.heigh
 const blocksMsg = (ts: number, blocks: Block[], last = true): Message => ({ type: 'BLOCKS', ts, blocks, last });
 const receive = (n: Node, from: number, message: Message): Effect[] => n.step({ kind: 'receive', from, message });
 const tick = (n: Node, now: number): Effect[] => n.step({ kind: 'tick', now });
-const transfer = (n: Node, id: string, to: number, amount: number): Effect[] => n.step({ kind: 'command', id, command: { type: 'transfer', to, amount } });
+const transfer = (n: Node, id: string, to: number, amount: number): Effect[] => n.step({ kind: 'command', id, command: { type: 'transfer', to, amount, key: id } });
 
 type SendEffect = Extract<Effect, { kind: 'send' }>;
 const sends = (es: Effect[]): SendEffect[] => es.filter((e): e is SendEffect => e.kind === 'send');

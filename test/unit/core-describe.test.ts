@@ -81,7 +81,8 @@ describe('describeBlock', () => {
 
 describe('one-line renderings of inputs, events, results and effects', () => {
   const inputs: Input[] = [
-    { kind: 'command', id: 'c1', command: { type: 'transfer', to: 2, amount: 450 } },
+    { kind: 'command', id: 'c1', command: { type: 'transfer', to: 2, amount: 450, key: 'rent-2026-11' } },
+    { kind: 'command', id: 'w1', command: { type: 'withdraw', key: 'rent-2026-11' } },
     { kind: 'command', id: 's1', command: { type: 'snapshot' } },
     { kind: 'receive', from: 2, message: { type: 'REPLY', ts: 8, height: 0, view: 5 } },
     { kind: 'peerUp', peer: 2, height: 4, incarnation: 77 },
@@ -89,12 +90,13 @@ describe('one-line renderings of inputs, events, results and effects', () => {
     { kind: 'tick', now: 1234 },
   ];
   const events: CoreEvent[] = [
-    { type: 'waitingForPeers', commandId: 'c1', peers: [2, 3] },
+    { type: 'waitingForPeers', key: 'rent-2026-11', peers: [2, 3] },
     { type: 'requested', ts: 3, transfers: 2 },
     { type: 'entered', ts: 5, transfers: 2, height: 3 },
     { type: 'left', ts: 6, block: 4 },
     { type: 'left', ts: 6, block: null },
     { type: 'withdrawn', ts: 3, reason: 'every waiting transfer timed out' },
+    { type: 'transferWithdrawn', key: 'rent-2026-11' },
     { type: 'blockApplied', block: b1, from: null },
     { type: 'blockApplied', block: b1, from: 2 },
     { type: 'blockRejected', from: 2, height: 1, reason: 'does not chain' },
@@ -119,8 +121,11 @@ describe('one-line renderings of inputs, events, results and effects', () => {
     // What was the serveBlocks effect is now plain BLOCKS sends.
     { kind: 'send', to: 2, message: { type: 'BLOCKS', ts: 20, blocks: [b1, b2], last: true } },
     { kind: 'send', to: 2, message: { type: 'FETCH', ts: 21, from: 3 } },
-    { kind: 'reply', commandId: 'c1', result: { type: 'transfer', ok: true, status: 'SUCCESS', txId: 'c1', block: 1, from: 1, to: 2, amount: 450, clock: 9, msgs: 6, batch: 1 } },
-    { kind: 'reply', commandId: 'c2', result: { type: 'transfer', ok: false, status: 'FAILED', reason: 'insufficient', error: 'insufficient balance: client1 has $3.00, needs $4.50', from: 1, to: 2, amount: 450, balance: 300 } },
+    { kind: 'reply', commandId: 'c1', result: { type: 'transfer', ok: true, status: 'SUCCESS', txId: 'c1', repeat: false, block: 1, from: 1, to: 2, amount: 450, clock: 9, msgs: 6, batch: 1 } },
+    { kind: 'reply', commandId: 'c2', result: { type: 'transfer', ok: false, status: 'FAILED', txId: 'c2', reason: 'insufficient', error: 'insufficient balance: client1 has $3.00, needs $4.50', from: 1, to: 2, amount: 450, balance: 300 } },
+    { kind: 'reply', commandId: 'c3', result: { type: 'transfer', ok: true, status: 'SUCCESS', txId: 'c1', repeat: true, block: 1, from: 1, to: 2, amount: 450, clock: 9, msgs: 0, batch: 1 } },
+    { kind: 'reply', commandId: 'c4', result: { type: 'transfer', ok: false, status: 'WITHDRAWN', txId: 'k4', from: 1, to: 2, amount: 450 } },
+    { kind: 'reply', commandId: 'w1', result: { type: 'withdraw', state: { state: 'withdrawn', txId: 'k4', from: 1, to: 2, amount: 450 } } },
     { kind: 'reply', commandId: 's1', result: { type: 'snapshot', ok: true, snapshot } },
     { kind: 'reply', commandId: 's2', result: { type: 'snapshot', ok: false, id: { initiator: 1, seq: 2 }, error: 'timed out', missing: [3] } },
     { kind: 'snapshotComplete', snapshot },
@@ -171,10 +176,16 @@ describe('one-line renderings of inputs, events, results and effects', () => {
   it('a transfer result reads like the REPL line', () => {
     const r = effects[5]!;
     if (r.kind !== 'reply') throw new Error('fixture');
-    expect(describeResult(r.result)).toBe('SUCCESS block #1 client1 -> client2 $4.50 (clock 9, 6 msgs)');
+    expect(describeResult(r.result)).toBe('SUCCESS block #1 client1 -> client2 $4.50 key c1 (clock 9, 6 msgs)');
     const f = effects[6]!;
     if (f.kind !== 'reply') throw new Error('fixture');
-    expect(describeResult(f.result)).toBe('FAILED insufficient balance: client1 has $3.00, needs $4.50');
+    expect(describeResult(f.result)).toBe('FAILED key c2: insufficient balance: client1 has $3.00, needs $4.50');
+    const again = effects[7]!;
+    if (again.kind !== 'reply') throw new Error('fixture');
+    expect(describeResult(again.result)).toBe('SUCCESS (repeat) block #1 client1 -> client2 $4.50 key c1 (clock 9, 0 msgs)');
+    const gone = effects[8]!;
+    if (gone.kind !== 'reply') throw new Error('fixture');
+    expect(describeResult(gone.result)).toBe('WITHDRAWN client1 -> client2 $4.50 key k4');
   });
 
   it('a failed snapshot verification lists its problems', () => {

@@ -60,7 +60,8 @@ class Cluster {
   }
 
   transfer(from: NodeId, to: NodeId, cents: number): void {
-    this.step(from, { kind: 'command', id: `t${from}-${to}-${cents}`, command: { type: 'transfer', to, amount: cents } });
+    const id = `t${from}-${to}-${cents}`;
+    this.step(from, { kind: 'command', id, command: { type: 'transfer', to, amount: cents, key: id } });
   }
 
   /** Delivers the next message on channel from -> to; returns its type. */

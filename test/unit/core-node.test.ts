@@ -54,7 +54,7 @@ const release = (n: Node, ts: number, block: Block | null, height = block?.heigh
 const blocksMsg = (ts: number, blocks: Block[], last = true): Message => ({ type: 'BLOCKS', ts, blocks, last });
 
 const transfer = (n: Node, commandId: string, to: number, amount: number): Effect[] =>
-  n.step({ kind: 'command', id: commandId, command: { type: 'transfer', to, amount } });
+  n.step({ kind: 'command', id: commandId, command: { type: 'transfer', to, amount, key: commandId } });
 const receive = (n: Node, from: number, message: Message): Effect[] => n.step({ kind: 'receive', from, message });
 
 type SendEffect = Extract<Effect, { kind: 'send' }>;
@@ -65,7 +65,7 @@ const persists = (es: Effect[]): Block[] => es.flatMap((e) => (e.kind === 'persi
 const replies = (es: Effect[]): ReplyEffect[] => es.filter((e): e is ReplyEffect => e.kind === 'reply');
 const resultOf = (es: Effect[], commandId: string): CommandResult | undefined => replies(es).find((r) => r.commandId === commandId)?.result;
 const events = (es: Effect[], type: CoreEvent['type']): CoreEvent[] => es.flatMap((e) => (e.kind === 'log' && e.event.type === type ? [e.event] : []));
-const errorOf = (r: CommandResult | undefined): string => (r && !r.ok ? r.error : `not a failure: ${JSON.stringify(r)}`);
+const errorOf = (r: CommandResult | undefined): string => (r && r.type === 'transfer' && r.status === 'FAILED' ? r.error : `not a failure: ${JSON.stringify(r)}`);
 
 /** The REQUEST timestamp the node broadcast in `es`. */
 function requestTs(es: Effect[]): number {
@@ -99,7 +99,7 @@ describe('Node: waiting for peers', () => {
     up(n, 2);
     const es = transfer(n, 'c1', 2, 100);
     expect(sends(es)).toEqual([]);
-    expect(events(es, 'waitingForPeers')).toEqual([{ type: 'waitingForPeers', commandId: 'c1', peers: [3] }]);
+    expect(events(es, 'waitingForPeers')).toEqual([{ type: 'waitingForPeers', key: 'c1', peers: [3] }]);
     expect(n.status().requesting).toBeNull();
     expect(n.status().pendingTransfers).toBe(1);
   });
@@ -108,7 +108,7 @@ describe('Node: waiting for peers', () => {
     const n = new Node(config(2));
     const es = transfer(n, 'c1', 1, 100);
     expect(sends(es)).toEqual([]);
-    expect(events(es, 'waitingForPeers')).toEqual([{ type: 'waitingForPeers', commandId: 'c1', peers: [1, 3] }]);
+    expect(events(es, 'waitingForPeers')).toEqual([{ type: 'waitingForPeers', key: 'c1', peers: [1, 3] }]);
   });
 
   it('announces the wait once per transfer, not on every later step', () => {
@@ -134,7 +134,7 @@ describe('Node: waiting for peers', () => {
     n.step({ kind: 'peerDown', peer: 3 });
     const es = transfer(n, 'c1', 2, 100);
     expect(sends(es)).toEqual([]);
-    expect(events(es, 'waitingForPeers')).toEqual([{ type: 'waitingForPeers', commandId: 'c1', peers: [3] }]);
+    expect(events(es, 'waitingForPeers')).toEqual([{ type: 'waitingForPeers', key: 'c1', peers: [3] }]);
   });
 
   it('a peer that comes up at an equal height is sent nothing: the heights were exchanged in the handshake', () => {
@@ -239,7 +239,7 @@ describe('Node: mutual exclusion', () => {
     expect(releases.map((r) => r.to).sort()).toEqual([2, 3]);
     for (const r of releases) expect(r.message).toEqual({ type: 'RELEASE', ts: block!.ts, height: 1, view: n.membershipView(), block });
     expect(resultOf(es, 'c1')).toEqual({
-      type: 'transfer', ok: true, status: 'SUCCESS', txId: 'c1', block: 1, from: 1, to: 2, amount: 450, clock: block!.ts, msgs: 3 * (N - 1), batch: 1,
+      type: 'transfer', ok: true, status: 'SUCCESS', txId: 'c1', repeat: false, block: 1, from: 1, to: 2, amount: 450, clock: block!.ts, msgs: 3 * (N - 1), batch: 1,
     });
     expect(n.chainHead()).toEqual({ height: 1, hash: block!.hash });
     expect(Object.fromEntries(n.balanceTable())).toEqual({ 1: 550, 2: 1450, 3: 1000 });
@@ -265,7 +265,7 @@ describe('Node: mutual exclusion', () => {
     const es = runRound(n, ts);
     expect(persists(es)).toEqual([]);
     expect(resultOf(es, 'c1')).toEqual({
-      type: 'transfer', ok: false, status: 'FAILED', reason: 'insufficient', error: 'insufficient balance: client1 has $10.00, needs $10.01', from: 1, to: 2, amount: 1001, balance: 1000,
+      type: 'transfer', ok: false, status: 'FAILED', txId: 'c1', reason: 'insufficient', error: 'insufficient balance: client1 has $10.00, needs $10.01', from: 1, to: 2, amount: 1001, balance: 1000,
     });
     const releases = sendsOf(es, 'RELEASE');
     expect(releases.map((r) => r.to).sort()).toEqual([2, 3]);
@@ -323,7 +323,7 @@ describe('Node: mutual exclusion', () => {
     expect(persists(es)).toEqual([]);
     const r = resultOf(es, 'bad');
     expect(r).toMatchObject({ type: 'transfer', ok: false, status: 'FAILED', reason: 'invalid' });
-    if (r && r.type === 'transfer' && !r.ok) expect(r.error).toMatch(error);
+    if (r && r.type === 'transfer' && r.status === 'FAILED') expect(r.error).toMatch(error);
     expect(n.status().pendingTransfers).toBe(0);
     expect(n.status().requesting).toBeNull();
   });
@@ -338,7 +338,7 @@ describe('Node: mutual exclusion', () => {
     expect(sends(es)).toEqual([]);
     const r = resultOf(es, 'c1');
     expect(r).toMatchObject({ type: 'transfer', ok: false, status: 'FAILED', reason: 'timeout', from: 1, to: 2, amount: 100 });
-    if (r && r.type === 'transfer' && !r.ok) {
+    if (r && r.type === 'transfer' && r.status === 'FAILED') {
       expect(r.error).toContain('client3');
       expect(r.error).not.toContain('client2');
     }

@@ -133,7 +133,7 @@ class Cluster {
 
 const snapshotCmd = (c: Cluster, id: NodeId, commandId: string): Effect[] => c.step(id, { kind: 'command', id: commandId, command: { type: 'snapshot' } });
 const transferCmd = (c: Cluster, id: NodeId, commandId: string, to: NodeId, amount: number): Effect[] =>
-  c.step(id, { kind: 'command', id: commandId, command: { type: 'transfer', to, amount } });
+  c.step(id, { kind: 'command', id: commandId, command: { type: 'transfer', to, amount, key: commandId } });
 const channel = (s: GlobalSnapshot, from: NodeId, to: NodeId): ChannelState => {
   const c = s.channels.find((x) => x.from === from && x.to === to);
   if (!c) throw new Error(`no channel ${from}->${to} in the snapshot`);

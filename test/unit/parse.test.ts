@@ -114,9 +114,9 @@ describe('parseCommandLine', () => {
     });
 
     it('names what is missing, with usage', () => {
-      expect(error('transfer')).toBe('transfer: missing recipient and amount — usage: transfer <to> <amount>');
-      expect(error('transfer 2')).toBe('transfer: missing amount — usage: transfer <to> <amount>');
-      expect(error('t 2 4 5')).toMatch(/^transfer: too many arguments .* usage: transfer <to> <amount>$/);
+      expect(error('transfer')).toBe('transfer: missing recipient and amount — usage: transfer <to> <amount> [--id <key>]');
+      expect(error('transfer 2')).toBe('transfer: missing amount — usage: transfer <to> <amount> [--id <key>]');
+      expect(error('t 2 4 5')).toMatch(/^transfer: too many arguments .* usage: transfer <to> <amount> \[--id <key>\]$/);
     });
 
     it('refuses an unknown recipient, naming the clients', () => {

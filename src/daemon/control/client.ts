@@ -104,8 +104,16 @@ export class ControlClient implements LedgerApi {
     return this.request({ type: 'identity' });
   }
 
-  transfer(to: NodeId, amount: Cents): Promise<ControlResults['transfer']> {
-    return this.request({ type: 'transfer', to, amount });
+  transfer(to: NodeId, amount: Cents, key?: string): Promise<ControlResults['transfer']> {
+    return this.request(key === undefined ? { type: 'transfer', to, amount } : { type: 'transfer', to, amount, key });
+  }
+
+  tx(key: string): Promise<ControlResults['tx']> {
+    return this.request({ type: 'tx', key });
+  }
+
+  withdraw(key: string): Promise<ControlResults['withdraw']> {
+    return this.request({ type: 'withdraw', key });
   }
 
   snapshot(): Promise<ControlResults['snapshot']> {

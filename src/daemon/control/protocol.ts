@@ -3,11 +3,12 @@
  * answers typed requests, one JSON object per line each way, many in flight per connection.
  * Each request names a method of the daemon's API (`LedgerApi`) and is answered with its result.
  *
- *   {"id": 7, "type": "transfer", "to": 2, "amount": 450}
+ *   {"id": 7, "type": "transfer", "to": 2, "amount": 450, "key": "rent-2026-11"}
  *   {"id": 7, "ok": true, "result": {"type": "transfer", "ok": true, "status": "SUCCESS", ...}}
  *   {"id": 8, "ok": false, "error": {"kind": "BAD_REQUEST", "message": "transfer: \"amount\" must be ..."}}
  */
 import path from 'node:path';
+import { TX_ID_PATTERN, TX_ID_RULE } from '../../core/limits.js';
 import type { Cents, NodeId } from '../../core/types.js';
 import { didYouMean } from '../../base/suggest.js';
 import type { LedgerApi } from '../api.js';
@@ -21,7 +22,10 @@ export const MAX_REQUEST_BYTES = 64 * 1024;
 
 export type ControlRequest =
   | { readonly type: 'identity' }
-  | { readonly type: 'transfer'; readonly to: NodeId; readonly amount: Cents }
+  /** Without a key, the client makes one; the answer carries it (`txId`). */
+  | { readonly type: 'transfer'; readonly to: NodeId; readonly amount: Cents; readonly key?: string }
+  | { readonly type: 'tx'; readonly key: string }
+  | { readonly type: 'withdraw'; readonly key: string }
   | { readonly type: 'snapshot' }
   | { readonly type: 'balances' }
   | { readonly type: 'chain'; readonly last?: number }
@@ -61,7 +65,9 @@ export type AnswerFrame =
 /** The fields each request takes besides `id` and `type`, and whether each must be there. */
 const FIELDS: { readonly [T in RequestType]: Readonly<Record<string, 'required' | 'optional'>> } = {
   identity: {},
-  transfer: { to: 'required', amount: 'required' },
+  transfer: { to: 'required', amount: 'required', key: 'optional' },
+  tx: { key: 'required' },
+  withdraw: { key: 'required' },
   snapshot: {},
   balances: {},
   chain: { last: 'optional' },
@@ -76,6 +82,8 @@ const SNAPSHOT_ID = /^[0-9]+\.[0-9]+$/;
 
 const isRequestType = (t: unknown): t is RequestType => typeof t === 'string' && Object.hasOwn(FIELDS, t);
 const positiveInteger = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
+const isKey = (v: unknown): boolean => typeof v === 'string' && TX_ID_PATTERN.test(v);
+const KEY_PROBLEM = `"key" must be a transfer key (${TX_ID_RULE})`;
 
 export type ParsedRequest = { readonly ok: true; readonly frame: RequestFrame } | { readonly ok: false; readonly id: number | null; readonly error: string };
 
@@ -112,7 +120,10 @@ function fieldProblem(type: RequestType, r: Readonly<Record<string, unknown>>): 
     case 'transfer':
       if (!positiveInteger(r.to)) return '"to" must be a client id (a positive whole number)';
       if (!positiveInteger(r.amount)) return '"amount" must be a positive whole number of cents';
-      return null;
+      return r.key === undefined || isKey(r.key) ? null : KEY_PROBLEM;
+    case 'tx':
+    case 'withdraw':
+      return isKey(r.key) ? null : KEY_PROBLEM;
     case 'chain':
       return r.last === undefined || positiveInteger(r.last) ? null : '"last" must be a positive whole number of blocks';
     case 'savedSnapshot':

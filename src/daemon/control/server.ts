@@ -47,7 +47,11 @@ function call(api: LedgerApi, r: ControlRequest): Awaitable<ControlResults[Reque
     case 'identity':
       return api.identity();
     case 'transfer':
-      return api.transfer(r.to, r.amount);
+      return api.transfer(r.to, r.amount, r.key);
+    case 'tx':
+      return api.tx(r.key);
+    case 'withdraw':
+      return api.withdraw(r.key);
     case 'snapshot':
       return api.snapshot();
     case 'balances':
