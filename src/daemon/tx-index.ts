@@ -5,11 +5,11 @@
  *   find(key): fingerprint (52 bits) -> Bloom filter (8 MiB): "not there" for almost every new key,
  *              else the table of recent fingerprints (2 MiB) and an interpolation search in each run
  *   add(block): each key's fingerprint -> filter and table; a full table (65,536 keys) is sorted and
- *              written as a run of 16-byte records; two runs of one level merge into one of the next
- *              (in the background), so a chain of n keys has about log2(n / 65,536) runs
+ *              written as a run of 16-byte records; four runs of one level merge into one of the
+ *              next (in the background), so a chain of n keys has at most 3 log4(n / 65,536) runs
  *
  * The index is derived data: the manifest says up to which block (height and hash) the runs hold
- * every key, and each run's hash. At start every run is read back (which also fills the filter)
+ * every key, and each run's checksum. At start every run is read back (which also fills the filter)
  * and checked; an index that is missing, damaged, from another chain, or ahead of the chain (the
  * chain file was cut after a torn write) is rebuilt from the chain, and one behind it catches up.
  * Nothing is synced: whatever a crash leaves is checked at the next start.
@@ -28,6 +28,12 @@ const VERSION = 1;
 /** Blocks read from the chain at a time while (re)building. */
 const READ_BLOCKS = 256;
 const NONE: readonly number[] = [];
+/**
+ * Runs of one level merged into one of the next: each key is rewritten about log4(n / 65,536)
+ * times over a chain of n keys, and at most 3 runs of each level wait (lookups that pass the
+ * filter read them all; they are few).
+ */
+const FANOUT = 4;
 
 /** The chain the index is of: read at start to check, catch up or rebuild the index. */
 export interface IndexedChain {
@@ -62,7 +68,7 @@ function isManifest(v: unknown): v is Manifest {
     Array.isArray(m.runs) &&
     m.runs.every((r: unknown) => {
       const x = r as Record<string, unknown> | null;
-      return x !== null && typeof x === 'object' && typeof x.file === 'string' && /^run-[0-9]+\.bin$/.test(x.file) && Number.isSafeInteger(x.count) && Number.isSafeInteger(x.level) && typeof x.sha1 === 'string';
+      return x !== null && typeof x === 'object' && typeof x.file === 'string' && /^run-[0-9]+\.bin$/.test(x.file) && Number.isSafeInteger(x.count) && Number.isSafeInteger(x.level) && Number.isSafeInteger(x.check);
     })
   );
 }
@@ -188,6 +194,9 @@ export class DiskTxIndex implements TxIndex {
       if (problem !== null) return problem;
     }
     this.runs = m.runs.map((info) => new Run(this.dir, info));
+    // Runs a crash left behind: merged but not yet deleted, or a merge's unfinished output.
+    const listed = new Set(m.runs.map((r) => r.file));
+    for (const f of fs.readdirSync(this.dir)) if (/^run-[0-9]+\.bin$/.test(f) && !listed.has(f)) fs.rmSync(path.join(this.dir, f), { force: true });
     this.flushed = this.last = { height: m.height, hash: m.hash };
     this.nextRun = m.nextRun;
     return null;
@@ -229,7 +238,7 @@ export class DiskTxIndex implements TxIndex {
 
   private flush(): void {
     this.writeTable();
-    this.merging ??= this.mergeWhilePairs().then(
+    this.merging ??= this.mergeWhileFull().then(
       () => {
         this.merging = null;
       },
@@ -240,25 +249,30 @@ export class DiskTxIndex implements TxIndex {
     );
   }
 
-  /** Two runs of one level, adjacent (the newest such pair), or null. */
-  private pair(): number | null {
-    for (let i = this.runs.length - 1; i > 0; i--) if (this.runs[i]!.info.level === this.runs[i - 1]!.info.level) return i - 1;
+  /** FANOUT runs of one level, or null when no level has that many. */
+  private mergeable(): Run[] | null {
+    const byLevel = new Map<number, Run[]>();
+    for (const r of this.runs) {
+      const same = byLevel.get(r.info.level) ?? [];
+      same.push(r);
+      if (same.length === FANOUT) return same;
+      byLevel.set(r.info.level, same);
+    }
     return null;
   }
 
-  /** Merges pairs of runs of one level, one at a time, in the background, until none is left. */
-  private async mergeWhilePairs(): Promise<void> {
+  /** Merges runs of one level, FANOUT at a time, in the background, until no level has that many. */
+  private async mergeWhileFull(): Promise<void> {
     // Begin after the step that flushed: its effects (the chain's persist, the RELEASE) go first.
     await new Promise((resolve) => setImmediate(resolve));
-    for (let i = this.pair(); i !== null && !this.closed; i = this.pair()) {
-      const [a, b] = [this.runs[i]!, this.runs[i + 1]!];
+    for (let group = this.mergeable(); group !== null && !this.closed; group = this.mergeable()) {
       const file = `run-${String(this.nextRun++).padStart(6, '0')}.bin`;
-      const info = await mergeRuns(this.dir, a.info, b.info, file, a.info.level + 1, () => this.closed);
+      const info = await mergeRuns(this.dir, group.map((r) => r.info), file, group[0]!.info.level + 1, () => this.closed);
       if (info === null || this.closed) return;
-      // Flushes only append: a and b are still where they were.
-      this.runs.splice(this.runs.indexOf(a), 2, new Run(this.dir, info));
+      // Flushes only append: the merged runs are still there; the new one takes the place of the first.
+      this.runs = this.runs.flatMap((r) => (r === group[0] ? [new Run(this.dir, info)] : group.includes(r) ? [] : [r]));
       this.writeManifest();
-      for (const r of [a, b]) {
+      for (const r of group) {
         this.retiredReads += r.reads;
         r.close();
         fs.rmSync(path.join(this.dir, r.info.file), { force: true });

@@ -142,7 +142,7 @@ describe('a shared 3-client cluster', () => {
     const before = await heights(c);
     const r = await c.ctl(1, 'transfer', '2', dollars(bal + 1));
     expect(r.code).toBe(1);
-    expect(r.stdout.trim()).toBe(`FAILED  insufficient balance: client1 has $${dollars(bal)}, needs $${dollars(bal + 1)}`);
+    expect(r.stdout.trim()).toMatch(new RegExp(`^FAILED  insufficient balance: client1 has \\$${dollars(bal)}, needs \\$${dollars(bal + 1)}  \\(key [A-Za-z0-9_-]{16}\\)$`));
     const j = await c.ctl(1, 'transfer', '3', dollars(bal + 1), '--json');
     expect(j.code).toBe(1);
     expect(j.json).toMatchObject({ ok: false, status: 'FAILED', reason: 'insufficient', balance: bal, amount: bal + 1 });
@@ -151,7 +151,7 @@ describe('a shared 3-client cluster', () => {
     // the lock was released: the next transfer goes through
     const ok = await c.ctl(1, 'transfer', '2', '0.01');
     expect(ok.code, ok.stdout + ok.stderr).toBe(0);
-    expect(ok.stdout).toMatch(/^SUCCESS {2}block #\d+ {2}client1 -> client2 {2}\$0\.01 {2}\(clock \d+, 6 msgs/);
+    expect(ok.stdout).toMatch(/^SUCCESS {2}block #\d+ {2}client1 -> client2 {2}\$0\.01 {2}key [A-Za-z0-9_-]{16} {2}\(clock \d+, 6 msgs/);
   });
 
   it('every bad input is a one-line error with nothing sent', async () => {
@@ -162,7 +162,7 @@ describe('a shared 3-client cluster', () => {
     // one of each kind through a real `client ctl` process (exit code and printed line) ...
     const viaCtl: [string[], RegExp][] = [
       [['tranfser', '2', '1'], /^error: unknown command "tranfser" — did you mean "transfer"\?/],
-      [['transfer', '2'], /^error: transfer: missing amount — usage: transfer <to> <amount>$/],
+      [['transfer', '2'], /^error: transfer: missing amount — usage: transfer <to> <amount> \[--id <key>\]$/],
       [['transfer', '2', 'abc'], /^error: transfer: invalid amount "abc"/],
       [['transfer', '2', '-5'], /^error: transfer: amount must be positive/],
       [['transfer', '2', '0'], /^error: transfer: amount must be more than zero/],
@@ -431,7 +431,7 @@ describe('piped stdin', () => {
     expect(exit, c.output(1)).toEqual({ code: 1, signal: null });
     const lines = proc.stdout.trimEnd().split('\n');
     const expected: RegExp[] = [
-      /^SUCCESS {2}block #1 {2}client1 -> client2 {2}\$1\.50 {2}\(clock \d+, 6 msgs/,
+      /^SUCCESS {2}block #1 {2}client1 -> client2 {2}\$1\.50 {2}key [A-Za-z0-9_-]{16} {2}\(clock \d+, 6 msgs/,
       /^error: unknown command "tranfer" — did you mean "transfer"\?/,
       /^client1 +\$8\.50$/,
       /^client2 +\$11\.50$/,

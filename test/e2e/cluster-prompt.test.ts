@@ -55,7 +55,7 @@ describe('piped input to the cluster (npm start, client cluster)', () => {
     expect(r.out.trimEnd().split('\n')).toEqual([
       'error: unknown command "tranfer" — did you mean "transfer"? (type help)',
       'error: unknown client "9" — the clients are 1, 2, 3',
-      'FAILED  insufficient balance: client1 has $10.00, needs $100.00',
+      expect.stringMatching(/^FAILED {2}insufficient balance: client1 has \$10\.00, needs \$100\.00 {2}\(key [A-Za-z0-9_-]{16}\)$/),
       expect.stringMatching(/^SUCCESS {2}block #1 {2}client1 -> client2 {2}\$1\.00/),
     ]);
   });
@@ -70,7 +70,7 @@ describe('the cluster prompt\'s own commands', () => {
       expect(r.out).toContain(`\n  ${usage}`);
     }
     expect(r.out).toMatch(/^use \[<n>\]\n {2}the client a bare command goes to/m);
-    expect(r.out).toMatch(/^transfer <to> <amount>\n {2}move money/m);
+    expect(r.out).toMatch(/^transfer <to> <amount> \[--id <key>\]\n {2}move money/m);
     expect(r.out).toContain('bare commands go to client1 (use <n> sends them to client n)');
     expect(r.out).toContain('bare commands go to client2 (use <n> sends them to client n)');
     expect(r.out).toContain('client2: $10.00  (this replica at block #0)');

@@ -49,13 +49,15 @@ export function replaceBlocks(readme: string, bodies: ReadonlyMap<string, string
 
 /**
  * What must match between the README and a fresh run. Masked: durations, wall-clock times,
- * hashes and transfer ids (random per run: a transfer's id is in its block), and the source
- * ports the OS picks. Clocks, lock-queue timestamps, heights and amounts must match.
+ * hashes and the transfer keys clients make (random per run: a transfer's key is in its block),
+ * and the source ports the OS picks. Clocks, lock-queue timestamps, heights and amounts must match.
  */
 export function comparable(text: string, o: { numbers?: boolean } = {}): string {
   let t = sortChatter(text)
     .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z/g, '<time>')
     .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, '<uuid>')
+    // A key a client makes: 16 characters of base64url (src/daemon/transfer-key.ts).
+    .replace(/(\bkey |"txId":")[A-Za-z0-9_-]{16}(?![A-Za-z0-9_.:-])/g, '$1<key>')
     .replace(/\b[0-9a-f]{64}\b/g, '<hash>')
     .replace(/(#\d+\s+|prev\s+)[0-9a-f]{8}\b/g, '$1<hash8>')
     .replace(/\b\d+(\.\d+)? ?(ms|s)\b/g, '<duration>')

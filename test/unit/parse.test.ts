@@ -106,11 +106,30 @@ describe('parseCommandLine', () => {
     expect(command('# a comment in a command file')).toEqual({ type: 'empty' });
   });
 
+  describe('tx', () => {
+    it('asks after one key, and refuses anything else', () => {
+      expect(command('tx rent-2026-11')).toEqual({ type: 'tx', key: 'rent-2026-11' });
+      expect(error('tx')).toBe('tx: missing key — usage: tx <key>');
+      expect(error('tx a b')).toMatch(/^tx: too many arguments/);
+      expect(error('tx a/b')).toBe('tx: invalid key "a/b" — a key is 1-64 characters of A-Z a-z 0-9 . _ : -');
+    });
+  });
+
   describe('transfer', () => {
     it('parses a recipient written as 2 or client2, and the t alias', () => {
       expect(command('transfer 2 4.50')).toEqual({ type: 'transfer', to: 2, amount: 450 });
       expect(command('t client3 $10')).toEqual({ type: 'transfer', to: 3, amount: 1000 });
       expect(command('  TRANSFER   Client2   .5  ')).toEqual({ type: 'transfer', to: 2, amount: 50 });
+    });
+
+    it('takes a key with --id, before or after the other arguments, and refuses one that is not a key', () => {
+      expect(command('transfer 2 4.50 --id rent-2026-11')).toEqual({ type: 'transfer', to: 2, amount: 450, key: 'rent-2026-11' });
+      expect(command('t --id a.b_c:d-e 3 1')).toEqual({ type: 'transfer', to: 3, amount: 100, key: 'a.b_c:d-e' });
+      expect(command(`transfer 2 1 --id ${'k'.repeat(64)}`)).toMatchObject({ key: 'k'.repeat(64) });
+      expect(error(`transfer 2 1 --id ${'k'.repeat(65)}`)).toMatch(/^transfer: invalid key "k{40}…" \(65 characters\) — a key is 1-64 characters of A-Z a-z 0-9 \. _ : -$/);
+      expect(error('transfer 2 1 --id a/b')).toBe('transfer: invalid key "a/b" — a key is 1-64 characters of A-Z a-z 0-9 . _ : -');
+      expect(error('transfer 2 1 --id')).toBe('transfer: --id needs a key after it — usage: transfer <to> <amount> [--id <key>]');
+      expect(error('transfer 2 1 --id a --id b')).toBe('transfer: --id given twice — usage: transfer <to> <amount> [--id <key>]');
     });
 
     it('names what is missing, with usage', () => {

@@ -26,6 +26,10 @@ describe('README walkthrough blocks', () => {
     expect(comparable(a)).not.toBe(comparable(a.replace('clock 6', 'clock 12')));
     expect(comparable('client1  9  2@4')).not.toBe(comparable('client1  9  2@8'));
     expect(comparable('"txId":"92c9ddf8-1556-48ae-b6f4-c56520fdbd46","ms":2.27')).toBe(comparable('"txId":"f2cd8404-71aa-425d-98a2-7d7b73f9e2f4","ms":6.9'));
+    // Keys the client makes, in text and JSON; a key the caller chose is compared.
+    expect(comparable('$4.50  key Zq3-x_9Yw1LmN0pQ  (clock 6')).toBe(comparable('$4.50  key AAAAbbbbCCCCdd_-  (clock 6'));
+    expect(comparable('{"txId":"Zq3-x_9Yw1LmN0pQ","repeat":false}')).toBe(comparable('{"txId":"AAAAbbbbCCCCdd_-","repeat":false}'));
+    expect(comparable('key rent-2026-11')).not.toBe(comparable('key rent-2026-12'));
   });
 
   it('compares the lines a cluster\'s clients print on their own whatever their order', () => {

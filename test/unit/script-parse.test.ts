@@ -48,6 +48,16 @@ describe('parseScript', () => {
     ]);
   });
 
+  it('takes transfer keys and tx lines as a client\'s prompt does, and names a bad key', () => {
+    const r = parseScript('f.txt', '1 transfer 2 1 --id rent-2026-11\n1 transfer 2 1 --id rent-2026-11\nexpect ok\n1 tx rent-2026-11\n', ids);
+    expect(r.ok).toBe(true);
+    if (r.ok) expect(r.script.steps.map((s) => s.instruction)).toContainEqual({ type: 'send', clients: [1], command: 'tx rent-2026-11', background: false });
+    expect(errors('1 transfer 2 1 --id a/b\n1 tx\n')).toEqual([
+      'f.txt:1: transfer: invalid key "a/b" — a key is 1-64 characters of A-Z a-z 0-9 . _ : -',
+      'f.txt:2: tx: missing key — usage: tx <key>',
+    ]);
+  });
+
   it('checks a line sent to every client as each of them would read it', () => {
     expect(errors('all transfer 3 1\n')).toEqual(['f.txt:1: client3: transfer: cannot transfer to yourself (client3)']);
   });
