@@ -11,6 +11,7 @@
  */
 import path from 'node:path';
 import type { TxState } from '../core/api.js';
+import { describeLockWait } from '../core/wording.js';
 import type { Identity } from '../daemon/api.js';
 import { type ClusterConfig, loadConfig, nodeIds } from '../daemon/config.js';
 import { ControlClient, ControlError, ControlErrorKind } from '../daemon/control/client.js';
@@ -110,9 +111,12 @@ async function transferOrGiveUp(client: ControlClient, who: Identity, command: E
   } finally {
     signals.stop();
   }
-  const waited = why === 'timeout' ? `no answer from ${self} within ${o.timeout} s` : why === 'SIGINT' ? 'interrupted (Ctrl-C)' : 'stopped (SIGTERM)';
+  let waited = why === 'timeout' ? `no answer from ${self} within ${o.timeout} s` : why === 'SIGINT' ? 'interrupted (Ctrl-C)' : 'stopped (SIGTERM)';
   let state: TxState;
   try {
+    // What it waited for, said with the rest: the reason a caller gives up is often a peer.
+    const before = await client.tx(key);
+    if (before.state === 'pending') waited += ` while ${before.requested ? 'in a lock round' : 'queued'}, ${describeLockWait(before.wait)}`;
     state = await client.withdraw(key);
   } catch (e) {
     if (!(e instanceof ControlError)) throw e;

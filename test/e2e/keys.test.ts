@@ -89,7 +89,7 @@ describe('giving up is explicit', () => {
     expect(r.code).not.toBe(0);
     expect(r.stdout).toContain('K2');
     expect(r.stdout).toMatch(/^WITHDRAWN  client1 -> client3  \$1\.00  key K2  \(nothing moved\)\n$/);
-    expect(r.stderr).toContain('no answer from client1 within 2 s; the transfer was withdrawn, nothing moved; ask again with: client ctl 1 tx K2');
+    expect(r.stderr).toMatch(/^client: no answer from client1 within 2 s while in a lock round, waiting for the lock: [^;]*client2[^;]*; the transfer was withdrawn, nothing moved; ask again with: client ctl 1 tx K2\n$/);
     process.kill(pid, 'SIGCONT');
     stopped.pop();
     // The lock round it had started ends; the cluster commits again.
@@ -117,7 +117,7 @@ describe('giving up is explicit', () => {
     child.kill('SIGINT');
     expect(await exit).toBe(130);
     expect(stdout).toBe('WITHDRAWN  client1 -> client2  $1.00  key K3  (nothing moved)\n');
-    expect(stderr).toContain('interrupted (Ctrl-C); the transfer was withdrawn, nothing moved; ask again with: client ctl 1 tx K3');
+    expect(stderr).toBe('client: interrupted (Ctrl-C) while queued, waiting for client3 to connect; the transfer was withdrawn, nothing moved; ask again with: client ctl 1 tx K3\n');
     await c.start(3);
     expect((await c.ctlJson(1, 'transfer', '2', '1', '--id', 'other')).json).toMatchObject({ status: 'SUCCESS', block: 1 });
     expect(await timesInChain(c, 1, 'K3')).toBe(0);
