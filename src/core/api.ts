@@ -6,8 +6,12 @@
 import type { Block, Cents, ChannelState, Message, NodeId, QueueEntry, RecordedState, SnapshotId } from './types.js';
 
 export type Command =
-  /** `key` names the transfer for good: it commits at most once in the chain's life (see transfers.ts). */
-  | { readonly type: 'transfer'; readonly to: NodeId; readonly amount: Cents; readonly key: string }
+  /**
+   * `key` names the transfer for good: it commits at most once in the chain's life (see
+   * transfers.ts). `madeHere`: this client made the key for this command (random, known to nobody
+   * yet), so it need not be looked up.
+   */
+  | { readonly type: 'transfer'; readonly to: NodeId; readonly amount: Cents; readonly key: string; readonly madeHere?: boolean }
   /** Gives up the transfer `key` if it has not committed: it leaves the queue, and nothing moves. */
   | { readonly type: 'withdraw'; readonly key: string }
   | { readonly type: 'snapshot' };

@@ -116,7 +116,6 @@ export class Node {
   /** The single entry point: one input in, the effects to carry out (in order) out. */
   step(input: Input): Effect[] {
     if (!this.policy.admit(input)) return [];
-    this.replication.newStep();
     switch (input.kind) {
       case 'command':
         this.onCommand(input.id, input.command);
@@ -139,6 +138,8 @@ export class Node {
     this.tryEnter();
     // Rule 5 holds but the chain is behind a peer's: the missing blocks are fetched, not awaited.
     if (this.mutex.request && this.mutex.canEnter(this.membership.view) && !this.replication.fresh()) this.replication.catchUp(this.now);
+    // The step's blocks are persisted before anything reads the chain again: no reason to hold them.
+    this.replication.stepDone();
     return this.policy.emit(this.out.take());
   }
 
@@ -225,7 +226,7 @@ export class Node {
   private onCommand(commandId: string, command: Command): void {
     switch (command.type) {
       case 'transfer':
-        if (this.transfers.add(commandId, command.key, command.to, command.amount, this.now)) this.maybeRequest();
+        if (this.transfers.add(commandId, command.key, command.to, command.amount, this.now, command.madeHere === true)) this.maybeRequest();
         return;
       case 'withdraw':
         // The critical section is one step: a transfer is either still queued here, or done.
@@ -357,8 +358,8 @@ export class Node {
     const committed: PendingTransfer[] = [];
     for (const t of batch) {
       // The rule that matters: this client holds every block by now (freshness), so a key the
-      // chain holds is found here, whoever committed it.
-      if (this.transfers.answerIfCommitted(t)) continue;
+      // chain holds is found here, whoever committed it. (A key made here for the transfer is in no chain.)
+      if (!t.madeHere && this.transfers.answerIfCommitted(t)) continue;
       const tx: Tx = { id: t.key, from: this.id, to: t.to, amount: t.amount };
       const check = this.policy.checkTransfer(scratch, this.id, tx);
       if (!check.ok) {

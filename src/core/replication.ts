@@ -61,7 +61,7 @@ export class Replication implements ChainView {
   private behindSince: number | null = null;
   /**
    * The blocks appended in the current step, by height: their persist effects are carried out
-   * only after the step, so the chain reader cannot return them yet (see `newStep`).
+   * only after the step, so the chain reader cannot return them yet (see `stepDone`).
    */
   private readonly unpersisted = new Map<number, Block>();
 
@@ -107,8 +107,8 @@ export class Replication implements ChainView {
     return this.unpersisted.get(height) ?? this.config.chain.readBlocks(height, height)[0] ?? null;
   }
 
-  /** A step begins: the blocks the last one appended have been persisted by now. */
-  newStep(): void {
+  /** The step is over: its blocks are persisted before anything reads the chain again. */
+  stepDone(): void {
     if (this.unpersisted.size > 0) this.unpersisted.clear();
   }
 

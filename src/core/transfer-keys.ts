@@ -63,17 +63,20 @@ export class TransferKeys {
 
   /** The committed transfer with this key, read from its block; null when the chain has none. */
   committed(key: string): Committed | null {
-    return this.lookup(key, (k) => this.find(k));
+    return this.lookup(key, this.find);
   }
 
-  private find(key: string): Committed | null {
-    for (const height of this.index.find(key)) {
-      const block = this.blockAt(height);
+  /** An arrow, made once: a lookup is on the hot path of every block. */
+  private readonly find = (key: string): Committed | null => {
+    const heights = this.index.find(key);
+    // An index loop, not for-of: this runs for every key of every block, almost always over nothing.
+    for (let i = 0; i < heights.length; i++) {
+      const block = this.blockAt(heights[i]!);
       const tx = block?.txs.find((t) => t.id === key);
       if (block && tx) return { block, tx };
     }
     return null;
-  }
+  };
 
   /** Why `block`, next on the chain, breaks the rule (a key of it is already committed), or null. */
   conflictIn(block: Block): string | null {

@@ -5,8 +5,12 @@
  * committed gets its first outcome again, or is refused if the content differs; a key already
  * queued is not queued twice, the retry gets the queued one's result; a queued transfer may be
  * withdrawn until the critical section takes it.
+ *
+ * A key this client made for the command (`madeHere`: 96 random bits, which nobody else knows
+ * yet) cannot be in the chain or the queue: it is not looked up, here or in the critical
+ * section, nor kept by key. Every replica still checks it, as it checks every key of a block.
  */
-import type { KeyHolder, LockWait, TransferFailure, TxState } from './api.js';
+import type { CommandResult, KeyHolder, LockWait, TransferFailure, TxState } from './api.js';
 import { TX_ID_PATTERN } from './limits.js';
 import type { Outbox } from './outbox.js';
 import type { Committed, TransferKeys } from './transfer-keys.js';
@@ -15,10 +19,14 @@ import { keyCommittedAs, keyPendingAs, notAKey, notAnAmount, transferTimedOut, t
 
 export interface PendingTransfer {
   readonly key: string;
+  /** The key was made by this client for the command (see above). */
+  readonly madeHere: boolean;
   readonly to: NodeId;
   readonly amount: Cents;
-  /** The commands waiting for this transfer's result: the first, then retries with its key. */
-  readonly commandIds: string[];
+  /** The command waiting for this transfer's result. */
+  readonly commandId: string;
+  /** Retries with its key, waiting for the same result (null: none, as almost always). */
+  retries: string[] | null;
   readonly deadline: number;
   announcedWaiting: boolean;
 }
@@ -34,7 +42,8 @@ export interface Commit {
   readonly batch: number;
 }
 
-type Transfer = Pick<PendingTransfer, 'key' | 'to' | 'amount' | 'commandIds'>;
+type Transfer = Pick<PendingTransfer, 'key' | 'to' | 'amount' | 'commandId' | 'retries'>;
+type TransferResult = Extract<CommandResult, { type: 'transfer' }>;
 
 export class TransferQueue {
   private readonly waiting: PendingTransfer[] = [];
@@ -65,10 +74,10 @@ export class TransferQueue {
    * A transfer command: queued until a lock round takes it (true); or answered at once, or joined
    * to the queued transfer with its key (false).
    */
-  add(commandId: string, key: string, to: NodeId, amount: Cents, now: number): boolean {
-    const t: Transfer = { key, to, amount, commandIds: [commandId] };
+  add(commandId: string, key: string, to: NodeId, amount: Cents, now: number, madeHere = false): boolean {
+    const t: Transfer = { key, to, amount, commandId, retries: null };
     let error: string | null = null;
-    if (!TX_ID_PATTERN.test(key)) error = notAKey(key);
+    if (!madeHere && !TX_ID_PATTERN.test(key)) error = notAKey(key);
     else if (!this.nodes.includes(to)) error = unknownRecipient(to);
     else if (to === this.self) error = transferToSelf(this.self);
     else if (!Number.isSafeInteger(amount) || amount <= 0) error = notAnAmount(amount);
@@ -77,16 +86,18 @@ export class TransferQueue {
       this.fail(t, 'invalid', error, undefined, TX_ID_PATTERN.test(key));
       return false;
     }
-    if (this.answerIfCommitted(t)) return false;
-    const queued = this.byKey.get(key);
-    if (queued) {
-      if (queued.to === to && queued.amount === amount) queued.commandIds.push(commandId);
-      else this.refuse(t, keyPendingAs(this.self, queued.to, queued.amount), { block: null, from: this.self, to: queued.to, amount: queued.amount });
-      return false;
+    if (!madeHere) {
+      if (this.answerIfCommitted(t)) return false;
+      const queued = this.byKey.get(key);
+      if (queued) {
+        if (queued.to === to && queued.amount === amount) (queued.retries ??= []).push(commandId);
+        else this.refuse(t, keyPendingAs(this.self, queued.to, queued.amount), { block: null, from: this.self, to: queued.to, amount: queued.amount });
+        return false;
+      }
     }
-    const pending: PendingTransfer = { key, to, amount, commandIds: [commandId], deadline: now + this.timeoutMs, announcedWaiting: false };
+    const pending: PendingTransfer = { key, madeHere, to, amount, commandId, retries: null, deadline: now + this.timeoutMs, announcedWaiting: false };
     this.waiting.push(pending);
-    this.byKey.set(key, pending);
+    if (!madeHere) this.byKey.set(key, pending);
     return true;
   }
 
@@ -108,12 +119,12 @@ export class TransferQueue {
    * moved); whether it was.
    */
   withdraw(key: string): boolean {
-    const t = this.byKey.get(key);
+    const t = this.queued(key);
     if (!t) return false;
     this.waiting.splice(this.waiting.indexOf(t), 1);
     this.byKey.delete(key);
     const outcome = { txId: key, from: this.self, to: t.to, amount: t.amount } as const;
-    for (const id of t.commandIds) this.out.reply(id, { type: 'transfer', ok: false, status: 'WITHDRAWN', ...outcome });
+    this.answer(t, { type: 'transfer', ok: false, status: 'WITHDRAWN', ...outcome });
     this.keys.remember({ state: 'withdrawn', ...outcome });
     this.out.log('info', { type: 'transferWithdrawn', key });
     return true;
@@ -123,9 +134,14 @@ export class TransferQueue {
   state(key: string, wait: () => { requested: boolean; wait: LockWait }): TxState {
     const c = this.keys.committed(key);
     if (c) return { state: 'committed', txId: key, block: c.block.height, hash: c.block.hash, clock: c.block.ts, from: c.tx.from, to: c.tx.to, amount: c.tx.amount };
-    const t = this.byKey.get(key);
+    const t = this.queued(key);
     if (t) return { state: 'pending', txId: key, from: this.self, to: t.to, amount: t.amount, ...wait() };
     return this.keys.recall(key) ?? { state: 'unknown', txId: key };
+  }
+
+  /** The queued transfer with this key; one whose key was made here is found by a walk of the queue. */
+  private queued(key: string): PendingTransfer | undefined {
+    return this.byKey.get(key) ?? this.waiting.find((w) => w.key === key);
   }
 
   /** Says once per transfer that it waits for peers to connect before the lock is requested. */
@@ -153,41 +169,41 @@ export class TransferQueue {
   /** The next block's worth of transfers, oldest first, off the queue: the critical section answers each. */
   take(): PendingTransfer[] {
     const batch = this.waiting.splice(0, this.maxBatch);
-    for (const t of batch) this.byKey.delete(t.key);
+    for (const t of batch) if (!t.madeHere) this.byKey.delete(t.key);
     return batch;
   }
 
   /** The one shape of a failed transfer's result; a key that did not commit is remembered (`tx`). */
   fail(t: Transfer, reason: TransferFailure, error: string, balance?: Cents, remember = true): void {
     const outcome = { txId: t.key, from: this.self, to: t.to, amount: t.amount } as const;
-    for (const id of t.commandIds) {
-      this.out.reply(id, { type: 'transfer', ok: false, status: 'FAILED', reason, error, ...outcome, ...(balance !== undefined ? { balance } : {}) });
-    }
+    this.answer(t, { type: 'transfer', ok: false, status: 'FAILED', reason, error, ...outcome, ...(balance !== undefined ? { balance } : {}) });
     if (remember) this.keys.remember({ state: 'failed', ...outcome, reason, error });
   }
 
   succeed(t: PendingTransfer, commit: Commit): void {
-    for (const id of t.commandIds) {
-      this.out.reply(id, {
-        type: 'transfer', ok: true, status: 'SUCCESS', txId: t.key, repeat: false, block: commit.block,
-        from: this.self, to: t.to, amount: t.amount, clock: commit.clock, msgs: commit.msgs, batch: commit.batch,
-      });
-    }
+    this.answer(t, {
+      type: 'transfer', ok: true, status: 'SUCCESS', txId: t.key, repeat: false, block: commit.block,
+      from: this.self, to: t.to, amount: t.amount, clock: commit.clock, msgs: commit.msgs, batch: commit.batch,
+    });
   }
 
   /** The key is committed with this content: its first outcome, marked as a repeat. */
   private repeat(t: Transfer, c: Committed): void {
-    for (const id of t.commandIds) {
-      this.out.reply(id, {
-        type: 'transfer', ok: true, status: 'SUCCESS', txId: t.key, repeat: true, block: c.block.height,
-        from: this.self, to: t.to, amount: t.amount, clock: c.block.ts, msgs: 0, batch: c.block.txs.length,
-      });
-    }
+    this.answer(t, {
+      type: 'transfer', ok: true, status: 'SUCCESS', txId: t.key, repeat: true, block: c.block.height,
+      from: this.self, to: t.to, amount: t.amount, clock: c.block.ts, msgs: 0, batch: c.block.txs.length,
+    });
   }
 
   /** Refused: the key names another transfer (`first`). Not remembered: the key's own transfer is that one. */
   private refuse(t: Transfer, error: string, first: KeyHolder): void {
     const outcome = { txId: t.key, from: this.self, to: t.to, amount: t.amount } as const;
-    for (const id of t.commandIds) this.out.reply(id, { type: 'transfer', ok: false, status: 'FAILED', reason: 'conflict', error, ...outcome, first });
+    this.answer(t, { type: 'transfer', ok: false, status: 'FAILED', reason: 'conflict', error, ...outcome, first });
+  }
+
+  /** The transfer's command, and every retry joined to it, get `result`. */
+  private answer(t: Transfer, result: TransferResult): void {
+    this.out.reply(t.commandId, result);
+    if (t.retries) for (const id of t.retries) this.out.reply(id, result);
   }
 }

@@ -220,10 +220,11 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi {
     return { self: this.id, nodes: this.nodes };
   }
 
-  transfer(to: NodeId, amount: Cents, key: string = newTransferKey()): Promise<TransferAnswer> {
+  transfer(to: NodeId, amount: Cents, key?: string): Promise<TransferAnswer> {
     const started = performance.now();
     return new Promise((resolve, reject) => {
-      this.command({ type: 'transfer', to, amount, key }, {
+      const command: Command = key === undefined ? { type: 'transfer', to, amount, key: newTransferKey(), madeHere: true } : { type: 'transfer', to, amount, key };
+      this.command(command, {
         answer: (r) => (r.type === 'transfer' ? resolve({ ...r, ms: Math.round((performance.now() - started) * 100) / 100 }) : reject(mismatch('transfer', r))),
         reject,
       });
@@ -313,7 +314,8 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi {
       w.reject(shutDown('the client is shutting down'));
       return;
     }
-    const id = randomUUID();
+    // A key made here is random and unique: it names the command too (one string less per transfer in flight).
+    const id = command.type === 'transfer' && command.madeHere === true ? command.key : randomUUID();
     if (command.type === 'snapshot') {
       const seq = this.node.nextSnapshotSeq();
       this.store.reserveSnapshotSeq(seq);

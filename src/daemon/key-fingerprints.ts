@@ -82,8 +82,8 @@ export class BloomFilter {
 export const TABLE_FLUSH_AT = 2 ** 16;
 /** Room for a flush's worth plus the block that crosses the line (at most 1000 keys). */
 const TABLE_CAPACITY = TABLE_FLUSH_AT + 1024;
-/** Hash slots: twice the capacity or more, so that probe sequences stay short. */
-const TABLE_SLOTS = 2 ** 18;
+/** Hash slots: about twice the capacity, so that probe sequences stay short (512 KiB). */
+const TABLE_SLOTS = 2 ** 17;
 /** Buckets of the flush's sort, by the top 16 bits of a fingerprint: about one entry each. */
 const SORT_BUCKETS = 2 ** 16;
 const BUCKET_SPAN = FINGERPRINT_SPACE / SORT_BUCKETS;
@@ -99,7 +99,6 @@ export class FingerprintTable {
   /** Entry index + 1 per slot; 0 is empty. */
   private readonly slots = new Int32Array(TABLE_SLOTS);
   private readonly bucketStarts = new Uint32Array(SORT_BUCKETS + 1);
-  private readonly order = new Uint32Array(TABLE_CAPACITY);
   private used = 0;
 
   get size(): number {
@@ -133,21 +132,27 @@ export class FingerprintTable {
     starts.fill(0);
     for (let e = 0; e < n; e++) starts[((this.fps[e]! / BUCKET_SPAN) | 0) + 1]!++;
     for (let b = 1; b <= SORT_BUCKETS; b++) starts[b]! += starts[b - 1]!;
-    for (let e = 0; e < n; e++) this.order[starts[(this.fps[e]! / BUCKET_SPAN) | 0]!++] = e;
-    // `starts[b]` is now the end of bucket b: sort each bucket in place.
+    // Scattered straight into the records, then each bucket (about one entry) sorted in place.
+    const records = new Float64Array(2 * n);
+    for (let e = 0; e < n; e++) {
+      const fp = this.fps[e]!;
+      const at = 2 * starts[(fp / BUCKET_SPAN) | 0]!++;
+      records[at] = fp;
+      records[at + 1] = this.heights[e]!;
+    }
+    // `starts[b]` is now the end of bucket b.
     for (let b = 0, from = 0; b < SORT_BUCKETS; from = starts[b]!, b++) {
       for (let i = from + 1; i < starts[b]!; i++) {
-        const e = this.order[i]!;
+        const fp = records[2 * i]!;
+        const height = records[2 * i + 1]!;
         let j = i - 1;
-        for (; j >= from && this.fps[this.order[j]!]! > this.fps[e]!; j--) this.order[j + 1] = this.order[j]!;
-        this.order[j + 1] = e;
+        for (; j >= from && records[2 * j]! > fp; j--) {
+          records[2 * j + 2] = records[2 * j]!;
+          records[2 * j + 3] = records[2 * j + 1]!;
+        }
+        records[2 * j + 2] = fp;
+        records[2 * j + 3] = height;
       }
-    }
-    const records = new Float64Array(2 * n);
-    for (let i = 0; i < n; i++) {
-      const e = this.order[i]!;
-      records[2 * i] = this.fps[e]!;
-      records[2 * i + 1] = this.heights[e]!;
     }
     return records;
   }
@@ -155,5 +160,38 @@ export class FingerprintTable {
   clear(): void {
     this.slots.fill(0);
     this.used = 0;
+  }
+}
+
+/** Lookups remembered: one block's worth. */
+const RECENT_LOOKUPS = 1024;
+
+/**
+ * The keys looked up last and their fingerprints, in a ring: a block's keys are looked up one
+ * after the other (to check it) just before the block is added, in the same order, so adding it
+ * finds each fingerprint here instead of hashing the key again.
+ */
+export class RecentLookups {
+  private readonly keys: (string | undefined)[] = new Array<string | undefined>(RECENT_LOOKUPS);
+  private readonly fps = new Float64Array(RECENT_LOOKUPS);
+  private next = 0;
+
+  note(key: string, fp: number): void {
+    const i = this.next++ % RECENT_LOOKUPS;
+    this.keys[i] = key;
+    this.fps[i] = fp;
+  }
+
+  /** Where the ring holds these keys' lookups, in order and last, or -1. */
+  startOf(txs: readonly { readonly id: string }[]): number {
+    const start = this.next - txs.length;
+    if (txs.length === 0 || txs.length > RECENT_LOOKUPS || start < 0) return -1;
+    return this.keys[start % RECENT_LOOKUPS] === txs[0]!.id && this.keys[(this.next - 1) % RECENT_LOOKUPS] === txs[txs.length - 1]!.id ? start : -1;
+  }
+
+  /** The fingerprint noted at position `at` if it is `key`'s; else computed. */
+  fingerprintAt(at: number, key: string): number {
+    const i = at % RECENT_LOOKUPS;
+    return this.keys[i] === key ? this.fps[i]! : fingerprint(key);
   }
 }

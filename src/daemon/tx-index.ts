@@ -19,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { TxIndex } from '../core/api.js';
 import type { Block } from '../core/types.js';
-import { BloomFilter, FingerprintTable, TABLE_FLUSH_AT, fingerprint } from './key-fingerprints.js';
+import { BloomFilter, FingerprintTable, RecentLookups, TABLE_FLUSH_AT, fingerprint } from './key-fingerprints.js';
 import { Run, type RunInfo, mergeRuns, verifyRun, writeRun } from './key-runs.js';
 
 export const TX_INDEX_DIR = 'tx-index';
@@ -88,6 +88,7 @@ export interface TxIndexFigures {
 
 export class DiskTxIndex implements TxIndex {
   private readonly bloom = new BloomFilter();
+  private readonly recent = new RecentLookups();
   private readonly table = new FingerprintTable();
   private runs: Run[] = [];
   /** The last block whose keys are all in runs (flushed), and the last block added at all. */
@@ -127,6 +128,7 @@ export class DiskTxIndex implements TxIndex {
   find(key: string): readonly number[] {
     this.lookups++;
     const fp = fingerprint(key);
+    this.recent.note(key, fp);
     if (!this.bloom.mayHave(fp)) {
       this.filtered++;
       return NONE;
@@ -140,8 +142,11 @@ export class DiskTxIndex implements TxIndex {
   add(block: Block): void {
     if (this.closed) throw new Error('tx index: add after close');
     if (block.height !== this.last.height + 1) throw new Error(`tx index: block #${block.height} added after #${this.last.height}`);
+    // A block is added right after its keys were looked up (validation, the critical section):
+    // their fingerprints are taken from there rather than computed again.
+    let at = this.recent.startOf(block.txs);
     for (const tx of block.txs) {
-      const fp = fingerprint(tx.id);
+      const fp = at >= 0 ? this.recent.fingerprintAt(at++, tx.id) : fingerprint(tx.id);
       this.bloom.add(fp);
       this.table.add(fp, block.height);
     }

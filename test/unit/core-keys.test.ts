@@ -222,11 +222,35 @@ describe('the rule is checked where it matters: in the critical section, and on 
     expect(rejected(es)).toEqual(['block #2: transfer key "K" is already committed in block #1']);
   });
 
-  it('a block holding one key twice, or a key that is not one, is invalid (checkBlock)', () => {
+  it('a block holding one key twice is invalid (checkBlock; a key that is not one never gets past the wire guard)', () => {
     const twice = blockOf(1, genesis.hash, 1, [{ id: 'K', from: 1, to: 2, amount: 1 }, { id: 'K', from: 1, to: 3, amount: 1 }]);
     expect(checkBlock({ height: 0, hash: genesis.hash }, genesisBalances(genesis), twice)).toEqual({ ok: false, error: 'block #1 holds transfer key "K" twice' });
-    const bad = blockOf(1, genesis.hash, 1, [{ id: 'a b', from: 1, to: 2, amount: 1 }]);
-    expect(checkBlock({ height: 0, hash: genesis.hash }, genesisBalances(genesis), bad)).toMatchObject({ ok: false, error: expect.stringContaining('is not 1-64 characters') });
+  });
+});
+
+describe('a key the client made for the transfer', () => {
+  const made = (c: Client, id: string, key: string, to: number, amount: number): Effect[] =>
+    c.step({ kind: 'command', id, command: { type: 'transfer', to, amount, key, madeHere: true } });
+
+  it('is not looked up (nobody can know it yet), yet is queued, found by tx and withdraw, and commits as any other', () => {
+    const lookups: string[] = [];
+    const c = new Client(1, [], { policy: { findKey: (key, lookup) => (lookups.push(key), lookup(key)) } }).connect();
+    const ts = requestTs(made(c, 'c1', 'Made1', 2, 100));
+    made(c, 'c2', 'Made2', 3, 100);
+    expect(c.node.transferState('Made2')).toMatchObject({ state: 'pending', requested: true });
+    expect(stateOf(c.withdraw('w', 'Made2'), 'w')).toMatchObject({ state: 'withdrawn' });
+    lookups.length = 0;
+    const es = c.grant(ts);
+    expect(resultOf(es, 'c1')).toMatchObject({ status: 'SUCCESS', txId: 'Made1', repeat: false });
+    expect(lookups).toEqual([]);
+    expect(c.node.transferState('Made1')).toMatchObject({ state: 'committed', block: 1 });
+  });
+
+  it('is still checked by every replica: a block that repeats a committed key is refused whoever made it', () => {
+    const b1 = blockOf(1, genesis.hash, 2, [{ id: 'Made1', from: 2, to: 1, amount: 100 }]);
+    const c = new Client(1, [b1]).connect(1);
+    const again = blockOf(2, b1.hash, 2, [{ id: 'Made1', from: 2, to: 1, amount: 100 }]);
+    expect(rejected(c.receive(2, { type: 'BLOCKS', ts: 60, blocks: [again], last: true }))).toEqual(['block #2: transfer key "Made1" is already committed in block #1']);
   });
 });
 
