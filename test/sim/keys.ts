@@ -4,7 +4,8 @@
  *
  * Retries: a caller whose answer was lost retries as is; some retry with another amount, or at
  * another client (another sender); some give up first (withdraw) and retry later; a command that
- * died with its client's process is retried once the client is back.
+ * died with its client's process is retried once the client is back. Some transfers carry a key
+ * the client made (no caller ever retries those).
  * Checks: no chain ever holds a key twice (at every persist); a repeat's answer names the block
  * of the client's own chain that holds the key with that content; a conflict's names the block
  * that holds the key with other content.
@@ -24,6 +25,8 @@ interface Asked {
   readonly to: NodeId;
   readonly amount: number;
   readonly attempt: number;
+  /** The client made the key (no --id): its caller never retries it, and the client does not look it up. */
+  readonly madeHere?: boolean;
 }
 
 /** How often a workload transfer is retried, and how many times a lost command is sent again. */
@@ -59,8 +62,12 @@ export class KeyRetries {
 
   /** A workload transfer: issued at `time`, and perhaps retried later, one of the ways callers retry. */
   transfer(time: number, node: NodeId, to: NodeId, amount: number, key: string): void {
+    if (!this.rng.chance(RETRY_CHANCE)) {
+      // Half the others go without a key of the caller's: the client makes it.
+      this.send(time, { key, node, to, amount, attempt: 1, madeHere: this.rng.chance(0.5) });
+      return;
+    }
     this.send(time, { key, node, to, amount, attempt: 1 });
-    if (!this.rng.chance(RETRY_CHANCE)) return;
     const later = time + this.rng.int(1, 800);
     this.figures.retries++;
     switch (this.rng.pick(['as is', 'as is', 'other amount', 'other sender', 'gave up'] as const)) {
@@ -85,13 +92,13 @@ export class KeyRetries {
   private send(time: number, a: Asked): void {
     const id = `${a.key}~${this.commands++}`;
     this.asked.set(id, a);
-    this.issue(time, a.node, id, { type: 'transfer', to: a.to, amount: a.amount, key: a.key });
+    this.issue(time, a.node, id, { type: 'transfer', to: a.to, amount: a.amount, key: a.key, ...(a.madeHere === true ? { madeHere: true } : {}) });
   }
 
   /** A command that died with its client (or was typed into a dead one): its caller sends it again. */
   lost(id: string, now: number): void {
     const a = this.asked.get(id);
-    if (a === undefined || a.attempt >= MAX_ATTEMPTS) return;
+    if (a === undefined || a.attempt >= MAX_ATTEMPTS || a.madeHere === true) return;
     this.figures.retries++;
     this.send(now + this.rng.int(100, 1500), { ...a, attempt: a.attempt + 1 });
   }
