@@ -31,7 +31,8 @@ import {
 import { ChainStore, type Repair } from './chain-store.js';
 import { type ClusterConfig, configGenesis, findClient, nodeIds } from './config.js';
 import { ControlServer, assertNotRunning } from './control/server.js';
-import { DaemonError, DaemonErrorKind } from './errors.js';
+import { DaemonError, DaemonErrorKind, StorageError } from './errors.js';
+import { describeCause } from '../base/errors.js';
 import { listenFailure } from './listen.js';
 import { type SnapshotRecord, UNREADABLE_VERDICT, isSnapshotRecord, snapshotRecord, summaryOf } from './snapshot-record.js';
 import { TraceWriter } from './trace-writer.js';
@@ -125,11 +126,14 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi {
     this.store = opened.store;
     this.repaired = opened.repaired;
     if (opened.repaired) logger.error({ repaired: opened.repaired }, `chain file repaired: ${opened.repaired.reason}; cut ${opened.repaired.droppedBytes} bytes`);
-    const indexed = DiskTxIndex.open(
-      path.join(dataDir, TX_INDEX_DIR),
-      { genesis, height: opened.head.height, read: (from, to) => this.store.read(from, to) },
-      (line) => logger.warn(line),
-    );
+    const indexDir = path.join(dataDir, TX_INDEX_DIR);
+    let indexed: ReturnType<typeof DiskTxIndex.open>;
+    try {
+      indexed = DiskTxIndex.open(indexDir, { genesis, height: opened.head.height, read: (from, to) => this.store.read(from, to) }, (line) => logger.warn(line));
+    } catch (e) {
+      this.store.close();
+      throw new StorageError(indexDir, `cannot open the transfer key index: ${describeCause(e)}`, { cause: e });
+    }
     this.txIndex = indexed.index;
     if (indexed.rebuilt !== null) logger.info(`transfer key index built from the chain (#${opened.head.height}): ${indexed.rebuilt}`);
     this.node = new Node({
