@@ -2,7 +2,7 @@
  * One-line renderings of messages, effects and events: the same text in logs, simulator traces,
  * snapshot channel states and test transcripts.
  */
-import type { CommandResult, CoreEvent, Effect, Input } from './api.js';
+import type { Command, CommandResult, CoreEvent, Effect, Input } from './api.js';
 import { short } from './ledger.js';
 import { formatCents } from './money.js';
 import { type Block, type Message, type NodeId, snapshotKey } from './types.js';
@@ -39,18 +39,21 @@ export function describeMessage(m: Message): string {
 /** "2->3 REQUEST ts=7". */
 export const describeSend = (from: NodeId, to: NodeId, m: Message): string => `${from}->${to} ${describeMessage(m)}`;
 
+function describeTransfer(r: Extract<CommandResult, { type: 'transfer' }>): string {
+  switch (r.status) {
+    case 'SUCCESS':
+      return `SUCCESS${r.repeat ? ' (repeat)' : ''} block #${r.block} client${r.from} -> client${r.to} ${formatCents(r.amount)} key ${r.txId} (clock ${r.clock}, ${r.msgs} msgs)`;
+    case 'FAILED':
+      return `FAILED key ${r.txId}: ${r.error}`;
+    case 'WITHDRAWN':
+      return `WITHDRAWN client${r.from} -> client${r.to} ${formatCents(r.amount)} key ${r.txId}`;
+  }
+}
+
 export function describeResult(r: CommandResult): string {
   switch (r.type) {
     case 'transfer':
-      switch (r.status) {
-        case 'SUCCESS':
-          return `SUCCESS${r.repeat ? ' (repeat)' : ''} block #${r.block} client${r.from} -> client${r.to} ${formatCents(r.amount)} key ${r.txId} (clock ${r.clock}, ${r.msgs} msgs)`;
-        case 'FAILED':
-          return `FAILED key ${r.txId}: ${r.error}`;
-        case 'WITHDRAWN':
-          return `WITHDRAWN client${r.from} -> client${r.to} ${formatCents(r.amount)} key ${r.txId}`;
-      }
-    // falls through: every status returns above
+      return describeTransfer(r);
     case 'withdraw':
       return `withdraw ${r.state.txId}: ${r.state.state}`;
     case 'snapshot':
@@ -93,18 +96,21 @@ export function describeEvent(e: CoreEvent): string {
   }
 }
 
+function describeCommand(c: Command): string {
+  switch (c.type) {
+    case 'transfer':
+      return `transfer ${formatCents(c.amount)} to ${c.to} key ${c.key}`;
+    case 'withdraw':
+      return `withdraw ${c.key}`;
+    case 'snapshot':
+      return 'snapshot';
+  }
+}
+
 export function describeInput(self: NodeId, i: Input): string {
   switch (i.kind) {
     case 'command':
-      switch (i.command.type) {
-        case 'transfer':
-          return `${self} command ${i.id}: transfer ${formatCents(i.command.amount)} to ${i.command.to} key ${i.command.key}`;
-        case 'withdraw':
-          return `${self} command ${i.id}: withdraw ${i.command.key}`;
-        case 'snapshot':
-          return `${self} command ${i.id}: snapshot`;
-      }
-    // falls through: every command returns above
+      return `${self} command ${i.id}: ${describeCommand(i.command)}`;
     case 'receive':
       return `${i.from}->${self} ${describeMessage(i.message)}`;
     case 'peerUp':
