@@ -28,6 +28,7 @@ import {
   type TransferAnswer,
 } from './api.js';
 import { ChainStore, type Repair } from './chain-store.js';
+import { SnapshotFiles } from './snapshot-files.js';
 import { type ClusterConfig, configGenesis, findClient, nodeIds } from './config.js';
 import { ControlServer, assertNotRunning } from './control/server.js';
 import { DaemonError, DaemonErrorKind } from './errors.js';
@@ -83,6 +84,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi {
   private readonly node: Node;
   private readonly mesh: Mesh;
   private readonly store: ChainStore;
+  private readonly snapshotFiles: SnapshotFiles;
   private readonly control: ControlServer;
   private readonly trace: TraceWriter;
   private readonly waiting = new Map<string, Waiting>();
@@ -119,6 +121,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi {
 
     const opened = ChainStore.open(dataDir, genesis, { fsync: options.fsync ?? true });
     this.store = opened.store;
+    this.snapshotFiles = new SnapshotFiles(dataDir, { fsync: options.fsync ?? true });
     this.repaired = opened.repaired;
     if (opened.repaired) logger.error({ repaired: opened.repaired }, `chain file repaired: ${opened.repaired.reason}; cut ${opened.repaired.droppedBytes} bytes`);
     this.node = new Node({
@@ -128,7 +131,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi {
       restored: { head: opened.head, balances: opened.balances, clock: opened.lastTs },
       transferTimeoutMs: options.transferTimeoutMs ?? config.transferTimeoutMs,
       snapshotTimeoutMs: config.snapshotTimeoutMs,
-      firstSnapshotSeq: this.store.nextSnapshotSeq(id),
+      firstSnapshotSeq: this.snapshotFiles.nextSeq(id),
       chain: { readBlocks: (from, to) => this.store.read(from, to) },
       maxMessageBytes: config.maxFrameBytes,
       incarnation,
@@ -248,7 +251,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi {
 
   snapshots(): SnapshotListing {
     return {
-      snapshots: this.store.listSnapshots().map((s) => {
+      snapshots: this.snapshotFiles.list().map((s) => {
         const record = this.savedSnapshot(s.id);
         return record ? summaryOf(record) : { id: s.id, takenAt: new Date(s.mtimeMs).toISOString(), verified: false, verdict: UNREADABLE_VERDICT };
       }),
@@ -257,13 +260,13 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi {
 
   /** The ids of the saved snapshots, without reading them (for completing a typed id). */
   snapshotIds(): string[] {
-    return this.store.listSnapshots().map((s) => s.id);
+    return this.snapshotFiles.list().map((s) => s.id);
   }
 
   savedSnapshot(id: string): SnapshotRecord | null {
     let value: unknown;
     try {
-      value = this.store.loadSnapshot(id);
+      value = this.snapshotFiles.load(id);
     } catch {
       return null;
     }
@@ -281,7 +284,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi {
     const id = randomUUID();
     if (command.type === 'snapshot') {
       const seq = this.node.nextSnapshotSeq();
-      this.store.reserveSnapshotSeq(seq);
+      this.snapshotFiles.reserveSeq(seq);
       this.snapshotStarts.set(`${this.id}.${seq}`, performance.now());
     }
     this.waiting.set(id, w);
@@ -391,7 +394,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi {
     this.snapshotStarts.delete(key);
     const record = snapshotRecord(s, started === undefined ? 0 : performance.now() - started, new Date());
     try {
-      this.store.saveSnapshot(record.id, record);
+      this.snapshotFiles.save(record.id, record);
     } catch (err) {
       this.log.error({ err }, `could not save snapshot ${record.id}`);
     }
