@@ -96,7 +96,7 @@ export class Node {
         createRecorder: this.policy.createRecorder,
         recordState: () => this.recordState(),
         chain: this.replication,
-        catchUp: (now) => this.replication.catchUp(now),
+        fetchFrom: (peer, height, now) => this.replication.fetchFrom(peer, height, now),
       },
       this.clock, this.membership, this.out,
     );
@@ -128,7 +128,7 @@ export class Node {
         return assertNever(input);
     }
     this.tryEnter();
-    this.snapshots.afterStep();
+    this.snapshots.afterStep(this.now);
     // Rule 5 holds but the chain is behind a peer's: the missing blocks are fetched, not awaited.
     if (this.mutex.request && this.mutex.canEnter(this.membership.view) && !this.replication.fresh()) this.replication.catchUp(this.now);
     return this.policy.emit(this.out.take());

@@ -151,11 +151,8 @@ export class Replication implements ChainView {
       case 'BLOCKS':
         for (const b of message.blocks) height = Math.max(height, b.height);
         break;
-      case 'REPORT':
-        // The reporter held its recorded head: a snapshot waiting for it can fetch it there.
-        height = message.local?.state.height ?? -1;
-        break;
       case 'MARKER':
+      case 'REPORT':
       case 'FETCH':
         return;
       default:
@@ -249,15 +246,22 @@ export class Replication implements ChainView {
    * say) waits for a tick's patience, so that two clients never ping-pong FETCH and BLOCKS.
    */
   catchUp(now: number, patient = false): void {
-    if (this.fetching) return;
     const [peer, height] = this.highestHeard();
-    if (peer === null) return;
+    if (peer !== null) this.fetchFrom(peer, height, now, patient);
+  }
+
+  /**
+   * Asks `peer`, which holds the chain up to `height`, for the blocks from this client's head on
+   * (see `catchUp`); a snapshot waiting for its chain to reach a reported head asks the reporter.
+   */
+  fetchFrom(peer: NodeId, height: number, now: number, patient = false): void {
+    if (this.fetching || !this.membership.isUp(peer)) return;
     const from = this.current.height + 1;
     if (!patient && this.lastFetch?.peer === peer && this.lastFetch.from === from) return;
     this.lastFetch = { peer, from };
     this.fetching = { peer, since: now };
     this.out.send(peer, { type: 'FETCH', ts: this.clock.tick(), from });
-    this.out.log('info', { type: 'catchingUp', peer, from: this.current.height + 1, to: height });
+    this.out.log('info', { type: 'catchingUp', peer, from, to: height });
   }
 
   /**

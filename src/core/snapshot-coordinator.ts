@@ -53,8 +53,8 @@ export interface SnapshotCoordinatorConfig {
   readonly recordState: () => RecordedState;
   /** This client's own chain, which the verdict compares every recorded head with. */
   readonly chain: ChainAtHead;
-  /** Fetches the blocks a peer told of and this client lacks (a snapshot waits for them). */
-  readonly catchUp: (now: number) => void;
+  /** Asks `peer` for the blocks up to `height` this client lacks (a snapshot waits for them). */
+  readonly fetchFrom: (peer: NodeId, height: number, now: number) => void;
 }
 
 export class SnapshotCoordinator {
@@ -62,8 +62,8 @@ export class SnapshotCoordinator {
   private readonly recorders = new Map<string, SnapshotRecorder>();
   /** The snapshots this client initiated and is assembling, by key. */
   private readonly assemblers = new Map<string, SnapshotAssembler>();
-  /** Assemblers with every report in, waiting for this client's chain to reach a height. */
-  private readonly waiting = new Map<string, number>();
+  /** Assemblers with every report in, waiting for this client's chain to reach a height `holder` has. */
+  private readonly waiting = new Map<string, { readonly height: number; readonly holder: NodeId }>();
   private readonly finished = new Set<string>();
   private seq: number;
 
@@ -154,12 +154,17 @@ export class SnapshotCoordinator {
     }
   }
 
-  /** After every step: a snapshot waiting for this client's chain is assembled once it is there. */
-  afterStep(): void {
+  /**
+   * After every step: a snapshot waiting for this client's chain is assembled once it is there;
+   * until then the blocks are asked for again as each part of a catch-up comes in.
+   */
+  afterStep(now: number): void {
     if (this.waiting.size === 0) return;
-    for (const [key, height] of this.waiting) {
+    for (const [key, { height, holder }] of this.waiting) {
       const a = this.assemblers.get(key);
-      if (a && this.config.chain.head.height >= height) this.complete(key, a);
+      if (!a) this.waiting.delete(key);
+      else if (this.config.chain.head.height >= height) this.complete(key, a);
+      else this.config.fetchFrom(holder, height, now);
     }
   }
 
@@ -231,13 +236,13 @@ export class SnapshotCoordinator {
     if (!assembler) return; // timed out already
     assembler.add(from, local);
     if (!assembler.complete) return;
-    const height = assembler.heightToReach();
-    if (this.config.chain.head.height >= height) {
+    const reach = assembler.heightToReach();
+    if (this.config.chain.head.height >= reach.height) {
       this.complete(key, assembler);
       return;
     }
-    this.waiting.set(key, height);
-    this.config.catchUp(now);
+    this.waiting.set(key, reach);
+    this.config.fetchFrom(reach.holder, reach.height, now);
   }
 
   private complete(key: string, assembler: SnapshotAssembler): void {

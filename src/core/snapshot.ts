@@ -82,10 +82,15 @@ export class SnapshotAssembler {
     return this.nodes.filter((n) => !this.reports.has(n));
   }
 
-  /** The height the initiator's chain must reach to compare every block the reports name (see verify.ts). */
-  heightToReach(): number {
+  /**
+   * The height the initiator's chain must reach to compare every block the reports name (see
+   * verify.ts), and the client that recorded the highest head: it holds the blocks up to it.
+   */
+  heightToReach(): { height: number; holder: NodeId } {
     const reports = [...this.reports.values()];
-    return heightToReach(reports.map((r) => r.state), reports.flatMap((r) => r.channels));
+    const height = heightToReach(reports.map((r) => r.state), reports.flatMap((r) => r.channels));
+    const holder = reports.reduce((a, r) => (r.state.height > a.state.height ? r : a), reports[0]!).state.node;
+    return { height, holder };
   }
 
   /** The global snapshot and its verdict, against the initiator's chain as it is now. */
