@@ -117,7 +117,7 @@ function checkChannels(nodes: readonly RecordedState[], channels: readonly Chann
         continue;
       }
       if (foldDigest(receivedDigest, channel.messages) !== sentDigest) {
-        check.fail(`channel ${name}: the ${received} messages ${client(receiver.node)} had received and the ${channel.messages.length} recorded in flight, in that order, are not the ${sent} ${client(sender.node)} had sent (digests differ: a message missing, extra, altered or out of order)`);
+        check.fail(`channel ${name}: the ${channel.messages.length} messages recorded in flight are not the ones ${client(sender.node)} sent after the ${received} ${client(receiver.node)} had received (digests differ: one missing, extra, altered or out of order)`);
       }
       inFlight += channel.messages.length;
     }

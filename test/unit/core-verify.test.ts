@@ -63,7 +63,7 @@ describe('check "channels": each channel holds exactly what its sender had sent 
     const v = verify(c);
     expect(failing(v)).toEqual(['channels']);
     expect(problemsOf(v, 'channels')).toEqual([
-      'channel 2 -> 1: the 0 messages client1 had received and the 2 recorded in flight, in that order, are not the 2 client2 had sent (digests differ: a message missing, extra, altered or out of order)',
+      'channel 2 -> 1: the 2 messages recorded in flight are not the ones client2 sent after the 0 client1 had received (digests differ: one missing, extra, altered or out of order)',
     ]);
   });
 
