@@ -24,7 +24,7 @@ export type Input =
   | { readonly kind: 'tick'; readonly now: number };
 
 /** The checks a snapshot's verdict makes, in the order it reports them. */
-export const VERIFICATION_CHECKS = ['channel counts', 'sent before the cut', 'lock queues', 'money', 'one history'] as const;
+export const VERIFICATION_CHECKS = ['channels', 'sent before the cut', 'clocks and queues', 'money', 'one history'] as const;
 export type VerificationCheckName = (typeof VERIFICATION_CHECKS)[number];
 
 export interface VerificationCheck {

@@ -103,6 +103,15 @@ export function applyBlock(balances: Balances, block: Block): void {
   for (const tx of block.txs) applyTx(balances, tx);
 }
 
+/** The inverse of `applyBlock`: `balances` at `block`'s height become the table just below it. */
+export function undoBlock(balances: Balances, block: Block): void {
+  for (let i = block.txs.length - 1; i >= 0; i--) {
+    const tx = block.txs[i]!;
+    balances.set(tx.to, (balances.get(tx.to) ?? 0) - tx.amount);
+    balances.set(tx.from, (balances.get(tx.from) ?? 0) + tx.amount);
+  }
+}
+
 export const short = (hash: string): string => hash.slice(0, 8);
 
 export const balancesToRecord = (b: ReadonlyMap<NodeId, Cents>): Record<string, Cents> =>

@@ -3,7 +3,8 @@
  * a value (never an uncaught throw): the connection that sent it is closed, the client goes on.
  */
 import { MAX_HEIGHT, MAX_RECORDED_MESSAGES, MAX_REPORT_ERROR_LENGTH, MAX_TIMESTAMP, MAX_TXS_PER_BLOCK, MAX_VIEW, TX_ID_PATTERN } from './limits.js';
-import type { Block, ChannelCounts, LocalSnapshot, Message, NodeId, QueueEntry, RecordedState, SnapshotId, Tx } from './types.js';
+import { isDigest } from './digest.js';
+import type { Block, ChannelRecord, LocalSnapshot, Message, NodeId, QueueEntry, RecordedState, SnapshotId, Tx } from './types.js';
 
 export type Validated<T> = { ok: true; value: T } | { ok: false; error: string };
 
@@ -88,9 +89,18 @@ function queueEntry(v: unknown, path: string, nodes: ReadonlySet<NodeId>): Queue
   return { ts: bounded(o.ts, `${path}.ts`, MAX_TIMESTAMP), node: node(o.node, `${path}.node`, nodes) };
 }
 
-function channelCounts(v: unknown, path: string, nodes: ReadonlySet<NodeId>): ChannelCounts {
+function digest(v: unknown, path: string): string {
+  if (!isDigest(v)) fail(path, 'a 16-digit hex channel digest', v);
+  return v;
+}
+
+function channelRecord(v: unknown, path: string, nodes: ReadonlySet<NodeId>): ChannelRecord {
   const o = obj(v, path);
-  return { peer: node(o.peer, `${path}.peer`, nodes), sent: int(o.sent, `${path}.sent`), received: int(o.received, `${path}.received`) };
+  return {
+    peer: node(o.peer, `${path}.peer`, nodes), sent: int(o.sent, `${path}.sent`), received: int(o.received, `${path}.received`),
+    sentDigest: digest(o.sentDigest, `${path}.sentDigest`), receivedDigest: digest(o.receivedDigest, `${path}.receivedDigest`),
+    lastReceivedTs: bounded(o.lastReceivedTs, `${path}.lastReceivedTs`, MAX_TIMESTAMP),
+  };
 }
 
 function recordedState(v: unknown, path: string, nodes: ReadonlySet<NodeId>): RecordedState {
@@ -112,7 +122,7 @@ function recordedState(v: unknown, path: string, nodes: ReadonlySet<NodeId>): Re
     balances,
     pendingBlocks: arr(o.pendingBlocks, `${path}.pendingBlocks`, MAX_RECORDED_MESSAGES).map((x, i) => block(x, `${path}.pendingBlocks[${i}]`, nodes)),
     queue: arr(o.queue, `${path}.queue`, nodes.size).map((x, i) => queueEntry(x, `${path}.queue[${i}]`, nodes)),
-    channels: arr(o.channels, `${path}.channels`, nodes.size).map((x, i) => channelCounts(x, `${path}.channels[${i}]`, nodes)),
+    channels: arr(o.channels, `${path}.channels`, nodes.size).map((x, i) => channelRecord(x, `${path}.channels[${i}]`, nodes)),
   };
 }
 

@@ -95,7 +95,8 @@ export class Node {
         firstSeq: config.firstSnapshotSeq ?? 1, timeoutMs: config.snapshotTimeoutMs, maxMessageBytes,
         createRecorder: this.policy.createRecorder,
         recordState: () => this.recordState(),
-        blockAt: (height) => this.replication.blockAt(height),
+        chain: this.replication,
+        fetchFrom: (peer, height, now) => this.replication.fetchFrom(peer, height, now),
       },
       this.clock, this.membership, this.out,
     );
@@ -106,6 +107,7 @@ export class Node {
   /** The single entry point: one input in, the effects to carry out (in order) out. */
   step(input: Input): Effect[] {
     if (!this.policy.admit(input)) return [];
+    this.replication.beginStep();
     switch (input.kind) {
       case 'command':
         this.onCommand(input.id, input.command);
@@ -126,6 +128,7 @@ export class Node {
         return assertNever(input);
     }
     this.tryEnter();
+    this.snapshots.afterStep(this.now);
     // Rule 5 holds but the chain is behind a peer's: the missing blocks are fetched, not awaited.
     if (this.mutex.request && this.mutex.canEnter(this.membership.view) && !this.replication.fresh()) this.replication.catchUp(this.now);
     return this.policy.emit(this.out.take());
@@ -232,7 +235,7 @@ export class Node {
         this.snapshots.onMarker(from, message.snapshot, this.now);
         return;
       case 'REPORT':
-        this.snapshots.onReport(from, message);
+        this.snapshots.onReport(from, message, this.now);
         return;
       case 'FETCH':
         this.replication.serve(from, message.from);

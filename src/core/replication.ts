@@ -56,6 +56,11 @@ export class Replication implements ChainView {
   private lastFetch: { readonly peer: NodeId; readonly from: number } | null = null;
   /** Since when this client has known of a height above its head (null: it is not behind). */
   private behindSince: number | null = null;
+  /**
+   * Blocks appended during the current step: their persist effects are carried out after the
+   * step, so the chain reader does not hold them yet (see `readBlocks`).
+   */
+  private readonly unpersisted: Block[] = [];
 
   constructor(
     private readonly config: ReplicationConfig,
@@ -92,11 +97,17 @@ export class Replication implements ChainView {
     return [...this.pending.values()].map((p) => p.block).sort((a, b) => a.height - b.height);
   }
 
-  /** This client's own block at `height`, or null above its head. */
-  blockAt(height: number): Block | null {
-    if (height > this.current.height) return null;
-    if (height === 0) return this.config.genesis;
-    return this.config.chain.readBlocks(height, height)[0] ?? null;
+  /** A step begins: every persist effect of the steps before it has been carried out. */
+  beginStep(): void {
+    this.unpersisted.length = 0;
+  }
+
+  /** This client's blocks `from..to` (1 <= from <= to <= head), those appended in this very step too. */
+  readBlocks(from: number, to: number): Block[] {
+    const firstUnpersisted = this.unpersisted[0]?.height ?? this.current.height + 1;
+    const stored = from < firstUnpersisted ? [...this.config.chain.readBlocks(from, Math.min(to, firstUnpersisted - 1))] : [];
+    for (let h = Math.max(from, firstUnpersisted); h <= to; h++) stored.push(this.unpersisted[h - firstUnpersisted]!);
+    return stored;
   }
 
   /** The freshness decision (a policy may replace it; honest: `holdsEveryBlockHeard` in policy.ts). */
@@ -220,6 +231,7 @@ export class Replication implements ChainView {
    * client that loses it in a crash fetches it again before it may enter.
    */
   append(block: Block, from: NodeId | null): void {
+    this.unpersisted.push(block);
     applyBlock(this.balanceTable, block);
     this.current = { height: block.height, hash: block.hash };
     this.out.persist(block, from === null);
@@ -234,15 +246,22 @@ export class Replication implements ChainView {
    * say) waits for a tick's patience, so that two clients never ping-pong FETCH and BLOCKS.
    */
   catchUp(now: number, patient = false): void {
-    if (this.fetching) return;
     const [peer, height] = this.highestHeard();
-    if (peer === null) return;
+    if (peer !== null) this.fetchFrom(peer, height, now, patient);
+  }
+
+  /**
+   * Asks `peer`, which holds the chain up to `height`, for the blocks from this client's head on
+   * (see `catchUp`); a snapshot waiting for its chain to reach a reported head asks the reporter.
+   */
+  fetchFrom(peer: NodeId, height: number, now: number, patient = false): void {
+    if (this.fetching || !this.membership.isUp(peer)) return;
     const from = this.current.height + 1;
     if (!patient && this.lastFetch?.peer === peer && this.lastFetch.from === from) return;
     this.lastFetch = { peer, from };
     this.fetching = { peer, since: now };
     this.out.send(peer, { type: 'FETCH', ts: this.clock.tick(), from });
-    this.out.log('info', { type: 'catchingUp', peer, from: this.current.height + 1, to: height });
+    this.out.log('info', { type: 'catchingUp', peer, from, to: height });
   }
 
   /**

@@ -394,7 +394,7 @@ describe('Mesh', () => {
       [{ node: 2, to: 3 }, /client2 meant to dial client3 but reached client1/],
       [{ node: 2, to: 1, protocol: 99 }, /protocol version 99 is not supported/],
       // A version-1 client (no height in its HELLO) is told why, not just cut off as a bad handshake.
-      [{ node: 2, to: 1, protocol: 1, height: undefined }, /protocol version 1 is not supported \(this client speaks version 4\)/],
+      [{ node: 2, to: 1, protocol: 1, height: undefined }, /protocol version 1 is not supported \(this client speaks version 5\)/],
     ];
     for (const [fields, re] of cases) {
       const raw = await connectRaw(port);

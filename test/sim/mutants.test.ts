@@ -19,6 +19,7 @@ import { SnapshotRecorder } from '../../src/core/snapshot.js';
 import { type Message, type NodeId, isApplicationMessage } from '../../src/core/types.js';
 import { SnapshotCheckFailure } from './checkers.js';
 import { CheckFailure, type SimOptions, runSeed } from './simulator.js';
+import { copiesPrevious, doubleCountsAgreeing, forkedAbove, reversesChannels } from './verdict-mutants.js';
 
 /**
  * A mutant is a policy: the decisions it gets wrong (see src/core/policy.ts). A function, so that
@@ -176,7 +177,12 @@ describe('mutant protocols are caught by the checkers', () => {
   });
 
   it('over seeds 1-200, the built-in verdict rejects exactly the cuts the wire checker rejects, for every recorder mutant', () => {
-    for (const [name, mutant] of [['lock-blind', dropsLockMessages], ['blocks left out', wrongChannelRecording], ['double counting', countsTwice], ['early stop', stopsAtFirstMarker], ['honest', honest]] as const) {
+    const mutants = [
+      ['lock-blind', dropsLockMessages], ['blocks left out', wrongChannelRecording], ['double counting', countsTwice], ['early stop', stopsAtFirstMarker],
+      ['reversed channels', reversesChannels], ['a copy of the previous message', copiesPrevious], ['double counting, counts agreeing', doubleCountsAgreeing],
+      ['forked above the initiator', forkedAbove], ['honest', honest],
+    ] as const;
+    for (const [name, mutant] of mutants) {
       let cuts = 0;
       let wrong = 0;
       let caught = 0;
@@ -184,6 +190,8 @@ describe('mutant protocols are caught by the checkers', () => {
       for (let seed = 1; seed <= 200; seed++) {
         runSeed(seed, {
           makeNode: make(mutant),
+          // Time passes: a snapshot waiting for a forged head its initiator never reaches times out.
+          ticks: true,
           auditSnapshot: (verdictOk, wireProblem) => {
             cuts++;
             if (wireProblem !== null) wrong++;

@@ -39,6 +39,11 @@ export interface SimOptions {
   /** Machine crashes planned per run with faults (default 0-2). */
   readonly machineCrashes?: readonly [number, number];
   /**
+   * Time passes (ticks every 100 ms) and snapshots time out after 3 s even without faults: a
+   * snapshot waiting for a head its initiator never reaches then ends, as in a real client.
+   */
+  readonly ticks?: boolean;
+  /**
    * Instead of failing the run on a snapshot the verdict or the wire checker rejects, hand both
    * judgements here (to compare the built-in verdict with the wire checker over many cuts).
    */
@@ -227,7 +232,7 @@ export class Simulation {
     // Transfers never time out (every connection comes back); snapshots can, once faults may
     // lose their markers.
     this.config = (id) => ({
-      id, nodes: ids, genesis: this.genesis, transferTimeoutMs: 1e12, snapshotTimeoutMs: options.faults ? 3_000 : 1e12, maxBatch: options.maxBatch ?? 1000,
+      id, nodes: ids, genesis: this.genesis, transferTimeoutMs: 1e12, snapshotTimeoutMs: options.faults || options.ticks ? 3_000 : 1e12, maxBatch: options.maxBatch ?? 1000,
       // Reads the store as it is now: a machine crash replaces it.
       chain: { readBlocks: (from: number, to: number) => this.stores.get(id)!.slice(from - 1, to) },
     });
@@ -273,7 +278,10 @@ export class Simulation {
       }
       snaps -= together;
     }
-    if (!this.options.faults) return;
+    if (!this.options.faults) {
+      if (this.options.ticks) this.planTicks();
+      return;
+    }
     const horizon = this.options.horizonMs;
     for (let i = this.rng.int(1, 3); i > 0; i--) {
       const a = this.rng.pick(ids);
@@ -287,8 +295,13 @@ export class Simulation {
     for (let i = this.rng.int(fewest, most); i > 0; i--) {
       this.schedule(this.rng.int(50, horizon), { kind: 'crash', node: this.rng.pick(ids), downForMs: this.rng.int(20, 600), machine: true });
     }
-    // Time passes for timeouts, well past the last restart.
-    for (let t = 100; t <= horizon + 8_000; t += 100) for (const id of ids) this.schedule(t, { kind: 'input', node: id, input: { kind: 'tick', now: t } });
+    this.planTicks();
+  }
+
+  /** Time passes for timeouts, well past the last restart. */
+  private planTicks(): void {
+    const ids = [...this.nodes.keys()];
+    for (let t = 100; t <= this.options.horizonMs + 8_000; t += 100) for (const id of ids) this.schedule(t, { kind: 'input', node: id, input: { kind: 'tick', now: t } });
   }
 
   private linkKey(a: NodeId, b: NodeId): string {

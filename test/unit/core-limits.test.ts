@@ -115,7 +115,7 @@ function randomState(r: Rng): RecordedState {
     balances: { '1': randomNumber(r), '2': r.int(-1e9, 1e9), '3': Number.MAX_SAFE_INTEGER },
     pendingBlocks: Array.from({ length: r.int(0, 2) }, () => randomBlock(r)),
     queue: Array.from({ length: r.int(0, 3) }, () => ({ ts: bigOrSmall(r, MAX_TIMESTAMP), node: r.int(1, 3) })),
-    channels: [{ peer: 2, sent: bigOrSmall(r, 2 ** 50), received: r.int(0, 100) }],
+    channels: [{ peer: 2, sent: bigOrSmall(r, 2 ** 50), received: r.int(0, 100), sentDigest: 'ffffffffffffffff', receivedDigest: '0000000000000000', lastReceivedTs: bigOrSmall(r, MAX_TIMESTAMP) }],
   };
 }
 
@@ -209,7 +209,7 @@ describe('encodedBytesBound is never below the real MessagePack encoding', () =>
       {
         type: 'REPORT', ts: MAX_TIMESTAMP, snapshot: { initiator: 3, seq: 1 },
         local: {
-          state: { node: 2, clock: MAX_TIMESTAMP, height: MAX_HEIGHT, head: 'f'.repeat(64), balances: { '1': -Number.MAX_SAFE_INTEGER }, pendingBlocks: [w], queue: [{ ts: MAX_TIMESTAMP, node: 3 }], channels: [{ peer: 1, sent: Number.MAX_SAFE_INTEGER, received: 0 }] },
+          state: { node: 2, clock: MAX_TIMESTAMP, height: MAX_HEIGHT, head: 'f'.repeat(64), balances: { '1': -Number.MAX_SAFE_INTEGER }, pendingBlocks: [w], queue: [{ ts: MAX_TIMESTAMP, node: 3 }], channels: [{ peer: 1, sent: Number.MAX_SAFE_INTEGER, received: Number.MAX_SAFE_INTEGER, sentDigest: 'ffffffffffffffff', receivedDigest: 'ffffffffffffffff', lastReceivedTs: MAX_TIMESTAMP }] },
           channels: [{ from: 1, messages: [{ type: 'RELEASE', ts: 1, height: 1, view: 1, block: w }, { type: 'BLOCKS', ts: 1, blocks: [w], last: true }] }],
         },
       },

@@ -19,7 +19,10 @@ const state: RecordedState = {
   balances: { '1': 550, '2': 1450, '3': 1000 },
   pendingBlocks: [],
   queue: [{ ts: 11, node: 3 }],
-  channels: [{ peer: 1, sent: 4, received: 3 }, { peer: 3, sent: 2, received: 2 }],
+  channels: [
+    { peer: 1, sent: 4, received: 3, sentDigest: '00c0ffee00c0ffee', receivedDigest: '0123456789abcdef', lastReceivedTs: 9 },
+    { peer: 3, sent: 2, received: 2, sentDigest: 'fedcba9876543210', receivedDigest: '00000000ffffffff', lastReceivedTs: 11 },
+  ],
 };
 const local: LocalSnapshot = {
   state,
@@ -458,7 +461,13 @@ describe('validateMessage: the bounds of limits.ts', () => {
     ['channel counts for an unknown peer', (m: any) => (m.local.state.channels[0].peer = 7)],
     ['a negative sent count', (m: any) => (m.local.state.channels[0].sent = -1)],
     ['a fractional received count', (m: any) => (m.local.state.channels[1].received = 0.5)],
-    ['more channel counts than the cluster has clients', (m: any) => (m.local.state.channels = [1, 3, 1, 3].map((peer) => ({ peer, sent: 0, received: 0 })))],
+    ['more channel counts than the cluster has clients', (m: any) => (m.local.state.channels = [1, 3, 1, 3].map((peer) => ({ ...m.local.state.channels[0], peer })))],
+    ['no sent digest', (m: any) => delete m.local.state.channels[0].sentDigest],
+    ['a received digest of 15 digits', (m: any) => (m.local.state.channels[0].receivedDigest = '0123456789abcde')],
+    ['an upper-case digest', (m: any) => (m.local.state.channels[1].sentDigest = 'FEDCBA9876543210')],
+    ['a numeric digest', (m: any) => (m.local.state.channels[1].receivedDigest = 42)],
+    ['no last received timestamp', (m: any) => delete m.local.state.channels[0].lastReceivedTs],
+    ['a last received timestamp beyond MAX_TIMESTAMP', (m: any) => (m.local.state.channels[0].lastReceivedTs = MAX_TIMESTAMP + 1)],
     [`a channel state of more than MAX_RECORDED_MESSAGES messages`, (m: any) => (m.local.channels[0].messages = new Array(MAX_RECORDED_MESSAGES + 1))],
     [`more than MAX_RECORDED_MESSAGES pending blocks`, (m: any) => (m.local.state.pendingBlocks = new Array(MAX_RECORDED_MESSAGES + 1))],
   ])('a REPORT whose recorded state has %s', (_w, breakIt) => {
