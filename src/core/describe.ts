@@ -70,6 +70,8 @@ export function describeEvent(e: CoreEvent): string {
       return `REJECTED block #${e.height} from client${e.from}: ${e.reason}`;
     case 'catchingUp':
       return `catching up from client${e.peer}: #${e.from}..#${e.to}`;
+    case 'rechecking':
+      return `asked ${e.peers.map((p) => `client${p}`).join(', ')} for any blocks from #${e.from} on (the sessions changed)`;
     case 'served':
       return `sent blocks #${e.from}..#${e.to} to client${e.peer}`;
     case 'snapshotStarted':

@@ -20,6 +20,11 @@ import { conflictsWithBuffered, conflictsWithHead } from './wording.js';
 export const CATCH_UP_PATIENCE_MS = 2_000;
 /** A FETCH whose answer has not started arriving by then is given up and may go to another peer. */
 export const FETCH_TIMEOUT_MS = 5_000;
+/**
+ * How long the sessions must stay as they are after one ended (or formed again) before this client
+ * asks every peer in session for blocks above its head (see `recheckAfterSessionChange`).
+ */
+export const RECHECK_AFTER_SESSION_CHANGE_MS = 1_000;
 
 /** Blocks read from the chain at a time while serving a peer. */
 const SERVE_READ_BLOCKS = 64;
@@ -56,6 +61,12 @@ export class Replication implements ChainView {
   private lastFetch: { readonly peer: NodeId; readonly from: number } | null = null;
   /** Since when this client has known of a height above its head (null: it is not behind). */
   private behindSince: number | null = null;
+  /** The time of the last tick: sessions change between ticks. */
+  private now = 0;
+  /** Peers that have had a session with this process run. */
+  private readonly met = new Set<NodeId>();
+  /** When the sessions last changed, while a recheck is due (null: none is). */
+  private sessionsChangedAt: number | null = null;
 
   constructor(
     private readonly config: ReplicationConfig,
@@ -155,11 +166,14 @@ export class Replication implements ChainView {
    * of any marker. Its own messages will carry its height, which is what entering depends on.
    */
   peerUp(peer: NodeId, height: number): void {
+    if (this.met.has(peer)) this.sessionsChangedAt = this.now;
+    this.met.add(peer);
     if (this.current.height > height) this.serve(peer, height + 1);
   }
 
   /** The session with `peer` ended: what it told of and the blocks it sent go with it. */
   peerDown(peer: NodeId): void {
+    this.sessionsChangedAt = this.now;
     this.heardHeights.delete(peer);
     for (const [height, p] of this.pending) if (p.from === peer) this.pending.delete(height);
     if (this.fetching?.peer === peer) this.fetching = null;
@@ -177,6 +191,8 @@ export class Replication implements ChainView {
 
   /** Gives up a FETCH that went unanswered, and fetches unasked once patience runs out. */
   tick(now: number): void {
+    this.now = now;
+    if (this.sessionsChangedAt !== null && now - this.sessionsChangedAt >= RECHECK_AFTER_SESSION_CHANGE_MS) this.recheckAfterSessionChange();
     if (this.fetching && now - this.fetching.since >= FETCH_TIMEOUT_MS) this.fetching = null;
     if (this.fresh()) this.behindSince = null;
     else {
@@ -243,6 +259,27 @@ export class Replication implements ChainView {
     this.fetching = { peer, since: now };
     this.out.send(peer, { type: 'FETCH', ts: this.clock.tick(), from });
     this.out.log('info', { type: 'catchingUp', peer, from: this.current.height + 1, to: height });
+  }
+
+  /**
+   * Within a session nothing is lost (the channels are FIFO and reliable), so a block can miss
+   * this client only with a session that ended: its creator's RELEASE went down with it, say,
+   * and the creator's machine lost the block, which now lives only on the peers the RELEASE
+   * reached. While the cluster is idle no lock message would tell of their height. So once the
+   * sessions have stayed as they are for a while after a change, this client asks every peer in
+   * session for the blocks above its head, as one send event; a peer with none answers with an
+   * empty BLOCKS. A session formed again counts as a change too: a RELEASE held up on another
+   * channel may have landed after the first ask. It costs two messages per peer per change, and
+   * nothing while sessions hold.
+   */
+  private recheckAfterSessionChange(): void {
+    this.sessionsChangedAt = null;
+    const peers = this.peers.filter((p) => this.membership.isUp(p) && this.fetching?.peer !== p);
+    if (peers.length === 0) return;
+    const from = this.current.height + 1;
+    const fetch: Message = { type: 'FETCH', ts: this.clock.tick(), from };
+    for (const p of peers) this.out.send(p, fetch);
+    this.out.log('debug', { type: 'rechecking', peers, from });
   }
 
   /**
