@@ -226,7 +226,7 @@ export class Node {
         return;
       case 'RELEASE':
         this.mutex.onRelease(from);
-        if (message.block) this.replication.receiveBlocks(from, [message.block]);
+        if (message.block) this.replication.receiveBlocks(from, [message.block], from);
         return;
       case 'MARKER':
         this.snapshots.onMarker(from, message.snapshot, this.now);

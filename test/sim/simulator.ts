@@ -592,7 +592,8 @@ export class Simulation {
         if (e.event.type === 'entered') return this.checkMutualExclusion(id, e.event.height);
         if (e.event.type === 'requested') this.rounds++;
         if (e.event.type === 'snapshotStarted') this.recordedAt.set(`${id}/${snapshotKey(e.event.id)}`, this.steps);
-        if (e.event.type === 'blockRejected' || e.event.type === 'protocolError') {
+        // An honest run never refuses blocks either: its out-of-order blocks are few (see MAX_HELD_BLOCKS).
+        if (e.event.type === 'blockRejected' || e.event.type === 'protocolError' || e.event.type === 'blocksRefused') {
           throw new CheckFailure('no protocol errors', `client${id}: ${JSON.stringify(e.event)}`);
         }
         return entry;
