@@ -276,7 +276,7 @@ describe('REQUIRED_FRAME_BYTES carries every message the protocol must be able t
   });
 
   it('fits a failed REPORT with the longest error the guard accepts, even in 3-byte characters', () => {
-    const report: Message = { type: 'REPORT', ts: MAX_TIMESTAMP, snapshot: { initiator: 3, seq: MAX_TIMESTAMP }, local: null, error: '\u20ac'.repeat(MAX_REPORT_ERROR_LENGTH) };
+    const report: Message = { type: 'REPORT', ts: MAX_TIMESTAMP - 1, snapshot: { initiator: 3, seq: MAX_TIMESTAMP }, local: null, error: '\u20ac'.repeat(MAX_REPORT_ERROR_LENGTH) };
     expect(validateMessage(report, new Set([1, 2, 3])).ok).toBe(true);
     expect(encodedBytesBound(report)).toBeLessThanOrEqual(REQUIRED_FRAME_BYTES);
   });
