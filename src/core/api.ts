@@ -111,8 +111,12 @@ export type CoreEvent =
   | { readonly type: 'withdrawn'; readonly ts: number; readonly reason: string }
   | { readonly type: 'blockApplied'; readonly block: Block; readonly from: NodeId | null }
   | { readonly type: 'blockRejected'; readonly from: NodeId; readonly height: number; readonly reason: string }
+  /** Blocks above the head not held (see MAX_HELD_BLOCKS): `count` of them, from `lowest` to `highest`. */
+  | { readonly type: 'blocksRefused'; readonly from: NodeId; readonly count: number; readonly lowest: number; readonly highest: number; readonly reason: string }
   /** Asked `peer` for the blocks from `from` on: it told of a chain up to `to`. */
   | { readonly type: 'catchingUp'; readonly peer: NodeId; readonly from: number; readonly to: number }
+  /** Asked `peers` for any blocks from `from` on, a while after a session ended or formed again. */
+  | { readonly type: 'rechecking'; readonly peers: readonly NodeId[]; readonly from: number }
   /** Sent `peer` the blocks `from..to` it lacks (on its reconnection, or at its asking). */
   | { readonly type: 'served'; readonly peer: NodeId; readonly from: number; readonly to: number }
   | { readonly type: 'snapshotStarted'; readonly id: SnapshotId; readonly from: NodeId | null }

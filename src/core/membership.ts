@@ -23,6 +23,22 @@ class SessionTally {
 
 const NO_SESSION = new SessionTally();
 
+/** One member of a view: a client and its process run. */
+export interface Member {
+  readonly node: NodeId;
+  readonly incarnation: number;
+}
+
+/**
+ * The membership view id: a digest of who is in session, at which process incarnation, the
+ * client itself included. Two clients in session with the same runs of everyone compute the same
+ * id; a peer that restarted changes it even if nobody saw it leave.
+ */
+export function viewIdOf(members: readonly Member[]): number {
+  const names = members.map((m) => `${m.node}:${m.incarnation}`).sort();
+  return Number.parseInt(createHash('sha256').update(names.join(',')).digest('hex').slice(0, 12), 16);
+}
+
 export class Membership {
   private readonly up = new Set<NodeId>();
   /** The process incarnation of each peer in session, from its handshake. */
@@ -38,6 +54,8 @@ export class Membership {
     private readonly incarnation: number,
     /** Every other client, in id order. */
     private readonly peers: readonly NodeId[],
+    /** How a view is named (`viewIdOf`; a test may replace it, see policy.ts). */
+    private readonly viewId: (members: readonly Member[]) => number = viewIdOf,
   ) {
     this.currentView = this.computeView();
   }
@@ -107,14 +125,10 @@ export class Membership {
     return t;
   }
 
-  /**
-   * The membership view id: a digest of who is in session with this client, at which process
-   * incarnation, itself included. Two clients in session with the same runs of everyone compute
-   * the same id.
-   */
+  /** The current members, this client included, named by `viewId`. */
   private computeView(): number {
-    const members = [`${this.self}:${this.incarnation}`];
-    for (const p of this.peers) if (this.up.has(p)) members.push(`${p}:${this.incarnations.get(p) ?? 0}`);
-    return Number.parseInt(createHash('sha256').update(members.sort().join(',')).digest('hex').slice(0, 12), 16);
+    const members: Member[] = [{ node: this.self, incarnation: this.incarnation }];
+    for (const p of this.peers) if (this.up.has(p)) members.push({ node: p, incarnation: this.incarnations.get(p) ?? 0 });
+    return this.viewId(members);
   }
 }

@@ -141,9 +141,15 @@ function localSnapshot(v: unknown, path: string, nodes: ReadonlySet<NodeId>): Lo
   return { state: recordedState(o.state, `${path}.state`, nodes), channels };
 }
 
-function message(v: unknown, path: string, nodes: ReadonlySet<NodeId>): Message {
+/**
+ * A message as it arrives (`received`) moves the receiver's clock past its timestamp: one at the
+ * bound would take the clock beyond what any peer accepts. A message recorded in a snapshot's
+ * channel state moves no clock.
+ */
+function message(v: unknown, path: string, nodes: ReadonlySet<NodeId>, received = false): Message {
   const o = obj(v, path);
   const ts = bounded(o.ts, `${path}.ts`, MAX_TIMESTAMP);
+  if (received && ts === MAX_TIMESTAMP) fail(`${path}.ts`, `below ${MAX_TIMESTAMP} (a timestamp at the bound would push this client's clock past it)`, ts);
   switch (o.type) {
     case 'REQUEST':
     case 'REPLY':
@@ -178,7 +184,7 @@ function message(v: unknown, path: string, nodes: ReadonlySet<NodeId>): Message 
 /** Validates an untrusted decoded value as a `Message` between the given nodes. */
 export function validateMessage(value: unknown, nodes: ReadonlySet<NodeId>): Validated<Message> {
   try {
-    return { ok: true, value: message(value, 'message', nodes) };
+    return { ok: true, value: message(value, 'message', nodes, true) };
   } catch (e) {
     if (e instanceof Invalid) return { ok: false, error: e.error };
     // Anything else (a stack overflow on absurd nesting, say) is still just bad input.

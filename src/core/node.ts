@@ -83,7 +83,7 @@ export class Node {
     const maxMessageBytes = config.maxMessageBytes ?? DEFAULT_MAX_FRAME_BYTES;
     this.clock = new LamportClock(config.restored?.clock ?? 0);
     this.mutex = new LamportMutex(this.id, this.peers);
-    this.membership = new Membership(this.id, config.incarnation ?? 0, this.peers);
+    this.membership = new Membership(this.id, config.incarnation ?? 0, this.peers, this.policy.viewId);
     this.out = new Outbox(this.peers, this.membership, this.policy.inSession);
     this.replication = new Replication(
       { genesis: config.genesis, chain: config.chain, restored: config.restored, maxMessageBytes, fresh: this.policy.fresh },
@@ -229,7 +229,7 @@ export class Node {
         return;
       case 'RELEASE':
         this.mutex.onRelease(from);
-        if (message.block) this.replication.receiveBlocks(from, [message.block]);
+        if (message.block) this.replication.receiveBlocks(from, [message.block], from);
         return;
       case 'MARKER':
         this.snapshots.onMarker(from, message.snapshot, this.now);

@@ -5,13 +5,13 @@
  */
 import type { ChainReader } from './api.js';
 import type { LamportClock } from './clock.js';
-import { type Balances, type Head, applyBlock, checkBlock, genesisBalances } from './ledger.js';
-import { BLOCKS_OVERHEAD_BYTES, CATCH_UP_WINDOW_BYTES, encodedBytesBound } from './limits.js';
+import { type Balances, type Head, applyBlock, checkBlock, checkBlockAlone, genesisBalances } from './ledger.js';
+import { BLOCKS_OVERHEAD_BYTES, CATCH_UP_WINDOW_BYTES, MAX_HELD_BLOCKS, MAX_HELD_BLOCK_BYTES, encodedBytesBound } from './limits.js';
 import type { Membership } from './membership.js';
 import type { Outbox } from './outbox.js';
 import type { ChainView, NodePolicy } from './policy.js';
 import { type Block, type Cents, type Message, type NodeId, assertNever } from './types.js';
-import { conflictsWithBuffered, conflictsWithHead } from './wording.js';
+import { conflictsWithBuffered, conflictsWithHead, heldBlocksFull, notTheSendersBlock, tooFarAboveHead } from './wording.js';
 
 /**
  * How long a client may know of a block it lacks before it fetches it unasked. Blocks normally
@@ -20,6 +20,11 @@ import { conflictsWithBuffered, conflictsWithHead } from './wording.js';
 export const CATCH_UP_PATIENCE_MS = 2_000;
 /** A FETCH whose answer has not started arriving by then is given up and may go to another peer. */
 export const FETCH_TIMEOUT_MS = 5_000;
+/**
+ * How long the sessions must stay as they are after one ended (or formed again) before this client
+ * asks every peer in session for blocks above its head (see `recheckAfterSessionChange`).
+ */
+export const RECHECK_AFTER_SESSION_CHANGE_MS = 1_000;
 
 /** Blocks read from the chain at a time while serving a peer. */
 const SERVE_READ_BLOCKS = 64;
@@ -41,9 +46,11 @@ export class Replication implements ChainView {
   /**
    * Blocks above head+1 that arrived out of height order, by height, with the peer that sent them.
    * They are only as good as that peer's session: when it ends they go (a peer that really holds
-   * them sends them again; one that crashed may have lost their history for good).
+   * them sends them again; one that crashed may have lost their history for good). Bounded by
+   * MAX_HELD_BLOCKS and MAX_HELD_BLOCK_BYTES (`heldBytes` sums the encoding bounds).
    */
-  private readonly pending = new Map<number, { readonly block: Block; readonly from: NodeId }>();
+  private readonly pending = new Map<number, { readonly block: Block; from: NodeId; readonly bytes: number }>();
+  private heldBytes = 0;
   /**
    * The highest chain height each peer has told of in its current session: the height carried by
    * its lock messages and of any block it sent. No block is created below the highest of these:
@@ -61,6 +68,12 @@ export class Replication implements ChainView {
    * step, so the chain reader does not hold them yet (see `readBlocks`).
    */
   private readonly unpersisted: Block[] = [];
+  /** The time of the last tick: sessions change between ticks. */
+  private now = 0;
+  /** Peers that have had a session with this process run. */
+  private readonly met = new Set<NodeId>();
+  /** When the sessions last changed, while a recheck is due (null: none is). */
+  private sessionsChangedAt: number | null = null;
 
   constructor(
     private readonly config: ReplicationConfig,
@@ -166,13 +179,16 @@ export class Replication implements ChainView {
    * of any marker. Its own messages will carry its height, which is what entering depends on.
    */
   peerUp(peer: NodeId, height: number): void {
+    if (this.met.has(peer)) this.sessionsChangedAt = this.now;
+    this.met.add(peer);
     if (this.current.height > height) this.serve(peer, height + 1);
   }
 
   /** The session with `peer` ended: what it told of and the blocks it sent go with it. */
   peerDown(peer: NodeId): void {
+    this.sessionsChangedAt = this.now;
     this.heardHeights.delete(peer);
-    for (const [height, p] of this.pending) if (p.from === peer) this.pending.delete(height);
+    for (const [height, p] of this.pending) if (p.from === peer) this.unhold(height);
     if (this.fetching?.peer === peer) this.fetching = null;
   }
 
@@ -188,6 +204,8 @@ export class Replication implements ChainView {
 
   /** Gives up a FETCH that went unanswered, and fetches unasked once patience runs out. */
   tick(now: number): void {
+    this.now = now;
+    if (this.sessionsChangedAt !== null && now - this.sessionsChangedAt >= RECHECK_AFTER_SESSION_CHANGE_MS) this.recheckAfterSessionChange();
     if (this.fetching && now - this.fetching.since >= FETCH_TIMEOUT_MS) this.fetching = null;
     if (this.fresh()) this.behindSince = null;
     else {
@@ -199,30 +217,75 @@ export class Replication implements ChainView {
     }
   }
 
-  receiveBlocks(from: NodeId, blocks: readonly Block[]): void {
+  /**
+   * Blocks from `from`: applied at once when next in height, with whatever held blocks follow;
+   * held when above (once checked as far as they can be alone, and within the limits); ignored
+   * at or below the head. A RELEASE names its sender as `creator`: it carries its own block.
+   */
+  receiveBlocks(from: NodeId, blocks: readonly Block[], creator?: NodeId): void {
+    const refused: { heights: number[]; reason: string } = { heights: [], reason: '' };
     for (const b of blocks) {
+      if (creator !== undefined && b.creator !== creator) {
+        this.out.log('error', { type: 'blockRejected', from, height: b.height, reason: notTheSendersBlock(b.creator) });
+        continue;
+      }
       if (b.height <= this.current.height) {
         if (b.height === this.current.height && b.hash !== this.current.hash) {
           this.out.log('error', { type: 'blockRejected', from, height: b.height, reason: conflictsWithHead(b.height) });
         }
         continue;
       }
-      const seen = this.pending.get(b.height);
-      if (seen && seen.block.hash !== b.hash) {
-        this.out.log('error', { type: 'blockRejected', from, height: b.height, reason: conflictsWithBuffered });
+      if (b.height === this.current.height + 1) {
+        this.applyFrom(from, b);
         continue;
       }
-      this.pending.set(b.height, { block: b, from });
+      const seen = this.pending.get(b.height);
+      if (seen) {
+        if (seen.block.hash !== b.hash) this.out.log('error', { type: 'blockRejected', from, height: b.height, reason: conflictsWithBuffered });
+        else seen.from = from;
+        continue;
+      }
+      const alone = checkBlockAlone(b);
+      if (!alone.ok) {
+        this.out.log('error', { type: 'blockRejected', from, height: b.height, reason: alone.error });
+        continue;
+      }
+      const bytes = encodedBytesBound(b);
+      const reason = b.height > this.current.height + MAX_HELD_BLOCKS ? tooFarAboveHead(this.current.height) : this.heldBytes + bytes > MAX_HELD_BLOCK_BYTES ? heldBlocksFull(this.pending.size, this.heldBytes) : null;
+      if (reason !== null) {
+        refused.heights.push(b.height);
+        refused.reason ||= reason;
+        continue;
+      }
+      this.pending.set(b.height, { block: b, from, bytes });
+      this.heldBytes += bytes;
     }
-    for (let next = this.pending.get(this.current.height + 1)?.block; next; next = this.pending.get(this.current.height + 1)?.block) {
-      this.pending.delete(next.height);
+    const due = this.pending.get(this.current.height + 1);
+    if (due) this.applyFrom(from, due.block);
+    if (refused.heights.length > 0) {
+      const { heights, reason } = refused;
+      this.out.log('warn', { type: 'blocksRefused', from, count: heights.length, lowest: Math.min(...heights), highest: Math.max(...heights), reason });
+    }
+  }
+
+  /** Applies `block` (next in height) and then every held block that follows it, while they chain. */
+  private applyFrom(from: NodeId, block: Block): void {
+    for (let next: Block | undefined = block; next; next = this.pending.get(this.current.height + 1)?.block) {
+      if (this.pending.get(next.height)?.block === next) this.unhold(next.height);
       const check = checkBlock(this.current, this.balanceTable, next);
       if (!check.ok) {
         this.out.log('error', { type: 'blockRejected', from, height: next.height, reason: check.error });
-        break;
+        return;
       }
       this.append(next, from);
     }
+  }
+
+  private unhold(height: number): void {
+    const held = this.pending.get(height);
+    if (!held) return;
+    this.pending.delete(height);
+    this.heldBytes -= held.bytes;
   }
 
   /**
@@ -262,6 +325,27 @@ export class Replication implements ChainView {
     this.fetching = { peer, since: now };
     this.out.send(peer, { type: 'FETCH', ts: this.clock.tick(), from });
     this.out.log('info', { type: 'catchingUp', peer, from, to: height });
+  }
+
+  /**
+   * Within a session nothing is lost (the channels are FIFO and reliable), so a block can miss
+   * this client only with a session that ended: its creator's RELEASE went down with it, say,
+   * and the creator's machine lost the block, which now lives only on the peers the RELEASE
+   * reached. While the cluster is idle no lock message would tell of their height. So once the
+   * sessions have stayed as they are for a while after a change, this client asks every peer in
+   * session for the blocks above its head, as one send event; a peer with none answers with an
+   * empty BLOCKS. A session formed again counts as a change too: a RELEASE held up on another
+   * channel may have landed after the first ask. It costs two messages per peer per change, and
+   * nothing while sessions hold.
+   */
+  private recheckAfterSessionChange(): void {
+    this.sessionsChangedAt = null;
+    const peers = this.peers.filter((p) => this.membership.isUp(p) && this.fetching?.peer !== p);
+    if (peers.length === 0) return;
+    const from = this.current.height + 1;
+    const fetch: Message = { type: 'FETCH', ts: this.clock.tick(), from };
+    for (const p of peers) this.out.send(p, fetch);
+    this.out.log('debug', { type: 'rechecking', peers, from });
   }
 
   /**

@@ -26,7 +26,7 @@ const sample: Message[] = [
   { type: 'FETCH', ts: 11, from: 2 },
   { type: 'BLOCKS', ts: 12, blocks: [b1, b2], last: false },
   { type: 'BLOCKS', ts: 12, blocks: [], last: true },
-  { type: 'REQUEST', ts: MAX_TIMESTAMP, height: MAX_HEIGHT, view: MAX_VIEW },
+  { type: 'REQUEST', ts: MAX_TIMESTAMP - 1, height: MAX_HEIGHT, view: MAX_VIEW },
 ];
 
 const digest = (ms: readonly Message[]): string => foldDigest(EMPTY_DIGEST, ms);

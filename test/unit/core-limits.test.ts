@@ -12,6 +12,8 @@ import {
   DEFAULT_MAX_FRAME_BYTES,
   MAX_BLOCK_BYTES,
   MAX_HEIGHT,
+  MAX_HELD_BLOCKS,
+  MAX_HELD_BLOCK_BYTES,
   MAX_REPORT_ERROR_LENGTH,
   MAX_TIMESTAMP,
   MAX_TXS_PER_BLOCK,
@@ -21,6 +23,7 @@ import {
   REQUIRED_FRAME_BYTES,
   encodedBytesBound,
   formatBytes,
+  leanestBlock,
   saneTimestamp,
   slowConsumerBytes,
   worstCaseBlock,
@@ -276,7 +279,7 @@ describe('REQUIRED_FRAME_BYTES carries every message the protocol must be able t
   });
 
   it('fits a failed REPORT with the longest error the guard accepts, even in 3-byte characters', () => {
-    const report: Message = { type: 'REPORT', ts: MAX_TIMESTAMP, snapshot: { initiator: 3, seq: MAX_TIMESTAMP }, local: null, error: '\u20ac'.repeat(MAX_REPORT_ERROR_LENGTH) };
+    const report: Message = { type: 'REPORT', ts: MAX_TIMESTAMP - 1, snapshot: { initiator: 3, seq: MAX_TIMESTAMP }, local: null, error: '\u20ac'.repeat(MAX_REPORT_ERROR_LENGTH) };
     expect(validateMessage(report, new Set([1, 2, 3])).ok).toBe(true);
     expect(encodedBytesBound(report)).toBeLessThanOrEqual(REQUIRED_FRAME_BYTES);
   });
@@ -288,6 +291,16 @@ describe('REQUIRED_FRAME_BYTES carries every message the protocol must be able t
 });
 
 describe('the other limits', () => {
+  it('blocks held above the head: a catch-up window of bytes, and as many blocks as a window holds at the smallest (the README says 8 MiB and 27,325)', () => {
+    expect(MAX_HELD_BLOCK_BYTES).toBe(CATCH_UP_WINDOW_BYTES);
+    expect(formatBytes(MAX_HELD_BLOCK_BYTES)).toBe('8 MiB');
+    expect(MAX_HELD_BLOCKS).toBe(27_325);
+    expect(MAX_HELD_BLOCKS * encodedBytesBound(leanestBlock())).toBeGreaterThanOrEqual(MAX_HELD_BLOCK_BYTES);
+    // No valid block is smaller than the leanest: one transfer, a one-character id.
+    const b = sealBlock({ height: 1, prevHash: genesis.hash, ts: 0, creator: 1, txs: [{ id: 'a', from: 1, to: 2, amount: 1 }] });
+    expect(encodedBytesBound(b)).toBe(encodedBytesBound(leanestBlock()));
+  });
+
   it('formatBytes writes sizes in the units limits are set in', () => {
     expect(formatBytes(16 * 1024 * 1024)).toBe('16 MiB');
     expect(formatBytes(1.5 * 1024 * 1024)).toBe('1.5 MiB');

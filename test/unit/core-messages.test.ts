@@ -311,16 +311,26 @@ describe('validateMessage: the bounds of limits.ts', () => {
     if (!r.ok) throw new Error(`expected ${JSON.stringify(value)?.slice(0, 200)} to be accepted, got: ${r.error}`);
   };
 
-  it(`a timestamp of exactly MAX_TIMESTAMP (2^50) is accepted in every message type, and 2^50 + 1 is rejected`, () => {
+  it(`a message timestamped up to MAX_TIMESTAMP - 1 is accepted in every type; one at MAX_TIMESTAMP (2^50) would push the receiver's clock past the bound and is refused, as is 2^50 + 1`, () => {
     expect(MAX_TIMESTAMP).toBe(2 ** 50);
     for (const m of Object.values(valid)) {
       const ok = copy(m);
-      ok.ts = MAX_TIMESTAMP;
+      ok.ts = MAX_TIMESTAMP - 1;
       accept(ok);
+      const atBound = copy(m);
+      atBound.ts = MAX_TIMESTAMP;
+      expect(reject(atBound)).toBe(`message.ts: expected below ${MAX_TIMESTAMP} (a timestamp at the bound would push this client's clock past it), got ${MAX_TIMESTAMP}`);
       const bad = copy(m);
       bad.ts = MAX_TIMESTAMP + 1;
       expect(reject(bad)).toContain(`at most ${MAX_TIMESTAMP}`);
     }
+  });
+
+  it('a timestamp recorded in a snapshot (a channel message, a queue entry, a clock) moves no clock: MAX_TIMESTAMP itself is accepted there', () => {
+    const report = copy(valid.REPORT);
+    report.local.channels[0].messages[0].ts = MAX_TIMESTAMP;
+    report.local.state.clock = MAX_TIMESTAMP;
+    accept(report);
   });
 
   it('a block timestamp, a recorded clock and a queued timestamp have the same ceiling', () => {
