@@ -2,7 +2,9 @@
  * The `client` program (commander): `client <n>`, `client ctl`, `client cluster`, `client bench`,
  * `client trace`, their options and their help.
  */
-import { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Command, Option } from 'commander';
 import { registerBench } from '../bench/index.js';
 import { isDaemonError } from '../daemon/errors.js';
 import { registerTrace } from '../trace/command.js';
@@ -14,6 +16,12 @@ import { fail } from './fail.js';
 import { LOG_LEVELS, parseDelay, parseRate, parseSeconds, parseWhole } from './options.js';
 import { quote } from './parse.js';
 import { didYouMean } from '../base/suggest.js';
+import { PACKAGE_ROOT } from './config-file.js';
+
+/** This package's version, from its package.json. */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+}
 
 /** What `client <n>` takes as n: `2` or `client2`. */
 const CLIENT_ARG = /^(client)?\d{1,9}$/;
@@ -39,6 +47,7 @@ function checkClientArgs(program: Command, n: string | undefined, extra: readonl
 export function buildProgram(): Command {
   const program = new Command('client')
     .description('A replicated bank ledger: one peer daemon per client, Lamport mutual exclusion, a hash-chained blockchain, Chandy-Lamport snapshots.')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .enablePositionalOptions()
     .showSuggestionAfterError(true)
     .argument('[n]', 'which client to run (asked for in a terminal when missing)')
@@ -54,6 +63,8 @@ export function buildProgram(): Command {
     .option('--no-fsync', 'do not fdatasync the chain file before releasing a block (faster; a power loss may lose acknowledged transfers)')
     .option('--no-trace', 'do not append the protocol trace to <data-dir>/trace.jsonl (see client trace)')
     .option('--insecure', `listen beyond loopback without a cluster secret (default: refuse to; see ${SECRET_ENV})`)
+    // For client cluster, which says for all its clients where they listen and when they are up.
+    .addOption(new Option('--quiet-start', 'no banner, and no peer connections said until every peer has connected once').hideHelp())
     // Excess words are checked in the action, which can tell a mistyped subcommand from them.
     .allowExcessArguments()
     .action((n: string | undefined, opts: RunOptions, command: Command) => {

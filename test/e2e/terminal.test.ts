@@ -58,6 +58,21 @@ describe.skipIf(missing !== null)('Ctrl-C in a client\'s REPL', () => {
     expect(readFileSync(path.join(dir, 'd1', 'history'), 'utf8').split('\n').filter(Boolean)).toEqual(['status']);
   });
 
+  it('"Which client are you?" asks again after a wrong answer instead of exiting', async () => {
+    const dir = makeTempDir();
+    const config = await twoClientConfig(dir);
+    const t = open(['--config', config, '--data-dir', path.join(dir, 'd1')]);
+    let at = await t.waitFor('Which client are you? (1, 2): ');
+    t.type('9\r');
+    at = await t.waitFor(`unknown client "9": ${config} defines clients 1, 2\nWhich client are you? (1, 2): `, at);
+    t.type('\r');
+    at = await t.waitFor('Which client are you? (1, 2): ', at);
+    t.type('client1\r');
+    await t.waitFor('client1> ', at);
+    t.type('exit\r');
+    expect(await t.exit).toEqual({ code: 0, signal: null });
+  });
+
   it('Ctrl-D on an empty line leaves', async () => {
     const dir = makeTempDir();
     const config = await twoClientConfig(dir);

@@ -289,6 +289,14 @@ export const walkthroughs: readonly Walkthrough[] = [
     },
   },
   {
+    name: 'piped into one client whose peers are down',
+    async run(stage) {
+      const input = 'transfer 2 1\nbalance all\n';
+      const run = await stage.shell('1 --transfer-timeout 3', { input, echoExit: true, shown: `${printf(input)} | npx client 1 --transfer-timeout 3` });
+      return { blocks: { 'piped-peers-down': run } };
+    },
+  },
+  {
     name: 'a transfer before every peer is up',
     async run(stage) {
       const c1 = stage.terminal(['1', '--transfer-timeout', '2']);
