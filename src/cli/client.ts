@@ -3,7 +3,7 @@
  * REPL), from piped stdin, or not at all (`--no-repl`: `client ctl` drives it through its
  * control socket).
  */
-import { existsSync, mkdirSync, openSync, rmSync } from 'node:fs';
+import { mkdirSync, openSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import pino from 'pino';
 import readlineSync from 'readline-sync';
@@ -96,10 +96,10 @@ export async function runClient(n: string | undefined, o: RunOptions): Promise<v
         `Set "secret" in ${configPath} or ${SECRET_ENV} (the same on every client, ${MIN_SECRET_LENGTH}+ characters), or pass --insecure to accept anyone who connects.`,
     );
   }
-  // A data dir this start makes holds nothing but what it wrote: a start that fails takes it away again.
-  const made = !existsSync(dataDir);
+  // What this start makes (the data dir, and parents it lacked) holds nothing but what it wrote: a start that fails takes it away again.
+  let made: string | undefined;
   try {
-    mkdirSync(dataDir, { recursive: true });
+    made = mkdirSync(dataDir, { recursive: true });
   } catch (e) {
     fail(`cannot create data dir ${dataDir}: ${(e as Error).message}`);
   }
@@ -113,11 +113,11 @@ export async function runClient(n: string | undefined, o: RunOptions): Promise<v
   }
   const logFile = new AppendFile(logPath, logFd, { onFailure: (line) => process.stderr.write(`client${id}: ${line}\n`) });
   const logger = pino({ level: o.logLevel, base: { client: id } }, logFile);
-  /** Exits once the log has had its chance to reach the disk (never waiting on a broken one); `clean`: the data dir goes too. */
-  const exit = (code: number, line?: string, clean = false): never => {
+  /** Exits once the log has had its chance to reach the disk (never waiting on a broken one); `remove`: a dir that goes too. */
+  const exit = (code: number, line?: string, remove?: string): never => {
     if (line !== undefined) process.stderr.write(`${line}\n`);
     void logFile.close().then(() => {
-      if (clean) rmSync(dataDir, { recursive: true, force: true });
+      if (remove !== undefined) rmSync(remove, { recursive: true, force: true });
       process.exit(code);
     });
     // Whatever else happens, the process ends.

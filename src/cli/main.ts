@@ -52,7 +52,7 @@ export function buildProgram(): Command {
     .showSuggestionAfterError(true)
     .argument('[n]', 'which client to run (asked for in a terminal when missing)')
     .option('-c, --config <file>', 'cluster config (default: ./config/default.json, else the built-in one: clients 1-3 on 127.0.0.1:7101-7103, $10.00 each)')
-    .option('-d, --data-dir <dir>', 'where the chain, snapshots, log and control socket live (default: data/client-<n>)')
+    .option('-d, --data-dir <dir>', "where the chain, snapshots, log and control socket live (default: <the config's dataDir>/client-<n>, data/client-<n> unless the config says)")
     .option('-l, --log-level <level>', `log level of <data-dir>/client.log: ${LOG_LEVELS.join(', ')}`, 'info')
     .option('--no-repl', 'daemon mode: no prompt; drive it with `client ctl`')
     .option('--json', 'print results as JSON lines (amounts in integer cents)')
@@ -79,7 +79,7 @@ export function buildProgram(): Command {
     .argument('<command...>', 'any REPL command, e.g. transfer 2 4.50, balance all, snapshot')
     .option('--json', 'print the result as JSON (amounts in integer cents)')
     .option('-c, --config <file>', 'check <n> against this cluster config')
-    .option('-d, --data-dir <dir>', 'the client\'s data dir (default data/client-<n>)')
+    .option('-d, --data-dir <dir>', "the client's data dir (default: <the config's dataDir>/client-<n>, data/client-<n> unless the config says)")
     .option('--timeout <seconds>', 'how long to wait for the answer', parseSeconds, 60)
     // A REPL line's own flags (snapshot show <id> --html <file>) belong to the line, not to ctl.
     .allowUnknownOption()
@@ -91,7 +91,7 @@ export function buildProgram(): Command {
     .enablePositionalOptions()
     .argument('[N]', 'number of clients, asked for in a terminal when missing (3 otherwise)')
     .option('-c, --config <file>', 'run the clients of this config instead of generating one (npm start uses config/default.json)')
-    .option('-d, --data-dir <dir>', 'root of the clients\' data dirs (default: data/ with --config, data/cluster-<N> otherwise; a temporary dir for --auto)')
+    .option('-d, --data-dir <dir>', "root of the clients' data dirs (default: the config's dataDir with --config, data/cluster-<N> otherwise; a temporary dir for --auto)")
     .option('--attach', 'when clients of the config already run (other terminals), drive them instead of refusing; exit leaves them running')
     .option('--fresh', 'delete the clients\' data dirs (chains, snapshots, logs, history) first: start from nothing')
     .option('--auto <rate>', 'random workload: this many transfers per second between random clients, then a summary', parseRate)
@@ -107,7 +107,7 @@ export function buildProgram(): Command {
     });
   cluster
     .command('run')
-    .description('run command files, each against a fresh cluster: "<n|all> <command>", "wait MS", "settle", "expect ..."; every file is checked before anything starts; exit 0 if every expect holds')
+    .description('run command files, each against a fresh cluster, in the cluster prompt\'s language ("<n|all> <command> [&]", "settle", "sleep MS", "expect ...", "stop 2", ...); every file is checked before anything starts; exit 0 if every expect holds')
     .argument('<files...>', 'the command files (see examples/)')
     .option('-n, --size <N>', 'number of clients', parseWhole, 3)
     .option('-c, --config <file>', 'use this config instead of a generated one')

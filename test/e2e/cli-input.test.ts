@@ -131,9 +131,10 @@ describe('a start that fails', () => {
     await new Promise<void>((resolve) => squatter.listen(clients[0]!.port, '127.0.0.1', resolve));
     try {
       const fresh = path.join(dir, 'fresh');
-      const r = await runClientCli(['1', '--no-repl', '--config', config, '--data-dir', fresh]);
+      const r = await runClientCli(['1', '--no-repl', '--config', config, '--data-dir', path.join(fresh, 'client-1')]);
       expect(r.code).toBe(1);
       expect(r.stderr).toContain('port in use');
+      // Neither the data dir nor the parent it made for it.
       expect(existsSync(fresh)).toBe(false);
       const kept = path.join(dir, 'kept');
       mkdirSync(kept);
