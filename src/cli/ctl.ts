@@ -4,8 +4,7 @@
  * through the control socket, and the answer rendered here. Exit status: 0 done, 1 the command
  * failed, 2 no client answers.
  */
-import path from 'node:path';
-import { type ClusterConfig, loadConfig, nodeIds } from '../daemon/config.js';
+import { CONFIG_DEFAULTS, type ClusterConfig, clientDataDir, loadConfig, nodeIds } from '../daemon/config.js';
 import { ControlClient, ControlError, ControlErrorKind } from '../daemon/control/client.js';
 import { loadOrExit, resolveConfigPath } from './config-file.js';
 import { fail } from './fail.js';
@@ -24,11 +23,10 @@ export interface CtlOptions {
 export async function runCtl(n: string, words: string[], o: CtlOptions): Promise<void> {
   if (!/^(client)?\d{1,9}$/.test(n)) fail(`unknown client "${n}": give a client number, e.g. client ctl 1 balance all`, 2);
   n = n.replace(/^client/, '');
-  if (o.config) {
-    const config = loadOrExit(o.config);
-    if (!nodeIds(config).includes(Number(n))) fail(`unknown client ${n}: ${o.config} defines clients ${nodeIds(config).join(', ')}`, 2);
-  }
-  const dataDir = o.dataDir ?? path.join('data', `client-${n}`);
+  const given = o.config ? loadOrExit(o.config) : null;
+  if (given !== null && o.config && !nodeIds(given).includes(Number(n))) fail(`unknown client ${n}: ${o.config} defines clients ${nodeIds(given).join(', ')}`, 2);
+  // Where the config in use keeps client n's data (a config may name its own dataDir).
+  const dataDir = o.dataDir ?? clientDataDir(given ?? loadQuietly(resolveConfigPath(undefined)) ?? CONFIG_DEFAULTS, Number(n));
   let client: ControlClient | null = null;
   try {
     client = await ControlClient.connect(dataDir, { timeoutMs: o.timeout * 1000 });

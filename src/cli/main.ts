@@ -2,7 +2,9 @@
  * The `client` program (commander): `client <n>`, `client ctl`, `client cluster`, `client bench`,
  * `client trace`, their options and their help.
  */
-import { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Command, Option } from 'commander';
 import { registerBench } from '../bench/index.js';
 import { isDaemonError } from '../daemon/errors.js';
 import { registerTrace } from '../trace/command.js';
@@ -14,6 +16,12 @@ import { fail } from './fail.js';
 import { LOG_LEVELS, parseDelay, parseRate, parseSeconds, parseWhole } from './options.js';
 import { quote } from './parse.js';
 import { didYouMean } from '../base/suggest.js';
+import { PACKAGE_ROOT } from './config-file.js';
+
+/** This package's version, from its package.json. */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+}
 
 /** What `client <n>` takes as n: `2` or `client2`. */
 const CLIENT_ARG = /^(client)?\d{1,9}$/;
@@ -39,11 +47,12 @@ function checkClientArgs(program: Command, n: string | undefined, extra: readonl
 export function buildProgram(): Command {
   const program = new Command('client')
     .description('A replicated bank ledger: one peer daemon per client, Lamport mutual exclusion, a hash-chained blockchain, Chandy-Lamport snapshots.')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .enablePositionalOptions()
     .showSuggestionAfterError(true)
     .argument('[n]', 'which client to run (asked for in a terminal when missing)')
     .option('-c, --config <file>', 'cluster config (default: ./config/default.json, else the built-in one: clients 1-3 on 127.0.0.1:7101-7103, $10.00 each)')
-    .option('-d, --data-dir <dir>', 'where the chain, snapshots, log and control socket live (default: data/client-<n>)')
+    .option('-d, --data-dir <dir>', "where the chain, snapshots, log and control socket live (default: <the config's dataDir>/client-<n>, data/client-<n> unless the config says)")
     .option('-l, --log-level <level>', `log level of <data-dir>/client.log: ${LOG_LEVELS.join(', ')}`, 'info')
     .option('--no-repl', 'daemon mode: no prompt; drive it with `client ctl`')
     .option('--json', 'print results as JSON lines (amounts in integer cents)')
@@ -54,6 +63,8 @@ export function buildProgram(): Command {
     .option('--no-fsync', 'do not fdatasync the chain file before releasing a block (faster; a power loss may lose acknowledged transfers)')
     .option('--no-trace', 'do not append the protocol trace to <data-dir>/trace.jsonl (see client trace)')
     .option('--insecure', `listen beyond loopback without a cluster secret (default: refuse to; see ${SECRET_ENV})`)
+    // For client cluster, which says for all its clients where they listen and when they are up.
+    .addOption(new Option('--quiet-start', 'no banner, and no peer connections said until every peer has connected once').hideHelp())
     // Excess words are checked in the action, which can tell a mistyped subcommand from them.
     .allowExcessArguments()
     .action((n: string | undefined, opts: RunOptions, command: Command) => {
@@ -68,7 +79,7 @@ export function buildProgram(): Command {
     .argument('<command...>', 'any REPL command, e.g. transfer 2 4.50, balance all, snapshot')
     .option('--json', 'print the result as JSON (amounts in integer cents)')
     .option('-c, --config <file>', 'check <n> against this cluster config')
-    .option('-d, --data-dir <dir>', 'the client\'s data dir (default data/client-<n>)')
+    .option('-d, --data-dir <dir>', "the client's data dir (default: <the config's dataDir>/client-<n>, data/client-<n> unless the config says)")
     .option('--timeout <seconds>', 'how long to wait for the answer', parseSeconds, 60)
     // A REPL line's own flags (snapshot show <id> --html <file>) belong to the line, not to ctl.
     .allowUnknownOption()
@@ -80,7 +91,7 @@ export function buildProgram(): Command {
     .enablePositionalOptions()
     .argument('[N]', 'number of clients, asked for in a terminal when missing (3 otherwise)')
     .option('-c, --config <file>', 'run the clients of this config instead of generating one (npm start uses config/default.json)')
-    .option('-d, --data-dir <dir>', 'root of the clients\' data dirs (default: data/ with --config, data/cluster-<N> otherwise; a temporary dir for --auto)')
+    .option('-d, --data-dir <dir>', "root of the clients' data dirs (default: the config's dataDir with --config, data/cluster-<N> otherwise; a temporary dir for --auto)")
     .option('--attach', 'when clients of the config already run (other terminals), drive them instead of refusing; exit leaves them running')
     .option('--fresh', 'delete the clients\' data dirs (chains, snapshots, logs, history) first: start from nothing')
     .option('--auto <rate>', 'random workload: this many transfers per second between random clients, then a summary', parseRate)
@@ -96,7 +107,7 @@ export function buildProgram(): Command {
     });
   cluster
     .command('run')
-    .description('run command files, each against a fresh cluster: "<n|all> <command>", "wait MS", "settle", "expect ..."; every file is checked before anything starts; exit 0 if every expect holds')
+    .description('run command files, each against a fresh cluster, in the cluster prompt\'s language ("<n|all> <command> [&]", "settle", "sleep MS", "expect ...", "stop 2", ...); every file is checked before anything starts; exit 0 if every expect holds')
     .argument('<files...>', 'the command files (see examples/)')
     .option('-n, --size <N>', 'number of clients', parseWhole, 3)
     .option('-c, --config <file>', 'use this config instead of a generated one')

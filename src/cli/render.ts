@@ -57,17 +57,19 @@ export function renderChain(blocks: readonly Block[], height: number): string {
   return `${skipped}${blocks.map(renderBlock).join('\n')}\nheight ${height}`;
 }
 
-export function renderPeers(self: NodeId, peers: readonly PeerView[], now: number): string {
+/** `tls`: whether the channels are TLS; the heading says which. */
+export function renderPeers(self: NodeId, peers: readonly PeerView[], now: number, tls: boolean): string {
   const rows = [['client', 'out', 'in', 'for', 'sent', 'received', 'last problem']];
   for (const p of peers) {
     rows.push([clientName(p.id), p.outgoing, p.incoming, `${((now - p.since) / 1000).toFixed(0)} s`, String(p.sent), String(p.received), p.outgoing === 'up' && p.incoming === 'up' ? '' : (p.lastError ?? '')]);
   }
-  return `${clientName(self)}'s connections\n${table(rows)}`;
+  return `${clientName(self)}'s connections (${tls ? 'TLS' : 'plain TCP'})\n${table(rows)}`;
 }
 
 export function renderStatus(v: StatusView): string {
   const status = renderNodeStatus(v.node, v);
-  return v.delay === null ? status : `${status}\ndelay          ${renderDelay(v.delay)}`;
+  const channels = `channels       ${v.tls ? 'TLS 1.2, a pre-shared key from the cluster secret' : 'plain TCP (no cluster secret)'}`;
+  return [status, channels, ...(v.delay === null ? [] : [`delay          ${renderDelay(v.delay)}`])].join('\n');
 }
 
 /** What `--delay` does, for the banner and `status`: `each outgoing message held 2000 ms (--delay)`. */
@@ -218,7 +220,7 @@ export function renderAnswer(a: Answer): string {
     case 'chain':
       return renderChain(a.view.blocks, a.view.height);
     case 'peers':
-      return renderPeers(a.self, a.view.peers, Date.now());
+      return renderPeers(a.self, a.view.peers, Date.now(), a.view.tls);
     case 'status':
       return renderStatus(a.view);
     case 'help':

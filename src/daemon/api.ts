@@ -68,6 +68,8 @@ export interface PeerView {
 
 export interface PeersView {
   readonly peers: readonly PeerView[];
+  /** Whether the channels are TLS (the cluster has a secret) or plain TCP. */
+  readonly tls: boolean;
 }
 
 /** `--delay`: each outgoing message is held a random time in [minMs, maxMs] before it is written. */
@@ -83,6 +85,8 @@ export interface StatusView {
   readonly dataDir: string;
   /** The `--delay` this client runs with; null when it writes messages at once. */
   readonly delay: MessageDelay | null;
+  /** Whether the channels are TLS (the cluster has a secret) or plain TCP. */
+  readonly tls: boolean;
 }
 
 export interface SnapshotListing {

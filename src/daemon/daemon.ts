@@ -242,11 +242,11 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi {
   }
 
   peers(): PeersView {
-    return { peers: this.mesh.status() };
+    return { peers: this.mesh.status(), tls: this.options.secret !== null };
   }
 
   status(): StatusView {
-    return { node: this.node.status(), listen: this.address(), dataDir: this.options.dataDir, delay: this.options.delay ?? null };
+    return { node: this.node.status(), listen: this.address(), dataDir: this.options.dataDir, delay: this.options.delay ?? null, tls: this.options.secret !== null };
   }
 
   snapshots(): SnapshotListing {

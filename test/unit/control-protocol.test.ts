@@ -71,7 +71,7 @@ function fakeLedger(delayMs = 5): LedgerApi & { transfers: number } {
     snapshot: () => Promise.reject(new DaemonError(DaemonErrorKind.ShutDown, 'the client is shutting down')),
     balances: () => view,
     chain: () => ({ height: 0, head: view.head, blocks: [] }),
-    peers: () => ({ peers: [] }),
+    peers: () => ({ peers: [], tls: false }),
     status: () => {
       throw new Error('status exploded');
     },
@@ -139,7 +139,7 @@ describe('the control server and client', () => {
     expect(answers).toEqual([
       { id: null, ok: false, error: { kind: RefusalKind.BadRequest, message: expect.stringContaining('a request is one JSON object per line') } },
       { id: 7, ok: false, error: { kind: RefusalKind.BadRequest, message: 'transfer: "amount" must be a positive whole number of cents' } },
-      { id: 8, ok: true, result: { peers: [] } },
+      { id: 8, ok: true, result: { peers: [], tls: false } },
     ]);
   });
 
