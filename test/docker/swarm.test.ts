@@ -285,7 +285,7 @@ describe('docker swarm: deploy/swarm/stack.yml as three services, one client eac
       if (!/^client3 +down/m.test(r.out)) throw new Error(r.out);
       return r.out;
     }, 250);
-    show('docker exec $C1 client ctl 1 peers', peers);
+    show('docker exec $C1 client ctl 1 peers', peers, 'meanwhile: the transfer below was sent right after the kill');
     const replacement = await eventually('a new container for client3', 60_000, async () => {
       const c = await containerOf(3);
       if (c === old) throw new Error('still the old one');
@@ -295,7 +295,7 @@ describe('docker swarm: deploy/swarm/stack.yml as three services, one client eac
     const tookMs = Date.now() - killedAt;
     expect(committed.code, committed.out).toBe(0);
     expect(committed.out).toMatch(/^SUCCESS  block #4  client1 -> client3  \$0\.25/);
-    show('docker exec $C1 client ctl 1 transfer 3 0.25', committed.out, 'waits while the swarm replaces client3');
+    show('docker exec $C1 client ctl 1 transfer 3 0.25', committed.out, 'sent right after the kill, it waited while the swarm replaced client3');
     console.log(`docker swarm test: client3 killed; a transfer waiting for it committed ${(tookMs / 1000).toFixed(1)} s later`);
     const tasks = await docker(['service', 'ps', `${STACK}_client3`, '--format', 'table {{.Name}}\t{{.DesiredState}}\t{{.CurrentState}}\t{{.Error}}']);
     expect(tasks).toMatch(/Shutdown +Failed .*non-zero exit \(137\)/);
