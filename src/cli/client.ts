@@ -4,6 +4,7 @@
  * control socket).
  */
 import { mkdirSync, openSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import readlineSync from 'readline-sync';
@@ -12,8 +13,10 @@ import { Daemon } from '../daemon/daemon.js';
 import { isDaemonError } from '../daemon/errors.js';
 import { reachableFromOtherMachines } from '../daemon/listen.js';
 import { loadOrExit, resolveConfigPath } from './config-file.js';
-import { SECRET_ENV, secretFromEnv } from './env.js';
+import { SECRET_ENV } from './env.js';
 import { fail } from './fail.js';
+import { IdentityError, clientIdFrom, parseClientNumber } from './identity.js';
+import { SecretError, clusterSecret } from './secret.js';
 import { AppendFile } from '../daemon/append-file.js';
 import { LOG_LEVELS } from './options.js';
 import { renderDelay, renderNotice } from './render.js';
@@ -38,6 +41,10 @@ export interface RunOptions {
   trace?: boolean;
   /** Started by `client cluster`, which says where its clients listen and when they are up. */
   quietStart?: boolean;
+  /** Take the client number from the host name's ordinal (`ledger-0` is client 1). */
+  idFromHostname?: boolean;
+  /** Read the cluster secret from this file. */
+  secretFile?: string;
 }
 
 /** One line for whatever stopped a client from starting. */
@@ -49,45 +56,48 @@ function startFailure(e: unknown): string {
 /** Empty answers in a row after which "Which client are you?" stops asking (a closed terminal gives nothing else). */
 const EMPTY_ANSWERS = 3;
 
-function clientId(text: string | undefined, config: ClusterConfig, configPath: string): number {
+/** The client number: given, from where the process runs, or asked for on a terminal (again after a wrong answer). */
+function clientId(given: string | undefined, o: RunOptions, config: ClusterConfig, configPath: string): number {
   const ids = nodeIds(config);
-  const parse = (raw: string): number | null => {
-    const t = raw.trim();
-    const n = /^(client)?\d{1,9}$/.test(t) ? Number(t.replace(/^client/, '')) : Number.NaN;
-    return ids.includes(n) ? n : null;
-  };
-  const unknown = (raw: string): string => `unknown client "${raw}": ${configPath} defines clients ${ids.join(', ')}`;
-  if (text !== undefined) return parse(text) ?? fail(unknown(text));
+  try {
+    const id = clientIdFrom({ given, fromHostname: o.idFromHostname, hostname: () => os.hostname() }, config, configPath);
+    if (id !== null) return id;
+  } catch (e) {
+    if (e instanceof IdentityError) fail(e.message);
+    throw e;
+  }
   if (!process.stdin.isTTY) fail(`which client? give its number, e.g. client ${ids[0]} (clients in ${configPath}: ${ids.join(', ')})`);
-  // Blocking prompt: fine here, the client is not on the network yet. A wrong answer asks again.
+  // Blocking prompt: fine here, the client is not on the network yet.
   for (let empty = 0; empty < EMPTY_ANSWERS; ) {
     const raw = readlineSync.question(`Which client are you? (${ids.join(', ')}): `);
-    const n = parse(raw);
-    if (n !== null) return n;
+    const n = parseClientNumber(raw);
+    if (ids.includes(n)) return n;
     if (raw.trim() === '') empty++;
     else {
       empty = 0;
-      process.stderr.write(`${unknown(raw)}\n`);
+      process.stderr.write(`unknown client "${raw}": ${configPath} defines clients ${ids.join(', ')}\n`);
     }
   }
   return fail(`no client chosen: give its number, e.g. client ${ids[0]}`);
 }
 
-/** The cluster secret: the environment's if set, else the config's. */
-function clusterSecret(config: ClusterConfig): string | null {
-  const env = secretFromEnv();
-  if (env === undefined) return config.secret;
-  if (env.length < MIN_SECRET_LENGTH) fail(`${SECRET_ENV} must be at least ${MIN_SECRET_LENGTH} characters`);
-  return env;
+/** The cluster secret (see secret.ts), or the process ends saying what is wrong with it. */
+function secretOrExit(config: ClusterConfig, secretFile: string | undefined): string | null {
+  try {
+    return clusterSecret(config, secretFile);
+  } catch (e) {
+    if (e instanceof SecretError) fail(e.message);
+    throw e;
+  }
 }
 
 export async function runClient(n: string | undefined, o: RunOptions): Promise<void> {
   const configPath = resolveConfigPath(o.config);
   const config = loadOrExit(configPath);
-  const id = clientId(n, config, configPath);
+  const id = clientId(n, o, config, configPath);
   const dataDir = o.dataDir ?? clientDataDir(config, id);
   if (!(LOG_LEVELS as readonly string[]).includes(o.logLevel)) fail(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
-  const secret = clusterSecret(config);
+  const secret = secretOrExit(config, o.secretFile);
   // Protected mode: reachable from other machines only with a secret, or when the user says so.
   const listenHost = o.listen ?? findClient(config, id)!.host;
   if (reachableFromOtherMachines(listenHost) && secret === null && o.insecure !== true) {

@@ -11,7 +11,7 @@ import { registerTrace } from '../trace/command.js';
 import { type RunOptions, runClient } from './client.js';
 import { type ClusterCliOptions, runCluster, runScripts } from './cluster/command.js';
 import { type CtlOptions, runCtl } from './ctl.js';
-import { SECRET_ENV, withEnvDefaults } from './env.js';
+import { ID_ENV, SECRET_ENV, SECRET_FILE_ENV, withEnvDefaults } from './env.js';
 import { fail } from './fail.js';
 import { LOG_LEVELS, parseDelay, parseRate, parseSeconds, parseWhole } from './options.js';
 import { quote } from './parse.js';
@@ -50,7 +50,7 @@ export function buildProgram(): Command {
     .version(packageVersion(), '-V, --version', 'print the version')
     .enablePositionalOptions()
     .showSuggestionAfterError(true)
-    .argument('[n]', 'which client to run (asked for in a terminal when missing)')
+    .argument('[n]', `which client to run (or --id-from-hostname, or ${ID_ENV}; asked for in a terminal when none says)`)
     .option('-c, --config <file>', 'cluster config (default: ./config/default.json, else the built-in one: clients 1-3 on 127.0.0.1:7101-7103, $10.00 each)')
     .option('-d, --data-dir <dir>', "where the chain, snapshots, log and control socket live (default: <the config's dataDir>/client-<n>, data/client-<n> unless the config says)")
     .option('-l, --log-level <level>', `log level of <data-dir>/client.log: ${LOG_LEVELS.join(', ')}`, 'info')
@@ -65,6 +65,8 @@ export function buildProgram(): Command {
     .option('--insecure', `listen beyond loopback without a cluster secret (default: refuse to; see ${SECRET_ENV})`)
     // For client cluster, which says for all its clients where they listen and when they are up.
     .addOption(new Option('--quiet-start', 'no banner, and no peer connections said until every peer has connected once').hideHelp())
+    .option('--secret-file <file>', `read the cluster secret from this file, e.g. a mounted Docker or Kubernetes secret (default: ${SECRET_FILE_ENV}, else ${SECRET_ENV}, else the config's)`)
+    .option('--id-from-hostname', 'take the client number from the host name\'s ordinal: a StatefulSet pod ledger-0 is client 1')
     // Excess words are checked in the action, which can tell a mistyped subcommand from them.
     .allowExcessArguments()
     .action((n: string | undefined, opts: RunOptions, command: Command) => {
@@ -75,15 +77,18 @@ export function buildProgram(): Command {
   program
     .command('ctl')
     .description('send a command to a running client through its control socket; exits 1 if the command fails, 2 if no client answers')
-    .argument('<n>', 'which client')
-    .argument('<command...>', 'any REPL command, e.g. transfer 2 4.50, balance all, snapshot')
+    // <n> is checked in runCtl: with --id-from-hostname every word is the command.
+    .usage('<n> <command...> [options]\n       client ctl --id-from-hostname <command...> [options]')
+    .argument('[n]', 'which client')
+    .argument('[command...]', 'any REPL command, e.g. transfer 2 4.50, balance all, snapshot')
     .option('--json', 'print the result as JSON (amounts in integer cents)')
     .option('-c, --config <file>', 'check <n> against this cluster config')
     .option('-d, --data-dir <dir>', "the client's data dir (default: <the config's dataDir>/client-<n>, data/client-<n> unless the config says)")
     .option('--timeout <seconds>', 'how long to wait for the answer', parseSeconds, 60)
+    .option('--id-from-hostname', 'the client of this host: the host name\'s ordinal plus one (ledger-0 is client 1), as for client --id-from-hostname')
     // A REPL line's own flags (snapshot show <id> --html <file>) belong to the line, not to ctl.
     .allowUnknownOption()
-    .action((n: string, words: string[], o: CtlOptions) => runCtl(n, words, withEnvDefaults(o)));
+    .action((n: string | undefined, words: string[], o: CtlOptions) => runCtl(n, words, withEnvDefaults(o)));
 
   const cluster = program
     .command('cluster')

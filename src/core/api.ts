@@ -174,7 +174,7 @@ export interface NodeStatus {
   readonly latest: readonly { readonly peer: NodeId; readonly ts: number }[];
   /** The highest chain height each connected peer has told of in its current session. */
   readonly heard: readonly { readonly peer: NodeId; readonly height: number }[];
-  /** While a request is out: what entering still waits for. */
+  /** While a request is out: what entering still waits for; while transfers wait without one: the peers to connect. */
   readonly waitingFor: LockWait | null;
   /** The membership view id this client's lock messages carry. */
   readonly view: number;

@@ -176,9 +176,14 @@ export class Node {
         return ts === undefined ? [] : [{ peer, ts }];
       }),
       heard: this.peers.flatMap((peer) => (this.membership.isUp(peer) ? [{ peer, height: this.replication.heightOf(peer) }] : [])),
-      waitingFor: this.mutex.request ? this.lockWait() : null,
+      waitingFor: this.mutex.request || this.transfers.length > 0 ? this.transferWait() : null,
       view: this.membership.view,
     };
+  }
+
+  /** What a queued transfer waits for: the lock, or, without a request out, the peers to connect (see `maybeRequest`). */
+  private transferWait(): LockWait {
+    return this.mutex.request ? this.lockWait() : { kind: 'peersDown', peers: this.membership.down() };
   }
 
   /** What entering the critical section still waits for (see `LockWait`). */
@@ -275,8 +280,7 @@ export class Node {
 
   private onTick(now: number): void {
     this.now = now;
-    // Without a request out, queued transfers can only be waiting for peers to connect (see `maybeRequest`).
-    const expired = this.transfers.expire(now, () => (this.mutex.request ? this.lockWait() : { kind: 'peersDown', peers: this.membership.down() }));
+    const expired = this.transfers.expire(now, () => this.transferWait());
     if (expired > 0 && this.transfers.length === 0 && this.mutex.request && !this.mayEnter()) this.withdraw('every waiting transfer timed out');
     this.replication.tick(now);
     this.snapshots.tick(now);

@@ -52,6 +52,7 @@ const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 const TOP_LEVEL_KEYS = ['cluster', 'clients', 'dataDir', 'transferTimeoutMs', 'snapshotTimeoutMs', 'maxFrameBytes', 'secret'] as const;
 /** Shorter secrets are too easy to guess to protect anything. */
 export const MIN_SECRET_LENGTH = 16;
+export const MAX_SECRET_LENGTH = 1024;
 const CLIENT_KEYS = ['id', 'host', 'port', 'balanceCents'] as const;
 
 /** Reads and validates a config file. Throws ConfigError naming `path` and the field. */
@@ -242,7 +243,7 @@ function validate(raw: unknown, c: Checker): ClusterConfig {
   const secret =
     raw['secret'] === undefined
       ? null
-      : c.string(raw, 'secret', 'secret', `a string of at least ${MIN_SECRET_LENGTH} characters`, (s) => s.length >= MIN_SECRET_LENGTH && s.length <= 1024 && printable(s));
+      : c.string(raw, 'secret', 'secret', `a string of at least ${MIN_SECRET_LENGTH} characters`, (s) => s.length >= MIN_SECRET_LENGTH && s.length <= MAX_SECRET_LENGTH && printable(s));
   const dataDir =
     raw['dataDir'] === undefined
       ? CONFIG_DEFAULTS.dataDir

@@ -3,12 +3,17 @@
  * the WELCOME (and, under TLS, the name the peer gave), puts a delay queue in front when `--delay`
  * is on, and redials with backoff when the connect, the handshake or the channel fails. Each
  * distinct dial problem is logged once until the channel comes up.
+ *
+ * A peer's host name is looked up again on every dial: under an orchestrator a peer that is
+ * replaced comes back at a new address under the same name, and a name may not resolve at all
+ * until the peer exists. That is said once when the name stops resolving, not on every redial,
+ * and a change of address is logged.
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Channel, type ChannelProblem } from './channel.js';
 import { type Delay, DelayedSink } from './delay.js';
-import { NetErrorKind } from './errors.js';
+import { NetErrorKind, describeError } from './errors.js';
 import { DialerHandshake, tlsIdentityOf } from './handshake.js';
 import { MAX_LOGGED_PROBLEMS, type MeshContext, type Outgoing, type Peer } from './peer-state.js';
 import { describeDialFailure, dial } from './transport.js';
@@ -36,14 +41,21 @@ export class Dialer {
     peer.redial.timer = null;
     if (this.mesh.isClosed() || peer.out !== null) return;
     const where = `${peer.host}:${peer.port}`;
-    const { socket, ready, hint } = dial(peer.host, peer.port, this.mesh.security, this.mesh.self);
+    const { socket, ready, hint } = dial(peer.host, peer.port, this.mesh.security, this.mesh.self, this.mesh.lookup);
     const channel = new Channel(socket, {
       maxQueuedBytes: this.mesh.maxQueuedBytes,
       onFrame: (body) => this.onAnswer(peer, out, body),
       onClose: (problem) => this.outgoingClosed(peer, out, problem),
     });
-    const out: Outgoing = { channel, conn: randomBytes(6).toString('hex'), where, hint, handshake: null, welcomed: false, sink: channel, delayed: null, timer: null };
+    const out: Outgoing = { channel, conn: randomBytes(6).toString('hex'), where, hint, handshake: null, welcomed: false, sink: channel, delayed: null, timer: null, unresolved: false };
     peer.out = out;
+    let looked = false;
+    // Only the first answer of a dial counts: with several addresses Node may try each in turn.
+    socket.on('lookup', (err: Error | null, address: string) => {
+      if (looked) return;
+      looked = true;
+      this.looked(peer, out, err, address);
+    });
     this.mesh.touch(peer);
     out.timer = setTimeout(() => {
       out.timer = null;
@@ -94,6 +106,36 @@ export class Dialer {
     }
   }
 
+  /**
+   * What the peer's name resolved to on this dial. A name that does not resolve is said when it
+   * starts not resolving (not on every redial), and again only after it resolved in between.
+   */
+  private looked(peer: Peer, out: Outgoing, err: Error | null, address: string): void {
+    if (peer.out !== out) return;
+    const name = `client${peer.id}'s host name ${peer.host}`;
+    if (err !== null) {
+      out.unresolved = true;
+      // ENOTFOUND: no such name (yet); EAI_AGAIN: no DNS answer. Either way: try again later.
+      const code = (err as NodeJS.ErrnoException).code;
+      const line = `${name} does not resolve (${code ?? describeError(err)}); looking it up again at every redial`;
+      peer.lastError = line;
+      if (peer.dns.unresolved) {
+        this.log.debug({ peer: peer.id, kind: NetErrorKind.Unresolved }, line);
+        return;
+      }
+      peer.dns = { unresolved: true, address: peer.dns.address };
+      this.log.warn({ peer: peer.id, kind: NetErrorKind.Unresolved, host: peer.host }, line);
+      this.mesh.problem(line);
+      return;
+    }
+    const before = peer.dns;
+    peer.dns = { unresolved: false, address };
+    if (before.unresolved) this.log.info({ peer: peer.id, host: peer.host, address }, `${name} resolves now, to ${address}`);
+    else if (before.address !== null && before.address !== address) {
+      this.log.info({ peer: peer.id, host: peer.host, address, was: before.address }, `${name} now resolves to ${address} (was ${before.address})`);
+    } else this.log.debug({ peer: peer.id, host: peer.host, address }, `${name} resolves to ${address}`);
+  }
+
   /** The connect or the handshake did not work out: say so (once per distinct problem) and redial. */
   private dialFailed(peer: Peer, out: Outgoing, kind: NetErrorKind, problem: string, level: 'warn' | 'info'): void {
     this.noteDialProblem(peer, kind, problem, level);
@@ -119,7 +161,9 @@ export class Dialer {
     peer.out = null;
     this.mesh.touch(peer);
     if (problem !== null && !this.mesh.isClosed()) {
-      if (!out.welcomed) {
+      if (out.unresolved) {
+        // Said by looked(), once; the connect error is the same news again.
+      } else if (!out.welcomed) {
         // A connect that failed: TLS trouble is said plainly; network trouble as it is.
         const tls = problem.cause instanceof Error ? describeDialFailure(problem.cause, this.mesh.security !== null) : null;
         // Without a secret, a peer that hangs up on our HELLO is most likely a TLS listener.

@@ -74,6 +74,11 @@ export interface MeshOptions {
   readonly heartbeat?: { readonly everyMs: number; readonly silenceMs: number };
   /** One-line rendering of a message for debug logs. Default: its type and ts. */
   readonly describe?: (m: Message) => string;
+  /**
+   * Resolves the peers' host names, again on every dial. Default: the system resolver
+   * (getaddrinfo: /etc/hosts, then DNS), which is what finds a pod or task at its new address.
+   */
+  readonly lookup?: net.LookupFunction;
 }
 
 /** 'connecting': a connect or handshake is in progress; 'down': waiting to redial (or closed). */
@@ -161,13 +166,13 @@ export class Mesh extends EventEmitter<MeshEvents> {
       if (!options.nodes.has(p.id)) throw new RangeError(`peers: client${p.id} is not in nodes`);
       this.peers.set(p.id, {
         id: p.id, host: p.host, port: p.port, out: null, in: null, up: false, height: 0, incarnation: 0, held: [],
-        redial: { timer: null, attempt: 0, logged: new Set() }, since: now, sent: 0, received: 0, lastError: undefined,
+        redial: { timer: null, attempt: 0, logged: new Set() }, dns: { unresolved: false, address: null }, since: now, sent: 0, received: 0, lastError: undefined,
       });
     }
     const context: MeshContext = {
       self: this.self, cluster: options.cluster, genesis: options.genesis, nodes: options.nodes,
       height: () => options.height(), incarnation: options.incarnation, peers: this.peers, security: this.security,
-      maxFrameBytes: this.maxFrameBytes, maxQueuedBytes: this.maxQueuedBytes, handshakeTimeoutMs: this.handshakeTimeoutMs, log: this.log,
+      maxFrameBytes: this.maxFrameBytes, maxQueuedBytes: this.maxQueuedBytes, handshakeTimeoutMs: this.handshakeTimeoutMs, lookup: options.lookup, log: this.log,
       isClosed: () => this.closed,
       touch: (peer) => this.touch(peer),
       checkUp: (peer) => this.checkUp(peer),

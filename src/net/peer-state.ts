@@ -26,6 +26,8 @@ export interface Outgoing {
   sink: FrameSink;
   delayed: DelayedSink | null;
   timer: NodeJS.Timeout | null;
+  /** The peer's host name did not resolve on this attempt (said by the lookup, not again as a connect error). */
+  unresolved: boolean;
 }
 
 /** A connection accepted here, before and after its HELLO. */
@@ -54,6 +56,11 @@ export interface Peer {
   /** Messages received on the incoming channel before peerUp; delivered right after it. */
   held: Message[];
   redial: { timer: NodeJS.Timeout | null; attempt: number; logged: Set<string> };
+  /**
+   * What the peer's host name resolved to on the last dial: an address, or `unresolved` when the
+   * lookup failed. A failed lookup is said when it starts failing, not on every redial.
+   */
+  dns: { unresolved: boolean; address: string | null };
   since: number;
   sent: number;
   received: number;
@@ -77,6 +84,8 @@ export interface MeshContext {
   readonly maxFrameBytes: number;
   readonly maxQueuedBytes: number;
   readonly handshakeTimeoutMs: number;
+  /** Resolves peers' host names; undefined: the system resolver. */
+  readonly lookup: net.LookupFunction | undefined;
   readonly log: Logger;
   /** close() has begun: nothing new starts and no events fire. */
   isClosed(): boolean;

@@ -102,6 +102,8 @@ describe('Node: waiting for peers', () => {
     expect(events(es, 'waitingForPeers')).toEqual([{ type: 'waitingForPeers', commandId: 'c1', peers: [3] }]);
     expect(n.status().requesting).toBeNull();
     expect(n.status().pendingTransfers).toBe(1);
+    // The status says whom the transfer waits for, as the timeout would.
+    expect(n.status().waitingFor).toEqual({ kind: 'peersDown', peers: [3] });
   });
 
   it('names every missing peer when none is up', () => {
