@@ -1,0 +1,153 @@
+/**
+ * One live subscriber on a control connection: the client's trace events as they happen, its
+ * state (lock queue, chain, balances, links) whenever it changes, and each snapshot it assembles.
+ *
+ * Bounded whatever the subscriber does: items wait in a queue of at most `maxQueuedBytes`, and
+ * are written only while the socket holds less than `highWaterBytes`. A subscriber that reads too
+ * slowly (or not at all) loses trace events, which it is told as a running count, and never
+ * grows this client's memory. The latest state is kept apart, one at most, so that it is never
+ * lost to a full queue: a stalled subscriber that catches up sees the client as it is now.
+ */
+import type { LedgerApi, LiveItem, LiveSource } from '../api.js';
+import type { LiveStatus } from './protocol.js';
+
+export interface SubscriptionLimits {
+  /** Items waiting to be written, in bytes of JSON; beyond it trace events are dropped. */
+  readonly maxQueuedBytes: number;
+  /** Bytes the socket may hold unwritten before the queue stops feeding it. */
+  readonly highWaterBytes: number;
+  /** How often the state is looked at (and sent when it changed). */
+  readonly statusEveryMs: number;
+}
+
+export const SUBSCRIPTION_LIMITS: SubscriptionLimits = { maxQueuedBytes: 4 * 1024 * 1024, highWaterBytes: 1024 * 1024, statusEveryMs: 200 };
+
+/** Where a subscription writes: its connection's socket. */
+export interface SubscriptionOutput {
+  write(text: string): void;
+  /** Bytes written and not yet taken by the kernel. */
+  backlog(): number;
+  /** Calls `f` once the backlog has drained. */
+  onDrain(f: () => void): void;
+}
+
+export class Subscription {
+  private queue: string[] = [];
+  private head = 0;
+  private queuedBytes = 0;
+  private status: string | null = null;
+  private lastStatus = '';
+  private dropped = 0;
+  private droppedSaid = 0;
+  private scheduled = false;
+  private waitingForDrain = false;
+  private stopped = false;
+  private unwatch: (() => void) | null = null;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly id: number,
+    private readonly api: LedgerApi,
+    private readonly live: LiveSource,
+    private readonly out: SubscriptionOutput,
+    private readonly limits: SubscriptionLimits = SUBSCRIPTION_LIMITS,
+  ) {}
+
+  /** Starts the stream; call once the answer to `subscribe` is on its way, so that it comes first. */
+  start(): void {
+    this.unwatch = this.live.watch((item) => this.offer(item));
+    this.timer = setInterval(() => void this.lookAtStatus(), this.limits.statusEveryMs);
+    void this.lookAtStatus();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.unwatch?.();
+    this.unwatch = null;
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    this.queue = [];
+    this.head = 0;
+    this.queuedBytes = 0;
+  }
+
+  /** Trace events dropped so far because this subscriber fell behind. */
+  get droppedEvents(): number {
+    return this.dropped;
+  }
+
+  private offer(item: LiveItem): void {
+    if (this.stopped) return;
+    const cost = item.type === 'trace' ? item.events.length : 0;
+    // Judged before any JSON is made: a subscriber that is far behind costs the client nothing more.
+    if (this.queuedBytes >= this.limits.maxQueuedBytes) {
+      this.dropped += cost;
+      return;
+    }
+    const text =
+      item.type === 'trace'
+        ? `{"id":${this.id},"stream":{"type":"trace","events":[${item.lines().join(',')}]}}\n`
+        : `${JSON.stringify({ id: this.id, stream: { type: 'snapshot', record: item.record } })}\n`;
+    this.queue.push(text);
+    this.queuedBytes += text.length;
+    this.schedule();
+  }
+
+  private async lookAtStatus(): Promise<void> {
+    let status: LiveStatus;
+    try {
+      const [s, balances, links] = await Promise.all([this.api.status(), this.api.balances(), this.api.links()]);
+      status = { node: s.node, balances, links: links.links };
+    } catch {
+      return; // shutting down: the connection goes with it
+    }
+    const text = JSON.stringify(status);
+    if (this.stopped || text === this.lastStatus) return;
+    this.lastStatus = text;
+    this.status = `{"id":${this.id},"stream":{"type":"status","status":${text}}}\n`;
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.waitingForDrain) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.pump();
+    });
+  }
+
+  /** Writes while the socket takes it: the drop count, the latest state, then the queue in order. */
+  private pump(): void {
+    if (this.stopped) return;
+    const full = (): boolean => this.out.backlog() >= this.limits.highWaterBytes;
+    if (this.dropped > this.droppedSaid && !full()) {
+      this.droppedSaid = this.dropped;
+      this.out.write(`{"id":${this.id},"stream":{"type":"dropped","events":${this.dropped}}}\n`);
+    }
+    if (this.status !== null && !full()) {
+      this.out.write(this.status);
+      this.status = null;
+    }
+    while (this.head < this.queue.length && !full()) {
+      const text = this.queue[this.head]!;
+      this.head++;
+      this.queuedBytes -= text.length;
+      this.out.write(text);
+    }
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    } else if (this.head > 1024) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+    if (this.head < this.queue.length || this.status !== null || this.dropped > this.droppedSaid) {
+      this.waitingForDrain = true;
+      this.out.onDrain(() => {
+        this.waitingForDrain = false;
+        this.pump();
+      });
+    }
+  }
+}
