@@ -197,6 +197,11 @@ export class WebServer {
     if (req.method === 'GET' && url.pathname === '/events') return this.events(req, res);
     if (req.method === 'POST' && url.pathname === '/api/action') return this.action(req, res);
     if (req.method === 'GET' && url.pathname === '/api/replay') return this.replay(res);
+    // The page asks first whether it may: beyond loopback, a wrong token is a 401 it can explain.
+    if (req.method === 'GET' && url.pathname === '/api/hello') {
+      res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', ...SECURITY_HEADERS }).end('{"ok":true}');
+      return;
+    }
     if (req.method === 'GET') return this.file(url.pathname === '/' ? '/index.html' : url.pathname, res);
     res.writeHead(405, { 'Content-Type': 'text/plain; charset=utf-8', Allow: 'GET, POST', ...SECURITY_HEADERS }).end('method not allowed\n');
   }
