@@ -14,6 +14,7 @@ import type { ThroughputResult } from './load.js';
 import { type MemoryLongRun, type SnapshotResult, type UncontendedResult, measureLoad, rssOf, runMemory, runSnapshots, runUncontended, warmupFor } from './phases.js';
 import { type ProfileSummary, renderProfile, summariseProfiles } from './profile.js';
 import { fmt } from './stats.js';
+import { type WatchCounts, Watcher } from './watcher.js';
 
 export const PHASES = ['baseline', 'uncontended', 'contended-1', 'batched', 'snapshots', 'memory'] as const;
 export type Phase = (typeof PHASES)[number];
@@ -23,11 +24,14 @@ export type Phase = (typeof PHASES)[number];
  * on a cluster of its own, in the same run, right after the default cluster's phases.
  */
 export const VARIANTS = {
-  'no-fsync': { description: 'no fdatasync before a block is released (--no-fsync)', args: ['--no-fsync'], env: {} },
-  secret: { description: 'a cluster secret on every channel (TLS)', args: [], env: { LAMPORT_LEDGER_SECRET: 'bench-secret-of-the-cluster' } },
-  'no-trace': { description: 'no protocol trace file (--no-trace)', args: ['--no-trace'], env: {} },
-} as const satisfies Record<string, { description: string; args: readonly string[]; env: Readonly<Record<string, string>> }>;
+  'no-fsync': { description: 'no fdatasync before a block is released (--no-fsync)', args: ['--no-fsync'], env: {}, watched: false },
+  secret: { description: 'a cluster secret on every channel (TLS)', args: [], env: { LAMPORT_LEDGER_SECRET: 'bench-secret-of-the-cluster' }, watched: false },
+  'no-trace': { description: 'no protocol trace file (--no-trace)', args: ['--no-trace'], env: {}, watched: false },
+  watched: { description: 'a live view watching (client web subscribed to every client, its event stream read to the end)', args: [], env: {}, watched: true },
+} as const satisfies Record<string, { description: string; args: readonly string[]; env: Readonly<Record<string, string>>; watched: boolean }>;
 export type Variant = keyof typeof VARIANTS;
+/** What --compare measures when not told: the settings of a client, not the live view (ask for watched). */
+export const DEFAULT_COMPARE: readonly Variant[] = ['no-fsync', 'secret', 'no-trace'];
 
 export interface BenchOptions {
   readonly clients: readonly number[];
@@ -46,6 +50,9 @@ export interface VariantResult {
   readonly description: string;
   contended1?: ThroughputResult;
   batched?: ThroughputResult;
+  /** With a live view watching: what its page received during each phase. */
+  watchedContended1?: WatchCounts;
+  watchedBatched?: WatchCounts;
   endCheck?: EndCheck;
   error?: string;
 }
@@ -215,24 +222,39 @@ async function runCluster(n: number, o: BenchOptions, baselineP50: number | null
 
 /** contended-1 and batched on a cluster started with one setting changed. */
 async function runVariant(n: number, variant: Variant, o: BenchOptions): Promise<VariantResult> {
-  const { description, args, env } = VARIANTS[variant];
+  const { description, args, env, watched } = VARIANTS[variant];
   const result: VariantResult = { variant, description };
   const root = mkdtempSync(path.join(os.tmpdir(), `ll-bench-${n}-${variant}-`));
   const cluster = new BenchCluster({ size: n, root, clientArgs: args, env });
   const t = { warmupS: warmupFor(o.durationS), durationS: o.durationS };
+  let watcher: Watcher | null = null;
+  /** What the page received during one phase, and says so. */
+  const seen = (before: WatchCounts | undefined, phase: string): WatchCounts | undefined => {
+    if (watcher === null || before === undefined) return undefined;
+    const now = watcher.counts();
+    const during = { events: now.events - before.events, droppedByClients: now.droppedByClients - before.droppedByClients, droppedByServer: now.droppedByServer - before.droppedByServer };
+    say(`N=${n} ${variant} ${phase}: the page received ${fmt(during.events)} events; ${fmt(during.droppedByClients)} left out by the clients' streams, ${fmt(during.droppedByServer)} by the server`);
+    return during;
+  };
   try {
     say(`N=${n} ${variant}: starting ${n} clients with ${description}...`);
     await cluster.up();
+    if (watched) watcher = await Watcher.start(cluster.configPath, cluster.root);
+    let before = watcher?.counts();
     result.contended1 = await measureLoad(cluster, cluster.ids, 1, t);
     say(`N=${n} ${variant} contended-1: ${describeThroughput(result.contended1)}`);
+    result.watchedContended1 = seen(before, 'contended-1');
+    before = watcher?.counts();
     result.batched = await measureLoad(cluster, cluster.ids, o.outstanding, t);
     say(`N=${n} ${variant} batched: ${describeThroughput(result.batched)}`);
+    result.watchedBatched = seen(before, 'batched');
     result.endCheck = await cluster.endCheck();
     say(`N=${n} ${variant} end check: ${result.endCheck.passed ? 'PASSED' : 'FAILED'}: ${result.endCheck.detail}`);
   } catch (e) {
     result.error = e instanceof Error ? e.message : String(e);
     say(`N=${n} ${variant}: ERROR ${result.error}`);
   }
+  await watcher?.stop();
   await cluster.down();
   rmSync(root, { recursive: true, force: true });
   return result;
@@ -385,7 +407,7 @@ export function registerBench(program: Command): void {
     .option('--transfers <n>', 'memory phase: run batched load until this many transfers are committed, sampling RSS every second (0 = skip; 1000000 for the long run)', parseCount(0), 0)
     .option('--out <dir>', 'where the JSON result goes', path.join('bench', 'results'))
     .option('--profile <dir>', 'run the clients under node --cpu-prof, write their profiles to <dir>/n<N>/ and print where the time goes')
-    .addOption(new Option('--compare <list>', `settings to measure beside the defaults, each on a cluster of its own: ${Object.keys(VARIANTS).join(', ')} (comma-separated), or none`).argParser(parseVariants).default(Object.keys(VARIANTS), Object.keys(VARIANTS).join(',')))
+    .addOption(new Option('--compare <list>', `settings to measure beside the defaults, each on a cluster of its own: ${Object.keys(VARIANTS).join(', ')} (comma-separated), or none`).argParser(parseVariants).default([...DEFAULT_COMPARE], DEFAULT_COMPARE.join(',')))
     .action(async (opts: { clients: number[]; duration: number; outstanding: number; phases: Phase[]; transfers: number; out: string; profile?: string; compare: Variant[] }) => {
       const command = `client bench ${process.argv.slice(3).join(' ')}`.trim();
       const result = await runBench(

@@ -6,6 +6,7 @@
  * records the channel, so the snapshot's channel state holds it, and the cut drawn through the
  * record points has it crossing.
  */
+import { describeMessage } from '../core/describe.js';
 import { formatCents } from '../core/money.js';
 import type { NodeId } from '../core/types.js';
 import type { SnapshotAnswer, TransferAnswer } from '../daemon/api.js';
@@ -64,11 +65,11 @@ export class Demo {
       await client(a).link(c, { held: false });
       held = false;
       const [t, s] = await Promise.all([transfer, snapshot]);
-      const inFlight = s instanceof Error || !s.ok ? [] : s.record.channels.flatMap((ch) => (ch.messages.length > 0 ? [`${ch.from} -> ${ch.to}: ${ch.messages.length}`] : []));
+      const inFlight = s instanceof Error || !s.ok ? [] : s.record.channels.flatMap((ch) => (ch.messages.length > 0 ? [`${ch.from} -> ${ch.to}: ${ch.messages.map(describeMessage).join('; ')}`] : []));
       const snapText = s instanceof Error ? `the snapshot failed: ${s.message}` : s.ok ? `snapshot ${s.record.id}: ${s.record.verdict}; in flight across the cut: ${inFlight.length > 0 ? inFlight.join(', ') : 'nothing'}` : `snapshot ${s.id} failed: ${s.error}`;
-      const transferText = t instanceof Error ? `the transfer failed: ${t.message}` : t.ok ? `the transfer committed block #${t.block}` : `the transfer failed: ${t.error}`;
+      const transferText = t instanceof Error ? `client${a}'s transfer failed: ${t.message}` : t.ok ? `client${a}'s transfer committed block #${t.block}` : `client${a}'s transfer failed: ${t.error}`;
       const ok = !(s instanceof Error) && s.ok && s.record.verified && inFlight.length > 0;
-      say(5, `${snapText}. ${transferText}.`, true);
+      say(5, `${snapText}; ${transferText}.`, true);
       return { ok, text: `demo: ${snapText}; ${transferText}` };
     } catch (e) {
       const why = e instanceof Error ? e.message : String(e);

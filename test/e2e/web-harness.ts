@@ -78,7 +78,7 @@ export async function captureLiveView(url: string, target: string): Promise<void
   const browser = await launchBrowser();
   try {
     const problems: string[] = [];
-    const page = await openPage(browser, url, problems, { width: 1440, height: 900 });
+    const page = await openPage(browser, url, problems, { width: 1440, height: 1250 });
     await untilConnected(page);
     await page.click('[data-action="demo"]');
     await page.waitForSelector('#demo[data-done="true"]', { timeout: 60_000 });
