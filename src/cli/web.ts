@@ -10,6 +10,8 @@ import { type ClientState, clientsAnswering } from '../cluster/spawner.js';
 import { type ClusterConfig, MIN_SECRET_LENGTH, nodeIds } from '../daemon/config.js';
 import { reachableFromOtherMachines } from '../daemon/listen.js';
 import type { Processes } from '../web/actions.js';
+import { isTraceError } from '../trace/errors.js';
+import { resolveSources } from '../trace/load.js';
 import { webToken } from '../web/access.js';
 import { WebServer } from '../web/server.js';
 import type { ClusterSession } from './cluster/session.js';
@@ -107,6 +109,15 @@ export async function runWeb(o: WebCliOptions): Promise<void> {
   const ids = nodeIds(config);
   const dataDir = (id: NodeId): string => path.join(root, `client-${id}`);
   const replay = o.replay === undefined || o.replay === false ? undefined : o.replay === true || o.replay.length === 0 ? ids.map(dataDir) : o.replay;
+  if (replay) {
+    // A source that cannot be read is said now, not when the page first asks for it.
+    try {
+      resolveSources(replay);
+    } catch (e) {
+      if (isTraceError(e)) fail(`client web --replay: ${e.message}`);
+      throw e;
+    }
+  }
   let web: WebServer;
   try {
     web = await WebServer.start({
@@ -136,7 +147,7 @@ export async function runWeb(o: WebCliOptions): Promise<void> {
           : '',
     );
   }
-  process.stdout.write('Ctrl-C stops the page (the clients go on)\n');
+  process.stdout.write(replay ? 'Ctrl-C stops the page\n' : 'Ctrl-C stops the page (the clients go on)\n');
   let stopping = false;
   const stop = (): void => {
     if (stopping) return;

@@ -119,6 +119,28 @@ describe('client web, from the outside', () => {
     expect((await request(`${web.url}%2e%2e/package.json`)).status).toBe(404);
   });
 
+  it('replays a saved run on its own, summed up as client trace sums it up, and says at once when a source is missing', async () => {
+    const dirs = [1, 2, 3].map((id) => cluster.dataDir(id));
+    const traced = await runClientCli(['trace', ...dirs]);
+    expect(traced.code, traced.stderr).toBe(0);
+    const replay = await startWeb(['--replay', ...dirs, '--port', '0', '--config', cluster.configPath]);
+    try {
+      expect(replay.output()).toContain(`replay of ${dirs.join(', ')}: http://127.0.0.1:`);
+      const hello = (await readEvents(`${replay.url}events`, 300)).events[0]!.item;
+      expect(hello).toMatchObject({ t: 'hello', mode: 'replay' });
+      const data = JSON.parse((await request(`${replay.url}api/replay`)).body) as { summary: string; events: unknown[] };
+      // The clients are idle now: the page's run is the one client trace read.
+      expect(data.summary).toBe(traced.stdout.split('\n')[0]);
+      expect(data.summary).toMatch(/^3 clients, \d+ events, \d+ messages matched/);
+      expect(data.events.length).toBeGreaterThan(5);
+    } finally {
+      await replay.stop();
+    }
+    const missing = await runClientCli(['web', '--replay', `${cluster.dir}/client-9`, '--port', '0']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toBe(`client: client web --replay: no such data dir or trace file: ${cluster.dir}/client-9\n`);
+  });
+
   it('holds, lists and releases a link through client ctl', async () => {
     const held = await cluster.ctl(1, 'link', 'hold', '3');
     expect(held.code, held.stderr).toBe(0);
