@@ -101,8 +101,9 @@ function handle(item) {
       state.lanes?.update(item);
       return schedule();
     case 'rates':
+      // Once a second: also what tells the page the load is over, when nothing else comes.
       state.rates = item;
-      return;
+      return schedule();
     case 'ev':
       return event(item);
     case 'snapshot': {
@@ -292,13 +293,14 @@ function onPoint(e) {
   if (!g || redrawing) return;
   const id = /** @type {SVGElement} */ (g).dataset.id ?? '';
   const ev = state.store.byId.get(id);
-  if (!ev) return;
+  if (!ev || (e.type === 'mousemove' && id === state.hovered)) return;
   state.hovered = id;
   showDetails($('details'), ev, state.store.nodes, (from, to) => state.replay === null && linkHeld(from, to));
   highlight(id);
 }
 
-svg.addEventListener('mouseover', onPoint);
+// The pointer's own moves, not 'mouseover': a redraw under a resting pointer is no new choice.
+svg.addEventListener('mousemove', onPoint);
 svg.addEventListener('focusin', onPoint);
 svg.addEventListener('mouseleave', unlight);
 svg.addEventListener('focusout', unlight);

@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ControlClient } from '../../src/daemon/control/client.js';
 import { BIN, Cluster, ROOT, closeAllClusters, killAndWait, makeTempDir, track, waitFor } from './harness.js';
 import { CHROMIUM, HAVE_BROWSER, IN_CI, type WebProcess, launchBrowser, openPage, startWeb, untilConnected, untilCount } from './web-harness.js';
 
@@ -139,7 +140,9 @@ describe.skipIf(!HAVE_BROWSER)('the live view of three running clients (client w
     expect(r.code, r.stdout + r.stderr).toBe(0);
     await waitFor('the paused count', async () => /paused: [1-9]\d* new events wait/.test(await page.locator('#paused-count').innerText()), 5_000);
     expect(await page.locator('g.msg').count()).toBe(frozen);
-    await page.click('[data-action="pause"]');
+    // From the keyboard, as every control works.
+    await page.focus('[data-action="pause"]');
+    await page.keyboard.press('Enter');
     await untilCount(page, 'g.cs[data-block="4"]', 1);
   });
 
@@ -162,6 +165,37 @@ describe.skipIf(!HAVE_BROWSER)('the live view of three running clients (client w
     await untilCount(page, 'g.msg', 0);
     await page.click('[data-action="live"]');
     await page.waitForSelector('#replay-bar[hidden]', { state: 'attached', timeout: 5_000 });
+  });
+
+  it('under load shows the rates per channel, draws only a window after 10,000 events, and still answers its controls', async () => {
+    const conns = await Promise.all([1, 2, 3].map((id) => ControlClient.connect(cluster.dataDir(id))));
+    const counted = async (): Promise<number> => Number(/^(\d+) events/.exec(await page.locator('#counts').innerText())?.[1] ?? 0);
+    let loading = true;
+    let done = 0;
+    // Each client keeps 20 transfers of a cent in flight to the next: lock rounds back to back.
+    const pump = async (k: number): Promise<void> => {
+      while (loading) {
+        await conns[k]!.transfer(((k + 1) % 3) + 1, 1);
+        done++;
+      }
+    };
+    const load = Promise.all([0, 1, 2].flatMap((k) => Array.from({ length: 20 }, () => pump(k))));
+    try {
+      await page.waitForSelector('#rates[data-active="true"]', { timeout: 10_000 });
+      expect(await page.locator('#rates-list li[data-rate]').count()).toBeGreaterThan(0);
+      await page.click('[data-action="pause"]');
+      expect(await page.locator('[data-action="pause"]').getAttribute('aria-pressed')).toBe('true');
+      await page.click('[data-action="pause"]');
+      await waitFor('the page to have been sent 10,000 events', async () => (await counted()) > 10_000, 60_000);
+    } finally {
+      loading = false;
+      await load;
+      for (const c of conns) c.close();
+    }
+    expect(done).toBeGreaterThan(100);
+    // Whatever the run's length, the diagram holds the columns on screen only.
+    expect(await page.locator('g.ev').count()).toBeLessThan(1500);
+    await waitFor('the rates to go once the load stops', async () => (await page.locator('#rates').getAttribute('data-active')) === 'false', 10_000);
   });
 
   it('has had no page error, and its picture is a real one', async () => {

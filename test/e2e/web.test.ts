@@ -6,6 +6,10 @@
  */
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { ControlClient } from '../../src/daemon/control/client.js';
+import type { StreamItem } from '../../src/daemon/control/protocol.js';
 import { Cluster, closeAllClusters, makeTempDir, runClientCli, waitFor } from './harness.js';
 import { type WebProcess, startWeb } from './web-harness.js';
 
@@ -161,6 +165,26 @@ describe('client web, from the outside', () => {
     expect(done.code, done.stdout).toBe(0);
     expect(done.stdout).toMatch(/^SUCCESS/);
     expect((await cluster.ctl(1, 'link', 'hold', '1')).stdout).toContain('error: link: client1 has no link to itself');
+  });
+});
+
+describe('a client run with --no-trace', () => {
+  afterAll(closeAllClusters);
+
+  it('writes no trace file, yet streams its trace events to a subscriber', async () => {
+    const cluster = await Cluster.start({ n: 2, allArgs: ['--no-trace'] });
+    const sub = await ControlClient.connect(cluster.dataDir(2));
+    const items: StreamItem[] = [];
+    try {
+      await sub.subscribe((item) => items.push(item));
+      expect((await cluster.ctl(1, 'transfer', '2', '1')).code).toBe(0);
+      await waitFor('client2 to stream the transfer', () => items.some((i) => i.type === 'trace' && i.events.some((e) => e.kind === 'commit')), 5_000);
+      const kinds = new Set(items.flatMap((i) => (i.type === 'trace' ? i.events.map((e) => e.kind) : [])));
+      expect(kinds).toEqual(new Set(['receive', 'send', 'commit']));
+      expect(existsSync(path.join(cluster.dataDir(2), 'trace.jsonl'))).toBe(false);
+    } finally {
+      sub.close();
+    }
   });
 });
 
