@@ -228,12 +228,15 @@ async function runVariant(n: number, variant: Variant, o: BenchOptions): Promise
   const cluster = new BenchCluster({ size: n, root, clientArgs: args, env });
   const t = { warmupS: warmupFor(o.durationS), durationS: o.durationS };
   let watcher: Watcher | null = null;
-  /** What the page received during one phase, and says so. */
+  let since = Date.now();
+  /** What the page received during one phase, and what its server cost, and says so. */
   const seen = (before: WatchCounts | undefined, phase: string): WatchCounts | undefined => {
     if (watcher === null || before === undefined) return undefined;
     const now = watcher.counts();
-    const during = { events: now.events - before.events, droppedByClients: now.droppedByClients - before.droppedByClients, droppedByServer: now.droppedByServer - before.droppedByServer };
-    say(`N=${n} ${variant} ${phase}: the page received ${fmt(during.events)} events; ${fmt(during.droppedByClients)} left out by the clients' streams, ${fmt(during.droppedByServer)} by the server`);
+    const during = { events: now.events - before.events, droppedByClients: now.droppedByClients - before.droppedByClients, droppedByServer: now.droppedByServer - before.droppedByServer, serverCpuS: now.serverCpuS - before.serverCpuS };
+    const cores = during.serverCpuS / Math.max(0.001, (Date.now() - since) / 1000);
+    const count = (x: number): string => fmt(x, 0);
+    say(`N=${n} ${variant} ${phase}: the page received ${count(during.events)} events; ${count(during.droppedByClients)} left out by the clients' streams, ${count(during.droppedByServer)} by the server; client web used ${fmt(cores, 2)} cores`);
     return during;
   };
   try {
@@ -241,10 +244,12 @@ async function runVariant(n: number, variant: Variant, o: BenchOptions): Promise
     await cluster.up();
     if (watched) watcher = await Watcher.start(cluster.configPath, cluster.root);
     let before = watcher?.counts();
+    since = Date.now();
     result.contended1 = await measureLoad(cluster, cluster.ids, 1, t);
     say(`N=${n} ${variant} contended-1: ${describeThroughput(result.contended1)}`);
     result.watchedContended1 = seen(before, 'contended-1');
     before = watcher?.counts();
+    since = Date.now();
     result.batched = await measureLoad(cluster, cluster.ids, o.outstanding, t);
     say(`N=${n} ${variant} batched: ${describeThroughput(result.batched)}`);
     result.watchedBatched = seen(before, 'batched');

@@ -8,6 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cpuSeconds } from './proc.js';
 
 const CLIENT_BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'client.js');
 
@@ -18,6 +19,8 @@ export interface WatchCounts {
   readonly droppedByClients: number;
   /** Events the server left out for the page (the page fell behind). */
   readonly droppedByServer: number;
+  /** CPU seconds the page's server (`client web`) has used. */
+  readonly serverCpuS: number;
 }
 
 export class Watcher {
@@ -81,7 +84,13 @@ export class Watcher {
   }
 
   counts(): WatchCounts {
-    return { events: this.events, droppedByClients: [...this.droppedAt.values()].reduce((a, b) => a + b, 0), droppedByServer: this.droppedByServer };
+    const pid = this.child.pid;
+    return {
+      events: this.events,
+      droppedByClients: [...this.droppedAt.values()].reduce((a, b) => a + b, 0),
+      droppedByServer: this.droppedByServer,
+      serverCpuS: (pid === undefined ? null : cpuSeconds(pid)) ?? 0,
+    };
   }
 
   async stop(): Promise<void> {

@@ -30,6 +30,9 @@ export interface EventSink {
   once(event: 'drain', f: () => void): unknown;
 }
 
+/** The most one write to a page carries (a page that reads fast gets the rest at once after). */
+const CHUNK_BYTES = 256 * 1024;
+
 const sse = (json: string, id: string | null): string => `${id === null ? '' : `id: ${id}\n`}data: ${json}\n\n`;
 
 export class PageStream {
@@ -94,30 +97,23 @@ export class PageStream {
     });
   }
 
-  private write(text: string): boolean {
-    if (!this.sink.write(text)) {
-      this.blocked = true;
-      return false;
-    }
-    return true;
-  }
-
+  /** Writes what waits, in one write of at most CHUNK_BYTES: the drop count, the states, then history in order. */
   private pump(): void {
     if (this.closed || this.blocked) return;
-    let open = true;
+    const parts: string[] = [];
     if (this.dropped > this.droppedSaid) {
       this.droppedSaid = this.dropped;
       const item: DirectItem = { t: 'dropped', where: 'server', count: this.dropped };
-      open = this.write(sse(JSON.stringify(item), null));
+      parts.push(sse(JSON.stringify(item), null));
     }
-    for (const [key, text] of this.states) {
-      if (!open) break;
-      this.states.delete(key);
-      open = this.write(text);
-    }
-    while (open && this.head < this.queue.length) {
-      open = this.write(this.queue[this.head]!);
+    for (const text of this.states.values()) parts.push(text);
+    this.states.clear();
+    let bytes = 0;
+    while (this.head < this.queue.length && bytes < CHUNK_BYTES) {
+      const text = this.queue[this.head]!;
       this.head++;
+      bytes += text.length;
+      parts.push(text);
     }
     if (this.head >= this.queue.length) {
       this.queue = [];
@@ -126,7 +122,11 @@ export class PageStream {
       this.queue = this.queue.slice(this.head);
       this.head = 0;
     }
-    if (!open) this.waitForDrain();
+    if (parts.length === 0) return;
+    if (!this.sink.write(parts.join(''))) {
+      this.blocked = true;
+      this.waitForDrain();
+    } else if (this.head < this.queue.length) this.schedule();
   }
 
   private waitForDrain(): void {

@@ -138,7 +138,10 @@ describe('the subscription queue', () => {
     const out = {
       lines: [] as string[],
       backlogBytes: 1 << 20,
-      write: (text: string) => void out.lines.push(text),
+      write: (text: string) => {
+        out.lines.push(...text.split('\n').filter(Boolean).map((l) => `${l}\n`));
+        return out.backlogBytes < 1000;
+      },
       backlog: () => out.backlogBytes,
       onDrain: (f: () => void) => void (onDrain = f),
       drain: () => {
@@ -154,7 +157,7 @@ describe('the subscription queue', () => {
   it('holds at most its byte bound while stalled, keeps the latest state apart, and sends the count first', async () => {
     const fake = fakeClient();
     const out = stalledOutput();
-    const sub = new Subscription(3, fake.api, fake.live, out, { maxQueuedBytes: 10_000, highWaterBytes: 1000, statusEveryMs: 20 });
+    const sub = new Subscription(3, fake.api, fake.live, out, { maxQueuedBytes: 10_000, highWaterBytes: 1000, statusEveryMs: 20, flushAfterMs: 5 });
     sub.start();
     for (let i = 0; i < 1000; i++) fake.live.emit(traceItem(i, 100));
     fake.setClock(5);
@@ -162,7 +165,7 @@ describe('the subscription queue', () => {
     expect(out.lines).toEqual([]);
     expect(sub.droppedEvents).toBeGreaterThan(900);
     out.drain();
-    await sleep(10);
+    await sleep(30);
     const frames = out.lines.map((l) => JSON.parse(l) as { id: number; stream: StreamItem });
     expect(frames.every((f) => f.id === 3)).toBe(true);
     expect(frames[0]?.stream).toEqual({ type: 'dropped', events: sub.droppedEvents });

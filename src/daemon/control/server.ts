@@ -203,9 +203,7 @@ export class ControlServer {
   private subscribe(id: number, socket: net.Socket): Subscription | null {
     if (this.live === null) return null;
     return new Subscription(id, this.api, this.live, {
-      write: (text) => {
-        if (socket.writable) socket.write(text);
-      },
+      write: (text) => (socket.writable ? socket.write(text) : true),
       backlog: () => socket.writableLength,
       onDrain: (f) => socket.once('drain', f),
     });

@@ -18,13 +18,19 @@ export interface SubscriptionLimits {
   readonly highWaterBytes: number;
   /** How often the state is looked at (and sent when it changed). */
   readonly statusEveryMs: number;
+  /**
+   * What is queued leaves this long after the first of it, in one write: under load a client
+   * steps thousands of times a second, and a write per step would cost it more than the step.
+   */
+  readonly flushAfterMs: number;
 }
 
-export const SUBSCRIPTION_LIMITS: SubscriptionLimits = { maxQueuedBytes: 4 * 1024 * 1024, highWaterBytes: 1024 * 1024, statusEveryMs: 200 };
+export const SUBSCRIPTION_LIMITS: SubscriptionLimits = { maxQueuedBytes: 4 * 1024 * 1024, highWaterBytes: 1024 * 1024, statusEveryMs: 200, flushAfterMs: 20 };
 
 /** Where a subscription writes: its connection's socket. */
 export interface SubscriptionOutput {
-  write(text: string): void;
+  /** False when the socket's buffer is full: 'drain' follows. */
+  write(text: string): boolean;
   /** Bytes written and not yet taken by the kernel. */
   backlog(): number;
   /** Calls `f` once the backlog has drained. */
@@ -44,6 +50,7 @@ export class Subscription {
   private stopped = false;
   private unwatch: (() => void) | null = null;
   private timer: NodeJS.Timeout | null = null;
+  private flushTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly id: number,
@@ -66,6 +73,8 @@ export class Subscription {
     this.unwatch = null;
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+    if (this.flushTimer !== null) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
     this.queue = [];
     this.head = 0;
     this.queuedBytes = 0;
@@ -108,33 +117,44 @@ export class Subscription {
     this.schedule();
   }
 
-  private schedule(): void {
+  /** A pump `flushAfterMs` from now (or at once, `soon`: the rest of what the socket already takes). */
+  private schedule(soon = false): void {
     if (this.scheduled || this.waitingForDrain) return;
     this.scheduled = true;
-    setImmediate(() => {
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = null;
       this.scheduled = false;
       this.pump();
-    });
+    }, soon ? 0 : this.limits.flushAfterMs);
   }
 
-  /** Writes while the socket takes it: the drop count, the latest state, then the queue in order. */
+  /** Writes what the socket takes, in one write: the drop count, the latest state, then the queue in order. */
   private pump(): void {
     if (this.stopped) return;
-    const full = (): boolean => this.out.backlog() >= this.limits.highWaterBytes;
-    if (this.dropped > this.droppedSaid && !full()) {
-      this.droppedSaid = this.dropped;
-      this.out.write(`{"id":${this.id},"stream":{"type":"dropped","events":${this.dropped}}}\n`);
+    const room = this.limits.highWaterBytes - this.out.backlog();
+    if (room <= 0) {
+      this.awaitDrain();
+      return;
     }
-    if (this.status !== null && !full()) {
-      this.out.write(this.status);
+    const parts: string[] = [];
+    let bytes = 0;
+    if (this.dropped > this.droppedSaid) {
+      this.droppedSaid = this.dropped;
+      parts.push(`{"id":${this.id},"stream":{"type":"dropped","events":${this.dropped}}}\n`);
+    }
+    if (this.status !== null) {
+      parts.push(this.status);
+      bytes += this.status.length;
       this.status = null;
     }
-    while (this.head < this.queue.length && !full()) {
+    while (this.head < this.queue.length && bytes < room) {
       const text = this.queue[this.head]!;
       this.head++;
       this.queuedBytes -= text.length;
-      this.out.write(text);
+      bytes += text.length;
+      parts.push(text);
     }
+    const taken = parts.length === 0 || this.out.write(parts.join(''));
     if (this.head === this.queue.length) {
       this.queue = [];
       this.head = 0;
@@ -142,12 +162,19 @@ export class Subscription {
       this.queue = this.queue.slice(this.head);
       this.head = 0;
     }
-    if (this.head < this.queue.length || this.status !== null || this.dropped > this.droppedSaid) {
-      this.waitingForDrain = true;
-      this.out.onDrain(() => {
-        this.waitingForDrain = false;
-        this.pump();
-      });
+    if (this.head < this.queue.length || this.dropped > this.droppedSaid) {
+      // A full socket says so and drains; one that took it all gets the rest at the next flush.
+      if (taken) this.schedule(true);
+      else this.awaitDrain();
     }
+  }
+
+  private awaitDrain(): void {
+    if (this.waitingForDrain) return;
+    this.waitingForDrain = true;
+    this.out.onDrain(() => {
+      this.waitingForDrain = false;
+      this.pump();
+    });
   }
 }
