@@ -8,7 +8,9 @@
  * client's stream lags). Such a receive, and every later event of its client, waits until the
  * send comes; events leave here in a causal order, so the page always has the send first.
  * Waiting is bounded: past `maxHeld` events or `maxWaitMs`, the receive is placed without its send
- * (marked unmatched: its send was dropped, or never streamed), and its client goes on.
+ * (marked unmatched: its send was dropped, or never streamed), and its client goes on. A stream
+ * that leaves events out (a subscriber that fell behind) costs no wait: channels are FIFO, so once
+ * a later send on the receive's channel has come, its own send never will.
  */
 import type { TraceEvent } from '../core/trace-events.js';
 import type { NodeId } from '../core/types.js';
@@ -64,6 +66,10 @@ export class LiveMerge {
   private readonly sends = new Map<string, readonly number[]>();
   /** Message key -> the lane whose first held event is its receive. */
   private readonly waitingOn = new Map<string, Lane>();
+  /** Per channel, the receive waiting for its send (one at most: only its receiver's lane reads it). */
+  private readonly waitingOnChannel = new Map<string, { readonly seq: number; readonly lane: Lane }>();
+  /** Per channel, the highest send placed (the oldest channels are forgotten first). */
+  private readonly lastSent = new Map<string, number>();
   /** Lanes whose held events may go on now. */
   private ready: Lane[] = [];
 
@@ -118,7 +124,13 @@ export class LiveMerge {
     const key = messageKey(e);
     const sent = this.sends.get(key);
     if (sent === undefined) {
+      // A later message on this channel was sent already: this one's send was left out of its stream.
+      if ((this.lastSent.get(e.chan) ?? 0) > e.seq) {
+        this.apply(lane, e, null, true);
+        return true;
+      }
       this.waitingOn.set(key, lane);
+      this.waitingOnChannel.set(e.chan, { seq: e.seq, lane });
       return false;
     }
     this.sends.delete(key);
@@ -130,7 +142,10 @@ export class LiveMerge {
   private giveUp(lane: Lane): void {
     const e = lane.held[lane.head];
     if (e === undefined) return;
-    if (e.kind === 'receive') this.waitingOn.delete(messageKey(e));
+    if (e.kind === 'receive') {
+      this.waitingOn.delete(messageKey(e));
+      this.waitingOnChannel.delete(e.chan);
+    }
     lane.head++;
     this.apply(lane, e, null, true);
     this.ready.push(lane);
@@ -168,10 +183,21 @@ export class LiveMerge {
     const key = messageKey(e);
     this.sends.set(key, vc);
     if (this.sends.size > this.o.maxSends) this.sends.delete(this.sends.keys().next().value!);
+    this.lastSent.delete(e.chan);
+    this.lastSent.set(e.chan, e.seq);
+    if (this.lastSent.size > this.o.maxSends) this.lastSent.delete(this.lastSent.keys().next().value!);
     const waiting = this.waitingOn.get(key);
     if (waiting !== undefined) {
       this.waitingOn.delete(key);
+      this.waitingOnChannel.delete(e.chan);
       this.ready.push(waiting);
+      return;
+    }
+    // The receive waiting on this channel is for an earlier message, whose send was left out.
+    const skipped = this.waitingOnChannel.get(e.chan);
+    if (skipped !== undefined && skipped.seq < e.seq) {
+      this.waitingOnChannel.delete(e.chan);
+      this.giveUp(skipped.lane);
     }
   }
 }
