@@ -248,8 +248,12 @@ export function showRates(panel, list, rates, active) {
   panel.hidden = !active;
   panel.dataset.active = String(active);
   if (!active) return;
+  const total = rates.channels.reduce((/** @type {number} */ n, /** @type {any} */ c) => n + c.count, 0);
   list.replaceChildren(
-    h('li', {}, `${rates.perSecond} events/s: the diagram redraws once a second; messages per channel:`),
-    ...rates.channels.map((/** @type {any} */ c) => h('li', { 'data-rate': `${c.from}>${c.to}` }, `${c.from} → ${c.to}: ${c.count}/s (${Object.entries(c.types).map(([t, n]) => `${t} ${n}`).join(', ')})`)),
+    h('li', {}, `${total} messages/s; the diagram shows ${rates.perSecond} events/s of them and redraws once a second. Per channel:`),
+    ...rates.channels.map((/** @type {any} */ c) => {
+      const drawn = Object.entries(c.types).map(([t, n]) => `${t} ${n}`).join(', ');
+      return h('li', { 'data-rate': `${c.from}>${c.to}` }, `${c.from} → ${c.to}: ${c.count}/s${drawn === '' ? '' : ` (drawn: ${drawn})`}`);
+    }),
   );
 }

@@ -14,7 +14,7 @@ import type { ThroughputResult } from './load.js';
 import { type MemoryLongRun, type SnapshotResult, type UncontendedResult, measureLoad, rssOf, runMemory, runSnapshots, runUncontended, warmupFor } from './phases.js';
 import { type ProfileSummary, renderProfile, summariseProfiles } from './profile.js';
 import { fmt } from './stats.js';
-import { type WatchCounts, Watcher } from './watcher.js';
+import { type WatchCounts, type WatchedResult, measureWatched } from './watcher.js';
 
 export const PHASES = ['baseline', 'uncontended', 'contended-1', 'batched', 'snapshots', 'memory'] as const;
 export type Phase = (typeof PHASES)[number];
@@ -50,9 +50,8 @@ export interface VariantResult {
   readonly description: string;
   contended1?: ThroughputResult;
   batched?: ThroughputResult;
-  /** With a live view watching: what its page received during each phase. */
-  watchedContended1?: WatchCounts;
-  watchedBatched?: WatchCounts;
+  /** `watched`: contended-1 without and with a page, on this cluster alone, and what the page got. */
+  watched?: WatchedResult;
   endCheck?: EndCheck;
   error?: string;
 }
@@ -227,39 +226,30 @@ async function runVariant(n: number, variant: Variant, o: BenchOptions): Promise
   const root = mkdtempSync(path.join(os.tmpdir(), `ll-bench-${n}-${variant}-`));
   const cluster = new BenchCluster({ size: n, root, clientArgs: args, env });
   const t = { warmupS: warmupFor(o.durationS), durationS: o.durationS };
-  let watcher: Watcher | null = null;
-  let since = Date.now();
-  /** What the page received during one phase, and what its server cost, and says so. */
-  const seen = (before: WatchCounts | undefined, phase: string): WatchCounts | undefined => {
-    if (watcher === null || before === undefined) return undefined;
-    const now = watcher.counts();
-    const during = { events: now.events - before.events, droppedByClients: now.droppedByClients - before.droppedByClients, droppedByServer: now.droppedByServer - before.droppedByServer, serverCpuS: now.serverCpuS - before.serverCpuS };
-    const cores = during.serverCpuS / Math.max(0.001, (Date.now() - since) / 1000);
-    const count = (x: number): string => fmt(x, 0);
-    say(`N=${n} ${variant} ${phase}: the page received ${count(during.events)} events; ${count(during.droppedByClients)} left out by the clients' streams, ${count(during.droppedByServer)} by the server; client web used ${fmt(cores, 2)} cores`);
-    return during;
-  };
+  const pageSaw = (page: WatchCounts, cores: number): string =>
+    `the page received ${fmt(page.events, 0)} events; ${fmt(page.droppedByClients, 0)} left out by the clients' streams, ${fmt(page.droppedByServer, 0)} by the server; client web used ${fmt(cores, 2)} cores`;
   try {
     say(`N=${n} ${variant}: starting ${n} clients with ${description}...`);
     await cluster.up();
-    if (watched) watcher = await Watcher.start(cluster.configPath, cluster.root);
-    let before = watcher?.counts();
-    since = Date.now();
-    result.contended1 = await measureLoad(cluster, cluster.ids, 1, t);
-    say(`N=${n} ${variant} contended-1: ${describeThroughput(result.contended1)}`);
-    result.watchedContended1 = seen(before, 'contended-1');
-    before = watcher?.counts();
-    since = Date.now();
-    result.batched = await measureLoad(cluster, cluster.ids, o.outstanding, t);
-    say(`N=${n} ${variant} batched: ${describeThroughput(result.batched)}`);
-    result.watchedBatched = seen(before, 'batched');
+    if (watched) {
+      const w = await measureWatched(cluster, t, o.outstanding);
+      result.watched = w;
+      result.contended1 = w.contended1.with;
+      result.batched = w.batched.with;
+      say(`N=${n} ${variant} contended-1 on one cluster, without / with / with / without a page (${fmt(o.durationS / 2)} s each): ${fmt(w.contended1.withoutPerSec)} -> ${fmt(w.contended1.withPerSec)} transfers/s: ${fmt(w.contended1.lostPct, 1)}% lost; ${pageSaw(w.contended1.page, w.contended1.serverCores)}`);
+      say(`N=${n} ${variant} batched: ${describeThroughput(w.batched.with)}; ${pageSaw(w.batched.page, w.batched.serverCores)}`);
+    } else {
+      result.contended1 = await measureLoad(cluster, cluster.ids, 1, t);
+      say(`N=${n} ${variant} contended-1: ${describeThroughput(result.contended1)}`);
+      result.batched = await measureLoad(cluster, cluster.ids, o.outstanding, t);
+      say(`N=${n} ${variant} batched: ${describeThroughput(result.batched)}`);
+    }
     result.endCheck = await cluster.endCheck();
     say(`N=${n} ${variant} end check: ${result.endCheck.passed ? 'PASSED' : 'FAILED'}: ${result.endCheck.detail}`);
   } catch (e) {
     result.error = e instanceof Error ? e.message : String(e);
     say(`N=${n} ${variant}: ERROR ${result.error}`);
   }
-  await watcher?.stop();
   await cluster.down();
   rmSync(root, { recursive: true, force: true });
   return result;
@@ -350,6 +340,12 @@ export function renderTable(r: BenchResult): string {
     const versus = (mine: ThroughputResult | undefined, base: ThroughputResult | undefined): string =>
       mine ? `${fmt(mine.transfersPerSec)}${base && base.transfersPerSec > 0 ? ` (${mine.transfersPerSec >= base.transfersPerSec ? '+' : ''}${fmt((mine.transfersPerSec / base.transfersPerSec - 1) * 100, 1)}%)` : ''}` : '-';
     row(`${variant}: contended-1 transfers/s (vs defaults)`, (x) => versus(of(x)?.contended1, x.contended1));
+    if (VARIANTS[variant].watched) {
+      row('watched: contended-1 without / with a page, one cluster (A-B-B-A)', (x) => {
+        const w = of(x)?.watched?.contended1;
+        return w ? `${fmt(w.withoutPerSec)} / ${fmt(w.withPerSec)} (${fmt(-w.lostPct, 1)}%)` : '-';
+      });
+    }
     row(`${variant}: batched transfers/s (vs defaults)`, (x) => versus(of(x)?.batched, x.batched));
   }
 

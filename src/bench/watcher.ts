@@ -1,13 +1,16 @@
 /**
  * A live view watching the benchmark's cluster, as a person with the page open would: a
  * `client web` process subscribed to every client, and a reader of its event stream standing in
- * for the browser (it reads every item as it comes and counts them). What it costs the clients
- * is what `client bench --compare watched` measures.
+ * for the browser (it reads every item as it comes and counts them); and what it costs the
+ * clients, which `client bench --compare watched` measures.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { BenchCluster } from './cluster.js';
+import type { ThroughputResult } from './load.js';
+import { type Timing, measureLoad, warmupFor } from './phases.js';
 import { cpuSeconds } from './proc.js';
 
 const CLIENT_BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'client.js');
@@ -93,6 +96,7 @@ export class Watcher {
     };
   }
 
+  /** Ends the stream and stops `client web` (a second call does nothing). */
   async stop(): Promise<void> {
     this.request.destroy();
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
@@ -100,5 +104,62 @@ export class Watcher {
       this.child.once('exit', () => resolve());
       this.child.kill('SIGTERM');
     });
+  }
+}
+
+/** What a page watching costs one cluster, measured on that cluster alone. */
+export interface WatchedResult {
+  /** contended-1 without, with, with and without a page watching, each for half the duration. */
+  readonly contended1: {
+    readonly withoutPerSec: number;
+    readonly withPerSec: number;
+    /** 100 × (1 − with / without). */
+    readonly lostPct: number;
+    readonly with: ThroughputResult;
+    readonly page: WatchCounts;
+    /** Cores `client web` used while the page watched. */
+    readonly serverCores: number;
+  };
+  readonly batched: { readonly with: ThroughputResult; readonly page: WatchCounts; readonly serverCores: number };
+}
+
+const minus = (a: WatchCounts, b: WatchCounts): WatchCounts => ({
+  events: a.events - b.events,
+  droppedByClients: a.droppedByClients - b.droppedByClients,
+  droppedByServer: a.droppedByServer - b.droppedByServer,
+  serverCpuS: a.serverCpuS - b.serverCpuS,
+});
+
+/**
+ * contended-1 in A-B-B-A order on one cluster (without, with, with, without a page watching), so
+ * that the cluster's own differences and a drift of the machine's load weigh on both sides; then
+ * batched load with the page watching.
+ */
+export async function measureWatched(cluster: BenchCluster, t: Timing, outstanding: number): Promise<WatchedResult> {
+  const half = { warmupS: warmupFor(t.durationS / 2), durationS: t.durationS / 2 };
+  const a1 = await measureLoad(cluster, cluster.ids, 1, half);
+  const watcher = await Watcher.start(cluster.configPath, cluster.root);
+  try {
+    let before = watcher.counts();
+    let since = Date.now();
+    const b1 = await measureLoad(cluster, cluster.ids, 1, half);
+    const b2 = await measureLoad(cluster, cluster.ids, 1, half);
+    const c1Page = minus(watcher.counts(), before);
+    const c1Cores = c1Page.serverCpuS / ((Date.now() - since) / 1000);
+    before = watcher.counts();
+    since = Date.now();
+    const batched = await measureLoad(cluster, cluster.ids, outstanding, t);
+    const bPage = minus(watcher.counts(), before);
+    const bCores = bPage.serverCpuS / ((Date.now() - since) / 1000);
+    await watcher.stop();
+    const a2 = await measureLoad(cluster, cluster.ids, 1, half);
+    const withoutPerSec = (a1.transfersPerSec + a2.transfersPerSec) / 2;
+    const withPerSec = (b1.transfersPerSec + b2.transfersPerSec) / 2;
+    return {
+      contended1: { withoutPerSec, withPerSec, lostPct: withoutPerSec > 0 ? 100 * (1 - withPerSec / withoutPerSec) : 0, with: b1, page: c1Page, serverCores: c1Cores },
+      batched: { with: batched, page: bPage, serverCores: bCores },
+    };
+  } finally {
+    await watcher.stop();
   }
 }

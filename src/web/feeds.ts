@@ -14,6 +14,11 @@ import type { SnapshotItem } from './items.js';
 
 /** Messages of one channel state the page is sent (the count is always whole). */
 const MESSAGES_PER_CHANNEL = 20;
+/**
+ * Trace events a client sends the live view each second, at most: more than a page can draw, far
+ * fewer than a client makes under load (where each sent would cost it); the rest are counted.
+ */
+export const LIVE_EVENTS_PER_SECOND = 1000;
 
 export interface FeedHandlers {
   readonly events: (node: NodeId, events: readonly TraceEvent[]) => void;
@@ -108,7 +113,7 @@ export class ClientFeeds {
             this.on.dropped(id, item.events);
             return;
         }
-      });
+      }, { maxEventsPerSecond: LIVE_EVENTS_PER_SECOND });
       // What answers in client n's data dir must be client n, or its events would land on the wrong lane.
       if (who.self !== id) {
         client.close();

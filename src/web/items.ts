@@ -73,7 +73,10 @@ export type StateItem =
       readonly process: string | null;
       readonly status: LiveStatus | null;
     }
-  /** Messages sent per channel in the last second: what the page shows when events come too fast to draw. */
+  /**
+   * The last second: events sent to the pages (`perSecond`), and per channel the messages sent
+   * (`count`, from the clients' counters) and, of those drawn, how many of each type.
+   */
   | { readonly t: 'rates'; readonly perSecond: number; readonly channels: readonly { readonly from: NodeId; readonly to: NodeId; readonly count: number; readonly types: Readonly<Record<string, number>> }[] };
 
 /** Items sent to one page only. */

@@ -111,6 +111,7 @@ export class WebServer {
           events: (_node, events) => this.merge.push(events),
           status: (node, status) => {
             this.statuses.set(node, status);
+            if (status !== null) this.rates.traffic(node, status.traffic);
             this.sendStatus(node);
           },
           snapshot: (item) => this.hub.publish(item),

@@ -27,6 +27,7 @@ describe('the request guard', () => {
     ['{"id": 7, "type": "link", "peer": 3, "delay": {"minMs": 500, "maxMs": 500}}', { id: 7, type: 'link', peer: 3, delay: { minMs: 500, maxMs: 500 } }],
     ['{"id": 8, "type": "link", "peer": 3, "delay": null}', { id: 8, type: 'link', peer: 3, delay: null }],
     ['{"id": 9, "type": "subscribe"}', { id: 9, type: 'subscribe' }],
+    ['{"id": 9, "type": "subscribe", "maxEventsPerSecond": 1000}', { id: 9, type: 'subscribe', maxEventsPerSecond: 1000 }],
   ])('takes %s', (line, frame) => {
     expect(parseRequest(line)).toEqual({ ok: true, frame });
   });
@@ -58,6 +59,7 @@ describe('the request guard', () => {
     ['{"id": 1, "type": "link", "peer": 3, "delay": {"minMs": 0, "maxMs": 700000}}', 1, 'link: "delay" must be'],
     ['{"id": 1, "type": "link", "peer": 3, "delay": 500}', 1, 'link: "delay" must be'],
     ['{"id": 1, "type": "link", "peer": 0, "held": true}', 1, 'link: "peer" must be a client id'],
+    ['{"id": 1, "type": "subscribe", "maxEventsPerSecond": 0}', 1, 'subscribe: "maxEventsPerSecond" must be a positive whole number'],
   ])('refuses %s', (line, id, error) => {
     const r = parseRequest(line);
     expect(r.ok).toBe(false);

@@ -177,4 +177,28 @@ describe('the subscription queue', () => {
     expect(queued).toBeLessThanOrEqual(10_000 + out.lines[2]!.length);
     sub.stop();
   });
+
+  it('sends at most maxEventsPerSecond, the first of each second in whole steps, and counts the rest', async () => {
+    const fake = fakeClient();
+    const lines: string[] = [];
+    const out = { write: (t: string) => (lines.push(...t.split('\n').filter(Boolean)), true), backlog: () => 0, onDrain: () => undefined };
+    let now = 10_000;
+    const sub = new Subscription(4, fake.api, fake.live, out, { maxQueuedBytes: 1 << 20, highWaterBytes: 1 << 20, statusEveryMs: 1000, flushAfterMs: 1 }, 5, () => now);
+    sub.start();
+    const step = (first: number, n: number): LiveItem => {
+      const events = Array.from({ length: n }, (_, k) => (traceItem(first + k) as { events: readonly TraceEvent[] }).events[0]!);
+      return { type: 'trace', events, lines: () => events.map((e) => JSON.stringify(e)) };
+    };
+    fake.live.emit(step(0, 2));
+    fake.live.emit(step(2, 2));
+    fake.live.emit(step(4, 2)); // 6 > 5: this step is left out whole
+    fake.live.emit(step(6, 1)); // 5: fits
+    now += 1000;
+    fake.live.emit(step(7, 3)); // a new second
+    await sleep(20);
+    const frames = lines.map((l) => JSON.parse(l) as { stream: StreamItem });
+    expect(frames.flatMap((f) => (f.stream.type === 'trace' ? f.stream.events.map((e) => e.i) : []))).toEqual([0, 1, 2, 3, 6, 7, 8, 9]);
+    expect(frames.find((f) => f.stream.type === 'dropped')?.stream).toEqual({ type: 'dropped', events: 2 });
+    sub.stop();
+  });
 });

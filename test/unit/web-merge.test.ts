@@ -143,13 +143,19 @@ describe('the live merge', () => {
 });
 
 describe('the rates per channel', () => {
-  it('counts the sends of each channel by type, per second, and starts afresh', () => {
+  it('counts each channel from its sender\'s counters, whatever the streams left out, and the types of what was drawn', () => {
     const r = new RateCounter();
     const item = (e: TraceEvent): EventItem => ({ t: 'ev', e, lane: 0, vc: [], clockBefore: 0, clock: 0 });
+    // The first report only sets where counting starts.
+    r.traffic(1, [{ peer: 2, sent: 100, received: 0 }, { peer: 3, sent: 50, received: 0 }]);
+    r.traffic(1, [{ peer: 2, sent: 400, received: 0 }, { peer: 3, sent: 50, received: 0 }]);
+    r.traffic(2, [{ peer: 1, sent: 7, received: 0 }]);
+    r.traffic(2, [{ peer: 1, sent: 17, received: 0 }]);
     for (let k = 0; k < 10; k++) r.count(item(send(1, k, 2, k + 1, k)));
-    r.count(item(send(2, 0, 1, 1, 1)));
     r.count(item(enter(1, 20)));
-    expect(r.take(500)).toEqual({ t: 'rates', perSecond: 24, channels: [{ from: 1, to: 2, count: 20, types: { REQUEST: 20 } }, { from: 2, to: 1, count: 2, types: { REQUEST: 2 } }] });
+    expect(r.take(500)).toEqual({ t: 'rates', perSecond: 22, channels: [{ from: 1, to: 2, count: 600, types: { REQUEST: 20 } }, { from: 2, to: 1, count: 20, types: {} }] });
     expect(r.take(1000)).toEqual({ t: 'rates', perSecond: 0, channels: [] });
+    r.traffic(1, [{ peer: 2, sent: 401, received: 0 }]);
+    expect(r.take(1000).channels).toEqual([{ from: 1, to: 2, count: 1, types: {} }]);
   });
 });

@@ -167,8 +167,8 @@ export class ControlClient implements LedgerApi {
    * Turns on the client's live stream on this connection: `onItem` hears every item, in order,
    * until the connection closes (see `onClose`).
    */
-  subscribe(onItem: (item: StreamItem) => void): Promise<Subscribed> {
-    return this.send({ type: 'subscribe' }, onItem);
+  subscribe(onItem: (item: StreamItem) => void, o: { readonly maxEventsPerSecond?: number } = {}): Promise<Subscribed> {
+    return this.send({ type: 'subscribe', ...(o.maxEventsPerSecond === undefined ? {} : { maxEventsPerSecond: o.maxEventsPerSecond }) }, onItem);
   }
 
   /** Calls `f` once when the connection ends, with why (at once if it has ended). */

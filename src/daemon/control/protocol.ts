@@ -44,7 +44,11 @@ export type ControlRequest =
   | { readonly type: 'links' }
   /** Exactly one of `held` (hold or release) and `delay` (null: none). */
   | { readonly type: 'link'; readonly peer: NodeId; readonly held?: boolean; readonly delay?: MessageDelay | null }
-  | { readonly type: 'subscribe' };
+  /**
+   * `maxEventsPerSecond`: at most this many trace events in each second of the client's clock; the
+   * rest of that second's are left out, counted (a page that cannot draw more asks for no more).
+   */
+  | { readonly type: 'subscribe'; readonly maxEventsPerSecond?: number };
 
 export type RequestType = ControlRequest['type'];
 /** The requests that are calls of the API. */
@@ -65,6 +69,8 @@ export interface LiveStatus {
   readonly node: NodeStatus;
   readonly balances: BalancesView;
   readonly links: readonly LinkView[];
+  /** Messages sent to and received from each peer so far (rates per channel come from these, whatever was left out). */
+  readonly traffic: readonly { readonly peer: NodeId; readonly sent: number; readonly received: number }[];
 }
 
 /** One item of a live stream. */
@@ -72,7 +78,7 @@ export type StreamItem =
   | { readonly type: 'trace'; readonly events: readonly TraceEvent[] }
   | { readonly type: 'status'; readonly status: LiveStatus }
   | { readonly type: 'snapshot'; readonly record: SnapshotRecord }
-  /** The subscriber fell behind: `events` trace events were left out since it subscribed (a running total). */
+  /** Trace events left out since it subscribed (a running total): the subscriber fell behind, or asked for fewer. */
   | { readonly type: 'dropped'; readonly events: number };
 
 /** A line of a live stream: the subscription's id (the subscribe request's) and one item. */
@@ -117,7 +123,7 @@ const FIELDS: { readonly [T in RequestType]: Readonly<Record<string, 'required' 
   savedSnapshot: { snapshotId: 'required' },
   links: {},
   link: { peer: 'required', held: 'optional', delay: 'optional' },
-  subscribe: {},
+  subscribe: { maxEventsPerSecond: 'optional' },
 };
 const TYPES = Object.keys(FIELDS) as RequestType[];
 
@@ -176,9 +182,10 @@ function fieldProblem(type: RequestType, r: Readonly<Record<string, unknown>>): 
     case 'balances':
     case 'peers':
     case 'status':
+    case 'subscribe':
+      return r.maxEventsPerSecond === undefined || positiveInteger(r.maxEventsPerSecond) ? null : '"maxEventsPerSecond" must be a positive whole number';
     case 'snapshots':
     case 'links':
-    case 'subscribe':
       return null;
   }
 }

@@ -24,7 +24,7 @@ import {
   controlSocketPath,
   parseRequest,
 } from './protocol.js';
-import { Subscription } from './subscription.js';
+import { SUBSCRIPTION_LIMITS, Subscription } from './subscription.js';
 
 
 /** Unix socket paths longer than this are cut short by the kernel, silently. */
@@ -158,7 +158,7 @@ export class ControlServer {
         }
         const { id } = parsed.frame;
         if (parsed.frame.type === 'subscribe') {
-          const sub = this.subscribe(id, socket);
+          const sub = this.subscribe(id, socket, parsed.frame.maxEventsPerSecond ?? null);
           if (sub === null) refuse(id, { kind: RefusalKind.BadRequest, message: 'subscribe: this client offers no live stream' });
           else {
             subscriptions.push(sub);
@@ -200,13 +200,14 @@ export class ControlServer {
   }
 
   /** A live stream on `socket` under the subscribe request's id; null when there is nothing to stream. */
-  private subscribe(id: number, socket: net.Socket): Subscription | null {
+  private subscribe(id: number, socket: net.Socket, maxEventsPerSecond: number | null): Subscription | null {
     if (this.live === null) return null;
-    return new Subscription(id, this.api, this.live, {
-      write: (text) => (socket.writable ? socket.write(text) : true),
+    const output = {
+      write: (text: string) => (socket.writable ? socket.write(text) : true),
       backlog: () => socket.writableLength,
-      onDrain: (f) => socket.once('drain', f),
-    });
+      onDrain: (f: () => void) => void socket.once('drain', f),
+    };
+    return new Subscription(id, this.api, this.live, output, SUBSCRIPTION_LIMITS, maxEventsPerSecond);
   }
 
   async close(): Promise<void> {

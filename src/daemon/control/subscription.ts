@@ -7,6 +7,11 @@
  * slowly (or not at all) loses trace events, which it is told as a running count, and never
  * grows this client's memory. The latest state is kept apart, one at most, so that it is never
  * lost to a full queue: a stalled subscriber that catches up sees the client as it is now.
+ *
+ * A subscriber may also ask for at most so many events a second: a live view cannot draw the
+ * thousands a client makes under load, and each it is sent costs the client. The first of each
+ * second's are sent, whole steps at a time, so that what arrives hangs together; the rest are
+ * counted as left out.
  */
 import type { LedgerApi, LiveItem, LiveSource } from '../api.js';
 import type { LiveStatus } from './protocol.js';
@@ -52,12 +57,18 @@ export class Subscription {
   private timer: NodeJS.Timeout | null = null;
   private flushTimer: NodeJS.Timeout | null = null;
 
+  /** Events sent in the current second of the clock, for `maxEventsPerSecond`. */
+  private second = 0;
+  private sentThisSecond = 0;
+
   constructor(
     private readonly id: number,
     private readonly api: LedgerApi,
     private readonly live: LiveSource,
     private readonly out: SubscriptionOutput,
     private readonly limits: SubscriptionLimits = SUBSCRIPTION_LIMITS,
+    private readonly maxEventsPerSecond: number | null = null,
+    private readonly now: () => number = Date.now,
   ) {}
 
   /** Starts the stream; call once the answer to `subscribe` is on its way, so that it comes first. */
@@ -89,7 +100,7 @@ export class Subscription {
     if (this.stopped) return;
     const cost = item.type === 'trace' ? item.events.length : 0;
     // Judged before any JSON is made: a subscriber that is far behind costs the client nothing more.
-    if (this.queuedBytes >= this.limits.maxQueuedBytes) {
+    if (this.queuedBytes >= this.limits.maxQueuedBytes || this.overBudget(cost)) {
       this.dropped += cost;
       return;
     }
@@ -102,11 +113,24 @@ export class Subscription {
     this.schedule();
   }
 
+  /** Whether `events` more would pass this second's allowance (and if not, counts them in). */
+  private overBudget(events: number): boolean {
+    if (this.maxEventsPerSecond === null || events === 0) return false;
+    const second = Math.floor(this.now() / 1000);
+    if (second !== this.second) {
+      this.second = second;
+      this.sentThisSecond = 0;
+    }
+    if (this.sentThisSecond + events > this.maxEventsPerSecond) return true;
+    this.sentThisSecond += events;
+    return false;
+  }
+
   private async lookAtStatus(): Promise<void> {
     let status: LiveStatus;
     try {
-      const [s, balances, links] = await Promise.all([this.api.status(), this.api.balances(), this.api.links()]);
-      status = { node: s.node, balances, links: links.links };
+      const [s, balances, links, peers] = await Promise.all([this.api.status(), this.api.balances(), this.api.links(), this.api.peers()]);
+      status = { node: s.node, balances, links: links.links, traffic: peers.peers.map((p) => ({ peer: p.id, sent: p.sent, received: p.received })) };
     } catch {
       return; // shutting down: the connection goes with it
     }
