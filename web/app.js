@@ -8,7 +8,9 @@
  */
 import { DEFAULT_COL_W, ZOOMS, columnsIn, draw } from './diagram.js';
 import { LaneInfo, dollars, h, logLine, showDetails, showRates, showSnapshots } from './panels.js';
+import { fetchReplay, position, storeAt } from './replay.js';
 import { Store, vcAtMost } from './store.js';
+import { authHeaders, setToken, withToken } from './token.js';
 
 /** Events a second beyond which the page shows rates and redraws once a second. */
 const BUSY_RATE = 300;
@@ -44,22 +46,8 @@ const state = {
   missed: 0,
   /** @type {string | null} */ hovered: null,
   /** @type {any} */ replay: null,
-  token: tokenFromAddress(),
   /** @type {EventSource | null} */ source: null,
 };
-
-function tokenFromAddress() {
-  const m = /[#&]token=([A-Za-z0-9_-]+)/.exec(location.hash);
-  if (m) {
-    sessionStorage.setItem('ll-token', m[1]);
-    history.replaceState(null, '', location.pathname);
-    return m[1];
-  }
-  return sessionStorage.getItem('ll-token');
-}
-
-const withToken = (/** @type {string} */ path) => (state.token ? `${path}${path.includes('?') ? '&' : '?'}token=${encodeURIComponent(state.token)}` : path);
-const authHeaders = () => /** @type {Record<string, string>} */ (state.token ? { Authorization: `Bearer ${state.token}` } : {});
 
 // ---- the stream ------------------------------------------------------------------------------
 
@@ -457,9 +445,9 @@ function demoStep(item) {
 // ---- replay ------------------------------------------------------------------------------------
 
 async function openReplay() {
-  const r = await fetch(withToken('/api/replay'), { headers: authHeaders() }).catch(() => null);
-  const data = r === null ? { ok: false, text: 'no answer from the server' } : await r.json();
-  if (!r || !r.ok) return void logLine($('log-list'), `replay: ${data.text}`, 'bad');
+  const got = await fetchReplay(withToken('/api/replay'), authHeaders());
+  if (!got.ok) return void logLine($('log-list'), `replay: ${got.text}`, 'bad');
+  const data = got.data;
   state.replay = data;
   const bar = $('replay-bar');
   bar.hidden = false;
@@ -482,14 +470,9 @@ function closeReplay() {
 
 /** Shows the replay up to its `k`th event. @param {number} k */
 function seek(k) {
-  const data = state.replay;
-  if (data === null) return;
-  const store = new Store(data.nodes);
-  for (const item of data.events.slice(0, k)) store.add(item);
-  for (const v of data.snapshots) if (store.snapshots.has(v.id) && store.snapshots.get(v.id)?.records.size === data.nodes.length) store.snap(v.id).verdict = v;
-  state.store = store;
-  const at = data.events[k - 1];
-  $('replay-at').textContent = `${k} of ${data.events.length} events${at ? `, at ${new Date(at.e.wall).toISOString()}` : ''}`;
+  if (state.replay === null) return;
+  state.store = storeAt(state.replay, k);
+  $('replay-at').textContent = position(state.replay, k);
   state.follow = true;
   schedule();
 }
@@ -498,8 +481,7 @@ $('replay-slider').addEventListener('input', (e) => seek(Number(/** @type {HTMLI
 
 $('token-form').addEventListener('submit', (e) => {
   e.preventDefault();
-  state.token = valueOf('token');
-  sessionStorage.setItem('ll-token', state.token);
+  setToken(valueOf('token'));
   $('token-form').hidden = true;
   void connect();
 });

@@ -251,3 +251,41 @@ describe.skipIf(!HAVE_BROWSER)('the live view of a cluster prompt (client cluste
     await new Promise<void>((resolve) => child.once('exit', () => resolve()));
   });
 });
+
+describe.skipIf(!HAVE_BROWSER)('the live view beyond loopback', () => {
+  let browser: Browser;
+  let web: WebProcess;
+
+  afterAll(async () => {
+    await browser?.close();
+    await web?.stop();
+    await closeAllClusters();
+  });
+
+  it('asks for its token when the address has none, and works with it', async () => {
+    const dir = makeTempDir('llwebt-');
+    process.env.LAMPORT_LEDGER_SECRET = 'the secret of this cluster, long enough';
+    try {
+      web = await startWeb(['--listen', '0.0.0.0', '--port', '0', '--data-dir', dir]);
+    } finally {
+      delete process.env.LAMPORT_LEDGER_SECRET;
+    }
+    const [, port, token] = /:(\d+)\/#token=(\S+)$/.exec(web.url)!;
+    browser = await launchBrowser();
+    const problems: string[] = [];
+    const page = await browser.newPage();
+    page.on('pageerror', (e) => problems.push(e.message));
+    await page.goto(`http://127.0.0.1:${port}/`);
+    await page.waitForSelector('#token-form:not([hidden])', { timeout: 10_000 });
+    expect(await page.locator('#conn').innerText()).toBe('needs its token');
+    await page.fill('#token', token!);
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('html[data-ready="true"]', { timeout: 10_000 });
+    // The address with the token opens at once, and the token leaves the address bar.
+    const direct = await browser.newPage();
+    await direct.goto(`http://127.0.0.1:${port}/#token=${token}`);
+    await direct.waitForSelector('html[data-ready="true"]', { timeout: 10_000 });
+    expect(direct.url()).toBe(`http://127.0.0.1:${port}/`);
+    expect(problems).toEqual([]);
+  });
+});
