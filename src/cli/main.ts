@@ -13,7 +13,7 @@ import { type ClusterCliOptions, runCluster, runScripts } from './cluster/comman
 import { type CtlOptions, runCtl } from './ctl.js';
 import { ID_ENV, SECRET_ENV, SECRET_FILE_ENV, withEnvDefaults } from './env.js';
 import { fail } from './fail.js';
-import { LOG_LEVELS, parseDelay, parseRate, parseSeconds, parseWhole } from './options.js';
+import { LOG_LEVELS, parseDelay, parsePort, parseRate, parseSeconds, parseWhole } from './options.js';
 import { quote } from './parse.js';
 import { didYouMean } from '../base/suggest.js';
 import { PACKAGE_ROOT } from './config-file.js';
@@ -22,6 +22,7 @@ import { PACKAGE_ROOT } from './config-file.js';
 function packageVersion(): string {
   return (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 }
+import { type WebCliOptions, runWeb } from './web.js';
 
 /** What `client <n>` takes as n: `2` or `client2`. */
 const CLIENT_ARG = /^(client)?\d{1,9}$/;
@@ -42,6 +43,12 @@ function checkClientArgs(program: Command, n: string | undefined, extra: readonl
   if (extra.length > 0) {
     fail(`client ${n ?? ''} takes no command words (got ${quote(extra.join(' '))}); to send a command to a running client: client ctl ${n ?? '<n>'} ${extra.join(' ')}`);
   }
+}
+
+/** `client web` takes the config from the environment as `client <n>` does; its --data-dir is a root, not one client's dir. */
+function withEnvConfig(o: WebCliOptions): WebCliOptions {
+  const config = withEnvDefaults({ config: o.config }).config;
+  return config === undefined ? o : { ...o, config };
 }
 
 export function buildProgram(): Command {
@@ -106,6 +113,8 @@ export function buildProgram(): Command {
     .option('--transfer-timeout <seconds>', 'per-transfer timeout on every client', parseSeconds)
     .option('--seed <n>', 'seed of the --auto workload', parseWhole, 1)
     .option('--json', 'print results (and the --auto summary) as JSON')
+    .option('--no-web', 'do not serve the live view (the page that watches and drives the clients)')
+    .option('--web-port <port>', 'serve the live view on this loopback port (default: a free one, shown in the banner)', parsePort)
     .action(async (n: string | undefined, o: ClusterCliOptions) => {
       if (o.delay) parseDelay(o.delay);
       await runCluster(n, o);
@@ -122,6 +131,16 @@ export function buildProgram(): Command {
       if (o.delay) parseDelay(o.delay);
       await runScripts(files, { ...o, seed: 1 });
     });
+
+  program
+    .command('web')
+    .description('serve the live view of the clients of a config that already run: their messages, clocks, locks and snapshots as they happen, with controls that act on them; or replay a saved run')
+    .option('-p, --port <port>', 'port to serve on (default: a free one, shown)', parsePort)
+    .option('-c, --config <file>', 'the cluster config (default ./config/default.json, else the built-in one)')
+    .option('-d, --data-dir <dir>', "root of the clients' data dirs: client n's is <dir>/client-<n> (default data)")
+    .option('--listen <host>', 'listen on this address instead of 127.0.0.1; beyond loopback the cluster secret is required and the page asks for a token derived from it')
+    .option('--replay [sources...]', "replay a saved run instead: data dirs or trace files, as client trace reads them (default: the config's data dirs)")
+    .action((o: WebCliOptions) => runWeb(withEnvConfig(o)));
 
   registerBench(program);
   registerTrace(program);

@@ -20,6 +20,10 @@ import {
   DEFAULT_CHAIN_LAST,
   type Identity,
   type LedgerApi,
+  type LinkChange,
+  type LinksView,
+  type LiveItem,
+  type LiveSource,
   type Notice,
   type PeersView,
   type SnapshotAnswer,
@@ -34,7 +38,7 @@ import { ControlServer, assertNotRunning } from './control/server.js';
 import { DaemonError, DaemonErrorKind } from './errors.js';
 import { listenFailure } from './listen.js';
 import { type SnapshotRecord, UNREADABLE_VERDICT, isSnapshotRecord, snapshotRecord, summaryOf } from './snapshot-record.js';
-import { TraceWriter } from './trace-writer.js';
+import { type TraceBatch, TraceWriter } from './trace-writer.js';
 
 export interface DaemonOptions {
   readonly config: ClusterConfig;
@@ -61,7 +65,9 @@ export type DaemonEvents = {
   /** The client cannot go on (see `feed`); the process should exit. */
   fatal: [error: Error];
   /** The protocol trace of each step, for whoever watches it live (emitted only while someone listens). */
-  trace: [events: readonly TraceEvent[]];
+  trace: [events: readonly TraceEvent[], batch: TraceBatch];
+  /** A global snapshot this client initiated was saved (emitted only while someone listens). */
+  snapshotSaved: [record: SnapshotRecord];
 };
 
 /** A command handed to the core, waiting for its result. */
@@ -78,7 +84,7 @@ const shutDown = (why: string): DaemonError => new DaemonError(DaemonErrorKind.S
 /** The core answered a command with a result of another kind: a bug, said as one. */
 const mismatch = (asked: Command['type'], r: CommandResult): Error => new Error(`daemon: a ${asked} was answered with a ${r.type} result`);
 
-export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi {
+export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi, LiveSource {
   readonly id: NodeId;
   private readonly nodes: readonly NodeId[];
   private readonly node: Node;
@@ -169,7 +175,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi {
     this.mesh.on('message', (from, message) => this.feed({ kind: 'receive', from, message }));
     // A refusal or a wrong secret leaves transfers waiting: the person at the terminal hears why.
     this.mesh.on('problem', (line) => this.emit('notice', { type: 'peerProblem', line }));
-    this.control = new ControlServer(dataDir, this, logger);
+    this.control = new ControlServer(dataDir, this, logger, this);
   }
 
   async start(): Promise<{ repaired: Repair | null }> {
@@ -273,6 +279,29 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi {
     return isSnapshotRecord(value) ? value : null;
   }
 
+  links(): LinksView {
+    return { self: this.id, links: this.mesh.links() };
+  }
+
+  link(peer: NodeId, change: LinkChange): LinksView {
+    if (peer === this.id || !this.nodes.includes(peer)) {
+      throw new DaemonError(DaemonErrorKind.BadArgument, `link: client${peer} is not a peer of client${this.id} (its peers: ${this.nodes.filter((n) => n !== this.id).map((n) => `client${n}`).join(', ')})`);
+    }
+    this.mesh.setLink(peer, change);
+    return this.links();
+  }
+
+  watch(listener: (item: LiveItem) => void): () => void {
+    const onTrace = (events: readonly TraceEvent[], batch: TraceBatch): void => listener({ type: 'trace', events, lines: () => batch.lines() });
+    const onSnapshot = (record: SnapshotRecord): void => listener({ type: 'snapshot', record });
+    this.on('trace', onTrace);
+    this.on('snapshotSaved', onSnapshot);
+    return () => {
+      this.off('trace', onTrace);
+      this.off('snapshotSaved', onSnapshot);
+    };
+  }
+
   // ---- the core and its effects --------------------------------------------------------------
 
   /** Hands a transfer or snapshot to the core; `w` hears its result. */
@@ -331,8 +360,8 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi {
     if (this.trace.writing || this.listenerCount('trace') > 0) this.watchTrace(this.trace.step(input, effects, clockBefore));
   }
 
-  private watchTrace(events: readonly TraceEvent[]): void {
-    if (events.length > 0 && this.listenerCount('trace') > 0) this.emit('trace', events);
+  private watchTrace(batch: TraceBatch): void {
+    if (batch.events.length > 0 && this.listenerCount('trace') > 0) this.emit('trace', batch.events, batch);
   }
 
   private carryOut(e: Effect): void {
@@ -401,6 +430,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi {
     this.log[record.verified ? 'info' : 'error']({ snapshot: record.id, verified: record.verified }, `snapshot ${record.id}: ${record.verdict}`);
     // The command's reply follows in the same step; it picks the record up by id.
     this.completedSnapshots.set(record.id, record);
+    if (this.listenerCount('snapshotSaved') > 0) this.emit('snapshotSaved', record);
   }
 
   async close(): Promise<void> {

@@ -1,8 +1,8 @@
 /**
  * The dialing side of the mesh: our outgoing channel to each peer. Connects, says HELLO, checks
- * the WELCOME (and, under TLS, the name the peer gave), puts a delay queue in front when `--delay`
- * is on, and redials with backoff when the connect, the handshake or the channel fails. Each
- * distinct dial problem is logged once until the channel comes up.
+ * the WELCOME (and, under TLS, the name the peer gave), puts the link (link.ts) in front when it
+ * is held or delayed, and redials with backoff when the connect, the handshake or the channel
+ * fails. Each distinct dial problem is logged once until the channel comes up.
  *
  * A peer's host name is looked up again on every dial: under an orchestrator a peer that is
  * replaced comes back at a new address under the same name, and a name may not resolve at all
@@ -12,8 +12,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Channel, type ChannelProblem } from './channel.js';
-import { type Delay, DelayedSink } from './delay.js';
 import { NetErrorKind, describeError } from './errors.js';
+import { LinkSink } from './link.js';
 import { DialerHandshake, tlsIdentityOf } from './handshake.js';
 import { MAX_LOGGED_PROBLEMS, type MeshContext, type Outgoing, type Peer } from './peer-state.js';
 import { describeDialFailure, dial } from './transport.js';
@@ -21,19 +21,15 @@ import { describeDialFailure, dial } from './transport.js';
 export interface DialerOptions {
   /** Redial backoff: doubles from initialMs up to maxMs, with jitter. */
   readonly backoff: { readonly initialMs: number; readonly maxMs: number };
-  /** Hold each outgoing message for a random time in this range; null sends at once. */
-  readonly delay: Delay | null;
 }
 
 export class Dialer {
   private readonly log: Logger;
   private readonly backoff: DialerOptions['backoff'];
-  private readonly delay: Delay | null;
 
   constructor(private readonly mesh: MeshContext, options: DialerOptions) {
     this.log = mesh.log;
     this.backoff = options.backoff;
-    this.delay = options.delay;
   }
 
   /** Connects to `peer` for our outgoing channel, unless one is open or the mesh is closed. */
@@ -47,7 +43,7 @@ export class Dialer {
       onFrame: (body) => this.onAnswer(peer, out, body),
       onClose: (problem) => this.outgoingClosed(peer, out, problem),
     });
-    const out: Outgoing = { channel, conn: randomBytes(6).toString('hex'), where, hint, handshake: null, welcomed: false, sink: channel, delayed: null, timer: null, unresolved: false };
+    const out: Outgoing = { channel, conn: randomBytes(6).toString('hex'), where, hint, handshake: null, welcomed: false, sink: channel, link: null, timer: null, unresolved: false };
     peer.out = out;
     let looked = false;
     // Only the first answer of a dial counts: with several addresses Node may try each in turn.
@@ -92,10 +88,7 @@ export class Dialer {
         out.welcomed = true;
         peer.height = step.welcome.height;
         peer.incarnation = step.welcome.incarnation;
-        if (this.delay !== null) {
-          out.delayed = new DelayedSink(out.channel, this.delay);
-          out.sink = out.delayed;
-        }
+        if (peer.link.held || peer.link.delay !== null) this.putLink(peer, out);
         peer.redial.attempt = 0;
         peer.redial.logged.clear();
         this.mesh.touch(peer);
@@ -182,11 +175,27 @@ export class Dialer {
     this.mesh.sessionLost(peer);
   }
 
-  /** Stops the channel's handshake timer and its delay queue. */
+  /**
+   * Puts the link in front of an outgoing channel, once per connection: from then on the
+   * channel's frames pass through it, so that holding and delaying keep their order.
+   */
+  putLink(peer: Peer, out: Outgoing): LinkSink {
+    if (out.link !== null) return out.link;
+    const link = new LinkSink(out.channel, peer.link, {
+      maxBytes: this.mesh.maxQueuedBytes,
+      // A link held for long under load would grow without end: the peer counts as not reading.
+      onOverflow: (bytes) => out.channel.close({ kind: NetErrorKind.SlowConsumer, message: `${bytes} bytes wait on the held or delayed link` }),
+    });
+    out.link = link;
+    out.sink = link;
+    return link;
+  }
+
+  /** Stops the channel's handshake timer and its link. */
   forget(out: Outgoing): void {
     if (out.timer !== null) clearTimeout(out.timer);
     out.timer = null;
-    out.delayed?.stop();
+    out.link?.stop();
   }
 
   private scheduleDial(peer: Peer): void {

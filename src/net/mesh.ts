@@ -14,8 +14,9 @@
  * (peers' connections: before and after HELLO, refusals), peer-state.ts (what is known of each
  * peer), handshake.ts (what is said before a connection is admitted), transport.ts (plain TCP or
  * TLS with the cluster secret), channel.ts (one directed connection: frames, writes, heartbeats),
- * delay.ts (`--delay`). What is left here is sessions: who is up, heartbeat silence, and holding
- * the messages that arrive in the moment before a session is up on this side.
+ * link.ts (a link held or delayed: `link hold`, `--delay`). What is left here is sessions: who is
+ * up, heartbeat silence, and holding the messages that arrive in the moment before a session is up
+ * on this side.
  *
  * Nothing in here throws out of a socket or timer callback: bad input closes the connection it came
  * on, with a log line, and the process goes on.
@@ -27,10 +28,10 @@ import { slowConsumerBytes } from '../core/limits.js';
 import type { Message, NodeId } from '../core/types.js';
 import { Acceptor } from './acceptor.js';
 import { encodeMessage } from './codec.js';
-import { type Delay, checkDelay } from './delay.js';
 import { Dialer } from './dialer.js';
 import { NetError, NetErrorKind, describeError } from './errors.js';
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame } from './framing.js';
+import { type Delay, checkDelay } from './link.js';
 import type { MeshContext, Peer } from './peer-state.js';
 import { type Security, channelPsk, listen } from './transport.js';
 
@@ -52,7 +53,7 @@ export interface MeshOptions {
   readonly listen: { readonly host: string; readonly port: number };
   /** Every client id of the cluster, `self` included; incoming messages are validated against it. */
   readonly nodes: ReadonlySet<NodeId>;
-  /** Hold each outgoing message for a random time in [minMs, maxMs], never reordering a channel. */
+  /** Hold each outgoing message a random time in [minMs, maxMs] (every link, until `setLink` changes one). */
   readonly delay?: Delay;
   readonly maxFrameBytes?: number;
   readonly logger: Logger;
@@ -98,6 +99,20 @@ export interface PeerStatus {
   /** The last problem seen with this peer: a refusal, a connect error, bad input. */
   readonly lastError?: string;
 }
+
+/** Our link to one peer: whether it is held or delayed, and how many messages wait on it. */
+export interface LinkStatus {
+  readonly peer: NodeId;
+  readonly held: boolean;
+  readonly delay: Delay | null;
+  /** Messages sent to the peer and not yet written, because the link is held or delayed. */
+  readonly waiting: number;
+  /** The session with the peer is up (messages sent now go out, or wait on the link). */
+  readonly up: boolean;
+}
+
+/** A change to one link: hold or release it, or set its delay (null: none). */
+export type LinkChange = { readonly held: boolean } | { readonly delay: Delay | null };
 
 /** The names of a session's two connections, the same at both ends (traces match on them). */
 export interface SessionChannels {
@@ -165,7 +180,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
       if (this.peers.has(p.id)) throw new RangeError(`peers: client${p.id} is listed twice`);
       if (!options.nodes.has(p.id)) throw new RangeError(`peers: client${p.id} is not in nodes`);
       this.peers.set(p.id, {
-        id: p.id, host: p.host, port: p.port, out: null, in: null, up: false, height: 0, incarnation: 0, held: [],
+        id: p.id, host: p.host, port: p.port, out: null, in: null, up: false, height: 0, incarnation: 0, held: [], link: { held: false, delay },
         redial: { timer: null, attempt: 0, logged: new Set() }, dns: { unresolved: false, address: null }, since: now, sent: 0, received: 0, lastError: undefined,
       });
     }
@@ -180,7 +195,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
       received: (peer, message) => this.received(peer, message),
       problem: (line) => this.safeEmit('problem', line),
     };
-    this.dialer = new Dialer(context, { backoff, delay });
+    this.dialer = new Dialer(context, { backoff });
     this.acceptor = new Acceptor(context);
   }
 
@@ -267,6 +282,35 @@ export class Mesh extends EventEmitter<MeshEvents> {
         received: p.received,
         ...(p.lastError === undefined ? {} : { lastError: p.lastError }),
       }));
+  }
+
+  /**
+   * Holds, releases or delays our link to `peer`, from now until changed again, across
+   * reconnections. A held link keeps every message in order and writes none until released;
+   * heartbeats still go out, so the peer does not take the silence for a dead link.
+   */
+  setLink(peer: NodeId, change: LinkChange): LinkStatus {
+    const p = this.peers.get(peer);
+    if (p === undefined) throw new NetError(NetErrorKind.BadState, `client${peer} is not a peer of client${this.self}`);
+    if ('held' in change) p.link.held = change.held;
+    else p.link.delay = change.delay === null ? null : checkDelay(change.delay);
+    const out = p.out;
+    if (out?.welcomed) {
+      const link = out.link ?? (p.link.held || p.link.delay !== null ? this.dialer.putLink(p, out) : null);
+      link?.changed();
+    }
+    const what = p.link.held ? 'held' : 'open';
+    this.log.info({ peer, held: p.link.held, delay: p.link.delay }, `link to client${peer}: ${what}${p.link.delay === null ? '' : `, delayed ${p.link.delay.minMs}-${p.link.delay.maxMs} ms`}`);
+    return this.linkStatus(p);
+  }
+
+  /** Every link of this client, by peer. */
+  links(): LinkStatus[] {
+    return [...this.peers.values()].sort((a, b) => a.id - b.id).map((p) => this.linkStatus(p));
+  }
+
+  private linkStatus(p: Peer): LinkStatus {
+    return { peer: p.id, held: p.link.held, delay: p.link.delay, waiting: p.out?.link?.waiting ?? 0, up: p.up };
   }
 
   /**

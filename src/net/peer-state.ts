@@ -7,7 +7,7 @@ import type net from 'node:net';
 import type { Logger } from 'pino';
 import type { Message, NodeId } from '../core/types.js';
 import type { Channel, FrameSink } from './channel.js';
-import type { DelayedSink } from './delay.js';
+import type { LinkSettings, LinkSink } from './link.js';
 import type { DialerHandshake } from './handshake.js';
 import type { Security } from './transport.js';
 
@@ -22,9 +22,9 @@ export interface Outgoing {
   readonly hint: () => string | null;
   handshake: DialerHandshake | null;
   welcomed: boolean;
-  /** Where messages go: the channel, or a delay queue in front of it. */
+  /** Where messages go: the channel, or the link (hold, delay) in front of it. */
   sink: FrameSink;
-  delayed: DelayedSink | null;
+  link: LinkSink | null;
   timer: NodeJS.Timeout | null;
   /** The peer's host name did not resolve on this attempt (said by the lookup, not again as a connect error). */
   unresolved: boolean;
@@ -55,6 +55,8 @@ export interface Peer {
   incarnation: number;
   /** Messages received on the incoming channel before peerUp; delivered right after it. */
   held: Message[];
+  /** Our link to this peer: held or delayed (`link hold`, `--delay`); kept across reconnections. */
+  readonly link: LinkSettings;
   redial: { timer: NodeJS.Timeout | null; attempt: number; logged: Set<string> };
   /**
    * What the peer's host name resolved to on the last dial: an address, or `unresolved` when the

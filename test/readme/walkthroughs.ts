@@ -13,6 +13,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { BIN, ROOT, Terminal, controlRequest, freePorts, killAndWait, makeTempDir, removeTempDir, sleep, track, waitFor } from '../e2e/harness.js';
+import { captureLiveView, startWeb } from '../e2e/web-harness.js';
 
 export interface Walkthrough {
   readonly name: string;
@@ -389,6 +390,34 @@ export const walkthroughs: readonly Walkthrough[] = [
       await type(c1, 'trace on', 'tracing messages');
       await type(c1, 'transfer 2 1', /SUCCESS.*\n/);
       return { blocks: { 'trace-on': await stage.screen(c1, { from: 'client1> trace on' }) } };
+    },
+  },
+  {
+    name: 'client web, the live view',
+    async run(stage) {
+      await threeDaemons(stage);
+      const web = await startWeb([], stage.dir);
+      let block: string;
+      try {
+        await waitFor('client web to say how it stops', () => web.output().includes('Ctrl-C stops'));
+        block = `$ npx client web\n${stage.shown(web.output().trimEnd())}`;
+      } finally {
+        await web.stop();
+      }
+      return {
+        blocks: { 'client-web': block },
+        files: {
+          // The page at the end of its guided demo, on the same three clients.
+          'docs/live-view.png': async (target) => {
+            const again = await startWeb([], stage.dir);
+            try {
+              await captureLiveView(again.url, target);
+            } finally {
+              await again.stop();
+            }
+          },
+        },
+      };
     },
   },
   {

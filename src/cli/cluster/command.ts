@@ -16,6 +16,7 @@ import { loadOrExit } from '../config-file.js';
 import { secretFromEnv } from '../env.js';
 import { fail } from '../fail.js';
 import { HISTORY_FILE } from '../repl.js';
+import { startClusterWeb } from '../web.js';
 import { runAuto } from './auto.js';
 import { clusterPiped, clusterRepl } from './prompt.js';
 import { type Script, parseScript, runScript } from './script.js';
@@ -36,6 +37,9 @@ export interface ClusterCliOptions {
   attach?: boolean;
   /** Delete the clients' data dirs first. */
   fresh?: boolean;
+  /** Serve the live view (default true; --no-web). */
+  web?: boolean;
+  webPort?: number;
 }
 
 /** A fresh temporary data root, removed by the returned function. */
@@ -160,9 +164,11 @@ export async function runCluster(n: string | undefined, o: ClusterCliOptions): P
   });
   let code = 0;
   let stopped = false;
+  let web: Awaited<ReturnType<typeof startClusterWeb>> | null = null;
   const stopAll = async (): Promise<void> => {
     if (stopped) return;
     stopped = true;
+    await web?.close();
     await cluster.down();
     prepared.cleanup();
   };
@@ -193,6 +199,15 @@ export async function runCluster(n: string | undefined, o: ClusterCliOptions): P
         `cluster of ${cluster.ids.length} clients is up${attach.length > 0 ? ` (${names(attach)} attached)` : ''}${tls}. "2 transfer 3 1.50" runs on client2, "all balance" on every client, "use 2" sets where a bare command goes; ` +
           `help lists the rest. exit or Ctrl-D stops ${attach.length > 0 ? 'the clients started here' : 'them all'}.`,
       );
+      if (o.web !== false) {
+        try {
+          web = await startClusterWeb(cluster, { title: `${names(cluster.ids)} (config ${prepared.configPath}, data in ${prepared.dataRoot})`, say: (line) => cluster.announce(line), ...(o.webPort === undefined ? {} : { port: o.webPort }) });
+          say(`live view: ${web.url} (watch and drive the clients in a browser; --no-web turns it off)`);
+        } catch (e) {
+          // The prompt works without the page: say why there is none and go on.
+          say(`live view not served: ${e instanceof Error ? e.message : String(e)}`);
+        }
+      }
       if (piped) code = await clusterPiped(cluster, { json: o.json === true, input: process.stdin, output: process.stdout });
       else await clusterRepl(cluster, { json: o.json === true, historyFile: path.join(prepared.dataRoot, HISTORY_FILE) });
     }

@@ -63,6 +63,11 @@ export class ClusterSession {
     if (this.say !== null) this.say = print;
   }
 
+  /** A line about the cluster, where the clients' own lines go (above the prompt). */
+  announce(line: string): void {
+    this.say?.(line);
+  }
+
   /** Which clients already answer on their control sockets (started elsewhere) or have their port taken. */
   probe(): Promise<ClientProbe[]> {
     return this.processes.probe();
