@@ -35,6 +35,8 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY bin ./bin
 COPY config ./config
+# The live view's page (client web), served as files.
+COPY web ./web
 # `client` as npm would link it on a global install; its `#!/usr/bin/env node` finds node.
 RUN ["ln", "-s", "/app/bin/client.js", "/usr/local/bin/client"]
 CMD ["client", "--help"]

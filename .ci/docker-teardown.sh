@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Undo .ci/docker-setup.sh: remove test compose leftovers (containers, networks, volumes, image
-# tags, build-stage images), stop the dockerd it started, and put back what dockerd changed on
-# the host (iptables FORWARD policy, its iptables chains and rules, ip_forward, the docker0 bridge).
+# Undo .ci/docker-setup.sh: remove the tests' leftovers (compose containers, networks, volumes;
+# swarm stacks, their volumes and secrets, and a swarm test/docker/swarm.test.ts made; image tags,
+# build-stage images), stop the dockerd it started, and put back what dockerd changed on the host
+# (iptables FORWARD policy, its iptables chains and rules, ip_forward, the docker0 and
+# docker_gwbridge bridges).
 # Idempotent; a Docker engine this script did not start is left running. The installed packages
 # and the node:20-slim image (in /var/lib/docker) are kept, so a second setup is quick.
 set -euo pipefail
@@ -30,6 +32,38 @@ if command -v docker >/dev/null && timeout 10 docker info >/dev/null 2>&1; then
   for v in $(docker volume ls -q --filter label=com.docker.compose.project 2>/dev/null); do
     proj=$(docker volume inspect -f '{{ index .Labels "com.docker.compose.project" }}' "$v" 2>/dev/null || true)
     case $proj in ll-test-*) docker volume rm "$v" >/dev/null 2>&1 || true ;; esac
+  done
+  # --- swarm leftovers of the tests (stacks ll-test-*), and a swarm the swarm test made ---------
+  if [ "$(docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null)" = active ]; then
+    for s in $(docker stack ls --format '{{.Name}}' 2>/dev/null | grep '^ll-test-' || true); do
+      say "removing leftover swarm stack $s"
+      docker stack rm "$s" >/dev/null 2>&1 || true
+    done
+    # stack rm does not wait for the containers (nor the networks, which go after them).
+    for _ in $(seq 1 60); do
+      left=$(docker ps -a --filter label=com.docker.stack.namespace --format '{{ .Label "com.docker.stack.namespace" }}' 2>/dev/null | grep '^ll-test-' || true)
+      left=$left$(docker network ls --filter name=ll-test- --format '{{.Name}}' 2>/dev/null || true)
+      [ -z "$left" ] && break
+      sleep 0.5
+    done
+    for sec in $(docker secret ls --format '{{.Name}}' 2>/dev/null | grep '^ll-test-' || true); do
+      docker secret rm "$sec" >/dev/null 2>&1 || true
+    done
+    made=$(docker node inspect self -f '{{ index .Spec.Labels "org.lamport-ledger.test-swarm" }}' 2>/dev/null || true)
+    gwbridge=$(docker node inspect self -f '{{ index .Spec.Labels "org.lamport-ledger.test-gwbridge" }}' 2>/dev/null || true)
+    if [ -n "$made" ] && [ "$made" != "<no value>" ]; then
+      say "leaving the swarm the swarm test made ($made)"
+      docker swarm leave --force >/dev/null 2>&1 || true
+      [ "$gwbridge" = 1 ] && docker network rm docker_gwbridge >/dev/null 2>&1 || true
+    fi
+  fi
+  # The stacks' volumes and networks (an overlay network may outlive a swarm left in a hurry).
+  for n in $(docker network ls --format '{{.Name}}' 2>/dev/null | grep '^ll-test-.*_ledger$' || true); do
+    docker network rm "$n" >/dev/null 2>&1 || true
+  done
+  for v in $(docker volume ls -q --filter label=com.docker.stack.namespace 2>/dev/null); do
+    ns=$(docker volume inspect -f '{{ index .Labels "com.docker.stack.namespace" }}' "$v" 2>/dev/null || true)
+    case $ns in ll-test-*) say "removing leftover volume $v"; docker volume rm "$v" >/dev/null 2>&1 || true ;; esac
   done
   # The image tags the tests build (ll-test-<hex>:latest), removed by name: the same image may
   # also carry a tag of the user's, which stays.
@@ -71,7 +105,7 @@ if [ -f "$SAVED" ]; then
     for table in filter nat; do
       iptables -t "$table" -S 2>/dev/null |
         grep -E '^-A (INPUT|FORWARD|OUTPUT|PREROUTING|POSTROUTING) ' |
-        grep -E 'DOCKER|docker0|br-[0-9a-f]{12}' |
+        grep -E 'DOCKER|docker0|docker_gwbridge|br-[0-9a-f]{12}' |
         while read -r rule; do
           # shellcheck disable=SC2086
           iptables -t "$table" -D ${rule#-A } 2>/dev/null || true
@@ -98,8 +132,9 @@ if [ -f "$SAVED" ]; then
   if [ "$docker0_existed" = 0 ] && ip link show docker0 >/dev/null 2>&1; then
     ip link delete docker0 2>/dev/null && say "removed the docker0 bridge" || true
   fi
-  # Bridges of compose networks dockerd left behind (br-<12 hex>), if they were not there before.
-  for br in $(ip -o link show type bridge 2>/dev/null | awk -F': ' '{print $2}' | grep -E '^br-[0-9a-f]{12}$' || true); do
+  # Bridges of compose networks (br-<12 hex>) and of swarm (docker_gwbridge) dockerd left behind,
+  # if they were not there before.
+  for br in $(ip -o link show type bridge 2>/dev/null | awk -F': ' '{print $2}' | grep -E '^(br-[0-9a-f]{12}|docker_gwbridge)$' || true); do
     case " $bridges_before " in *" $br "*) ;; *) ip link delete "$br" 2>/dev/null && say "removed bridge $br" || true ;; esac
   done
   rm -f "$SAVED"

@@ -44,7 +44,7 @@ export interface EndCheck {
 
 export class BenchCluster {
   readonly ids: NodeId[];
-  private readonly configPath: string;
+  readonly configPath: string;
   private processes: LocalCluster | null = null;
   private readonly conns = new Map<NodeId, ControlClient[]>();
   private expectedTotal = 0;
@@ -52,6 +52,11 @@ export class BenchCluster {
   constructor(private readonly o: BenchClusterOptions) {
     this.ids = Array.from({ length: o.size }, (_, i) => i + 1);
     this.configPath = path.join(o.root, 'config.json');
+  }
+
+  /** Root of the config and the clients' data dirs (client n's is `<root>/client-<n>`). */
+  get root(): string {
+    return this.o.root;
   }
 
   private get cluster(): LocalCluster {

@@ -14,6 +14,7 @@ import type { ThroughputResult } from './load.js';
 import { type MemoryLongRun, type SnapshotResult, type UncontendedResult, measureLoad, rssOf, runMemory, runSnapshots, runUncontended, warmupFor } from './phases.js';
 import { type ProfileSummary, renderProfile, summariseProfiles } from './profile.js';
 import { fmt } from './stats.js';
+import { type WatchCounts, type WatchedResult, measureWatched } from './watcher.js';
 
 export const PHASES = ['baseline', 'uncontended', 'contended-1', 'batched', 'snapshots', 'memory'] as const;
 export type Phase = (typeof PHASES)[number];
@@ -23,11 +24,14 @@ export type Phase = (typeof PHASES)[number];
  * on a cluster of its own, in the same run, right after the default cluster's phases.
  */
 export const VARIANTS = {
-  'no-fsync': { description: 'no fdatasync before a block is released (--no-fsync)', args: ['--no-fsync'], env: {} },
-  secret: { description: 'a cluster secret on every channel (TLS)', args: [], env: { LAMPORT_LEDGER_SECRET: 'bench-secret-of-the-cluster' } },
-  'no-trace': { description: 'no protocol trace file (--no-trace)', args: ['--no-trace'], env: {} },
-} as const satisfies Record<string, { description: string; args: readonly string[]; env: Readonly<Record<string, string>> }>;
+  'no-fsync': { description: 'no fdatasync before a block is released (--no-fsync)', args: ['--no-fsync'], env: {}, watched: false },
+  secret: { description: 'a cluster secret on every channel (TLS)', args: [], env: { LAMPORT_LEDGER_SECRET: 'bench-secret-of-the-cluster' }, watched: false },
+  'no-trace': { description: 'no protocol trace file (--no-trace)', args: ['--no-trace'], env: {}, watched: false },
+  watched: { description: 'a live view watching (client web subscribed to every client, its event stream read to the end)', args: [], env: {}, watched: true },
+} as const satisfies Record<string, { description: string; args: readonly string[]; env: Readonly<Record<string, string>>; watched: boolean }>;
 export type Variant = keyof typeof VARIANTS;
+/** What --compare measures when not told: the settings of a client, not the live view (ask for watched). */
+export const DEFAULT_COMPARE: readonly Variant[] = ['no-fsync', 'secret', 'no-trace'];
 
 export interface BenchOptions {
   readonly clients: readonly number[];
@@ -46,6 +50,8 @@ export interface VariantResult {
   readonly description: string;
   contended1?: ThroughputResult;
   batched?: ThroughputResult;
+  /** `watched`: contended-1 without and with a page, on this cluster alone, and what the page got. */
+  watched?: WatchedResult;
   endCheck?: EndCheck;
   error?: string;
 }
@@ -215,18 +221,29 @@ async function runCluster(n: number, o: BenchOptions, baselineP50: number | null
 
 /** contended-1 and batched on a cluster started with one setting changed. */
 async function runVariant(n: number, variant: Variant, o: BenchOptions): Promise<VariantResult> {
-  const { description, args, env } = VARIANTS[variant];
+  const { description, args, env, watched } = VARIANTS[variant];
   const result: VariantResult = { variant, description };
   const root = mkdtempSync(path.join(os.tmpdir(), `ll-bench-${n}-${variant}-`));
   const cluster = new BenchCluster({ size: n, root, clientArgs: args, env });
   const t = { warmupS: warmupFor(o.durationS), durationS: o.durationS };
+  const pageSaw = (page: WatchCounts, cores: number): string =>
+    `the page received ${fmt(page.events, 0)} events; ${fmt(page.droppedByClients, 0)} left out by the clients' streams, ${fmt(page.droppedByServer, 0)} by the server; client web used ${fmt(cores, 2)} cores`;
   try {
     say(`N=${n} ${variant}: starting ${n} clients with ${description}...`);
     await cluster.up();
-    result.contended1 = await measureLoad(cluster, cluster.ids, 1, t);
-    say(`N=${n} ${variant} contended-1: ${describeThroughput(result.contended1)}`);
-    result.batched = await measureLoad(cluster, cluster.ids, o.outstanding, t);
-    say(`N=${n} ${variant} batched: ${describeThroughput(result.batched)}`);
+    if (watched) {
+      const w = await measureWatched(cluster, t, o.outstanding);
+      result.watched = w;
+      result.contended1 = w.contended1.with;
+      result.batched = w.batched.with;
+      say(`N=${n} ${variant} contended-1 on one cluster, without / with / with / without a page (${fmt(o.durationS / 2)} s each): ${fmt(w.contended1.withoutPerSec)} -> ${fmt(w.contended1.withPerSec)} transfers/s: ${fmt(w.contended1.lostPct, 1)}% lost; ${pageSaw(w.contended1.page, w.contended1.serverCores)}`);
+      say(`N=${n} ${variant} batched: ${describeThroughput(w.batched.with)}; ${pageSaw(w.batched.page, w.batched.serverCores)}`);
+    } else {
+      result.contended1 = await measureLoad(cluster, cluster.ids, 1, t);
+      say(`N=${n} ${variant} contended-1: ${describeThroughput(result.contended1)}`);
+      result.batched = await measureLoad(cluster, cluster.ids, o.outstanding, t);
+      say(`N=${n} ${variant} batched: ${describeThroughput(result.batched)}`);
+    }
     result.endCheck = await cluster.endCheck();
     say(`N=${n} ${variant} end check: ${result.endCheck.passed ? 'PASSED' : 'FAILED'}: ${result.endCheck.detail}`);
   } catch (e) {
@@ -323,6 +340,12 @@ export function renderTable(r: BenchResult): string {
     const versus = (mine: ThroughputResult | undefined, base: ThroughputResult | undefined): string =>
       mine ? `${fmt(mine.transfersPerSec)}${base && base.transfersPerSec > 0 ? ` (${mine.transfersPerSec >= base.transfersPerSec ? '+' : ''}${fmt((mine.transfersPerSec / base.transfersPerSec - 1) * 100, 1)}%)` : ''}` : '-';
     row(`${variant}: contended-1 transfers/s (vs defaults)`, (x) => versus(of(x)?.contended1, x.contended1));
+    if (VARIANTS[variant].watched) {
+      row('watched: contended-1 without / with a page, one cluster (A-B-B-A)', (x) => {
+        const w = of(x)?.watched?.contended1;
+        return w ? `${fmt(w.withoutPerSec)} / ${fmt(w.withPerSec)} (${fmt(-w.lostPct, 1)}%)` : '-';
+      });
+    }
     row(`${variant}: batched transfers/s (vs defaults)`, (x) => versus(of(x)?.batched, x.batched));
   }
 
@@ -385,7 +408,7 @@ export function registerBench(program: Command): void {
     .option('--transfers <n>', 'memory phase: run batched load until this many transfers are committed, sampling RSS every second (0 = skip; 1000000 for the long run)', parseCount(0), 0)
     .option('--out <dir>', 'where the JSON result goes', path.join('bench', 'results'))
     .option('--profile <dir>', 'run the clients under node --cpu-prof, write their profiles to <dir>/n<N>/ and print where the time goes')
-    .addOption(new Option('--compare <list>', `settings to measure beside the defaults, each on a cluster of its own: ${Object.keys(VARIANTS).join(', ')} (comma-separated), or none`).argParser(parseVariants).default(Object.keys(VARIANTS), Object.keys(VARIANTS).join(',')))
+    .addOption(new Option('--compare <list>', `settings to measure beside the defaults, each on a cluster of its own: ${Object.keys(VARIANTS).join(', ')} (comma-separated), or none`).argParser(parseVariants).default([...DEFAULT_COMPARE], DEFAULT_COMPARE.join(',')))
     .action(async (opts: { clients: number[]; duration: number; outstanding: number; phases: Phase[]; transfers: number; out: string; profile?: string; compare: Variant[] }) => {
       const command = `client bench ${process.argv.slice(3).join(' ')}`.trim();
       const result = await runBench(

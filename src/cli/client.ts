@@ -3,21 +3,25 @@
  * REPL), from piped stdin, or not at all (`--no-repl`: `client ctl` drives it through its
  * control socket).
  */
-import { mkdirSync, openSync } from 'node:fs';
+import { mkdirSync, openSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import readlineSync from 'readline-sync';
-import { type ClusterConfig, MIN_SECRET_LENGTH, findClient, nodeIds } from '../daemon/config.js';
+import { type ClusterConfig, MIN_SECRET_LENGTH, clientDataDir, findClient, nodeIds } from '../daemon/config.js';
 import { Daemon } from '../daemon/daemon.js';
 import { isDaemonError } from '../daemon/errors.js';
 import { reachableFromOtherMachines } from '../daemon/listen.js';
 import { loadOrExit, resolveConfigPath } from './config-file.js';
-import { SECRET_ENV, secretFromEnv } from './env.js';
+import { SECRET_ENV } from './env.js';
 import { fail } from './fail.js';
+import { IdentityError, clientIdFrom, parseClientNumber } from './identity.js';
+import { SecretError, clusterSecret } from './secret.js';
 import { AppendFile } from '../daemon/append-file.js';
 import { LOG_LEVELS } from './options.js';
 import { renderDelay, renderNotice } from './render.js';
 import { runPiped, startRepl } from './repl.js';
+import { sayWhilePeersDown } from './peers-down.js';
 
 /** A stopping client gets this long to close its connections and its log before it just exits. */
 const SHUTDOWN_DEADLINE_MS = 5_000;
@@ -35,6 +39,12 @@ export interface RunOptions {
   listen?: string;
   fsync?: boolean;
   trace?: boolean;
+  /** Started by `client cluster`, which says where its clients listen and when they are up. */
+  quietStart?: boolean;
+  /** Take the client number from the host name's ordinal (`ledger-0` is client 1). */
+  idFromHostname?: boolean;
+  /** Read the cluster secret from this file. */
+  secretFile?: string;
 }
 
 /** One line for whatever stopped a client from starting. */
@@ -43,39 +53,51 @@ function startFailure(e: unknown): string {
   return `could not start: ${e instanceof Error ? e.message : String(e)}`;
 }
 
-function clientId(text: string | undefined, config: ClusterConfig, configPath: string): number {
+/** Empty answers in a row after which "Which client are you?" stops asking (a closed terminal gives nothing else). */
+const EMPTY_ANSWERS = 3;
+
+/** The client number: given, from where the process runs, or asked for on a terminal (again after a wrong answer). */
+function clientId(given: string | undefined, o: RunOptions, config: ClusterConfig, configPath: string): number {
   const ids = nodeIds(config);
-  let raw = text;
-  if (raw === undefined) {
-    if (!process.stdin.isTTY) fail(`which client? give its number, e.g. client ${ids[0]} (clients in ${configPath}: ${ids.join(', ')})`);
-    // Blocking prompt: fine here, the client is not on the network yet.
-    raw = readlineSync.question(`Which client are you? (${ids.join(', ')}): `);
+  try {
+    const id = clientIdFrom({ given, fromHostname: o.idFromHostname, hostname: () => os.hostname() }, config, configPath);
+    if (id !== null) return id;
+  } catch (e) {
+    if (e instanceof IdentityError) fail(e.message);
+    throw e;
   }
-  const n = /^(client)?\d{1,9}$/.test(raw.trim()) ? Number(raw.trim().replace(/^client/, '')) : Number.NaN;
-  if (!ids.includes(n)) fail(`unknown client "${raw}": ${configPath} defines clients ${ids.join(', ')}`);
-  return n;
+  if (!process.stdin.isTTY) fail(`which client? give its number, e.g. client ${ids[0]} (clients in ${configPath}: ${ids.join(', ')})`);
+  // Blocking prompt: fine here, the client is not on the network yet.
+  for (let empty = 0; empty < EMPTY_ANSWERS; ) {
+    const raw = readlineSync.question(`Which client are you? (${ids.join(', ')}): `);
+    const n = parseClientNumber(raw);
+    if (ids.includes(n)) return n;
+    if (raw.trim() === '') empty++;
+    else {
+      empty = 0;
+      process.stderr.write(`unknown client "${raw}": ${configPath} defines clients ${ids.join(', ')}\n`);
+    }
+  }
+  return fail(`no client chosen: give its number, e.g. client ${ids[0]}`);
 }
 
-/** The cluster secret: the environment's if set, else the config's. */
-function clusterSecret(config: ClusterConfig): string | null {
-  const env = secretFromEnv();
-  if (env === undefined) return config.secret;
-  if (env.length < MIN_SECRET_LENGTH) fail(`${SECRET_ENV} must be at least ${MIN_SECRET_LENGTH} characters`);
-  return env;
+/** The cluster secret (see secret.ts), or the process ends saying what is wrong with it. */
+function secretOrExit(config: ClusterConfig, secretFile: string | undefined): string | null {
+  try {
+    return clusterSecret(config, secretFile);
+  } catch (e) {
+    if (e instanceof SecretError) fail(e.message);
+    throw e;
+  }
 }
 
 export async function runClient(n: string | undefined, o: RunOptions): Promise<void> {
   const configPath = resolveConfigPath(o.config);
   const config = loadOrExit(configPath);
-  const id = clientId(n, config, configPath);
-  const dataDir = o.dataDir ?? path.join('data', `client-${id}`);
-  try {
-    mkdirSync(dataDir, { recursive: true });
-  } catch (e) {
-    fail(`cannot create data dir ${dataDir}: ${(e as Error).message}`);
-  }
+  const id = clientId(n, o, config, configPath);
+  const dataDir = o.dataDir ?? clientDataDir(config, id);
   if (!(LOG_LEVELS as readonly string[]).includes(o.logLevel)) fail(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
-  const secret = clusterSecret(config);
+  const secret = secretOrExit(config, o.secretFile);
   // Protected mode: reachable from other machines only with a secret, or when the user says so.
   const listenHost = o.listen ?? findClient(config, id)!.host;
   if (reachableFromOtherMachines(listenHost) && secret === null && o.insecure !== true) {
@@ -83,6 +105,13 @@ export async function runClient(n: string | undefined, o: RunOptions): Promise<v
       `client${id} would listen on ${listenHost}, reachable from other machines, without a cluster secret. ` +
         `Set "secret" in ${configPath} or ${SECRET_ENV} (the same on every client, ${MIN_SECRET_LENGTH}+ characters), or pass --insecure to accept anyone who connects.`,
     );
+  }
+  // What this start makes (the data dir, and parents it lacked) holds nothing but what it wrote: a start that fails takes it away again.
+  let made: string | undefined;
+  try {
+    made = mkdirSync(dataDir, { recursive: true });
+  } catch (e) {
+    fail(`cannot create data dir ${dataDir}: ${(e as Error).message}`);
   }
   // Opened here, synchronously, so that an unusable path is a start-up error, not a silent one.
   const logPath = path.join(dataDir, 'client.log');
@@ -94,10 +123,13 @@ export async function runClient(n: string | undefined, o: RunOptions): Promise<v
   }
   const logFile = new AppendFile(logPath, logFd, { onFailure: (line) => process.stderr.write(`client${id}: ${line}\n`) });
   const logger = pino({ level: o.logLevel, base: { client: id } }, logFile);
-  /** Exits once the log has had its chance to reach the disk (never waiting on a broken one). */
-  const exit = (code: number, line?: string): never => {
+  /** Exits once the log has had its chance to reach the disk (never waiting on a broken one); `remove`: a dir that goes too. */
+  const exit = (code: number, line?: string, remove?: string): never => {
     if (line !== undefined) process.stderr.write(`${line}\n`);
-    void logFile.close().then(() => process.exit(code));
+    void logFile.close().then(() => {
+      if (remove !== undefined) rmSync(remove, { recursive: true, force: true });
+      process.exit(code);
+    });
     // Whatever else happens, the process ends.
     setTimeout(() => process.exit(code), SHUTDOWN_DEADLINE_MS).unref();
     return undefined as never;
@@ -124,7 +156,7 @@ export async function runClient(n: string | undefined, o: RunOptions): Promise<v
       process.stderr.write(`client${id}: chain file repaired: ${started.repaired.reason} (${started.repaired.droppedBytes} bytes cut; peers will resend what is missing)\n`);
     }
   } catch (e) {
-    return exit(1, `client: ${startFailure(e)}`);
+    return exit(1, `client: ${startFailure(e)}`, made);
   }
 
   const interactive = o.repl && process.stdin.isTTY === true;
@@ -132,7 +164,9 @@ export async function runClient(n: string | undefined, o: RunOptions): Promise<v
     if (!interactive) process.stderr.write(`${line}\n`);
   };
   const peers = nodeIds(config).filter((x) => x !== id);
-  const banner = `client${id} listening on ${daemon.address()}, data in ${dataDir}; peers: ${peers.map((p) => `client${p}`).join(', ') || 'none'}${o.delay ? `; ${renderDelay(o.delay)}` : ''}`;
+  const banner =
+    `client${id} listening on ${daemon.address()}, data in ${dataDir}; peers: ${peers.map((p) => `client${p}`).join(', ') || 'none'}` +
+    `${secret === null ? '' : '; channels TLS (cluster secret)'}${o.delay ? `; ${renderDelay(o.delay)}` : ''}`;
 
   let stopping = false;
   const stop = (code = 0): void => {
@@ -150,14 +184,29 @@ export async function runClient(n: string | undefined, o: RunOptions): Promise<v
 
   const replOptions = { daemon, json: o.json === true, dataDir, input: process.stdin, output: process.stdout, onEnd: (code: number) => stop(code) };
   if (!o.repl) {
-    process.stdout.write(`${banner}\n(daemon mode: drive it with \`client ctl ${id} <command>\`; stop with Ctrl-C or SIGTERM)\n`);
-    daemon.on('notice', (notice) => process.stdout.write(`${new Date().toISOString()} ${renderNotice(notice)}\n`));
+    if (o.quietStart !== true) process.stdout.write(`${banner}\n(daemon mode: drive it with \`client ctl ${id} <command>\`; stop with Ctrl-C or SIGTERM)\n`);
+    // Quiet, the peers connecting for the first time are no news: client cluster says when all are up.
+    const connected = new Set<number>();
+    let formed = o.quietStart !== true;
+    daemon.on('notice', (notice) => {
+      if (!formed && notice.type === 'peerUp') {
+        connected.add(notice.peer);
+        formed = connected.size === peers.length;
+        return;
+      }
+      process.stdout.write(`${new Date().toISOString()} ${renderNotice(notice)}\n`);
+    });
   } else if (interactive) {
     process.stdout.write(`${banner}\nType help for commands. Ctrl-C cancels a line; exit or Ctrl-D leaves.\n`);
     startRepl(replOptions);
   } else {
     say(banner);
     daemon.on('notice', (notice) => say(`  · ${renderNotice(notice)}`));
+    sayWhilePeersDown(daemon, {
+      timeoutMs: o.transferTimeout ? o.transferTimeout * 1000 : config.transferTimeoutMs,
+      config: o.config ? configPath : null,
+      say: (line) => say(`  · ${line}`),
+    });
     runPiped(replOptions);
   }
 }

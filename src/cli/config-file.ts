@@ -6,7 +6,7 @@ import { type ClusterConfig, loadConfig } from '../daemon/config.js';
 import { isDaemonError } from '../daemon/errors.js';
 import { fail } from './fail.js';
 
-const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The built-in config; used when --config is not given and ./config/default.json does not exist. */
 export const DEFAULT_CONFIG = path.join(PACKAGE_ROOT, 'config', 'default.json');
 

@@ -9,15 +9,16 @@
  * that asks again. Exit status: 0 done, 1 the command failed (or the transfer was withdrawn), 2 no
  * answer (no client, or none within --timeout), 130 and 143 interrupted by Ctrl-C and SIGTERM.
  */
-import path from 'node:path';
+import os from 'node:os';
 import type { TxState } from '../core/api.js';
 import { describeLockWait } from '../core/wording.js';
 import type { Identity } from '../daemon/api.js';
-import { type ClusterConfig, loadConfig, nodeIds } from '../daemon/config.js';
+import { CONFIG_DEFAULTS, type ClusterConfig, clientDataDir, loadConfig, nodeIds } from '../daemon/config.js';
 import { ControlClient, ControlError, ControlErrorKind } from '../daemon/control/client.js';
 import { newTransferKey } from '../daemon/transfer-key.js';
 import { loadOrExit, resolveConfigPath } from './config-file.js';
 import { fail } from './fail.js';
+import { IdentityError, idFromHostname } from './identity.js';
 import { type Answer, interpret, succeeded } from './interpret.js';
 import { answerJson } from './json.js';
 import { type ReplCommand, parseCommandLine } from './parse.js';
@@ -35,16 +36,33 @@ export interface CtlOptions {
   dataDir?: string;
   /** Seconds to wait for each answer. */
   timeout: number;
+  /** The client number is this host's ordinal plus one; every positional word is the command. */
+  idFromHostname?: boolean;
 }
 
-export async function runCtl(n: string, words: string[], o: CtlOptions): Promise<void> {
-  if (!/^(client)?\d{1,9}$/.test(n)) fail(`unknown client "${n}": give a client number, e.g. client ctl 1 balance all`, 2);
-  n = n.replace(/^client/, '');
-  if (o.config) {
-    const config = loadOrExit(o.config);
-    if (!nodeIds(config).includes(Number(n))) fail(`unknown client ${n}: ${o.config} defines clients ${nodeIds(config).join(', ')}`, 2);
+/** The client number and the command words, from `<n> <command...>` or `--id-from-hostname <command...>`. */
+function target(given: string | undefined, rest: string[], o: CtlOptions): [string, string[]] {
+  if (o.idFromHostname === true) {
+    try {
+      return [String(idFromHostname(os.hostname())), given === undefined ? rest : [given, ...rest]];
+    } catch (e) {
+      if (e instanceof IdentityError) fail(e.message, 2);
+      throw e;
+    }
   }
-  const dataDir = o.dataDir ?? path.join('data', `client-${n}`);
+  if (given === undefined) fail('give a client number and a command, e.g. client ctl 1 balance all', 2);
+  return [given, rest];
+}
+
+export async function runCtl(given: string | undefined, rest: string[], o: CtlOptions): Promise<void> {
+  const [which, words] = target(given, rest, o);
+  if (!/^(client)?\d{1,9}$/.test(which)) fail(`unknown client "${which}": give a client number, e.g. client ctl 1 balance all`, 2);
+  const n = which.replace(/^client/, '');
+  if (words.length === 0) fail(`give a command for client${n}, e.g. client ctl ${n} status`, 2);
+  const config = o.config ? loadOrExit(o.config) : null;
+  if (config !== null && o.config && !nodeIds(config).includes(Number(n))) fail(`unknown client ${n}: ${o.config} defines clients ${nodeIds(config).join(', ')}`, 2);
+  // Where the config in use keeps client n's data (a config may name its own dataDir).
+  const dataDir = o.dataDir ?? clientDataDir(config ?? loadQuietly(resolveConfigPath(undefined)) ?? CONFIG_DEFAULTS, Number(n));
   let client: ControlClient | null = null;
   try {
     client = await ControlClient.connect(dataDir, { timeoutMs: o.timeout * 1000 });

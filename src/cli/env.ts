@@ -1,8 +1,8 @@
 /**
- * Environment variables: the cluster secret, and two that stand in for `--config` and
- * `--data-dir` of `client <n>` and `client ctl <n>` when the flag is not given. A container image
- * sets them once, so that `client ctl 1 balance all` works there with no flags; a flag on the
- * command line still wins.
+ * Environment variables: the cluster secret (or the file that holds it), the client's number,
+ * and two that stand in for `--config` and `--data-dir` of `client <n>` and `client ctl <n>` when
+ * the flag is not given. A container image sets them once, so that `client ctl 1 balance all`
+ * works there with no flags; a flag on the command line still wins.
  */
 
 /** Cluster config file: the default of `--config`. */
@@ -17,7 +17,7 @@ export interface PathOptions {
 }
 
 /** A variable's value, or undefined when it is unset or empty (`VAR= client 1` means "not set"). */
-function fromEnv(env: NodeJS.ProcessEnv, name: string): string | undefined {
+export function fromEnv(env: NodeJS.ProcessEnv, name: string): string | undefined {
   const value = env[name];
   return value === undefined || value === '' ? undefined : value;
 }
@@ -38,3 +38,9 @@ export const SECRET_ENV = 'LAMPORT_LEDGER_SECRET';
 export function secretFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
   return fromEnv(env, SECRET_ENV);
 }
+
+/** A file holding the cluster secret (a mounted Docker or Kubernetes secret): the default of `--secret-file`. */
+export const SECRET_FILE_ENV = 'LAMPORT_LEDGER_SECRET_FILE';
+
+/** Which client to run when `client` is given no number: one orchestrator setting per client. */
+export const ID_ENV = 'LAMPORT_LEDGER_ID';

@@ -8,6 +8,8 @@ import type {
   ChainView,
   Identity,
   LedgerApi,
+  LinkChange,
+  LinksView,
   PeersView,
   SnapshotAnswer,
   SnapshotListing,
@@ -41,6 +43,8 @@ export type Answer =
   | { readonly type: 'chain'; readonly view: ChainView }
   | { readonly type: 'peers'; readonly self: NodeId; readonly view: PeersView }
   | { readonly type: 'status'; readonly view: StatusView }
+  /** The links, after `change` to the one to `peer` if a change was asked for. */
+  | { readonly type: 'links'; readonly view: LinksView; readonly changed?: { readonly peer: NodeId; readonly change: LinkChange } }
   | { readonly type: 'help'; readonly topic: CommandName | null }
   /** `trace on|off` away from a client's own prompt (through the control socket): it prints there only. */
   | { readonly type: 'traceElsewhere' };
@@ -107,6 +111,10 @@ export async function interpret(command: ReplCommand, ledger: LedgerApi, who: Id
       return { type: 'peers', self: who.self, view: await ledger.peers() };
     case 'status':
       return { type: 'status', view: await ledger.status() };
+    case 'links':
+      return { type: 'links', view: await ledger.links() };
+    case 'link':
+      return { type: 'links', view: await ledger.link(command.peer, command.change), changed: { peer: command.peer, change: command.change } };
     case 'help':
       return { type: 'help', topic: command.topic ?? null };
     case 'exit':
@@ -142,6 +150,7 @@ export function succeeded(a: Answer): boolean {
     case 'chain':
     case 'peers':
     case 'status':
+    case 'links':
     case 'help':
       return true;
   }

@@ -35,6 +35,8 @@ export function answerJson(a: Answer): unknown {
       return a.view;
     case 'status':
       return a.view.node;
+    case 'links':
+      return a.view;
     case 'help':
       return { commands: a.topic === null ? COMMANDS : COMMANDS.filter((c) => c.name === a.topic) };
     case 'traceElsewhere':

@@ -2,18 +2,27 @@
  * The `client` program (commander): `client <n>`, `client ctl`, `client cluster`, `client bench`,
  * `client trace`, their options and their help.
  */
-import { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Command, Option } from 'commander';
 import { registerBench } from '../bench/index.js';
 import { isDaemonError } from '../daemon/errors.js';
 import { registerTrace } from '../trace/command.js';
 import { type RunOptions, runClient } from './client.js';
 import { type ClusterCliOptions, runCluster, runScripts } from './cluster/command.js';
 import { type CtlOptions, runCtl } from './ctl.js';
-import { SECRET_ENV, withEnvDefaults } from './env.js';
+import { ID_ENV, SECRET_ENV, SECRET_FILE_ENV, withEnvDefaults } from './env.js';
 import { fail } from './fail.js';
-import { LOG_LEVELS, parseDelay, parseRate, parseSeconds, parseWhole } from './options.js';
+import { LOG_LEVELS, parseDelay, parsePort, parseRate, parseSeconds, parseWhole } from './options.js';
 import { quote } from './parse.js';
 import { didYouMean } from '../base/suggest.js';
+import { PACKAGE_ROOT } from './config-file.js';
+
+/** This package's version, from its package.json. */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+}
+import { type WebCliOptions, runWeb } from './web.js';
 
 /** What `client <n>` takes as n: `2` or `client2`. */
 const CLIENT_ARG = /^(client)?\d{1,9}$/;
@@ -36,14 +45,21 @@ function checkClientArgs(program: Command, n: string | undefined, extra: readonl
   }
 }
 
+/** `client web` takes the config from the environment as `client <n>` does; its --data-dir is a root, not one client's dir. */
+function withEnvConfig(o: WebCliOptions): WebCliOptions {
+  const config = withEnvDefaults({ config: o.config }).config;
+  return config === undefined ? o : { ...o, config };
+}
+
 export function buildProgram(): Command {
   const program = new Command('client')
     .description('A replicated bank ledger: one peer daemon per client, Lamport mutual exclusion, a hash-chained blockchain, Chandy-Lamport snapshots.')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .enablePositionalOptions()
     .showSuggestionAfterError(true)
-    .argument('[n]', 'which client to run (asked for in a terminal when missing)')
+    .argument('[n]', `which client to run (or --id-from-hostname, or ${ID_ENV}; asked for in a terminal when none says)`)
     .option('-c, --config <file>', 'cluster config (default: ./config/default.json, else the built-in one: clients 1-3 on 127.0.0.1:7101-7103, $10.00 each)')
-    .option('-d, --data-dir <dir>', 'where the chain, snapshots, log and control socket live (default: data/client-<n>)')
+    .option('-d, --data-dir <dir>', "where the chain, snapshots, log and control socket live (default: <the config's dataDir>/client-<n>, data/client-<n> unless the config says)")
     .option('-l, --log-level <level>', `log level of <data-dir>/client.log: ${LOG_LEVELS.join(', ')}`, 'info')
     .option('--no-repl', 'daemon mode: no prompt; drive it with `client ctl`')
     .option('--json', 'print results as JSON lines (amounts in integer cents)')
@@ -54,6 +70,10 @@ export function buildProgram(): Command {
     .option('--no-fsync', 'do not fdatasync the chain file before releasing a block (faster; a power loss may lose acknowledged transfers)')
     .option('--no-trace', 'do not append the protocol trace to <data-dir>/trace.jsonl (see client trace)')
     .option('--insecure', `listen beyond loopback without a cluster secret (default: refuse to; see ${SECRET_ENV})`)
+    // For client cluster, which says for all its clients where they listen and when they are up.
+    .addOption(new Option('--quiet-start', 'no banner, and no peer connections said until every peer has connected once').hideHelp())
+    .option('--secret-file <file>', `read the cluster secret from this file, e.g. a mounted Docker or Kubernetes secret (default: ${SECRET_FILE_ENV}, else ${SECRET_ENV}, else the config's)`)
+    .option('--id-from-hostname', 'take the client number from the host name\'s ordinal: a StatefulSet pod ledger-0 is client 1')
     // Excess words are checked in the action, which can tell a mistyped subcommand from them.
     .allowExcessArguments()
     .action((n: string | undefined, opts: RunOptions, command: Command) => {
@@ -64,15 +84,18 @@ export function buildProgram(): Command {
   program
     .command('ctl')
     .description('send a command to a running client through its control socket; exits 1 if the command fails, 2 if no client answers in time (a transfer is then withdrawn, or said to have committed)')
-    .argument('<n>', 'which client')
-    .argument('<command...>', 'any REPL command, e.g. transfer 2 4.50 --id rent-2026-11, tx rent-2026-11, balance all, snapshot')
+    // <n> is checked in runCtl: with --id-from-hostname every word is the command.
+    .usage('<n> <command...> [options]\n       client ctl --id-from-hostname <command...> [options]')
+    .argument('[n]', 'which client')
+    .argument('[command...]', 'any REPL command, e.g. transfer 2 4.50 --id rent-2026-11, tx rent-2026-11, balance all, snapshot')
     .option('--json', 'print the result as JSON (amounts in integer cents)')
     .option('-c, --config <file>', 'check <n> against this cluster config')
-    .option('-d, --data-dir <dir>', 'the client\'s data dir (default data/client-<n>)')
+    .option('-d, --data-dir <dir>', "the client's data dir (default: <the config's dataDir>/client-<n>, data/client-<n> unless the config says)")
     .option('--timeout <seconds>', 'how long to wait for the answer (a transfer not answered by then is withdrawn)', parseSeconds, 60)
+    .option('--id-from-hostname', 'the client of this host: the host name\'s ordinal plus one (ledger-0 is client 1), as for client --id-from-hostname')
     // A REPL line's own flags (snapshot show <id> --html <file>) belong to the line, not to ctl.
     .allowUnknownOption()
-    .action((n: string, words: string[], o: CtlOptions) => runCtl(n, words, withEnvDefaults(o)));
+    .action((n: string | undefined, words: string[], o: CtlOptions) => runCtl(n, words, withEnvDefaults(o)));
 
   const cluster = program
     .command('cluster')
@@ -80,7 +103,7 @@ export function buildProgram(): Command {
     .enablePositionalOptions()
     .argument('[N]', 'number of clients, asked for in a terminal when missing (3 otherwise)')
     .option('-c, --config <file>', 'run the clients of this config instead of generating one (npm start uses config/default.json)')
-    .option('-d, --data-dir <dir>', 'root of the clients\' data dirs (default: data/ with --config, data/cluster-<N> otherwise; a temporary dir for --auto)')
+    .option('-d, --data-dir <dir>', "root of the clients' data dirs (default: the config's dataDir with --config, data/cluster-<N> otherwise; a temporary dir for --auto)")
     .option('--attach', 'when clients of the config already run (other terminals), drive them instead of refusing; exit leaves them running')
     .option('--fresh', 'delete the clients\' data dirs (chains, snapshots, logs, history) first: start from nothing')
     .option('--auto <rate>', 'random workload: this many transfers per second between random clients, then a summary', parseRate)
@@ -90,13 +113,15 @@ export function buildProgram(): Command {
     .option('--transfer-timeout <seconds>', 'per-transfer timeout on every client', parseSeconds)
     .option('--seed <n>', 'seed of the --auto workload', parseWhole, 1)
     .option('--json', 'print results (and the --auto summary) as JSON')
+    .option('--no-web', 'do not serve the live view (the page that watches and drives the clients)')
+    .option('--web-port <port>', 'serve the live view on this loopback port (default: a free one, shown in the banner)', parsePort)
     .action(async (n: string | undefined, o: ClusterCliOptions) => {
       if (o.delay) parseDelay(o.delay);
       await runCluster(n, o);
     });
   cluster
     .command('run')
-    .description('run command files, each against a fresh cluster: "<n|all> <command>", "wait MS", "settle", "expect ..."; every file is checked before anything starts; exit 0 if every expect holds')
+    .description('run command files, each against a fresh cluster, in the cluster prompt\'s language ("<n|all> <command> [&]", "settle", "sleep MS", "expect ...", "stop 2", ...); every file is checked before anything starts; exit 0 if every expect holds')
     .argument('<files...>', 'the command files (see examples/)')
     .option('-n, --size <N>', 'number of clients', parseWhole, 3)
     .option('-c, --config <file>', 'use this config instead of a generated one')
@@ -106,6 +131,16 @@ export function buildProgram(): Command {
       if (o.delay) parseDelay(o.delay);
       await runScripts(files, { ...o, seed: 1 });
     });
+
+  program
+    .command('web')
+    .description('serve the live view of the clients of a config that already run: their messages, clocks, locks and snapshots as they happen, with controls that act on them; or replay a saved run')
+    .option('-p, --port <port>', 'port to serve on (default: a free one, shown)', parsePort)
+    .option('-c, --config <file>', 'the cluster config (default ./config/default.json, else the built-in one)')
+    .option('-d, --data-dir <dir>', "root of the clients' data dirs: client n's is <dir>/client-<n> (default data)")
+    .option('--listen <host>', 'listen on this address instead of 127.0.0.1; beyond loopback the cluster secret is required and the page asks for a token derived from it')
+    .option('--replay [sources...]', "replay a saved run instead: data dirs or trace files, as client trace reads them (default: the config's data dirs)")
+    .action((o: WebCliOptions) => runWeb(withEnvConfig(o)));
 
   registerBench(program);
   registerTrace(program);

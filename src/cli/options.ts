@@ -29,3 +29,9 @@ export function parseSeconds(text: string): number {
   if (!/^\d+(\.\d+)?$/.test(text.trim()) || !(v > 0) || v > 86_400) throw new InvalidArgumentError('expected a number of seconds between 0 and 86400');
   return v;
 }
+
+export function parsePort(text: string): number {
+  const v = Number(text);
+  if (!/^\d{1,5}$/.test(text.trim()) || v > 65535) throw new InvalidArgumentError('expected a port from 0 (any free one) to 65535');
+  return v;
+}

@@ -6,7 +6,7 @@
 import { TX_ID_PATTERN, TX_ID_RULE } from '../core/limits.js';
 import { formatCents } from '../core/money.js';
 import type { Cents, NodeId } from '../core/types.js';
-import { DEFAULT_CHAIN_LAST } from '../daemon/api.js';
+import { DEFAULT_CHAIN_LAST, type LinkChange } from '../daemon/api.js';
 import { didYouMean } from '../base/suggest.js';
 
 export interface ParseContext {
@@ -41,6 +41,10 @@ export type ReplCommand =
   | { readonly type: 'chain'; readonly last?: number }
   | { readonly type: 'peers' }
   | { readonly type: 'status' }
+  /** Show this client's link to each peer. */
+  | { readonly type: 'links' }
+  /** Hold, release or delay this client's link to `peer`. */
+  | { readonly type: 'link'; readonly peer: NodeId; readonly change: LinkChange }
   /** `topic` is the canonical command name, aliases resolved. */
   | { readonly type: 'help'; readonly topic?: CommandName }
   | { readonly type: 'exit' };
@@ -51,7 +55,7 @@ export type ParseResult = { readonly ok: true; readonly command: ReplCommand } |
 
 export type AmountResult = { readonly ok: true; readonly cents: Cents } | { readonly ok: false; readonly error: string };
 
-export type CommandName = 'transfer' | 'tx' | 'balance' | 'snapshot' | 'snapshots' | 'chain' | 'peers' | 'status' | 'trace' | 'help' | 'exit';
+export type CommandName = 'transfer' | 'tx' | 'balance' | 'snapshot' | 'snapshots' | 'chain' | 'peers' | 'status' | 'trace' | 'link' | 'help' | 'exit';
 
 export interface CommandSpec {
   readonly name: CommandName;
@@ -119,6 +123,13 @@ export const COMMANDS: readonly CommandSpec[] = [
     usage: 'trace on|off',
     description: 'print each message this client sends and receives, with its clock, as it happens',
     examples: ['trace on', 'trace off'],
+  },
+  {
+    name: 'link',
+    aliases: [],
+    usage: 'link [hold|release <to> | delay <to> <ms>]',
+    description: 'your link to each peer; hold one (your messages to it wait, in order), release it, or delay each message (0: none)',
+    examples: ['link', 'link hold 3', 'link release 3', 'link delay 3 500', 'link delay 3 100-300', 'link delay 3 0'],
   },
   { name: 'help', aliases: ['?'], usage: 'help [<command>]', description: 'list commands, or explain one', examples: ['help', 'help transfer'] },
   { name: 'exit', aliases: ['quit'], usage: 'exit', description: 'leave the REPL and stop this client', examples: ['exit'] },
@@ -292,6 +303,8 @@ export function parseCommandLine(line: string, ctx: ParseContext): ParseResult {
       if (arg.toLowerCase() === 'on' || arg.toLowerCase() === 'off') return ok({ type: 'trace', on: arg.toLowerCase() === 'on' });
       return usageError(spec, `expected on or off, got ${quote(arg)}`);
     }
+    case 'link':
+      return parseLink(spec, args, ctx);
     case 'help': {
       const bad = arity(spec, args, 0, 1);
       if (bad !== null) return bad;
@@ -327,6 +340,30 @@ function parseTransfer(spec: CommandSpec, args: readonly string[], ctx: ParseCon
   return ok({ type: 'transfer', to: to.value, amount: amount.cents, ...(key === undefined ? {} : { key }) });
 }
 
+/** The most a link's delay may be, in ms: ten minutes, as `--delay`. */
+const MAX_LINK_DELAY_MS = 600_000;
+
+/** `link`, `link hold 3`, `link release 3`, `link delay 3 500`, `link delay 3 100-300`, `link delay 3 0`. */
+function parseLink(spec: CommandSpec, args: readonly string[], ctx: ParseContext): ParseResult {
+  const [sub, toText, delayText] = args;
+  if (sub === undefined) return ok({ type: 'links' });
+  const action = sub.toLowerCase();
+  if (action !== 'hold' && action !== 'release' && action !== 'delay') return usageError(spec, `unknown subcommand ${quote(sub)} (hold, release or delay)`);
+  const bad = action === 'delay' ? arity(spec, args, 3, 3) : arity(spec, args, 2, 2);
+  if (bad !== null) return bad;
+  const to = parseClient(toText ?? '', ctx, 'peer');
+  if (!to.ok) return { ok: false, error: `link: ${to.error}` };
+  if (to.value === ctx.self) return { ok: false, error: `link: client${ctx.self} has no link to itself` };
+  if (action !== 'delay') return ok({ type: 'link', peer: to.value, change: { held: action === 'hold' } });
+  const m = /^(\d{1,7})(?:-(\d{1,7}))?$/.exec(delayText ?? '');
+  const minMs = Number(m?.[1]);
+  const maxMs = m?.[2] === undefined ? minMs : Number(m[2]);
+  if (m === null || maxMs < minMs || maxMs > MAX_LINK_DELAY_MS) {
+    return usageError(spec, `delay must be milliseconds (500) or a range (100-300), at most ${MAX_LINK_DELAY_MS}, got ${quote(delayText ?? '')}`);
+  }
+  return ok({ type: 'link', peer: to.value, change: { delay: maxMs === 0 ? null : { minMs, maxMs } } });
+}
+
 /** Client ids as the user would type them: `2` for an empty or numeric prefix, `client2` otherwise. */
 function clientWords(ids: readonly NodeId[], partial: string): string[] {
   const sorted = [...ids].sort((a, b) => a - b);
@@ -347,6 +384,9 @@ function argumentCandidates(spec: CommandSpec, done: readonly string[], partial:
       return [];
     case 'trace':
       return index === 0 ? ['on', 'off'] : [];
+    case 'link':
+      if (index === 0) return ['hold', 'release', 'delay'];
+      return index === 1 ? clientWords(ctx.nodes.filter((n) => n !== ctx.self), partial) : [];
     case 'help':
       return index === 0 ? COMMANDS.map((c) => c.name) : [];
     default:

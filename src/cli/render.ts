@@ -10,7 +10,7 @@ import { RECENT_TRANSFER_OUTCOMES } from '../core/limits.js';
 import { formatCents } from '../core/money.js';
 import type { Block, NodeId } from '../core/types.js';
 import { describeLockWait } from '../core/wording.js';
-import type { BalancesView, MessageDelay, Notice, PeerView, SnapshotAnswer, SnapshotListing, StatusView, TransferAnswer } from '../daemon/api.js';
+import type { BalancesView, LinkChange, LinksView, MessageDelay, Notice, PeerView, SnapshotAnswer, SnapshotListing, StatusView, TransferAnswer } from '../daemon/api.js';
 import type { SnapshotRecord } from '../daemon/snapshot-record.js';
 import type { Answer, DiagramPage } from './interpret.js';
 import { COMMANDS } from './parse.js';
@@ -87,17 +87,42 @@ export function renderChain(blocks: readonly Block[], height: number): string {
   return `${skipped}${blocks.map(renderBlock).join('\n')}\nheight ${height}`;
 }
 
-export function renderPeers(self: NodeId, peers: readonly PeerView[], now: number): string {
+/** `tls`: whether the channels are TLS; the heading says which. */
+export function renderPeers(self: NodeId, peers: readonly PeerView[], now: number, tls: boolean): string {
   const rows = [['client', 'out', 'in', 'for', 'sent', 'received', 'last problem']];
   for (const p of peers) {
     rows.push([clientName(p.id), p.outgoing, p.incoming, `${((now - p.since) / 1000).toFixed(0)} s`, String(p.sent), String(p.received), p.outgoing === 'up' && p.incoming === 'up' ? '' : (p.lastError ?? '')]);
   }
-  return `${clientName(self)}'s connections\n${table(rows)}`;
+  return `${clientName(self)}'s connections (${tls ? 'TLS' : 'plain TCP'})\n${table(rows)}`;
 }
 
 export function renderStatus(v: StatusView): string {
   const status = renderNodeStatus(v.node, v);
-  return v.delay === null ? status : `${status}\ndelay          ${renderDelay(v.delay)}`;
+  const channels = `channels       ${v.tls ? 'TLS 1.2, a pre-shared key from the cluster secret' : 'plain TCP (no cluster secret)'}`;
+  return [status, channels, ...(v.delay === null ? [] : [`delay          ${renderDelay(v.delay)}`])].join('\n');
+}
+
+const delayText = (d: MessageDelay | null): string => (d === null ? 'none' : `${d.minMs === d.maxMs ? d.minMs : `${d.minMs}-${d.maxMs}`} ms`);
+
+/** `link`: each link of this client, after the change asked for (said first). */
+export function renderLinks(v: LinksView, changed?: { readonly peer: NodeId; readonly change: LinkChange }): string {
+  const rows = [['link', 'state', 'delay', 'waiting', 'session']];
+  for (const l of v.links) rows.push([`${v.self} -> ${l.peer}`, l.held ? 'held' : 'open', delayText(l.delay), String(l.waiting), l.up ? 'up' : 'down']);
+  const lines = [table(rows)];
+  if (changed !== undefined) {
+    const { peer, change } = changed;
+    const link = `${clientName(v.self)} -> ${clientName(peer)}`;
+    const said =
+      'held' in change
+        ? change.held
+          ? `${link} held: messages to ${clientName(peer)} wait, in order, until link release ${peer}`
+          : `${link} released: what waited goes out in order`
+        : change.delay === null
+          ? `${link}: no delay`
+          : `${link}: each message held ${delayText(change.delay)}`;
+    lines.unshift(said);
+  }
+  return lines.join('\n');
 }
 
 /** What `--delay` does, for the banner and `status`: `each outgoing message held 2000 ms (--delay)`. */
@@ -250,9 +275,11 @@ export function renderAnswer(a: Answer): string {
     case 'chain':
       return renderChain(a.view.blocks, a.view.height);
     case 'peers':
-      return renderPeers(a.self, a.view.peers, Date.now());
+      return renderPeers(a.self, a.view.peers, Date.now(), a.view.tls);
     case 'status':
       return renderStatus(a.view);
+    case 'links':
+      return renderLinks(a.view, a.changed);
     case 'help':
       return renderHelp(a.topic);
     case 'traceElsewhere':

@@ -31,7 +31,7 @@ export type Input =
   | { readonly kind: 'tick'; readonly now: number };
 
 /** The checks a snapshot's verdict makes, in the order it reports them. */
-export const VERIFICATION_CHECKS = ['channel counts', 'sent before the cut', 'lock queues', 'money', 'one history'] as const;
+export const VERIFICATION_CHECKS = ['channels', 'sent before the cut', 'clocks and queues', 'money', 'one history'] as const;
 export type VerificationCheckName = (typeof VERIFICATION_CHECKS)[number];
 
 export interface VerificationCheck {
@@ -185,8 +185,12 @@ export type CoreEvent =
   | { readonly type: 'transferWithdrawn'; readonly key: string }
   | { readonly type: 'blockApplied'; readonly block: Block; readonly from: NodeId | null }
   | { readonly type: 'blockRejected'; readonly from: NodeId; readonly height: number; readonly reason: string }
+  /** Blocks above the head not held (see MAX_HELD_BLOCKS): `count` of them, from `lowest` to `highest`. */
+  | { readonly type: 'blocksRefused'; readonly from: NodeId; readonly count: number; readonly lowest: number; readonly highest: number; readonly reason: string }
   /** Asked `peer` for the blocks from `from` on: it told of a chain up to `to`. */
   | { readonly type: 'catchingUp'; readonly peer: NodeId; readonly from: number; readonly to: number }
+  /** Asked `peers` for any blocks from `from` on, a while after a session ended or formed again. */
+  | { readonly type: 'rechecking'; readonly peers: readonly NodeId[]; readonly from: number }
   /** Sent `peer` the blocks `from..to` it lacks (on its reconnection, or at its asking). */
   | { readonly type: 'served'; readonly peer: NodeId; readonly from: number; readonly to: number }
   | { readonly type: 'snapshotStarted'; readonly id: SnapshotId; readonly from: NodeId | null }
@@ -260,7 +264,7 @@ export interface NodeStatus {
   readonly latest: readonly { readonly peer: NodeId; readonly ts: number }[];
   /** The highest chain height each connected peer has told of in its current session. */
   readonly heard: readonly { readonly peer: NodeId; readonly height: number }[];
-  /** While a request is out: what entering still waits for. */
+  /** While a request is out: what entering still waits for; while transfers wait without one: the peers to connect. */
   readonly waitingFor: LockWait | null;
   /** The membership view id this client's lock messages carry. */
   readonly view: number;

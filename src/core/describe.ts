@@ -81,8 +81,12 @@ export function describeEvent(e: CoreEvent): string {
       return `block ${describeBlock(e.block)} ${e.from === null ? 'committed' : `applied from client${e.from}`}`;
     case 'blockRejected':
       return `REJECTED block #${e.height} from client${e.from}: ${e.reason}`;
+    case 'blocksRefused':
+      return `refused ${e.count === 1 ? `block #${e.lowest}` : `${e.count} blocks #${e.lowest}..#${e.highest}`} from client${e.from}: ${e.reason}`;
     case 'catchingUp':
       return `catching up from client${e.peer}: #${e.from}..#${e.to}`;
+    case 'rechecking':
+      return `asked ${e.peers.map((p) => `client${p}`).join(', ')} for any blocks from #${e.from} on (the sessions changed)`;
     case 'served':
       return `sent blocks #${e.from}..#${e.to} to client${e.peer}`;
     case 'snapshotStarted':

@@ -105,8 +105,32 @@ export function checkBlock(head: Head, balances: ReadonlyMap<NodeId, Cents>, blo
   return { ok: true };
 }
 
+/**
+ * What can be checked of a block without the chain below it: its hash, its size, and that every
+ * transfer in it spends from the block's creator to another client. A block held above the head
+ * is checked this far when it arrives, the rest (chaining, balances) when it is applied.
+ */
+export function checkBlockAlone(block: Block): BlockCheck {
+  if (hashBlock(block) !== block.hash) return { ok: false, error: `block #${block.height} has a wrong hash` };
+  if (block.txs.length === 0 || block.txs.length > MAX_TXS_PER_BLOCK) return { ok: false, error: `block #${block.height} has ${block.txs.length} transfers` };
+  for (const tx of block.txs) {
+    if (tx.from !== block.creator) return { ok: false, error: `block #${block.height}: client${block.creator} cannot spend from client${tx.from}'s account` };
+    if (tx.to === tx.from) return { ok: false, error: `block #${block.height}: client${tx.from} cannot transfer to itself` };
+  }
+  return { ok: true };
+}
+
 export function applyBlock(balances: Balances, block: Block): void {
   for (const tx of block.txs) applyTx(balances, tx);
+}
+
+/** The inverse of `applyBlock`: `balances` at `block`'s height become the table just below it. */
+export function undoBlock(balances: Balances, block: Block): void {
+  for (let i = block.txs.length - 1; i >= 0; i--) {
+    const tx = block.txs[i]!;
+    balances.set(tx.to, (balances.get(tx.to) ?? 0) - tx.amount);
+    balances.set(tx.from, (balances.get(tx.from) ?? 0) + tx.amount);
+  }
 }
 
 export const short = (hash: string): string => hash.slice(0, 8);

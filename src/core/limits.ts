@@ -124,6 +124,23 @@ export function worstCaseBlock(): Block {
 /** Bound of the largest block's encoding. */
 export const MAX_BLOCK_BYTES = encodedBytesBound(worstCaseBlock());
 
+/** The smallest a valid block can be: one transfer with a one-character id, every number small. */
+export function leanestBlock(): Block {
+  return { height: 1, prevHash: WORST_HASH, ts: 0, creator: 1, txs: [{ id: '~', from: 1, to: 2, amount: 1 }], hash: WORST_HASH };
+}
+
+/**
+ * Blocks held from peers above the head (they came out of height order), at most: this many bytes
+ * (bounds of their encodings), and this many blocks, which is what one catch-up window holds at
+ * the smallest; a block farther than that above the head is not held either. Blocks come out of
+ * order only when the RELEASEs of successive lock rounds overtake each other on different
+ * channels, a few at a time, and a serve starts at the asker's head: a whole window out of order
+ * still fits. What exceeds them is refused (a peer that holds it sends it again once it is due,
+ * or it is fetched), and nothing already applied is touched.
+ */
+export const MAX_HELD_BLOCK_BYTES = CATCH_UP_WINDOW_BYTES;
+export const MAX_HELD_BLOCKS = Math.ceil(CATCH_UP_WINDOW_BYTES / encodedBytesBound(leanestBlock()));
+
 /** Bound of a BLOCKS message's encoding without its blocks; each block adds its own bound. */
 export const BLOCKS_OVERHEAD_BYTES = encodedBytesBound({ type: 'BLOCKS', ts: WORST_NUMBER, blocks: [], last: true } satisfies Message);
 

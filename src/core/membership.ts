@@ -1,9 +1,43 @@
 /**
  * Membership: which peers are in session with this client and at which process incarnation, the
- * view id that names that membership, and the protocol messages counted on each session.
+ * view id that names that membership, and the protocol messages counted and digested on each
+ * session (what a recorded state says of its channels).
  */
 import { createHash } from 'node:crypto';
-import { type ChannelCounts, type Message, type NodeId, isApplicationMessage } from './types.js';
+import { ChannelDigest } from './digest.js';
+import { type ChannelRecord, type Message, type NodeId, isApplicationMessage } from './types.js';
+
+/** The protocol messages (markers and reports aside) sent to and received from one peer this session. */
+class SessionTally {
+  sent = 0;
+  received = 0;
+  /** The timestamp of the last message received (0 before the first). */
+  lastReceivedTs = 0;
+  readonly sentDigest = new ChannelDigest();
+  readonly receivedDigest = new ChannelDigest();
+
+  record(peer: NodeId): ChannelRecord {
+    return { peer, sent: this.sent, received: this.received, sentDigest: this.sentDigest.value, receivedDigest: this.receivedDigest.value, lastReceivedTs: this.lastReceivedTs };
+  }
+}
+
+const NO_SESSION = new SessionTally();
+
+/** One member of a view: a client and its process run. */
+export interface Member {
+  readonly node: NodeId;
+  readonly incarnation: number;
+}
+
+/**
+ * The membership view id: a digest of who is in session, at which process incarnation, the
+ * client itself included. Two clients in session with the same runs of everyone compute the same
+ * id; a peer that restarted changes it even if nobody saw it leave.
+ */
+export function viewIdOf(members: readonly Member[]): number {
+  const names = members.map((m) => `${m.node}:${m.incarnation}`).sort();
+  return Number.parseInt(createHash('sha256').update(names.join(',')).digest('hex').slice(0, 12), 16);
+}
 
 export class Membership {
   private readonly up = new Set<NodeId>();
@@ -11,9 +45,8 @@ export class Membership {
   private readonly incarnations = new Map<NodeId, number>();
   /** The membership view: who is in session, at which incarnation (see `computeView`). */
   private currentView: number;
-  /** Protocol messages (markers and reports aside) sent to and received from each peer this session. */
-  private readonly sentTo = new Map<NodeId, number>();
-  private readonly receivedFrom = new Map<NodeId, number>();
+  /** What was sent to and received from each peer this session. */
+  private readonly tallies = new Map<NodeId, SessionTally>();
 
   constructor(
     private readonly self: NodeId,
@@ -21,6 +54,8 @@ export class Membership {
     private readonly incarnation: number,
     /** Every other client, in id order. */
     private readonly peers: readonly NodeId[],
+    /** How a view is named (`viewIdOf`; a test may replace it, see policy.ts). */
+    private readonly viewId: (members: readonly Member[]) => number = viewIdOf,
   ) {
     this.currentView = this.computeView();
   }
@@ -51,8 +86,7 @@ export class Membership {
     this.incarnations.set(peer, incarnation);
     this.currentView = this.computeView();
     // A session starts from nothing: what was in flight on the last one is gone.
-    this.sentTo.set(peer, 0);
-    this.receivedFrom.set(peer, 0);
+    this.tallies.set(peer, new SessionTally());
     return true;
   }
 
@@ -61,32 +95,40 @@ export class Membership {
     if (!this.up.delete(peer)) return false;
     this.incarnations.delete(peer);
     this.currentView = this.computeView();
-    this.sentTo.delete(peer);
-    this.receivedFrom.delete(peer);
+    this.tallies.delete(peer);
     return true;
   }
 
   countSent(to: NodeId, message: Message): void {
-    if (isApplicationMessage(message)) this.sentTo.set(to, (this.sentTo.get(to) ?? 0) + 1);
+    if (!isApplicationMessage(message)) return;
+    const t = this.tally(to);
+    t.sent++;
+    t.sentDigest.add(message);
   }
 
   countReceived(from: NodeId, message: Message): void {
-    if (isApplicationMessage(message)) this.receivedFrom.set(from, (this.receivedFrom.get(from) ?? 0) + 1);
+    if (!isApplicationMessage(message)) return;
+    const t = this.tally(from);
+    t.received++;
+    t.receivedDigest.add(message);
+    t.lastReceivedTs = message.ts;
   }
 
-  /** The counts of every channel, for a recorded state (zero where no session runs). */
-  channels(): ChannelCounts[] {
-    return this.peers.map((peer) => ({ peer, sent: this.sentTo.get(peer) ?? 0, received: this.receivedFrom.get(peer) ?? 0 }));
+  /** Every channel's counts and digests, for a recorded state (empty where no session runs). */
+  channels(): ChannelRecord[] {
+    return this.peers.map((peer) => (this.tallies.get(peer) ?? NO_SESSION).record(peer));
   }
 
-  /**
-   * The membership view id: a digest of who is in session with this client, at which process
-   * incarnation, itself included. Two clients in session with the same runs of everyone compute
-   * the same id.
-   */
+  private tally(peer: NodeId): SessionTally {
+    let t = this.tallies.get(peer);
+    if (!t) this.tallies.set(peer, (t = new SessionTally()));
+    return t;
+  }
+
+  /** The current members, this client included, named by `viewId`. */
   private computeView(): number {
-    const members = [`${this.self}:${this.incarnation}`];
-    for (const p of this.peers) if (this.up.has(p)) members.push(`${p}:${this.incarnations.get(p) ?? 0}`);
-    return Number.parseInt(createHash('sha256').update(members.sort().join(',')).digest('hex').slice(0, 12), 16);
+    const members: Member[] = [{ node: this.self, incarnation: this.incarnation }];
+    for (const p of this.peers) if (this.up.has(p)) members.push({ node: p, incarnation: this.incarnations.get(p) ?? 0 });
+    return this.viewId(members);
   }
 }

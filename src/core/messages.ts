@@ -3,7 +3,8 @@
  * a value (never an uncaught throw): the connection that sent it is closed, the client goes on.
  */
 import { MAX_HEIGHT, MAX_RECORDED_MESSAGES, MAX_REPORT_ERROR_LENGTH, MAX_TIMESTAMP, MAX_TXS_PER_BLOCK, MAX_VIEW, TX_ID_PATTERN, TX_ID_RULE } from './limits.js';
-import type { Block, ChannelCounts, LocalSnapshot, Message, NodeId, QueueEntry, RecordedState, SnapshotId, Tx } from './types.js';
+import { isDigest } from './digest.js';
+import type { Block, ChannelRecord, LocalSnapshot, Message, NodeId, QueueEntry, RecordedState, SnapshotId, Tx } from './types.js';
 
 export type Validated<T> = { ok: true; value: T } | { ok: false; error: string };
 
@@ -88,9 +89,18 @@ function queueEntry(v: unknown, path: string, nodes: ReadonlySet<NodeId>): Queue
   return { ts: bounded(o.ts, `${path}.ts`, MAX_TIMESTAMP), node: node(o.node, `${path}.node`, nodes) };
 }
 
-function channelCounts(v: unknown, path: string, nodes: ReadonlySet<NodeId>): ChannelCounts {
+function digest(v: unknown, path: string): string {
+  if (!isDigest(v)) fail(path, 'a 16-digit hex channel digest', v);
+  return v;
+}
+
+function channelRecord(v: unknown, path: string, nodes: ReadonlySet<NodeId>): ChannelRecord {
   const o = obj(v, path);
-  return { peer: node(o.peer, `${path}.peer`, nodes), sent: int(o.sent, `${path}.sent`), received: int(o.received, `${path}.received`) };
+  return {
+    peer: node(o.peer, `${path}.peer`, nodes), sent: int(o.sent, `${path}.sent`), received: int(o.received, `${path}.received`),
+    sentDigest: digest(o.sentDigest, `${path}.sentDigest`), receivedDigest: digest(o.receivedDigest, `${path}.receivedDigest`),
+    lastReceivedTs: bounded(o.lastReceivedTs, `${path}.lastReceivedTs`, MAX_TIMESTAMP),
+  };
 }
 
 function recordedState(v: unknown, path: string, nodes: ReadonlySet<NodeId>): RecordedState {
@@ -112,7 +122,7 @@ function recordedState(v: unknown, path: string, nodes: ReadonlySet<NodeId>): Re
     balances,
     pendingBlocks: arr(o.pendingBlocks, `${path}.pendingBlocks`, MAX_RECORDED_MESSAGES).map((x, i) => block(x, `${path}.pendingBlocks[${i}]`, nodes)),
     queue: arr(o.queue, `${path}.queue`, nodes.size).map((x, i) => queueEntry(x, `${path}.queue[${i}]`, nodes)),
-    channels: arr(o.channels, `${path}.channels`, nodes.size).map((x, i) => channelCounts(x, `${path}.channels[${i}]`, nodes)),
+    channels: arr(o.channels, `${path}.channels`, nodes.size).map((x, i) => channelRecord(x, `${path}.channels[${i}]`, nodes)),
   };
 }
 
@@ -131,9 +141,15 @@ function localSnapshot(v: unknown, path: string, nodes: ReadonlySet<NodeId>): Lo
   return { state: recordedState(o.state, `${path}.state`, nodes), channels };
 }
 
-function message(v: unknown, path: string, nodes: ReadonlySet<NodeId>): Message {
+/**
+ * A message as it arrives (`received`) moves the receiver's clock past its timestamp: one at the
+ * bound would take the clock beyond what any peer accepts. A message recorded in a snapshot's
+ * channel state moves no clock.
+ */
+function message(v: unknown, path: string, nodes: ReadonlySet<NodeId>, received = false): Message {
   const o = obj(v, path);
   const ts = bounded(o.ts, `${path}.ts`, MAX_TIMESTAMP);
+  if (received && ts === MAX_TIMESTAMP) fail(`${path}.ts`, `below ${MAX_TIMESTAMP} (a timestamp at the bound would push this client's clock past it)`, ts);
   switch (o.type) {
     case 'REQUEST':
     case 'REPLY':
@@ -168,7 +184,7 @@ function message(v: unknown, path: string, nodes: ReadonlySet<NodeId>): Message 
 /** Validates an untrusted decoded value as a `Message` between the given nodes. */
 export function validateMessage(value: unknown, nodes: ReadonlySet<NodeId>): Validated<Message> {
   try {
-    return { ok: true, value: message(value, 'message', nodes) };
+    return { ok: true, value: message(value, 'message', nodes, true) };
   } catch (e) {
     if (e instanceof Invalid) return { ok: false, error: e.error };
     // Anything else (a stack overflow on absurd nesting, say) is still just bad input.

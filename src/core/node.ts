@@ -93,7 +93,7 @@ export class Node {
     const keys = new TransferKeys(index, (height) => this.replication.blockAt(height), this.policy.findKey);
     this.clock = new LamportClock(config.restored?.clock ?? 0);
     this.mutex = new LamportMutex(this.id, this.peers);
-    this.membership = new Membership(this.id, config.incarnation ?? 0, this.peers);
+    this.membership = new Membership(this.id, config.incarnation ?? 0, this.peers, this.policy.viewId);
     this.out = new Outbox(this.peers, this.membership, this.policy.inSession);
     this.replication = new Replication(
       { genesis: config.genesis, chain: config.chain, restored: config.restored, maxMessageBytes, fresh: this.policy.fresh, keys },
@@ -105,7 +105,8 @@ export class Node {
         firstSeq: config.firstSnapshotSeq ?? 1, timeoutMs: config.snapshotTimeoutMs, maxMessageBytes,
         createRecorder: this.policy.createRecorder,
         recordState: () => this.recordState(),
-        blockAt: (height) => this.replication.blockAt(height),
+        chain: this.replication,
+        fetchFrom: (peer, height, now) => this.replication.fetchFrom(peer, height, now),
       },
       this.clock, this.membership, this.out,
     );
@@ -116,6 +117,7 @@ export class Node {
   /** The single entry point: one input in, the effects to carry out (in order) out. */
   step(input: Input): Effect[] {
     if (!this.policy.admit(input)) return [];
+    this.replication.beginStep();
     switch (input.kind) {
       case 'command':
         this.onCommand(input.id, input.command);
@@ -136,10 +138,9 @@ export class Node {
         return assertNever(input);
     }
     this.tryEnter();
+    this.snapshots.afterStep(this.now);
     // Rule 5 holds but the chain is behind a peer's: the missing blocks are fetched, not awaited.
     if (this.mutex.request && this.mutex.canEnter(this.membership.view) && !this.replication.fresh()) this.replication.catchUp(this.now);
-    // The step's blocks are persisted before anything reads the chain again: no reason to hold them.
-    this.replication.stepDone();
     return this.policy.emit(this.out.take());
   }
 
@@ -185,7 +186,7 @@ export class Node {
         return ts === undefined ? [] : [{ peer, ts }];
       }),
       heard: this.peers.flatMap((peer) => (this.membership.isUp(peer) ? [{ peer, height: this.replication.heightOf(peer) }] : [])),
-      waitingFor: this.mutex.request ? this.lockWait() : null,
+      waitingFor: this.mutex.request || this.transfers.length > 0 ? this.transferWait() : null,
       view: this.membership.view,
     };
   }
@@ -200,7 +201,7 @@ export class Node {
     return this.transfers.pendingKeys();
   }
 
-  /** What a queued transfer waits for: the lock, or (no request out yet) peers to connect. */
+  /** What a queued transfer waits for: the lock, or, without a request out, the peers to connect (see `maybeRequest`). */
   private transferWait(): LockWait {
     return this.mutex.request ? this.lockWait() : { kind: 'peersDown', peers: this.membership.down() };
   }
@@ -258,13 +259,13 @@ export class Node {
         return;
       case 'RELEASE':
         this.mutex.onRelease(from);
-        if (message.block) this.replication.receiveBlocks(from, [message.block]);
+        if (message.block) this.replication.receiveBlocks(from, [message.block], from);
         return;
       case 'MARKER':
         this.snapshots.onMarker(from, message.snapshot, this.now);
         return;
       case 'REPORT':
-        this.snapshots.onReport(from, message);
+        this.snapshots.onReport(from, message, this.now);
         return;
       case 'FETCH':
         this.replication.serve(from, message.from);
@@ -304,7 +305,6 @@ export class Node {
 
   private onTick(now: number): void {
     this.now = now;
-    // Without a request out, queued transfers can only be waiting for peers to connect (see `maybeRequest`).
     if (this.transfers.expire(now, () => this.transferWait()) > 0) this.withdrawRequestIfIdle('every waiting transfer timed out');
     this.replication.tick(now);
     this.snapshots.tick(now);

@@ -6,6 +6,7 @@
  */
 import type { Effect, Input } from './api.js';
 import { type Head, type TxCheck, checkTx } from './ledger.js';
+import { type Member, viewIdOf } from './membership.js';
 import type { LamportMutex } from './mutex.js';
 import { SnapshotRecorder } from './snapshot.js';
 import type { FindKey } from './transfer-keys.js';
@@ -13,7 +14,7 @@ import type { Cents, NodeId, RecordedState, SnapshotId, Tx } from './types.js';
 
 /** What the entry decision looks at. */
 export interface EntryContext {
-  readonly mutex: Pick<LamportMutex, 'request' | 'entries' | 'canEnter'>;
+  readonly mutex: Pick<LamportMutex, 'request' | 'entries' | 'canEnter' | 'withoutLaterMessage'>;
   /** The current membership view id, which rule 5 asks of the peers' lock messages. */
   readonly view: number;
   /** The freshness decision (the `fresh` hook). */
@@ -56,6 +57,8 @@ export interface NodePolicy {
   readonly createRecorder: (spec: RecorderSpec) => SnapshotRecorder;
   /** Whether a message may go to `peer`, whose session is `up` or not. Honest: only when up. */
   readonly inSession: (peer: NodeId, up: boolean) => boolean;
+  /** The id of the membership view made of `members`. Honest: `viewIdOf` (every member at its incarnation). */
+  readonly viewId: (members: readonly Member[]) => number;
 }
 
 /** Rule 5 of the mutex, plus: never build on a chain shorter than one a peer holds. */
@@ -83,5 +86,6 @@ export function withHonestDefaults(policy: Partial<NodePolicy> = {}): NodePolicy
     findKey: policy.findKey ?? ((key, lookup) => lookup(key)),
     createRecorder: policy.createRecorder ?? ((r) => new SnapshotRecorder(r.id, r.state, r.peers, r.markerFrom, r.startedAt)),
     inSession: policy.inSession ?? ((_peer, up) => up),
+    viewId: policy.viewId ?? viewIdOf,
   };
 }

@@ -5,14 +5,14 @@
  */
 import type { ChainReader } from './api.js';
 import type { LamportClock } from './clock.js';
-import { type Balances, type Head, applyBlock, checkBlock, genesisBalances } from './ledger.js';
-import { BLOCKS_OVERHEAD_BYTES, CATCH_UP_WINDOW_BYTES, encodedBytesBound } from './limits.js';
+import { type Balances, type Head, applyBlock, checkBlock, checkBlockAlone, genesisBalances } from './ledger.js';
+import { BLOCKS_OVERHEAD_BYTES, CATCH_UP_WINDOW_BYTES, MAX_HELD_BLOCKS, MAX_HELD_BLOCK_BYTES, encodedBytesBound } from './limits.js';
 import type { Membership } from './membership.js';
 import type { Outbox } from './outbox.js';
 import type { ChainView, NodePolicy } from './policy.js';
 import type { TransferKeys } from './transfer-keys.js';
 import { type Block, type Cents, type Message, type NodeId, assertNever } from './types.js';
-import { conflictsWithBuffered, conflictsWithHead } from './wording.js';
+import { conflictsWithBuffered, conflictsWithHead, heldBlocksFull, notTheSendersBlock, tooFarAboveHead } from './wording.js';
 
 /**
  * How long a client may know of a block it lacks before it fetches it unasked. Blocks normally
@@ -21,6 +21,11 @@ import { conflictsWithBuffered, conflictsWithHead } from './wording.js';
 export const CATCH_UP_PATIENCE_MS = 2_000;
 /** A FETCH whose answer has not started arriving by then is given up and may go to another peer. */
 export const FETCH_TIMEOUT_MS = 5_000;
+/**
+ * How long the sessions must stay as they are after one ended (or formed again) before this client
+ * asks every peer in session for blocks above its head (see `recheckAfterSessionChange`).
+ */
+export const RECHECK_AFTER_SESSION_CHANGE_MS = 1_000;
 
 /** Blocks read from the chain at a time while serving a peer. */
 const SERVE_READ_BLOCKS = 64;
@@ -44,9 +49,11 @@ export class Replication implements ChainView {
   /**
    * Blocks above head+1 that arrived out of height order, by height, with the peer that sent them.
    * They are only as good as that peer's session: when it ends they go (a peer that really holds
-   * them sends them again; one that crashed may have lost their history for good).
+   * them sends them again; one that crashed may have lost their history for good). Bounded by
+   * MAX_HELD_BLOCKS and MAX_HELD_BLOCK_BYTES (`heldBytes` sums the encoding bounds).
    */
-  private readonly pending = new Map<number, { readonly block: Block; readonly from: NodeId }>();
+  private readonly pending = new Map<number, { readonly block: Block; from: NodeId; readonly bytes: number }>();
+  private heldBytes = 0;
   /**
    * The highest chain height each peer has told of in its current session: the height carried by
    * its lock messages and of any block it sent. No block is created below the highest of these:
@@ -60,10 +67,16 @@ export class Replication implements ChainView {
   /** Since when this client has known of a height above its head (null: it is not behind). */
   private behindSince: number | null = null;
   /**
-   * The blocks appended in the current step, by height: their persist effects are carried out
-   * only after the step, so the chain reader cannot return them yet (see `stepDone`).
+   * Blocks appended during the current step: their persist effects are carried out after the
+   * step, so the chain reader does not hold them yet (see `readBlocks`).
    */
-  private readonly unpersisted = new Map<number, Block>();
+  private readonly unpersisted: Block[] = [];
+  /** The time of the last tick: sessions change between ticks. */
+  private now = 0;
+  /** Peers that have had a session with this process run. */
+  private readonly met = new Set<NodeId>();
+  /** When the sessions last changed, while a recheck is due (null: none is). */
+  private sessionsChangedAt: number | null = null;
 
   constructor(
     private readonly config: ReplicationConfig,
@@ -100,16 +113,24 @@ export class Replication implements ChainView {
     return [...this.pending.values()].map((p) => p.block).sort((a, b) => a.height - b.height);
   }
 
-  /** This client's own block at `height`, or null above its head. */
+  /** A step begins: every persist effect of the steps before it has been carried out. */
+  beginStep(): void {
+    this.unpersisted.length = 0;
+  }
+
+  /** This client's blocks `from..to` (1 <= from <= to <= head), those appended in this very step too. */
+  readBlocks(from: number, to: number): Block[] {
+    const firstUnpersisted = this.unpersisted[0]?.height ?? this.current.height + 1;
+    const stored = from < firstUnpersisted ? [...this.config.chain.readBlocks(from, Math.min(to, firstUnpersisted - 1))] : [];
+    for (let h = Math.max(from, firstUnpersisted); h <= to; h++) stored.push(this.unpersisted[h - firstUnpersisted]!);
+    return stored;
+  }
+
+  /** This client's block at `height` (genesis at 0), or null above its head. */
   blockAt(height: number): Block | null {
     if (height > this.current.height) return null;
     if (height === 0) return this.config.genesis;
-    return this.unpersisted.get(height) ?? this.config.chain.readBlocks(height, height)[0] ?? null;
-  }
-
-  /** The step is over: its blocks are persisted before anything reads the chain again. */
-  stepDone(): void {
-    if (this.unpersisted.size > 0) this.unpersisted.clear();
+    return this.readBlocks(height, height)[0] ?? null;
   }
 
   /** The freshness decision (a policy may replace it; honest: `holdsEveryBlockHeard` in policy.ts). */
@@ -168,13 +189,16 @@ export class Replication implements ChainView {
    * of any marker. Its own messages will carry its height, which is what entering depends on.
    */
   peerUp(peer: NodeId, height: number): void {
+    if (this.met.has(peer)) this.sessionsChangedAt = this.now;
+    this.met.add(peer);
     if (this.current.height > height) this.serve(peer, height + 1);
   }
 
   /** The session with `peer` ended: what it told of and the blocks it sent go with it. */
   peerDown(peer: NodeId): void {
+    this.sessionsChangedAt = this.now;
     this.heardHeights.delete(peer);
-    for (const [height, p] of this.pending) if (p.from === peer) this.pending.delete(height);
+    for (const [height, p] of this.pending) if (p.from === peer) this.unhold(height);
     if (this.fetching?.peer === peer) this.fetching = null;
   }
 
@@ -190,6 +214,8 @@ export class Replication implements ChainView {
 
   /** Gives up a FETCH that went unanswered, and fetches unasked once patience runs out. */
   tick(now: number): void {
+    this.now = now;
+    if (this.sessionsChangedAt !== null && now - this.sessionsChangedAt >= RECHECK_AFTER_SESSION_CHANGE_MS) this.recheckAfterSessionChange();
     if (this.fetching && now - this.fetching.since >= FETCH_TIMEOUT_MS) this.fetching = null;
     if (this.fresh()) this.behindSince = null;
     else {
@@ -201,31 +227,76 @@ export class Replication implements ChainView {
     }
   }
 
-  receiveBlocks(from: NodeId, blocks: readonly Block[]): void {
+  /**
+   * Blocks from `from`: applied at once when next in height, with whatever held blocks follow;
+   * held when above (once checked as far as they can be alone, and within the limits); ignored
+   * at or below the head. A RELEASE names its sender as `creator`: it carries its own block.
+   */
+  receiveBlocks(from: NodeId, blocks: readonly Block[], creator?: NodeId): void {
+    const refused: { heights: number[]; reason: string } = { heights: [], reason: '' };
     for (const b of blocks) {
+      if (creator !== undefined && b.creator !== creator) {
+        this.out.log('error', { type: 'blockRejected', from, height: b.height, reason: notTheSendersBlock(b.creator) });
+        continue;
+      }
       if (b.height <= this.current.height) {
         if (b.height === this.current.height && b.hash !== this.current.hash) {
           this.out.log('error', { type: 'blockRejected', from, height: b.height, reason: conflictsWithHead(b.height) });
         }
         continue;
       }
-      const seen = this.pending.get(b.height);
-      if (seen && seen.block.hash !== b.hash) {
-        this.out.log('error', { type: 'blockRejected', from, height: b.height, reason: conflictsWithBuffered });
+      if (b.height === this.current.height + 1) {
+        this.applyFrom(from, b);
         continue;
       }
-      this.pending.set(b.height, { block: b, from });
+      const seen = this.pending.get(b.height);
+      if (seen) {
+        if (seen.block.hash !== b.hash) this.out.log('error', { type: 'blockRejected', from, height: b.height, reason: conflictsWithBuffered });
+        else seen.from = from;
+        continue;
+      }
+      const alone = checkBlockAlone(b);
+      if (!alone.ok) {
+        this.out.log('error', { type: 'blockRejected', from, height: b.height, reason: alone.error });
+        continue;
+      }
+      const bytes = encodedBytesBound(b);
+      const reason = b.height > this.current.height + MAX_HELD_BLOCKS ? tooFarAboveHead(this.current.height) : this.heldBytes + bytes > MAX_HELD_BLOCK_BYTES ? heldBlocksFull(this.pending.size, this.heldBytes) : null;
+      if (reason !== null) {
+        refused.heights.push(b.height);
+        refused.reason ||= reason;
+        continue;
+      }
+      this.pending.set(b.height, { block: b, from, bytes });
+      this.heldBytes += bytes;
     }
-    for (let next = this.pending.get(this.current.height + 1)?.block; next; next = this.pending.get(this.current.height + 1)?.block) {
-      this.pending.delete(next.height);
+    const due = this.pending.get(this.current.height + 1);
+    if (due) this.applyFrom(from, due.block);
+    if (refused.heights.length > 0) {
+      const { heights, reason } = refused;
+      this.out.log('warn', { type: 'blocksRefused', from, count: heights.length, lowest: Math.min(...heights), highest: Math.max(...heights), reason });
+    }
+  }
+
+  /** Applies `block` (next in height) and then every held block that follows it, while they chain. */
+  private applyFrom(from: NodeId, block: Block): void {
+    for (let next: Block | undefined = block; next; next = this.pending.get(this.current.height + 1)?.block) {
+      if (this.pending.get(next.height)?.block === next) this.unhold(next.height);
       const check = checkBlock(this.current, this.balanceTable, next);
       const conflict = check.ok ? this.config.keys.conflictIn(next) : null;
       if (!check.ok || conflict !== null) {
         this.out.log('error', { type: 'blockRejected', from, height: next.height, reason: check.ok ? conflict! : check.error });
-        break;
+        return;
       }
       this.append(next, from);
     }
+  }
+
+  private unhold(height: number): void {
+    const held = this.pending.get(height);
+    if (!held) return;
+    this.pending.delete(height);
+    this.heldBytes -= held.bytes;
   }
 
   /**
@@ -234,9 +305,9 @@ export class Replication implements ChainView {
    * client that loses it in a crash fetches it again before it may enter.
    */
   append(block: Block, from: NodeId | null): void {
+    this.unpersisted.push(block);
     applyBlock(this.balanceTable, block);
     this.current = { height: block.height, hash: block.hash };
-    this.unpersisted.set(block.height, block);
     this.config.keys.appended(block);
     this.out.persist(block, from === null);
     this.out.log(from === null ? 'info' : 'debug', { type: 'blockApplied', block, from });
@@ -250,15 +321,43 @@ export class Replication implements ChainView {
    * say) waits for a tick's patience, so that two clients never ping-pong FETCH and BLOCKS.
    */
   catchUp(now: number, patient = false): void {
-    if (this.fetching) return;
     const [peer, height] = this.highestHeard();
-    if (peer === null) return;
+    if (peer !== null) this.fetchFrom(peer, height, now, patient);
+  }
+
+  /**
+   * Asks `peer`, which holds the chain up to `height`, for the blocks from this client's head on
+   * (see `catchUp`); a snapshot waiting for its chain to reach a reported head asks the reporter.
+   */
+  fetchFrom(peer: NodeId, height: number, now: number, patient = false): void {
+    if (this.fetching || !this.membership.isUp(peer)) return;
     const from = this.current.height + 1;
     if (!patient && this.lastFetch?.peer === peer && this.lastFetch.from === from) return;
     this.lastFetch = { peer, from };
     this.fetching = { peer, since: now };
     this.out.send(peer, { type: 'FETCH', ts: this.clock.tick(), from });
-    this.out.log('info', { type: 'catchingUp', peer, from: this.current.height + 1, to: height });
+    this.out.log('info', { type: 'catchingUp', peer, from, to: height });
+  }
+
+  /**
+   * Within a session nothing is lost (the channels are FIFO and reliable), so a block can miss
+   * this client only with a session that ended: its creator's RELEASE went down with it, say,
+   * and the creator's machine lost the block, which now lives only on the peers the RELEASE
+   * reached. While the cluster is idle no lock message would tell of their height. So once the
+   * sessions have stayed as they are for a while after a change, this client asks every peer in
+   * session for the blocks above its head, as one send event; a peer with none answers with an
+   * empty BLOCKS. A session formed again counts as a change too: a RELEASE held up on another
+   * channel may have landed after the first ask. It costs two messages per peer per change, and
+   * nothing while sessions hold.
+   */
+  private recheckAfterSessionChange(): void {
+    this.sessionsChangedAt = null;
+    const peers = this.peers.filter((p) => this.membership.isUp(p) && this.fetching?.peer !== p);
+    if (peers.length === 0) return;
+    const from = this.current.height + 1;
+    const fetch: Message = { type: 'FETCH', ts: this.clock.tick(), from };
+    for (const p of peers) this.out.send(p, fetch);
+    this.out.log('debug', { type: 'rechecking', peers, from });
   }
 
   /**

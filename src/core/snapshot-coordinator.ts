@@ -2,6 +2,14 @@
  * Chandy-Lamport on one client: starting a snapshot, the marker rules, each client's report to the
  * initiator (within the frame limit), the initiator's assembly, and giving up, with the reason,
  * on a lost connection or a timeout. The recorder and the assembler themselves are in snapshot.ts.
+ *
+ * The verdict compares every recorded head with the initiator's own chain, so the initiator
+ * assembles once its chain reaches the highest of them. In a consistent cut every recorded block
+ * was created before its creator recorded, so its RELEASE (or the push of the blocks a new
+ * connection lacks) reached the initiator before that creator's marker: the chain is normally
+ * there when the last report comes. Only a catch-up served in several parts can lag behind; the
+ * initiator then fetches and waits, at most until the snapshot times out, when the verdict says
+ * which heads it could not compare.
  */
 import type { GlobalSnapshot } from './api.js';
 import type { LamportClock } from './clock.js';
@@ -10,7 +18,8 @@ import type { Membership } from './membership.js';
 import type { Outbox } from './outbox.js';
 import type { NodePolicy } from './policy.js';
 import { SnapshotAssembler, type SnapshotRecorder } from './snapshot.js';
-import { type Block, type Cents, type LocalSnapshot, type Message, type NodeId, type RecordedState, type SnapshotId, snapshotKey } from './types.js';
+import type { ChainAtHead } from './verify.js';
+import { type Cents, type LocalSnapshot, type Message, type NodeId, type RecordedState, type SnapshotId, snapshotKey } from './types.js';
 import {
   type MissingReport,
   reportTooLarge,
@@ -42,8 +51,10 @@ export interface SnapshotCoordinatorConfig {
   readonly createRecorder: NodePolicy['createRecorder'];
   /** This client's state, recorded when a snapshot reaches it. */
   readonly recordState: () => RecordedState;
-  /** This client's own block at a height, or null above its head (the verdict compares chains). */
-  readonly blockAt: (height: number) => Block | null;
+  /** This client's own chain, which the verdict compares every recorded head with. */
+  readonly chain: ChainAtHead;
+  /** Asks `peer` for the blocks up to `height` this client lacks (a snapshot waits for them). */
+  readonly fetchFrom: (peer: NodeId, height: number, now: number) => void;
 }
 
 export class SnapshotCoordinator {
@@ -51,6 +62,8 @@ export class SnapshotCoordinator {
   private readonly recorders = new Map<string, SnapshotRecorder>();
   /** The snapshots this client initiated and is assembling, by key. */
   private readonly assemblers = new Map<string, SnapshotAssembler>();
+  /** Assemblers with every report in, waiting for this client's chain to reach a height `holder` has. */
+  private readonly waiting = new Map<string, { readonly height: number; readonly holder: NodeId }>();
   private readonly finished = new Set<string>();
   private seq: number;
 
@@ -100,20 +113,20 @@ export class SnapshotCoordinator {
     const recorder = this.recorders.get(key);
     if (recorder) {
       recorder.onMarker(from);
-      if (recorder.done) this.finish(recorder);
+      if (recorder.done) this.finish(recorder, now);
     } else if (!this.finished.has(key)) {
       this.record(id, from, now);
     }
   }
 
-  onReport(from: NodeId, report: Extract<Message, { type: 'REPORT' }>): void {
+  onReport(from: NodeId, report: Extract<Message, { type: 'REPORT' }>, now: number): void {
     const key = snapshotKey(report.snapshot);
     if (report.snapshot.initiator !== this.config.self || (report.local !== null && report.local.state.node !== from)) {
       this.out.log('warn', { type: 'protocolError', from, error: unexpectedReport(report.snapshot) });
       return;
     }
     if (report.local !== null) {
-      this.collect(from, report.snapshot, report.local);
+      this.collect(from, report.snapshot, report.local, now);
       return;
     }
     const assembler = this.assemblers.get(key);
@@ -141,9 +154,28 @@ export class SnapshotCoordinator {
     }
   }
 
+  /**
+   * After every step: a snapshot waiting for this client's chain is assembled once it is there;
+   * until then the blocks are asked for again as each part of a catch-up comes in.
+   */
+  afterStep(now: number): void {
+    if (this.waiting.size === 0) return;
+    for (const [key, { height, holder }] of this.waiting) {
+      const a = this.assemblers.get(key);
+      if (!a) this.waiting.delete(key);
+      else if (this.config.chain.head.height >= height) this.complete(key, a);
+      else this.config.fetchFrom(holder, height, now);
+    }
+  }
+
   tick(now: number): void {
     for (const [key, a] of this.assemblers) {
       if (now - a.startedAt < this.config.timeoutMs) continue;
+      // Every report is in but the chain is not there yet: the verdict says what it could not compare.
+      if (this.waiting.has(key)) {
+        this.complete(key, a);
+        continue;
+      }
       this.assemblers.delete(key);
       const missing = a.missing();
       this.out.log('warn', { type: 'snapshotAbandoned', id: a.id, missing });
@@ -166,10 +198,10 @@ export class SnapshotCoordinator {
     const recorder = this.config.createRecorder({ id, state: this.config.recordState(), peers: this.config.peers, markerFrom, startedAt: now });
     this.recorders.set(snapshotKey(id), recorder);
     this.out.broadcast({ type: 'MARKER', ts: this.clock.tick(), snapshot: id });
-    if (recorder.done) this.finish(recorder);
+    if (recorder.done) this.finish(recorder, now);
   }
 
-  private finish(recorder: SnapshotRecorder): void {
+  private finish(recorder: SnapshotRecorder, now: number): void {
     const self = this.config.self;
     const key = snapshotKey(recorder.id);
     this.recorders.delete(key);
@@ -177,7 +209,7 @@ export class SnapshotCoordinator {
     this.out.log('debug', { type: 'snapshotRecorded', id: recorder.id });
     const local = recorder.local();
     if (recorder.id.initiator === self) {
-      this.collect(self, recorder.id, local);
+      this.collect(self, recorder.id, local, now);
       return;
     }
     const report: Message = { type: 'REPORT', ts: this.clock.tick(), snapshot: recorder.id, local };
@@ -198,14 +230,25 @@ export class SnapshotCoordinator {
     if (this.finished.size > FINISHED_MEMORY) this.finished.delete(this.finished.values().next().value!);
   }
 
-  private collect(from: NodeId, id: SnapshotId, local: LocalSnapshot): void {
+  private collect(from: NodeId, id: SnapshotId, local: LocalSnapshot, now: number): void {
     const key = snapshotKey(id);
     const assembler = this.assemblers.get(key);
     if (!assembler) return; // timed out already
     assembler.add(from, local);
     if (!assembler.complete) return;
+    const reach = assembler.heightToReach();
+    if (this.config.chain.head.height >= reach.height) {
+      this.complete(key, assembler);
+      return;
+    }
+    this.waiting.set(key, reach);
+    this.config.fetchFrom(reach.holder, reach.height, now);
+  }
+
+  private complete(key: string, assembler: SnapshotAssembler): void {
     this.assemblers.delete(key);
-    const snapshot: GlobalSnapshot = assembler.assemble(this.config.total, this.config.blockAt);
+    this.waiting.delete(key);
+    const snapshot: GlobalSnapshot = assembler.assemble(this.config.total, this.config.chain);
     this.out.snapshotComplete(snapshot);
     this.out.reply(assembler.commandId, { type: 'snapshot', ok: true, snapshot });
   }

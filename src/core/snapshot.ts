@@ -3,7 +3,7 @@
  * initiator, and the verification printed with every global snapshot.
  */
 import type { GlobalSnapshot } from './api.js';
-import { type BlockAt, verifySnapshot } from './verify.js';
+import { type ChainAtHead, heightToReach, verifySnapshot } from './verify.js';
 import { type ChannelState, type LocalSnapshot, type Message, type NodeId, type RecordedState, type SnapshotId, isApplicationMessage } from './types.js';
 
 export class SnapshotRecorder {
@@ -82,7 +82,19 @@ export class SnapshotAssembler {
     return this.nodes.filter((n) => !this.reports.has(n));
   }
 
-  assemble(total: number, blockAt: BlockAt): GlobalSnapshot {
+  /**
+   * The height the initiator's chain must reach to compare every block the reports name (see
+   * verify.ts), and the client that recorded the highest head: it holds the blocks up to it.
+   */
+  heightToReach(): { height: number; holder: NodeId } {
+    const reports = [...this.reports.values()];
+    const height = heightToReach(reports.map((r) => r.state), reports.flatMap((r) => r.channels));
+    const holder = reports.reduce((a, r) => (r.state.height > a.state.height ? r : a), reports[0]!).state.node;
+    return { height, holder };
+  }
+
+  /** The global snapshot and its verdict, against the initiator's chain as it is now. */
+  assemble(total: number, chain: ChainAtHead): GlobalSnapshot {
     const nodes = this.nodes.map((n) => this.reports.get(n)!.state);
     const channels: ChannelState[] = [];
     for (const to of this.nodes) {
@@ -95,7 +107,7 @@ export class SnapshotAssembler {
       nodes,
       channels,
       markers: this.nodes.length * (this.nodes.length - 1),
-      verification: verifySnapshot(nodes, channels, total, blockAt),
+      verification: verifySnapshot(nodes, channels, total, this.id.initiator, chain),
     };
   }
 }

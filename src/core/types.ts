@@ -37,14 +37,19 @@ export interface QueueEntry {
 }
 
 /**
- * How many protocol messages (markers and reports aside) a client had sent to and received from one
- * peer on the current connection when it recorded its state. A connection starts from zero: what
- * was in flight when an earlier one dropped is gone, and the counts say so.
+ * What a client had sent to and received from one peer on the current session when it recorded
+ * its state: how many protocol messages (markers and reports aside) and a running digest of each
+ * sequence (digest.ts). A session starts from nothing: what was in flight when an earlier one
+ * dropped is gone, and the counts and digests say so.
  */
-export interface ChannelCounts {
+export interface ChannelRecord {
   readonly peer: NodeId;
   readonly sent: number;
   readonly received: number;
+  readonly sentDigest: string;
+  readonly receivedDigest: string;
+  /** The timestamp of the last message received from `peer` this session (0 before the first). */
+  readonly lastReceivedTs: number;
 }
 
 /** What one client records of itself when a snapshot reaches it. */
@@ -58,8 +63,8 @@ export interface RecordedState {
   /** Blocks received above the head that could not be applied yet (out of height order). */
   readonly pendingBlocks: readonly Block[];
   readonly queue: readonly QueueEntry[];
-  /** Per peer, messages sent and received on the current connections (see ChannelCounts). */
-  readonly channels: readonly ChannelCounts[];
+  /** Per peer, messages sent and received on the current sessions (see ChannelRecord). */
+  readonly channels: readonly ChannelRecord[];
 }
 
 /** One client's contribution to a global snapshot: its state and its incoming channels. */

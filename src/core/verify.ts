@@ -1,32 +1,50 @@
 /**
- * The verdict printed with every global snapshot. It checks the cut itself, from the recorded
- * states and channel states alone (the initiator's own chain aside), so that a user of the real
- * system, who has no simulator watching the wire, can trust a snapshot that says "verified":
+ * The verdict printed with every global snapshot. "Verified" means that a consistent run could
+ * have produced the cut: a user of the real system, who has no simulator watching the wire, can
+ * trust it. It checks the recorded states and channel states against each other, and every
+ * recorded head against the initiator's own chain:
  *
- *  1. channel counts: each channel state holds exactly the messages its sender had sent and its
- *     receiver had not yet received when they recorded (the definition of a channel's state in a
- *     consistent cut, Chandy and Lamport 1985, section 3);
- *  2. sent before the cut: each of them was sent before its sender recorded (its timestamp is at or
- *     below the sender's recorded clock, as every send ticks the clock);
- *  3. lock queues: delivering the lock messages in flight turns every client's queue entry for a
- *     peer into that peer's own request (a request queued somewhere was sent; an entry whose
- *     RELEASE was received is gone);
+ *  1. channels: each channel state holds exactly the messages its sender had sent and its receiver
+ *     had not yet received when they recorded (Chandy and Lamport 1985, section 3): the counts
+ *     agree, and the receiver's digest of what it had received, folded over the recorded messages
+ *     in order, gives the sender's digest of what it had sent (digest.ts). A message missing,
+ *     extra, altered or out of order changes the digest;
+ *  2. sent before the cut: no message crosses the cut backwards. Each message in flight, and the
+ *     last message each receiver had received, has a timestamp at or below its sender's recorded
+ *     clock (every send ticks the clock);
+ *  3. clocks and queues: each clock is past every timestamp its owner had received (the last one
+ *     on each channel, each request it queues); each message in flight is later than what its
+ *     receiver had received on that channel; delivering the lock messages in flight turns every
+ *     client's queue entry for a peer into that peer's own request, a RELEASE in flight finding
+ *     the request it ends (lock messages alternate REQUEST, RELEASE on a session);
  *  4. money: every replica's balance table sums to the genesis total, with no negative balance;
- *  5. one history: delivering the recorded in-flight blocks extends each replica validly, and no two
- *     replicas hold different blocks at one height (nor differ from the initiator's own chain).
- *     A replica may end below the others: one that lost blocks with a connection fetches them later.
+ *  5. one history: every head recorded, and every block buffered or in flight, is the initiator's
+ *     own block at its height (the initiator's chain reaches the highest of them first: see
+ *     snapshot-coordinator.ts); every replica's balance table is the table at its head; and
+ *     delivering the blocks in flight extends each replica validly. A replica may end below the
+ *     others: one that lost blocks with a connection fetches them later.
  */
 import type { Verification, VerificationCheck, VerificationCheckName } from './api.js';
+import { foldDigest, EMPTY_DIGEST } from './digest.js';
 import { describeMessage } from './describe.js';
-import { type Balances, applyBlock, balancesFromRecord, checkBlock, short } from './ledger.js';
+import { type Balances, type Head, applyBlock, balancesFromRecord, checkBlock, short, undoBlock } from './ledger.js';
 import { formatCents } from './money.js';
-import { type Block, type ChannelState, type Message, type NodeId, type RecordedState, isApplicationMessage } from './types.js';
+import { type Block, type Cents, type ChannelRecord, type ChannelState, type Message, type NodeId, type RecordedState, isApplicationMessage } from './types.js';
 
-/** The initiator's own block at a height, or null above its head. */
-export type BlockAt = (height: number) => Block | null;
+/** The initiator's own chain when the snapshot is assembled: every recorded head must lie on it. */
+export interface ChainAtHead {
+  readonly head: Head;
+  /** The balance table at `head`. */
+  readonly balances: ReadonlyMap<NodeId, Cents>;
+  /** Blocks `from..to`, in height order (1 <= from <= to <= head.height). */
+  readBlocks(from: number, to: number): readonly Block[];
+}
 
 /** Problems listed per check before the rest are summed up, so a broken cut stays readable. */
 const MAX_PROBLEMS_PER_CHECK = 10;
+
+/** Blocks read from the initiator's chain at a time while comparing heads below its own. */
+const READ_BATCH = 64;
 
 class Check {
   readonly problems: string[] = [];
@@ -53,55 +71,105 @@ function blocksIn(message: Message): readonly Block[] {
   return [];
 }
 
-function channelOf(channels: readonly ChannelState[], from: NodeId, to: NodeId): ChannelState | undefined {
-  return channels.find((c) => c.from === from && c.to === to);
+const NOTHING_YET: Omit<ChannelRecord, 'peer'> = { sent: 0, received: 0, sentDigest: EMPTY_DIGEST, receivedDigest: EMPTY_DIGEST, lastReceivedTs: 0 };
+
+/** What `s` recorded of its channels with `peer` (nothing sent or received if it recorded none). */
+const recordOf = (s: RecordedState, peer: NodeId): Omit<ChannelRecord, 'peer'> => s.channels.find((c) => c.peer === peer) ?? NOTHING_YET;
+
+/** The timestamp of the last message `s` had received from `peer`, or null if none. */
+function lastReceived(s: RecordedState, peer: NodeId): number | null {
+  const r = recordOf(s, peer);
+  return r.received > 0 ? r.lastReceivedTs : null;
 }
 
-function checkCounts(nodes: readonly RecordedState[], channels: readonly ChannelState[]): VerificationCheck {
-  const check = new Check('channel counts');
+/** The recorded channels, each with the states of both ends (null where an end recorded none). */
+function ends(nodes: readonly RecordedState[], channels: readonly ChannelState[]): { c: ChannelState; sender: RecordedState | null; receiver: RecordedState | null }[] {
+  const byId = new Map(nodes.map((n) => [n.node, n]));
+  return channels.map((c) => ({ c, sender: byId.get(c.from) ?? null, receiver: byId.get(c.to) ?? null }));
+}
+
+function checkChannels(nodes: readonly RecordedState[], channels: readonly ChannelState[]): VerificationCheck {
+  const check = new Check('channels');
   let inFlight = 0;
+  for (const { c, sender, receiver } of ends(nodes, channels)) {
+    if (sender === null || receiver === null) check.fail(`channel ${c.from} -> ${c.to}: no recorded state for ${client(sender === null ? c.from : c.to)}`);
+  }
   for (const sender of nodes) {
     for (const receiver of nodes) {
       if (sender.node === receiver.node) continue;
-      const sent = sender.channels.find((c) => c.peer === receiver.node)?.sent ?? 0;
-      const received = receiver.channels.find((c) => c.peer === sender.node)?.received ?? 0;
-      const channel = channelOf(channels, sender.node, receiver.node);
       const name = `${sender.node} -> ${receiver.node}`;
+      const channel = channels.find((c) => c.from === sender.node && c.to === receiver.node);
       if (channel === undefined) {
         check.fail(`channel ${name} has no recorded state`);
         continue;
       }
+      const own = channel.messages.filter((m) => !isApplicationMessage(m));
+      for (const m of own) check.fail(`channel ${name} holds ${describeMessage(m)}, which is the snapshot's own traffic`);
+      if (own.length > 0) continue;
+      const { sent, sentDigest } = recordOf(sender, receiver.node);
+      const { received, receivedDigest } = recordOf(receiver, sender.node);
       if (received > sent) {
         check.fail(`channel ${name}: ${client(receiver.node)} had received ${received} messages when it recorded, but ${client(sender.node)} had sent only ${sent} when it recorded`);
         continue;
       }
       if (channel.messages.length !== sent - received) {
         check.fail(`channel ${name} holds ${channel.messages.length} messages, but ${client(sender.node)} had sent ${sent} and ${client(receiver.node)} received ${received} when they recorded: ${sent - received} were in flight`);
+        continue;
+      }
+      if (foldDigest(receivedDigest, channel.messages) !== sentDigest) {
+        check.fail(`channel ${name}: the ${channel.messages.length} messages recorded in flight are not the ones ${client(sender.node)} sent after the ${received} ${client(receiver.node)} had received (digests differ: one missing, extra, altered or out of order)`);
       }
       inFlight += channel.messages.length;
     }
   }
-  return check.done(`every channel holds sent - received (${inFlight} in flight)`);
+  return check.done(`counts and digests agree on every channel (${inFlight} in flight)`);
 }
 
 function checkSentBeforeCut(nodes: readonly RecordedState[], channels: readonly ChannelState[]): VerificationCheck {
   const check = new Check('sent before the cut');
-  for (const c of channels) {
-    const sender = nodes.find((n) => n.node === c.from);
-    if (sender === undefined) {
-      check.fail(`channel ${c.from} -> ${c.to}: no recorded state for ${client(c.from)}`);
-      continue;
-    }
+  for (const { c, sender } of ends(nodes, channels)) {
+    if (sender === null) continue;
     for (const m of c.messages) {
-      if (!isApplicationMessage(m)) check.fail(`channel ${c.from} -> ${c.to} holds ${describeMessage(m)}, which is the snapshot's own traffic`);
-      else if (m.ts > sender.clock) check.fail(`channel ${c.from} -> ${c.to} holds ${describeMessage(m)}, sent after ${client(c.from)} recorded at clock ${sender.clock}`);
+      if (isApplicationMessage(m) && m.ts > sender.clock) check.fail(`channel ${c.from} -> ${c.to} holds ${describeMessage(m)}, sent after ${client(c.from)} recorded at clock ${sender.clock}`);
     }
   }
-  return check.done('every message in flight was sent before its sender recorded');
+  for (const receiver of nodes) {
+    for (const sender of nodes) {
+      if (sender.node === receiver.node) continue;
+      const ts = lastReceived(receiver, sender.node);
+      if (ts !== null && ts > sender.clock) {
+        check.fail(`${client(receiver.node)} had received a message at ts ${ts} from ${client(sender.node)} when it recorded, sent after ${client(sender.node)} recorded at clock ${sender.clock}`);
+      }
+    }
+  }
+  return check.done('every message received or in flight was sent before the cut');
 }
 
-function checkLockQueues(nodes: readonly RecordedState[], channels: readonly ChannelState[]): VerificationCheck {
-  const check = new Check('lock queues');
+function checkClocksAndQueues(nodes: readonly RecordedState[], channels: readonly ChannelState[]): VerificationCheck {
+  const check = new Check('clocks and queues');
+  // A receive sets the clock past the message's timestamp; a request is stamped by its own clock.
+  for (const s of nodes) {
+    for (const e of s.queue) {
+      if (e.node === s.node && e.ts > s.clock) check.fail(`${client(s.node)} queues its own request at ts ${e.ts}, past its clock ${s.clock}`);
+      if (e.node !== s.node && e.ts >= s.clock) check.fail(`${client(s.node)} queues a request at ts ${e.ts} from ${client(e.node)}, but its clock ${s.clock} is not past it`);
+    }
+    for (const r of s.channels) {
+      if (r.received > 0 && r.lastReceivedTs >= s.clock) check.fail(`${client(s.node)}'s clock ${s.clock} is not past ts ${r.lastReceivedTs}, the last it received from ${client(r.peer)}`);
+    }
+  }
+  // Along a channel timestamps grow (each send ticks; the BLOCKS of one serve share one).
+  for (const { c, receiver } of ends(nodes, channels)) {
+    let last = receiver === null ? null : lastReceived(receiver, c.from);
+    let after = `ts ${last}, the last ${client(c.to)} had received on it`;
+    for (const m of c.messages) {
+      if (!isApplicationMessage(m)) continue;
+      if (last !== null && !(m.ts > last || (m.type === 'BLOCKS' && m.ts === last))) {
+        check.fail(`channel ${c.from} -> ${c.to} holds ${describeMessage(m)} in flight after ${after}`);
+      }
+      last = m.ts;
+      after = describeMessage(m);
+    }
+  }
   const own = (s: RecordedState): number | null => s.queue.find((e) => e.node === s.node)?.ts ?? null;
   const show = (ts: number | null): string => (ts === null ? 'no request' : `a request at ts ${ts}`);
   for (const requester of nodes) {
@@ -109,9 +177,14 @@ function checkLockQueues(nodes: readonly RecordedState[], channels: readonly Cha
       if (requester.node === holder.node) continue;
       // What `holder` will queue for `requester` once the lock messages in flight arrive.
       let entry: number | null = holder.queue.find((e) => e.node === requester.node)?.ts ?? null;
-      for (const m of channelOf(channels, requester.node, holder.node)?.messages ?? []) {
-        if (m.type === 'REQUEST') entry = m.ts;
-        else if (m.type === 'RELEASE') entry = null;
+      for (const m of channels.find((c) => c.from === requester.node && c.to === holder.node)?.messages ?? []) {
+        if (m.type === 'REQUEST') {
+          if (entry !== null) check.fail(`${describeMessage(m)} from ${client(requester.node)} is in flight to ${client(holder.node)}, which already queues ${show(entry)} from it (counting the lock messages in flight before it)`);
+          entry = m.ts;
+        } else if (m.type === 'RELEASE') {
+          if (entry === null) check.fail(`${describeMessage(m)} from ${client(requester.node)} is in flight to ${client(holder.node)}, which queues no request from it for it to end (counting the lock messages in flight before it)`);
+          entry = null;
+        }
       }
       const expected = own(requester);
       if (entry !== expected) {
@@ -119,7 +192,7 @@ function checkLockQueues(nodes: readonly RecordedState[], channels: readonly Cha
       }
     }
   }
-  return check.done('every queue agrees with the requests and releases in flight');
+  return check.done('clocks past what they received; queues agree with messages in flight');
 }
 
 function checkMoney(nodes: readonly RecordedState[], total: number): VerificationCheck {
@@ -139,22 +212,78 @@ interface Reached {
   readonly node: NodeId;
   readonly height: number;
   readonly hash: string;
-  readonly balances: Balances;
 }
 
-function checkHistory(nodes: readonly RecordedState[], channels: readonly ChannelState[], blockAt: BlockAt): { check: VerificationCheck; reached: Reached[] } {
+/** A block some replica holds or will receive, which must be the initiator's at its height. */
+interface Claim {
+  readonly height: number;
+  readonly hash: string;
+  readonly what: string;
+}
+
+/** The height the initiator's chain must reach before every head, buffered block and block in flight can be compared with it. */
+export function heightToReach(nodes: readonly RecordedState[], channels: readonly { readonly messages: readonly Message[] }[]): number {
+  let top = 0;
+  for (const s of nodes) {
+    top = Math.max(top, s.height);
+    for (const b of s.pendingBlocks) top = Math.max(top, b.height);
+  }
+  for (const c of channels) for (const m of c.messages) for (const b of blocksIn(m)) top = Math.max(top, b.height);
+  return top;
+}
+
+/**
+ * The initiator's chain at the heights asked for: the hash at each of `hashes`, and the balance
+ * table at each of `tables`, found by undoing its blocks from its head down (O(spread) reads).
+ */
+function chainAt(chain: ChainAtHead, hashes: ReadonlySet<number>, tables: ReadonlySet<number>): { hash: Map<number, string>; table: Map<number, Balances> } {
+  const hash = new Map<number, string>();
+  const table = new Map<number, Balances>();
+  const at = (h: number, hashThere: string, balances: Balances): void => {
+    if (hashes.has(h)) hash.set(h, hashThere);
+    if (tables.has(h)) table.set(h, new Map(balances));
+  };
+  const balances: Balances = new Map(chain.balances);
+  const top = chain.head.height;
+  at(top, chain.head.hash, balances);
+  let low = top;
+  for (const h of hashes) low = Math.min(low, h);
+  for (const h of tables) low = Math.min(low, h);
+  for (let hi = top; hi > low; ) {
+    const from = Math.max(low + 1, hi - READ_BATCH + 1);
+    const blocks = chain.readBlocks(from, hi);
+    for (let i = blocks.length - 1; i >= 0; i--) {
+      const b = blocks[i]!;
+      if (b.height !== from + i) throw new Error(`verify: the chain reader returned block #${b.height} for #${from + i}`);
+      undoBlock(balances, b);
+      at(b.height - 1, b.prevHash, balances);
+    }
+    if (blocks.length !== hi - from + 1) throw new Error(`verify: the chain reader returned ${blocks.length} blocks for #${from}..#${hi}`);
+    hi = from - 1;
+  }
+  return { hash, table };
+}
+
+function checkHistory(nodes: readonly RecordedState[], channels: readonly ChannelState[], initiator: NodeId, chain: ChainAtHead): { check: VerificationCheck; reached: Reached[] } {
   const check = new Check('one history');
   const reached: Reached[] = [];
+  const claims = new Map<string, Claim>();
+  const claim = (height: number, hash: string, what: string): void => {
+    const key = `${height}:${hash}`;
+    if (!claims.has(key)) claims.set(key, { height, hash, what });
+  };
   for (const s of nodes) {
+    claim(s.height, s.head, `${client(s.node)}'s head`);
     // Blocks on their way to this replica: its out-of-order buffer and its incoming channels.
     const incoming = new Map<number, Block>();
-    const offer = (b: Block): void => {
+    const offer = (b: Block, what: string): void => {
+      claim(b.height, b.hash, what);
       const seen = incoming.get(b.height);
       if (seen && seen.hash !== b.hash) check.fail(`two different blocks #${b.height} are on their way to ${client(s.node)}`);
       else incoming.set(b.height, b);
     };
-    for (const b of s.pendingBlocks) offer(b);
-    for (const c of channels) if (c.to === s.node) for (const m of c.messages) for (const b of blocksIn(m)) offer(b);
+    for (const b of s.pendingBlocks) offer(b, `block buffered by ${client(s.node)}`);
+    for (const c of channels) if (c.to === s.node) for (const m of c.messages) for (const b of blocksIn(m)) offer(b, `block in flight to ${client(s.node)}`);
 
     const balances = balancesFromRecord(s.balances);
     let head = { height: s.height, hash: s.head };
@@ -169,31 +298,45 @@ function checkHistory(nodes: readonly RecordedState[], channels: readonly Channe
       applyBlock(balances, next);
       head = { height: next.height, hash: next.hash };
     }
-    reached.push({ node: s.node, ...head, balances });
+    reached.push({ node: s.node, ...head });
   }
 
-  // One history: equal heights, equal blocks; and every head on the initiator's own chain.
-  const byHeight = new Map<number, Reached>();
-  for (const r of reached) {
-    const other = byHeight.get(r.height);
-    if (other === undefined) byHeight.set(r.height, r);
-    else if (other.hash !== r.hash) check.fail(`${client(other.node)} and ${client(r.node)} hold different blocks #${r.height}: ${short(other.hash)} and ${short(r.hash)}`);
-    else {
-      for (const [who, amount] of other.balances) {
-        if (r.balances.get(who) !== amount) check.fail(`${client(other.node)} and ${client(r.node)} disagree on client${who}'s balance at #${r.height}`);
-      }
-    }
-    const mine = blockAt(r.height);
-    if (mine !== null && mine.hash !== r.hash) check.fail(`${client(r.node)}'s block #${r.height} ${short(r.hash)} is not the initiator's ${short(mine.hash)}`);
+  // Every block claimed, and every balance table, against the initiator's own chain.
+  const mine = chain.head.height;
+  const hashes = new Set<number>();
+  for (const c of claims.values()) {
+    if (c.height > mine) check.fail(`${c.what} #${c.height} ${short(c.hash)} is above ${client(initiator)}'s head #${mine}, which did not reach #${c.height} in time to compare`);
+    else hashes.add(c.height);
   }
+  const tables = new Set(nodes.filter((s) => s.height <= mine).map((s) => s.height));
+  const at = chainAt(chain, hashes, tables);
+  const offChain = new Set<number>();
+  for (const c of claims.values()) {
+    const there = at.hash.get(c.height);
+    if (there === undefined || there === c.hash) continue;
+    offChain.add(c.height);
+    check.fail(`${c.what} #${c.height} ${short(c.hash)} is not on ${client(initiator)}'s chain, whose #${c.height} is ${short(there)}`);
+  }
+  for (const s of nodes) {
+    const table = at.table.get(s.height);
+    if (table === undefined || offChain.has(s.height)) continue;
+    const recorded = balancesFromRecord(s.balances);
+    const wrong = [...new Set([...table.keys(), ...recorded.keys()])]
+      .sort((a, b) => a - b)
+      .filter((who) => recorded.get(who) !== table.get(who))
+      .map((who) => `client${who} ${formatCents(recorded.get(who) ?? 0)}, not ${formatCents(table.get(who) ?? 0)}`);
+    if (wrong.length > 0) check.fail(`${client(s.node)}'s balance table is not the one at its head #${s.height}: ${wrong.join(', ')}`);
+  }
+
   const top = reached.reduce((a, r) => (r.height > a ? r.height : a), 0);
   const behind = reached.filter((r) => r.height < top).length;
-  return { check: check.done(behind === 0 ? `every replica reaches #${top}` : `every replica on one chain; ${behind} still catching up to #${top}`), reached };
+  const onChain = `every head and table on ${client(initiator)}'s chain`;
+  return { check: check.done(behind === 0 ? `${onChain}; every replica reaches #${top}` : `${onChain}; ${behind} still catching up to #${top}`), reached };
 }
 
-export function verifySnapshot(nodes: readonly RecordedState[], channels: readonly ChannelState[], total: number, blockAt: BlockAt): Verification {
-  const history = checkHistory(nodes, channels, blockAt);
-  const checks = [checkCounts(nodes, channels), checkSentBeforeCut(nodes, channels), checkLockQueues(nodes, channels), checkMoney(nodes, total), history.check];
+export function verifySnapshot(nodes: readonly RecordedState[], channels: readonly ChannelState[], total: number, initiator: NodeId, chain: ChainAtHead): Verification {
+  const history = checkHistory(nodes, channels, initiator, chain);
+  const checks = [checkChannels(nodes, channels), checkSentBeforeCut(nodes, channels), checkClocksAndQueues(nodes, channels), checkMoney(nodes, total), history.check];
   const problems = checks.flatMap((c) => c.problems);
   const ok = problems.length === 0;
   const top = history.reached.reduce<Reached | null>((a, r) => (a === null || r.height > a.height ? r : a), null);

@@ -3,7 +3,7 @@
  * together so that their wording, which the README and the tests quote, changes only on purpose.
  */
 import type { LockWait } from './api.js';
-import { MAX_RECORDED_MESSAGES, MAX_TX_ID_LENGTH, TX_ID_RULE, formatBytes } from './limits.js';
+import { MAX_HELD_BLOCKS, MAX_HELD_BLOCK_BYTES, MAX_RECORDED_MESSAGES, MAX_TX_ID_LENGTH, TX_ID_RULE, formatBytes } from './limits.js';
 import { formatCents } from './money.js';
 import { type Cents, type NodeId, type SnapshotId, assertNever, snapshotKey } from './types.js';
 
@@ -64,6 +64,14 @@ export const keyAlreadyCommitted = (height: number, key: string, at: number): st
 export const conflictsWithHead = (height: number): string => `conflicts with own block #${height}`;
 
 export const conflictsWithBuffered = 'conflicts with another block received for that height';
+
+export const notTheSendersBlock = (creator: NodeId): string => `a RELEASE carries its sender's own block, this one was created by client${creator}`;
+
+export const tooFarAboveHead = (head: number): string =>
+  `more than ${MAX_HELD_BLOCKS.toLocaleString('en-US')} blocks above the head #${head}: not held (a block is fetched when due)`;
+
+export const heldBlocksFull = (count: number, bytes: number): string =>
+  `the blocks held above the head (${count.toLocaleString('en-US')}, ${formatBytes(bytes)}) are at their limit of ${formatBytes(MAX_HELD_BLOCK_BYTES)}: not held (a block is fetched when due)`;
 
 // ---- snapshots ----
 

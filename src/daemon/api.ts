@@ -4,6 +4,7 @@
  * No command lines and no text here; parsing and rendering are the caller's.
  */
 import type { CommandResult, CoreEvent, NodeStatus, TxState } from '../core/api.js';
+import type { TraceEvent } from '../core/trace-events.js';
 import type { Block, Cents, NodeId } from '../core/types.js';
 import type { SnapshotRecord, SnapshotSummary } from './snapshot-record.js';
 
@@ -68,6 +69,8 @@ export interface PeerView {
 
 export interface PeersView {
   readonly peers: readonly PeerView[];
+  /** Whether the channels are TLS (the cluster has a secret) or plain TCP. */
+  readonly tls: boolean;
 }
 
 /** `--delay`: each outgoing message is held a random time in [minMs, maxMs] before it is written. */
@@ -83,11 +86,36 @@ export interface StatusView {
   readonly dataDir: string;
   /** The `--delay` this client runs with; null when it writes messages at once. */
   readonly delay: MessageDelay | null;
+  /** Whether the channels are TLS (the cluster has a secret) or plain TCP. */
+  readonly tls: boolean;
 }
 
 export interface SnapshotListing {
   readonly snapshots: readonly SnapshotSummary[];
 }
+
+/**
+ * This client's link to one peer (its outgoing channel): held (messages wait, in order, none
+ * lost, until released) or delayed (each message waits a random time in the range).
+ */
+export interface LinkView {
+  readonly peer: NodeId;
+  readonly held: boolean;
+  /** The delay on this link now (`--delay` until `link delay` changes it); null for none. */
+  readonly delay: MessageDelay | null;
+  /** Messages sent and not yet written, because the link is held or delayed. */
+  readonly waiting: number;
+  /** The session with the peer is up. */
+  readonly up: boolean;
+}
+
+export interface LinksView {
+  readonly self: NodeId;
+  readonly links: readonly LinkView[];
+}
+
+/** Hold or release a link, or set its delay (null: none). */
+export type LinkChange = { readonly held: boolean } | { readonly delay: MessageDelay | null };
 
 /** A value now, or once the answer arrives: the daemon answers reads at once, a remote caller later. */
 export type Awaitable<T> = T | Promise<T>;
@@ -118,6 +146,25 @@ export interface LedgerApi {
   snapshots(): Awaitable<SnapshotListing>;
   /** One saved snapshot; null when it is missing or its file is not one this program wrote. */
   savedSnapshot(id: string): Awaitable<SnapshotRecord | null>;
+  /** This client's link to each peer. */
+  links(): Awaitable<LinksView>;
+  /** Holds, releases or delays this client's link to `peer` (its messages to it); answers with every link. */
+  link(peer: NodeId, change: LinkChange): Awaitable<LinksView>;
+}
+
+/** What happens in a client, as it happens, for whoever watches it live. */
+export type LiveItem =
+  /** The protocol trace of one step; `lines` is each event as JSON, made once for every reader. */
+  | { readonly type: 'trace'; readonly events: readonly TraceEvent[]; readonly lines: () => readonly string[] }
+  /** A global snapshot this client initiated was assembled and saved. */
+  | { readonly type: 'snapshot'; readonly record: SnapshotRecord };
+
+export interface LiveSource {
+  /**
+   * Calls `listener` with each item from now on, synchronously, until the returned function is
+   * called. The client makes trace events for it even with the trace file off.
+   */
+  watch(listener: (item: LiveItem) => void): () => void;
 }
 
 /** Things worth telling a person that happen without being asked for. */

@@ -1,9 +1,8 @@
 /**
- * The durable chain of one client, and its saved snapshots.
+ * The durable chain of one client.
  *
- * `<dataDir>/chain.log` is append-only; each record is
- *   4-byte big-endian payload length | msgpackr-encoded Block | 4-byte big-endian CRC32 of the payload
- * and record k holds the block at height k+1 (genesis comes from the config and is never stored).
+ * `<dataDir>/chain.log` is append-only, a sequence of records (chain-record.ts), and record k
+ * holds the block at height k+1 (genesis comes from the config and is never stored).
  * On open every record is checked (CRC, decoding, `checkBlock` against the running head and
  * balances); the first bad one and everything after it is cut off and reported, because a chain
  * is only good up to its first bad block and peers resend the rest on catch-up.
@@ -12,22 +11,17 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as zlib from 'node:zlib';
-import { Packr } from 'msgpackr';
 import { applyBlock, checkBlock, genesisBalances, type Balances, type Head } from '../core/ledger.js';
-import type { Block, NodeId, Tx } from '../core/types.js';
+import type { Block } from '../core/types.js';
 import { describeCause } from '../base/errors.js';
-import { DaemonError, DaemonErrorKind, StorageError } from './errors.js';
+import { RECORD_HEADER_BYTES, RECORD_TRAILER_BYTES, decodeRecordBody, encodeRecord } from './chain-record.js';
+import { StorageError } from './errors.js';
 
 export const CHAIN_FILE = 'chain.log';
-export const SNAPSHOT_DIR = 'snapshots';
-export const SNAPSHOT_SEQ_FILE = 'snapshot-seq';
 
 /** Same as the default frame limit: a record no frame could carry is not a block we wrote. */
 export const DEFAULT_MAX_RECORD_BYTES = 16 * 1024 * 1024;
 
-const HEADER_BYTES = 4;
-const TRAILER_BYTES = 4;
 const READ_CHUNK_BYTES = 1024 * 1024;
 
 export interface ChainStoreOptions {
@@ -54,103 +48,6 @@ export interface OpenedChain {
   /** What was cut off the end of the file, or null if it was intact. The caller should log it loudly. */
   readonly repaired: Repair | null;
 }
-
-export interface SnapshotFile {
-  readonly id: string;
-  readonly file: string;
-  readonly mtimeMs: number;
-}
-
-// ---------------------------------------------------------------------------------------------
-// CRC32 (IEEE, as zlib/PNG/Ethernet). zlib.crc32 exists from Node 20.15; older 20.x use the table.
-
-const CRC_TABLE = ((): Uint32Array => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
-
-export function crc32Portable(data: Uint8Array): number {
-  let c = 0xffffffff;
-  for (let i = 0; i < data.length; i++) c = (CRC_TABLE[(c ^ (data[i] ?? 0)) & 0xff] ?? 0) ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-export const crc32: (data: Uint8Array) => number = typeof zlib.crc32 === 'function' ? (data) => zlib.crc32(data) >>> 0 : crc32Portable;
-
-// ---------------------------------------------------------------------------------------------
-// Records
-
-/** Maps, not msgpackr records: every record must decode on its own, with no shared structures. */
-const packr = new Packr({ useRecords: false });
-
-/** Only the Block fields, in a fixed order, whatever else the object carries. */
-function plainBlock(b: Block): Block {
-  return {
-    height: b.height,
-    prevHash: b.prevHash,
-    ts: b.ts,
-    creator: b.creator,
-    txs: b.txs.map((t) => ({ id: t.id, from: t.from, to: t.to, amount: t.amount })),
-    hash: b.hash,
-  };
-}
-
-/** One complete record (length, payload, CRC) for `block`. */
-export function encodeRecord(block: Block): Buffer {
-  const payload = packr.pack(plainBlock(block));
-  const record = Buffer.allocUnsafe(HEADER_BYTES + payload.length + TRAILER_BYTES);
-  record.writeUInt32BE(payload.length, 0);
-  payload.copy(record, HEADER_BYTES);
-  record.writeUInt32BE(crc32(payload), HEADER_BYTES + payload.length);
-  return record;
-}
-
-const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-function toTx(v: unknown): Tx | null {
-  if (!isObject(v)) return null;
-  const { id, from, to, amount } = v;
-  if (typeof id !== 'string' || !isInt(from) || !isInt(to) || typeof amount !== 'number') return null;
-  return { id, from, to, amount };
-}
-
-/** The block a decoded payload describes, or null if it is not shaped like one (checkBlock does the rest). */
-function toBlock(v: unknown): Block | null {
-  if (!isObject(v)) return null;
-  const { height, prevHash, ts, creator, txs, hash } = v;
-  if (!isInt(height) || typeof prevHash !== 'string' || !isInt(ts) || !isInt(creator) || typeof hash !== 'string' || !Array.isArray(txs)) return null;
-  const list: Tx[] = [];
-  for (const t of txs) {
-    const tx = toTx(t);
-    if (tx === null) return null;
-    list.push(tx);
-  }
-  return { height, prevHash, ts, creator, txs: list, hash };
-}
-
-type Decoded = { ok: true; block: Block } | { ok: false; error: string };
-
-/** Verifies the CRC and decodes a record body (payload + CRC trailer). */
-function decodeBody(body: Buffer): Decoded {
-  const payload = body.subarray(0, body.length - TRAILER_BYTES);
-  if (crc32(payload) !== body.readUInt32BE(payload.length)) return { ok: false, error: 'checksum mismatch' };
-  let value: unknown;
-  try {
-    value = packr.unpack(payload);
-  } catch (e) {
-    return { ok: false, error: `cannot decode: ${describeCause(e)}` };
-  }
-  const block = toBlock(value);
-  return block === null ? { ok: false, error: 'record is not a block' } : { ok: true, block };
-}
-
-// ---------------------------------------------------------------------------------------------
 
 /** File offsets of records, by height - 1. Float64 holds every offset up to 2^53 exactly. */
 class OffsetIndex {
@@ -202,19 +99,6 @@ function readFully(fd: number, buf: Buffer, length: number, position: number): n
   }
   return got;
 }
-
-const SNAPSHOT_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
-
-function checkSnapshotId(id: string): void {
-  if (!SNAPSHOT_ID_RE.test(id)) throw new DaemonError(DaemonErrorKind.BadArgument, `invalid snapshot id "${id}" — ids look like 1.3`);
-}
-
-/** Natural order for ids like "1.3" and "1.10": numeric parts compared as numbers. */
-function compareIds(a: string, b: string): number {
-  return a.localeCompare(b, 'en', { numeric: true });
-}
-
-let tempCounter = 0;
 
 export class ChainStore {
   private closed = false;
@@ -279,8 +163,8 @@ export class ChainStore {
     while (offset < size) {
       const height = head.height + 1;
       const where = `block #${height} at byte ${offset}`;
-      const header = reader.read(offset, HEADER_BYTES);
-      if (header.length < HEADER_BYTES) {
+      const header = reader.read(offset, RECORD_HEADER_BYTES);
+      if (header.length < RECORD_HEADER_BYTES) {
         problem = `incomplete record at end of file (${where})`;
         break;
       }
@@ -289,12 +173,12 @@ export class ChainStore {
         problem = `${where}: impossible record length ${length}`;
         break;
       }
-      const body = reader.read(offset + HEADER_BYTES, length + TRAILER_BYTES);
-      if (body.length < length + TRAILER_BYTES) {
+      const body = reader.read(offset + RECORD_HEADER_BYTES, length + RECORD_TRAILER_BYTES);
+      if (body.length < length + RECORD_TRAILER_BYTES) {
         problem = `incomplete record at end of file (${where})`;
         break;
       }
-      const decoded = decodeBody(body);
+      const decoded = decodeRecordBody(body);
       if (!decoded.ok) {
         problem = `${where}: ${decoded.error}`;
         break;
@@ -315,7 +199,7 @@ export class ChainStore {
       head = { height: block.height, hash: block.hash };
       lastTs = Math.max(lastTs, block.ts);
       offsets.push(offset);
-      offset += HEADER_BYTES + length + TRAILER_BYTES;
+      offset += RECORD_HEADER_BYTES + length + RECORD_TRAILER_BYTES;
     }
 
     let repaired: Repair | null = null;
@@ -354,7 +238,7 @@ export class ChainStore {
     if (block.height !== this.tipHeight + 1) throw new Error(`chain store: cannot append block #${block.height} on top of #${this.tipHeight}`);
     if (block.prevHash !== this.tipHash) throw new Error(`chain store: block #${block.height} does not chain onto the head`);
     const record = encodeRecord(block);
-    if (record.length - HEADER_BYTES - TRAILER_BYTES > this.options.maxRecordBytes) {
+    if (record.length - RECORD_HEADER_BYTES - RECORD_TRAILER_BYTES > this.options.maxRecordBytes) {
       throw new StorageError(this.chainPath, `block #${block.height} is ${record.length} bytes, above the ${this.options.maxRecordBytes}-byte record limit`);
     }
     try {
@@ -406,7 +290,7 @@ export class ChainStore {
     if (readFully(this.fd, buf, buf.length, start) !== buf.length) {
       throw new StorageError(this.chainPath, `block #${height} at byte ${start} is missing: the file shrank while open`);
     }
-    const decoded = decodeBody(buf.subarray(HEADER_BYTES));
+    const decoded = decodeRecordBody(buf.subarray(RECORD_HEADER_BYTES));
     if (!decoded.ok || decoded.block.height !== height) {
       throw new StorageError(this.chainPath, `block #${height} at byte ${start} changed on disk while open: ${decoded.ok ? 'wrong height' : decoded.error}`);
     }
@@ -415,132 +299,5 @@ export class ChainStore {
 
   private assertOpen(): void {
     if (this.closed) throw new Error('chain store is closed');
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // Snapshots: one pretty-printed JSON file per snapshot id.
-
-  private get snapshotDir(): string {
-    return path.join(this.dataDir, SNAPSHOT_DIR);
-  }
-
-  /**
-   * Sequence numbers of snapshots started here, kept apart from the saved snapshots: one that
-   * failed is never saved, yet peers remember its id and would ignore a second snapshot under it.
-   */
-  nextSnapshotSeq(self: NodeId): number {
-    let fromFile = 1;
-    try {
-      const n = Number(fs.readFileSync(path.join(this.dataDir, SNAPSHOT_SEQ_FILE), 'utf8').trim());
-      if (Number.isSafeInteger(n) && n >= 1) fromFile = n;
-    } catch {
-      // no snapshot started here yet
-    }
-    let fromSaved = 1;
-    for (const s of this.listSnapshots()) {
-      const m = /^(\d+)\.(\d+)$/.exec(s.id);
-      if (m && Number(m[1]) === self) fromSaved = Math.max(fromSaved, Number(m[2]) + 1);
-    }
-    return Math.max(fromFile, fromSaved);
-  }
-
-  /**
-   * Written (and synced) before a snapshot's markers leave, so that no restart, not even after a
-   * power loss, reuses its id: peers remember finished ids and would ignore a second snapshot.
-   */
-  reserveSnapshotSeq(seq: number): void {
-    const file = path.join(this.dataDir, SNAPSHOT_SEQ_FILE);
-    try {
-      const fd = fs.openSync(file, 'w', 0o644);
-      try {
-        fs.writeSync(fd, `${seq + 1}\n`);
-        if (this.options.fsync) fs.fdatasyncSync(fd);
-      } finally {
-        fs.closeSync(fd);
-      }
-    } catch (e) {
-      throw new StorageError(file, `cannot record the next snapshot number: ${describeCause(e)}`, { cause: e });
-    }
-  }
-
-  /** Writes `<dataDir>/snapshots/<id>.json` atomically (temp file, fsync, rename); returns its path. */
-  saveSnapshot(id: string, json: unknown): string {
-    checkSnapshotId(id);
-    const text = JSON.stringify(json, null, 2);
-    if (text === undefined) throw new TypeError(`snapshot ${id}: value is not JSON-serialisable`);
-    const file = path.join(this.snapshotDir, `${id}.json`);
-    const temp = `${file}.${process.pid}.${++tempCounter}.tmp`;
-    try {
-      fs.mkdirSync(this.snapshotDir, { recursive: true });
-      const fd = fs.openSync(temp, 'wx', 0o644);
-      try {
-        fs.writeFileSync(fd, `${text}\n`);
-        fs.fsyncSync(fd); // the rename must never expose a file whose contents are not on disk yet
-      } finally {
-        fs.closeSync(fd);
-      }
-      fs.renameSync(temp, file);
-    } catch (e) {
-      fs.rmSync(temp, { force: true });
-      throw new StorageError(file, `cannot save snapshot: ${describeCause(e)}`, { cause: e });
-    }
-    syncDirectory(this.snapshotDir);
-    return file;
-  }
-
-  /** Saved snapshots, oldest first. */
-  listSnapshots(): SnapshotFile[] {
-    let names: string[];
-    try {
-      names = fs.readdirSync(this.snapshotDir);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw new StorageError(this.snapshotDir, `cannot list snapshots: ${describeCause(e)}`, { cause: e });
-    }
-    const found: SnapshotFile[] = [];
-    for (const name of names) {
-      if (!name.endsWith('.json')) continue;
-      const id = name.slice(0, -'.json'.length);
-      if (!SNAPSHOT_ID_RE.test(id)) continue;
-      const file = path.join(this.snapshotDir, name);
-      try {
-        found.push({ id, file, mtimeMs: fs.statSync(file).mtimeMs });
-      } catch {
-        // Removed between readdir and stat: not a snapshot any more.
-      }
-    }
-    return found.sort((a, b) => a.mtimeMs - b.mtimeMs || compareIds(a.id, b.id));
-  }
-
-  /** The saved snapshot `id`, or null if there is none. A file that is not JSON throws StorageError. */
-  loadSnapshot(id: string): unknown {
-    checkSnapshotId(id);
-    const file = path.join(this.snapshotDir, `${id}.json`);
-    let text: string;
-    try {
-      text = fs.readFileSync(file, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw new StorageError(file, `cannot read snapshot: ${describeCause(e)}`, { cause: e });
-    }
-    try {
-      return JSON.parse(text) as unknown;
-    } catch (e) {
-      throw new StorageError(file, `snapshot file is not valid JSON: ${describeCause(e)}`, { cause: e });
-    }
-  }
-}
-
-/** Makes a rename durable. Best effort: some platforms cannot open or fsync a directory. */
-function syncDirectory(dir: string): void {
-  try {
-    const fd = fs.openSync(dir, 'r');
-    try {
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    // Not supported here; the rename is still atomic, just not yet durable.
   }
 }

@@ -4,6 +4,7 @@
  * silently different genesis later.
  */
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { makeGenesis } from '../core/ledger.js';
 import { DEFAULT_MAX_FRAME_BYTES, MAX_FRAME_BYTES_CEILING, REQUIRED_FRAME_BYTES, REQUIRED_FRAME_REASON } from '../core/limits.js';
 import type { Block, Cents, NodeId } from '../core/types.js';
@@ -30,9 +31,16 @@ export interface ClusterConfig {
    * Required to listen beyond loopback (protected mode) unless the client runs with --insecure.
    */
   readonly secret: string | null;
+  /**
+   * Where the clients' data dirs go unless a command line says otherwise: client n's is
+   * `<dataDir>/client-<n>`, relative to the working directory. Two configs with different
+   * genesis blocks must not share one, or the second finds the first's chain.
+   */
+  readonly dataDir: string;
 }
 
 export const CONFIG_DEFAULTS = {
+  dataDir: 'data',
   transferTimeoutMs: 30_000,
   snapshotTimeoutMs: 10_000,
   maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
@@ -41,9 +49,10 @@ export const CONFIG_DEFAULTS = {
 /** setTimeout treats anything above 2^31-1 ms as 1 ms, so longer timeouts would fire at once. */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
-const TOP_LEVEL_KEYS = ['cluster', 'clients', 'transferTimeoutMs', 'snapshotTimeoutMs', 'maxFrameBytes', 'secret'] as const;
+const TOP_LEVEL_KEYS = ['cluster', 'clients', 'dataDir', 'transferTimeoutMs', 'snapshotTimeoutMs', 'maxFrameBytes', 'secret'] as const;
 /** Shorter secrets are too easy to guess to protect anything. */
 export const MIN_SECRET_LENGTH = 16;
+export const MAX_SECRET_LENGTH = 1024;
 const CLIENT_KEYS = ['id', 'host', 'port', 'balanceCents'] as const;
 
 /** Reads and validates a config file. Throws ConfigError naming `path` and the field. */
@@ -73,6 +82,11 @@ export function parseConfig(text: string, fileName: string): ClusterConfig {
   return validate(raw, new Checker(fileName));
 }
 
+/** Client `id`'s data dir when no command line names one: `<dataDir>/client-<id>`. */
+export function clientDataDir(config: Pick<ClusterConfig, 'dataDir'>, id: NodeId): string {
+  return path.join(config.dataDir, `client-${id}`);
+}
+
 export function findClient(config: ClusterConfig, id: NodeId): ClientConfig | undefined {
   return config.clients.find((c) => c.id === id);
 }
@@ -99,12 +113,12 @@ class Checker {
     throw new ConfigError(this.file, field, detail);
   }
 
-  /** Rejects keys not in `known`, suggesting the closest known one (typo protection). */
+  /** Rejects keys not in `known`, suggesting the field meant (typo protection). */
   knownKeys(obj: Record<string, unknown>, known: readonly string[], prefix: string): void {
     for (const key of Object.keys(obj)) {
       if (known.includes(key)) continue;
-      const guess = didYouMean(key, known);
-      this.fail(`${prefix}${key}`, guess === null ? `unknown field (expected one of: ${known.join(', ')})` : `unknown field — did you mean "${guess}"?`);
+      const guesses = fieldMeant(key, known);
+      this.fail(`${prefix}${key}`, guesses.length === 0 ? `unknown field (expected one of: ${known.join(', ')})` : `unknown field — did you mean ${guesses.map((g) => `"${g}"`).join(' or ')}?`);
     }
   }
 
@@ -125,6 +139,55 @@ class Checker {
     if (typeof v !== 'string' || !ok(v)) this.fail(field, `must be ${what}, got ${show(v)}`);
     return v;
   }
+}
+
+/** Words people write for a field under another name. */
+const FIELD_SYNONYMS: Readonly<Record<string, string>> = {
+  nodes: 'clients',
+  peers: 'clients',
+  members: 'clients',
+  servers: 'clients',
+  name: 'cluster',
+  password: 'secret',
+  psk: 'secret',
+  key: 'secret',
+  token: 'secret',
+  address: 'host',
+  ip: 'host',
+  balance: 'balanceCents',
+  amount: 'balanceCents',
+  data: 'dataDir',
+  datadirectory: 'dataDir',
+  datapath: 'dataDir',
+  datafolder: 'dataDir',
+};
+
+/** Lower case without separators: `transfer_timeout_ms` and `transferTimeoutMs` compare equal. */
+const bare = (s: string): string => s.toLowerCase().replace(/[^a-z0-9]/g, '');
+
+/**
+ * The field an unknown key most likely meant, or the two it may have meant: a typo first, then a
+ * key in another case, a part of a field's name or a field's name with more to it
+ * (`timeout`, `clusterName`), a shared start (`maxFrameSize`), and last a synonym (`nodes`).
+ */
+function fieldMeant(key: string, known: readonly string[]): string[] {
+  const typo = didYouMean(key, known);
+  if (typo !== null) return [typo];
+  const k = bare(key);
+  const same = known.find((f) => bare(f) === k);
+  if (same !== undefined) return [same];
+  const parts = known.filter((f) => k.length >= 4 && (bare(f).includes(k) || (bare(f).length >= 4 && k.includes(bare(f)))));
+  if (parts.length > 0 && parts.length <= 2) return parts;
+  const prefix = (f: string): number => {
+    const b = bare(f);
+    let i = 0;
+    while (i < b.length && i < k.length && b[i] === k[i]) i++;
+    return i;
+  };
+  const shared = known.filter((f) => prefix(f) >= 5).sort((a, b) => prefix(b) - prefix(a));
+  if (shared.length > 0) return [shared[0]!];
+  const synonym = FIELD_SYNONYMS[k];
+  return synonym !== undefined && known.includes(synonym) ? [synonym] : [];
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -180,11 +243,16 @@ function validate(raw: unknown, c: Checker): ClusterConfig {
   const secret =
     raw['secret'] === undefined
       ? null
-      : c.string(raw, 'secret', 'secret', `a string of at least ${MIN_SECRET_LENGTH} characters`, (s) => s.length >= MIN_SECRET_LENGTH && s.length <= 1024 && printable(s));
+      : c.string(raw, 'secret', 'secret', `a string of at least ${MIN_SECRET_LENGTH} characters`, (s) => s.length >= MIN_SECRET_LENGTH && s.length <= MAX_SECRET_LENGTH && printable(s));
+  const dataDir =
+    raw['dataDir'] === undefined
+      ? CONFIG_DEFAULTS.dataDir
+      : c.string(raw, 'dataDir', 'dataDir', 'a directory path, e.g. "data/example-5"', (s) => s.trim() !== '' && s.length <= 1024 && printable(s));
   return {
     cluster,
     clients,
     secret,
+    dataDir,
     transferTimeoutMs: c.optionalInteger(raw, 'transferTimeoutMs', CONFIG_DEFAULTS.transferTimeoutMs, 1, MAX_TIMEOUT_MS, ms),
     snapshotTimeoutMs: c.optionalInteger(raw, 'snapshotTimeoutMs', CONFIG_DEFAULTS.snapshotTimeoutMs, 1, MAX_TIMEOUT_MS, ms),
     maxFrameBytes: frameBytes(c, raw),

@@ -21,6 +21,10 @@ import {
   DEFAULT_CHAIN_LAST,
   type Identity,
   type LedgerApi,
+  type LinkChange,
+  type LinksView,
+  type LiveItem,
+  type LiveSource,
   type Notice,
   type PeersView,
   type SnapshotAnswer,
@@ -29,13 +33,14 @@ import {
   type TransferAnswer,
 } from './api.js';
 import { ChainStore, type Repair } from './chain-store.js';
+import { SnapshotFiles } from './snapshot-files.js';
 import { type ClusterConfig, configGenesis, findClient, nodeIds } from './config.js';
 import { ControlServer, assertNotRunning } from './control/server.js';
 import { DaemonError, DaemonErrorKind, StorageError } from './errors.js';
 import { describeCause } from '../base/errors.js';
 import { listenFailure } from './listen.js';
 import { type SnapshotRecord, UNREADABLE_VERDICT, isSnapshotRecord, snapshotRecord, summaryOf } from './snapshot-record.js';
-import { TraceWriter } from './trace-writer.js';
+import { type TraceBatch, TraceWriter } from './trace-writer.js';
 import { newTransferKey } from './transfer-key.js';
 import { DiskTxIndex, TX_INDEX_DIR } from './tx-index.js';
 
@@ -64,7 +69,9 @@ export type DaemonEvents = {
   /** The client cannot go on (see `feed`); the process should exit. */
   fatal: [error: Error];
   /** The protocol trace of each step, for whoever watches it live (emitted only while someone listens). */
-  trace: [events: readonly TraceEvent[]];
+  trace: [events: readonly TraceEvent[], batch: TraceBatch];
+  /** A global snapshot this client initiated was saved (emitted only while someone listens). */
+  snapshotSaved: [record: SnapshotRecord];
 };
 
 /** A command handed to the core, waiting for its result. */
@@ -81,13 +88,14 @@ const shutDown = (why: string): DaemonError => new DaemonError(DaemonErrorKind.S
 /** The core answered a command with a result of another kind: a bug, said as one. */
 const mismatch = (asked: Command['type'], r: CommandResult): Error => new Error(`daemon: a ${asked} was answered with a ${r.type} result`);
 
-export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi {
+export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi, LiveSource {
   readonly id: NodeId;
   private readonly nodes: readonly NodeId[];
   private readonly node: Node;
   private readonly mesh: Mesh;
   private readonly store: ChainStore;
   private readonly txIndex: DiskTxIndex;
+  private readonly snapshotFiles: SnapshotFiles;
   private readonly control: ControlServer;
   private readonly trace: TraceWriter;
   private readonly waiting = new Map<string, Waiting>();
@@ -124,6 +132,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi {
 
     const opened = ChainStore.open(dataDir, genesis, { fsync: options.fsync ?? true });
     this.store = opened.store;
+    this.snapshotFiles = new SnapshotFiles(dataDir, { fsync: options.fsync ?? true });
     this.repaired = opened.repaired;
     if (opened.repaired) logger.error({ repaired: opened.repaired }, `chain file repaired: ${opened.repaired.reason}; cut ${opened.repaired.droppedBytes} bytes`);
     const indexDir = path.join(dataDir, TX_INDEX_DIR);
@@ -143,7 +152,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi {
       restored: { head: opened.head, balances: opened.balances, clock: opened.lastTs },
       transferTimeoutMs: options.transferTimeoutMs ?? config.transferTimeoutMs,
       snapshotTimeoutMs: config.snapshotTimeoutMs,
-      firstSnapshotSeq: this.store.nextSnapshotSeq(id),
+      firstSnapshotSeq: this.snapshotFiles.nextSeq(id),
       chain: { readBlocks: (from, to) => this.store.read(from, to) },
       txIndex: this.txIndex,
       maxMessageBytes: config.maxFrameBytes,
@@ -182,7 +191,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi {
     this.mesh.on('message', (from, message) => this.feed({ kind: 'receive', from, message }));
     // A refusal or a wrong secret leaves transfers waiting: the person at the terminal hears why.
     this.mesh.on('problem', (line) => this.emit('notice', { type: 'peerProblem', line }));
-    this.control = new ControlServer(dataDir, this, logger);
+    this.control = new ControlServer(dataDir, this, logger, this);
   }
 
   async start(): Promise<{ repaired: Repair | null }> {
@@ -279,16 +288,16 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi {
   }
 
   peers(): PeersView {
-    return { peers: this.mesh.status() };
+    return { peers: this.mesh.status(), tls: this.options.secret !== null };
   }
 
   status(): StatusView {
-    return { node: this.node.status(), listen: this.address(), dataDir: this.options.dataDir, delay: this.options.delay ?? null };
+    return { node: this.node.status(), listen: this.address(), dataDir: this.options.dataDir, delay: this.options.delay ?? null, tls: this.options.secret !== null };
   }
 
   snapshots(): SnapshotListing {
     return {
-      snapshots: this.store.listSnapshots().map((s) => {
+      snapshots: this.snapshotFiles.list().map((s) => {
         const record = this.savedSnapshot(s.id);
         return record ? summaryOf(record) : { id: s.id, takenAt: new Date(s.mtimeMs).toISOString(), verified: false, verdict: UNREADABLE_VERDICT };
       }),
@@ -297,17 +306,40 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi {
 
   /** The ids of the saved snapshots, without reading them (for completing a typed id). */
   snapshotIds(): string[] {
-    return this.store.listSnapshots().map((s) => s.id);
+    return this.snapshotFiles.list().map((s) => s.id);
   }
 
   savedSnapshot(id: string): SnapshotRecord | null {
     let value: unknown;
     try {
-      value = this.store.loadSnapshot(id);
+      value = this.snapshotFiles.load(id);
     } catch {
       return null;
     }
     return isSnapshotRecord(value) ? value : null;
+  }
+
+  links(): LinksView {
+    return { self: this.id, links: this.mesh.links() };
+  }
+
+  link(peer: NodeId, change: LinkChange): LinksView {
+    if (peer === this.id || !this.nodes.includes(peer)) {
+      throw new DaemonError(DaemonErrorKind.BadArgument, `link: client${peer} is not a peer of client${this.id} (its peers: ${this.nodes.filter((n) => n !== this.id).map((n) => `client${n}`).join(', ')})`);
+    }
+    this.mesh.setLink(peer, change);
+    return this.links();
+  }
+
+  watch(listener: (item: LiveItem) => void): () => void {
+    const onTrace = (events: readonly TraceEvent[], batch: TraceBatch): void => listener({ type: 'trace', events, lines: () => batch.lines() });
+    const onSnapshot = (record: SnapshotRecord): void => listener({ type: 'snapshot', record });
+    this.on('trace', onTrace);
+    this.on('snapshotSaved', onSnapshot);
+    return () => {
+      this.off('trace', onTrace);
+      this.off('snapshotSaved', onSnapshot);
+    };
   }
 
   // ---- the core and its effects --------------------------------------------------------------
@@ -322,7 +354,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi {
     const id = command.type === 'transfer' && command.madeHere === true ? command.key : randomUUID();
     if (command.type === 'snapshot') {
       const seq = this.node.nextSnapshotSeq();
-      this.store.reserveSnapshotSeq(seq);
+      this.snapshotFiles.reserveSeq(seq);
       this.snapshotStarts.set(`${this.id}.${seq}`, performance.now());
     }
     this.waiting.set(id, w);
@@ -369,8 +401,8 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi {
     if (this.trace.writing || this.listenerCount('trace') > 0) this.watchTrace(this.trace.step(input, effects, clockBefore));
   }
 
-  private watchTrace(events: readonly TraceEvent[]): void {
-    if (events.length > 0 && this.listenerCount('trace') > 0) this.emit('trace', events);
+  private watchTrace(batch: TraceBatch): void {
+    if (batch.events.length > 0 && this.listenerCount('trace') > 0) this.emit('trace', batch.events, batch);
   }
 
   private carryOut(e: Effect): void {
@@ -432,13 +464,14 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi {
     this.snapshotStarts.delete(key);
     const record = snapshotRecord(s, started === undefined ? 0 : performance.now() - started, new Date());
     try {
-      this.store.saveSnapshot(record.id, record);
+      this.snapshotFiles.save(record.id, record);
     } catch (err) {
       this.log.error({ err }, `could not save snapshot ${record.id}`);
     }
     this.log[record.verified ? 'info' : 'error']({ snapshot: record.id, verified: record.verified }, `snapshot ${record.id}: ${record.verdict}`);
     // The command's reply follows in the same step; it picks the record up by id.
     this.completedSnapshots.set(record.id, record);
+    if (this.listenerCount('snapshotSaved') > 0) this.emit('snapshotSaved', record);
   }
 
   async close(): Promise<void> {

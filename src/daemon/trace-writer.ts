@@ -17,13 +17,26 @@ export const TRACE_FILE = 'trace.jsonl';
 /** The size past which the trace rotates: with the rotated file, at most about twice this on disk. */
 export const TRACE_ROTATE_BYTES = 32 * 1024 * 1024;
 
+/** The events of one step, and each as JSON, made at most once however many read it (the file, each watcher). */
+export class TraceBatch {
+  private json: readonly string[] | null = null;
+
+  constructor(readonly events: readonly TraceEvent[]) {}
+
+  lines(): readonly string[] {
+    this.json ??= this.events.map((e) => JSON.stringify(e));
+    return this.json;
+  }
+}
+
 export class TraceWriter {
   private readonly tracer: Tracer;
   private readonly file: AppendFile | null;
 
   /**
    * With `toFile` false nothing is written, but the events are still made for whoever asks
-   * (`trace on` at the prompt): the tracer must see every session come up to name its channels.
+   * (`trace on` at the prompt, a live view): the tracer must see every session come up to name
+   * its channels.
    */
   constructor(dataDir: string, id: NodeId, run: string, peers: readonly NodeId[], height: number, toFile: boolean, onFailure: (line: string) => void) {
     this.tracer = new Tracer(id, run, peers, height);
@@ -45,15 +58,15 @@ export class TraceWriter {
     return this.file !== null && !this.file.failed;
   }
 
-  start(clock: number): readonly TraceEvent[] {
+  start(clock: number): TraceBatch {
     return this.write(this.tracer.start(clock, Date.now()));
   }
 
-  peerUp(peer: NodeId, channels: { readonly out: string; readonly in: string }): readonly TraceEvent[] {
+  peerUp(peer: NodeId, channels: { readonly out: string; readonly in: string }): TraceBatch {
     return this.write(this.tracer.peerUp(peer, channels, Date.now()));
   }
 
-  step(input: Input, effects: readonly Effect[], clockBefore: number): readonly TraceEvent[] {
+  step(input: Input, effects: readonly Effect[], clockBefore: number): TraceBatch {
     return this.write(this.tracer.step(input, effects, clockBefore, Date.now()));
   }
 
@@ -61,9 +74,10 @@ export class TraceWriter {
     return this.file?.close() ?? Promise.resolve();
   }
 
-  private write(events: TraceEvent[]): TraceEvent[] {
+  private write(events: TraceEvent[]): TraceBatch {
+    const batch = new TraceBatch(events);
     // One write per step, not per event: the events of a step go out together anyway.
-    if (this.file !== null && events.length > 0) this.file.write(events.map((e) => `${JSON.stringify(e)}\n`).join(''));
-    return events;
+    if (this.file !== null && events.length > 0) this.file.write(`${batch.lines().join('\n')}\n`);
+    return batch;
   }
 }

@@ -17,7 +17,7 @@ import { NetError, NetErrorKind, describeError } from './errors.js';
 import { MAX_HEIGHT, MAX_VIEW } from '../core/limits.js';
 
 /** Bumped whenever the wire format changes incompatibly. */
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 
 export interface Hello {
   readonly type: 'HELLO';

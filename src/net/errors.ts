@@ -24,6 +24,8 @@ export const NetErrorKind = {
   UnexpectedData: 'UNEXPECTED_DATA',
   /** The peer does not read fast enough and too many bytes are queued for it. */
   SlowConsumer: 'SLOW_CONSUMER',
+  /** A peer's host name did not resolve (not yet registered in DNS, or misspelt). */
+  Unresolved: 'UNRESOLVED',
   /** The listening socket could not be opened. */
   ListenFailed: 'LISTEN_FAILED',
   /** A method was called in the wrong state (start() twice, address() before listening). */

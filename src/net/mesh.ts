@@ -10,27 +10,30 @@
  * each up..down session runs on fresh connections in both directions and no message from an old
  * session is delivered in a new one.
  *
- * The parts: handshake.ts (what is said before a connection is admitted), transport.ts (plain TCP
- * or TLS with the cluster secret), channel.ts (one directed connection: frames, writes,
- * heartbeats), delay.ts (`--delay`). What is left here is who is up, redialing, and holding the
- * messages that arrive in the moment before a session is up on this side.
+ * The parts: dialer.ts (our outgoing channels: dialing, redialing, dial problems), acceptor.ts
+ * (peers' connections: before and after HELLO, refusals), peer-state.ts (what is known of each
+ * peer), handshake.ts (what is said before a connection is admitted), transport.ts (plain TCP or
+ * TLS with the cluster secret), channel.ts (one directed connection: frames, writes, heartbeats),
+ * link.ts (a link held or delayed: `link hold`, `--delay`). What is left here is sessions: who is
+ * up, heartbeat silence, and holding the messages that arrive in the moment before a session is up
+ * on this side.
  *
  * Nothing in here throws out of a socket or timer callback: bad input closes the connection it came
  * on, with a log line, and the process goes on.
  */
-import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type net from 'node:net';
 import type { Logger } from 'pino';
-import { MAX_UNIDENTIFIED_CONNECTIONS, slowConsumerBytes } from '../core/limits.js';
+import { slowConsumerBytes } from '../core/limits.js';
 import type { Message, NodeId } from '../core/types.js';
-import { Channel, type ChannelProblem, type FrameSink } from './channel.js';
-import { decodeMessage, encodeMessage } from './codec.js';
-import { type Delay, DelayedSink, checkDelay } from './delay.js';
+import { Acceptor } from './acceptor.js';
+import { encodeMessage } from './codec.js';
+import { Dialer } from './dialer.js';
 import { NetError, NetErrorKind, describeError } from './errors.js';
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame } from './framing.js';
-import { DialerHandshake, acceptHello, tlsIdentityOf } from './handshake.js';
-import { type Security, channelPsk, describeDialFailure, dial, listen } from './transport.js';
+import { type Delay, checkDelay } from './link.js';
+import type { MeshContext, Peer } from './peer-state.js';
+import { type Security, channelPsk, listen } from './transport.js';
 
 export interface PeerAddress {
   readonly id: NodeId;
@@ -50,7 +53,7 @@ export interface MeshOptions {
   readonly listen: { readonly host: string; readonly port: number };
   /** Every client id of the cluster, `self` included; incoming messages are validated against it. */
   readonly nodes: ReadonlySet<NodeId>;
-  /** Hold each outgoing message for a random time in [minMs, maxMs], never reordering a channel. */
+  /** Hold each outgoing message a random time in [minMs, maxMs] (every link, until `setLink` changes one). */
   readonly delay?: Delay;
   readonly maxFrameBytes?: number;
   readonly logger: Logger;
@@ -72,6 +75,11 @@ export interface MeshOptions {
   readonly heartbeat?: { readonly everyMs: number; readonly silenceMs: number };
   /** One-line rendering of a message for debug logs. Default: its type and ts. */
   readonly describe?: (m: Message) => string;
+  /**
+   * Resolves the peers' host names, again on every dial. Default: the system resolver
+   * (getaddrinfo: /etc/hosts, then DNS), which is what finds a pod or task at its new address.
+   */
+  readonly lookup?: net.LookupFunction;
 }
 
 /** 'connecting': a connect or handshake is in progress; 'down': waiting to redial (or closed). */
@@ -91,6 +99,20 @@ export interface PeerStatus {
   /** The last problem seen with this peer: a refusal, a connect error, bad input. */
   readonly lastError?: string;
 }
+
+/** Our link to one peer: whether it is held or delayed, and how many messages wait on it. */
+export interface LinkStatus {
+  readonly peer: NodeId;
+  readonly held: boolean;
+  readonly delay: Delay | null;
+  /** Messages sent to the peer and not yet written, because the link is held or delayed. */
+  readonly waiting: number;
+  /** The session with the peer is up (messages sent now go out, or wait on the link). */
+  readonly up: boolean;
+}
+
+/** A change to one link: hold or release it, or set its delay (null: none). */
+export type LinkChange = { readonly held: boolean } | { readonly delay: Delay | null };
 
 /** The names of a session's two connections, the same at both ends (traces match on them). */
 export interface SessionChannels {
@@ -115,74 +137,20 @@ const DEFAULT_HANDSHAKE_TIMEOUT_MS = 2000;
 const DEFAULT_HEARTBEAT = { everyMs: 500, silenceMs: 3000 } as const;
 /** Messages that may arrive before peerUp (the peer may see the session up a moment before we do). */
 const MAX_HELD_MESSAGES = 10_000;
-/** Bound on remembered "already logged" problems, so a hostile dialer cannot grow them forever. */
-const MAX_LOGGED_PROBLEMS = 1000;
-
-/** Our outgoing channel to a peer, from the connect until it is closed. */
-interface Outgoing {
-  readonly channel: Channel;
-  readonly conn: string;
-  readonly where: string;
-  readonly hint: () => string | null;
-  handshake: DialerHandshake | null;
-  welcomed: boolean;
-  /** Where messages go: the channel, or a delay queue in front of it. */
-  sink: FrameSink;
-  delayed: DelayedSink | null;
-  timer: NodeJS.Timeout | null;
-}
-
-/** A connection accepted here, before and after its HELLO. */
-interface Incoming {
-  readonly channel: Channel;
-  readonly remote: string;
-  readonly identity: string | null;
-  /** Set once the HELLO is admitted. */
-  peer: Peer | null;
-  conn: string;
-  /** A REFUSE was written: whatever else arrives is ignored until the socket is gone. */
-  refused: boolean;
-}
-
-interface Peer {
-  readonly id: NodeId;
-  readonly host: string;
-  readonly port: number;
-  out: Outgoing | null;
-  in: Incoming | null;
-  /** peerUp was fired and peerDown not yet. */
-  up: boolean;
-  /** The peer's chain height and process run, from the later of its two handshakes. */
-  height: number;
-  incarnation: number;
-  /** Messages received on the incoming channel before peerUp; delivered right after it. */
-  held: Message[];
-  redial: { timer: NodeJS.Timeout | null; attempt: number; logged: Set<string> };
-  since: number;
-  sent: number;
-  received: number;
-  lastError: string | undefined;
-}
-
-const remoteOf = (socket: net.Socket): string => `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
 
 export class Mesh extends EventEmitter<MeshEvents> {
   readonly self: NodeId;
   private readonly o: MeshOptions;
-  private readonly delay: Delay | null;
   private readonly maxFrameBytes: number;
   private readonly maxQueuedBytes: number;
-  private readonly backoff: { initialMs: number; maxMs: number };
   private readonly handshakeTimeoutMs: number;
   private readonly heartbeat: { everyMs: number; silenceMs: number };
   private readonly security: Security | null;
   private readonly describe: (m: Message) => string;
   private readonly log: Logger;
   private readonly peers = new Map<NodeId, Peer>();
-  /** TCP connections accepted that have not completed a handshake, by remote address, oldest first. */
-  private readonly unidentified = new Map<string, { socket: net.Socket; timer: NodeJS.Timeout }>();
-  /** "node|reason" refusals already logged at warn. */
-  private readonly loggedRefusals = new Set<string>();
+  private readonly dialer: Dialer;
+  private readonly acceptor: Acceptor;
   /** The last message encoded and its frame: a broadcast hands the same object to every peer. */
   private lastEncoded: { readonly message: Message; readonly frame: Buffer } | null = null;
   private server: net.Server | null = null;
@@ -196,15 +164,15 @@ export class Mesh extends EventEmitter<MeshEvents> {
     this.self = options.self;
     this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
     this.maxQueuedBytes = slowConsumerBytes(this.maxFrameBytes);
-    this.backoff = { ...(options.backoff ?? DEFAULT_BACKOFF) };
+    const backoff = { ...(options.backoff ?? DEFAULT_BACKOFF) };
     this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
     this.heartbeat = { ...(options.heartbeat ?? DEFAULT_HEARTBEAT) };
     this.security = options.secret ? { psk: channelPsk(options.secret, options.cluster) } : null;
     this.describe = options.describe ?? ((m) => `${m.type} ts=${m.ts}`);
     this.log = options.logger.child({ component: 'net', self: options.self });
-    this.delay = options.delay === undefined ? null : checkDelay(options.delay);
-    if (!(this.backoff.initialMs > 0 && this.backoff.maxMs >= this.backoff.initialMs)) {
-      throw new RangeError(`backoff: need 0 < initialMs <= maxMs, got ${this.backoff.initialMs}..${this.backoff.maxMs}`);
+    const delay: Delay | null = options.delay === undefined ? null : checkDelay(options.delay);
+    if (!(backoff.initialMs > 0 && backoff.maxMs >= backoff.initialMs)) {
+      throw new RangeError(`backoff: need 0 < initialMs <= maxMs, got ${backoff.initialMs}..${backoff.maxMs}`);
     }
     const now = Date.now();
     for (const p of options.peers) {
@@ -212,10 +180,23 @@ export class Mesh extends EventEmitter<MeshEvents> {
       if (this.peers.has(p.id)) throw new RangeError(`peers: client${p.id} is listed twice`);
       if (!options.nodes.has(p.id)) throw new RangeError(`peers: client${p.id} is not in nodes`);
       this.peers.set(p.id, {
-        id: p.id, host: p.host, port: p.port, out: null, in: null, up: false, height: 0, incarnation: 0, held: [],
-        redial: { timer: null, attempt: 0, logged: new Set() }, since: now, sent: 0, received: 0, lastError: undefined,
+        id: p.id, host: p.host, port: p.port, out: null, in: null, up: false, height: 0, incarnation: 0, held: [], link: { held: false, delay },
+        redial: { timer: null, attempt: 0, logged: new Set() }, dns: { unresolved: false, address: null }, since: now, sent: 0, received: 0, lastError: undefined,
       });
     }
+    const context: MeshContext = {
+      self: this.self, cluster: options.cluster, genesis: options.genesis, nodes: options.nodes,
+      height: () => options.height(), incarnation: options.incarnation, peers: this.peers, security: this.security,
+      maxFrameBytes: this.maxFrameBytes, maxQueuedBytes: this.maxQueuedBytes, handshakeTimeoutMs: this.handshakeTimeoutMs, lookup: options.lookup, log: this.log,
+      isClosed: () => this.closed,
+      touch: (peer) => this.touch(peer),
+      checkUp: (peer) => this.checkUp(peer),
+      sessionLost: (peer) => this.sessionLost(peer),
+      received: (peer, message) => this.received(peer, message),
+      problem: (line) => this.safeEmit('problem', line),
+    };
+    this.dialer = new Dialer(context, { backoff });
+    this.acceptor = new Acceptor(context);
   }
 
   /** Listens, then dials every peer until the mesh is closed. Peers may start in any order. */
@@ -228,9 +209,9 @@ export class Mesh extends EventEmitter<MeshEvents> {
       security: this.security,
       self: this.self,
       handshakeTimeoutMs: this.handshakeTimeoutMs,
-      onTcpConnection: (socket) => this.onTcpConnection(socket),
-      onConnection: (socket, identity) => this.accept(socket, identity),
-      onRefused: (remote, problem) => this.refusedEarly(remote, problem),
+      onTcpConnection: (socket) => this.acceptor.onTcpConnection(socket),
+      onConnection: (socket, identity) => this.acceptor.accept(socket, identity),
+      onRefused: (remote, problem) => this.acceptor.refusedEarly(remote, problem),
     });
     this.server = server;
     // After listening, a server error (rare: EMFILE on accept) must not crash the client.
@@ -242,7 +223,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
     }
     const { host, port } = this.address();
     this.log.info({ host, port, tls: this.security !== null }, `listening on ${host}:${port}${this.security ? ' (TLS with the cluster secret)' : ''}`);
-    for (const peer of this.peers.values()) this.dial(peer);
+    for (const peer of this.peers.values()) this.dialer.dial(peer);
     this.heartbeatTimer = setInterval(() => this.beat(), Math.max(10, Math.floor(this.heartbeat.everyMs / 2)));
   }
 
@@ -304,6 +285,35 @@ export class Mesh extends EventEmitter<MeshEvents> {
   }
 
   /**
+   * Holds, releases or delays our link to `peer`, from now until changed again, across
+   * reconnections. A held link keeps every message in order and writes none until released;
+   * heartbeats still go out, so the peer does not take the silence for a dead link.
+   */
+  setLink(peer: NodeId, change: LinkChange): LinkStatus {
+    const p = this.peers.get(peer);
+    if (p === undefined) throw new NetError(NetErrorKind.BadState, `client${peer} is not a peer of client${this.self}`);
+    if ('held' in change) p.link.held = change.held;
+    else p.link.delay = change.delay === null ? null : checkDelay(change.delay);
+    const out = p.out;
+    if (out?.welcomed) {
+      const link = out.link ?? (p.link.held || p.link.delay !== null ? this.dialer.putLink(p, out) : null);
+      link?.changed();
+    }
+    const what = p.link.held ? 'held' : 'open';
+    this.log.info({ peer, held: p.link.held, delay: p.link.delay }, `link to client${peer}: ${what}${p.link.delay === null ? '' : `, delayed ${p.link.delay.minMs}-${p.link.delay.maxMs} ms`}`);
+    return this.linkStatus(p);
+  }
+
+  /** Every link of this client, by peer. */
+  links(): LinkStatus[] {
+    return [...this.peers.values()].sort((a, b) => a.id - b.id).map((p) => this.linkStatus(p));
+  }
+
+  private linkStatus(p: Peer): LinkStatus {
+    return { peer: p.id, held: p.link.held, delay: p.link.delay, waiting: p.out?.link?.waiting ?? 0, up: p.up };
+  }
+
+  /**
    * Closes the listener, every connection and every timer, and resolves once all of them are gone,
    * so nothing keeps the process alive. No events are fired from here on.
    */
@@ -312,17 +322,12 @@ export class Mesh extends EventEmitter<MeshEvents> {
     this.closed = true;
     if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = null;
-    const sockets: net.Socket[] = [];
-    for (const { socket, timer } of this.unidentified.values()) {
-      clearTimeout(timer);
-      sockets.push(socket);
-    }
-    this.unidentified.clear();
+    const sockets: net.Socket[] = this.acceptor.dropUnidentified();
     for (const peer of this.peers.values()) {
       if (peer.redial.timer !== null) clearTimeout(peer.redial.timer);
       peer.redial.timer = null;
       for (const ch of [peer.out?.channel, peer.in?.channel]) if (ch) sockets.push(ch.socket);
-      if (peer.out) this.forgetOutgoing(peer.out);
+      if (peer.out) this.dialer.forget(peer.out);
       peer.out?.channel.close();
       peer.in?.channel.close();
       peer.out = null;
@@ -357,291 +362,6 @@ export class Mesh extends EventEmitter<MeshEvents> {
     }
   }
 
-  // ---- outgoing channels ----------------------------------------------------------------------
-
-  private dial(peer: Peer): void {
-    peer.redial.timer = null;
-    if (this.closed || peer.out !== null) return;
-    const where = `${peer.host}:${peer.port}`;
-    const { socket, ready, hint } = dial(peer.host, peer.port, this.security, this.self);
-    const channel = new Channel(socket, {
-      maxQueuedBytes: this.maxQueuedBytes,
-      onFrame: (body) => this.onAnswer(peer, out, body),
-      onClose: (problem) => this.outgoingClosed(peer, out, problem),
-    });
-    const out: Outgoing = { channel, conn: randomBytes(6).toString('hex'), where, hint, handshake: null, welcomed: false, sink: channel, delayed: null, timer: null };
-    peer.out = out;
-    this.touch(peer);
-    out.timer = setTimeout(() => {
-      out.timer = null;
-      this.dialFailed(peer, out, NetErrorKind.HandshakeTimeout, `client${peer.id} (${where}) did not complete the handshake within ${this.handshakeTimeoutMs} ms; retrying`, 'info');
-    }, this.handshakeTimeoutMs);
-    socket.once(ready, () => {
-      if (peer.out !== out) return;
-      out.handshake = new DialerHandshake({
-        self: this.self, cluster: this.o.cluster, genesis: this.o.genesis, peer: peer.id, where,
-        height: this.o.height(), incarnation: this.o.incarnation, conn: out.conn,
-      });
-      out.channel.writeNow(out.handshake.hello);
-    });
-  }
-
-  private onAnswer(peer: Peer, out: Outgoing, body: Buffer): void {
-    if (peer.out !== out || out.handshake === null) return;
-    const step = out.handshake.receive(body);
-    switch (step.kind) {
-      case 'refused':
-        this.dialFailed(peer, out, NetErrorKind.HandshakeRefused, step.problem, 'warn');
-        return;
-      case 'fail':
-        this.dialFailed(peer, out, step.error.kind, step.error.message, 'warn');
-        return;
-      case 'welcomed': {
-        const hint = out.hint();
-        if (this.security !== null && hint !== tlsIdentityOf(peer.id)) {
-          this.dialFailed(peer, out, NetErrorKind.BadHandshake, `client${peer.id} (${out.where}) named itself ${JSON.stringify(hint)} in TLS; check the peer addresses in the config`, 'warn');
-          return;
-        }
-        if (out.timer !== null) clearTimeout(out.timer);
-        out.timer = null;
-        out.welcomed = true;
-        peer.height = step.welcome.height;
-        peer.incarnation = step.welcome.incarnation;
-        if (this.delay !== null) {
-          out.delayed = new DelayedSink(out.channel, this.delay);
-          out.sink = out.delayed;
-        }
-        peer.redial.attempt = 0;
-        peer.redial.logged.clear();
-        this.touch(peer);
-        this.log.info({ peer: peer.id, addr: out.where }, `outgoing channel to client${peer.id} is up`);
-        this.checkUp(peer);
-        return;
-      }
-    }
-  }
-
-  /** The connect or the handshake did not work out: say so (once per distinct problem) and redial. */
-  private dialFailed(peer: Peer, out: Outgoing, kind: NetErrorKind, problem: string, level: 'warn' | 'info'): void {
-    this.noteDialProblem(peer, kind, problem, level);
-    out.channel.close();
-  }
-
-  private noteDialProblem(peer: Peer, kind: NetErrorKind | 'socket', problem: string, level: 'warn' | 'info'): void {
-    peer.lastError = problem;
-    // A peer that is down or misconfigured would otherwise log the same line every retry.
-    if (peer.redial.logged.has(problem)) {
-      this.log.debug({ peer: peer.id, kind }, problem);
-      return;
-    }
-    if (peer.redial.logged.size >= MAX_LOGGED_PROBLEMS) peer.redial.logged.clear();
-    peer.redial.logged.add(problem);
-    this.log[level]({ peer: peer.id, kind }, problem);
-    if (level === 'warn') this.safeEmit('problem', problem);
-  }
-
-  private outgoingClosed(peer: Peer, out: Outgoing, problem: ChannelProblem | null): void {
-    this.forgetOutgoing(out);
-    if (peer.out !== out) return;
-    peer.out = null;
-    this.touch(peer);
-    if (problem !== null && !this.closed) {
-      if (!out.welcomed) {
-        // A connect that failed: TLS trouble is said plainly; network trouble as it is.
-        const tls = problem.cause instanceof Error ? describeDialFailure(problem.cause, this.security !== null) : null;
-        // Without a secret, a peer that hangs up on our HELLO is most likely a TLS listener.
-        const hungUp = this.security === null && out.handshake !== null && problem.kind === 'socket' && /closed|ECONNRESET|EPIPE/.test(problem.message);
-        const line = tls !== null ? `client${peer.id} (${out.where}) ${tls}`
-          : hungUp ? `client${peer.id} (${out.where}) closed the connection before answering: does it require a cluster secret? then set the same secret here`
-          : `client${peer.id} not reachable at ${out.where}: ${problem.message}; retrying`;
-        this.noteDialProblem(peer, problem.kind, line, tls !== null || line.includes('cluster secret') ? 'warn' : 'info');
-      } else {
-        peer.lastError = `outgoing channel to client${peer.id}: ${problem.message}`;
-        if (problem.kind === NetErrorKind.SlowConsumer) this.log.warn({ peer: peer.id, kind: problem.kind }, `client${peer.id} is not reading: ${problem.message}; closing the channel`);
-        else this.log.info({ peer: peer.id }, `outgoing channel to client${peer.id} closed: ${problem.message}`);
-      }
-    }
-    this.scheduleDial(peer);
-    this.sessionLost(peer);
-  }
-
-  private forgetOutgoing(out: Outgoing): void {
-    if (out.timer !== null) clearTimeout(out.timer);
-    out.timer = null;
-    out.delayed?.stop();
-  }
-
-  private scheduleDial(peer: Peer): void {
-    if (this.closed || peer.redial.timer !== null || peer.out !== null) return;
-    const base = Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** Math.min(peer.redial.attempt, 30));
-    peer.redial.attempt++;
-    // "Equal jitter": at least half the backoff, so peers restarted together do not dial in lockstep.
-    const wait = base / 2 + Math.random() * (base / 2);
-    peer.redial.timer = setTimeout(() => this.dial(peer), wait);
-  }
-
-  // ---- incoming channels ----------------------------------------------------------------------
-
-  /** Every TCP connection, before TLS and before HELLO: bounded in number and in time. */
-  private onTcpConnection(socket: net.Socket): void {
-    if (this.closed) {
-      socket.destroy();
-      return;
-    }
-    const remote = remoteOf(socket);
-    // Strangers cannot hold more than a bounded number of connections open, however patient.
-    if (this.unidentified.size >= MAX_UNIDENTIFIED_CONNECTIONS) {
-      const [oldestRemote, oldest] = this.unidentified.entries().next().value!;
-      this.unidentified.delete(oldestRemote);
-      clearTimeout(oldest.timer);
-      this.log.warn({ remote, kind: NetErrorKind.HandshakeTimeout }, `more than ${MAX_UNIDENTIFIED_CONNECTIONS} connections without a handshake: closing the oldest (${oldestRemote})`);
-      oldest.socket.destroy();
-    }
-    const timer = setTimeout(() => {
-      if (!this.unidentified.has(remote)) return;
-      this.unidentified.delete(remote);
-      this.log.warn({ remote, kind: NetErrorKind.HandshakeTimeout }, `closing connection from ${remote}: no handshake within ${this.handshakeTimeoutMs} ms`);
-      socket.destroy();
-    }, this.handshakeTimeoutMs);
-    this.unidentified.set(remote, { socket, timer });
-    socket.once('close', () => {
-      const entry = this.unidentified.get(remote);
-      if (entry?.socket !== socket) return;
-      clearTimeout(entry.timer);
-      this.unidentified.delete(remote);
-    });
-  }
-
-  /** A connection that failed before the project's handshake (TLS, or TLS against plain). */
-  private refusedEarly(remote: string, problem: string): void {
-    this.noteRefusal(null, remote, `refused connection from ${remote}: ${problem}`, `?|${problem}`);
-  }
-
-  private accept(socket: net.Socket, identity: string | null): void {
-    if (this.closed) {
-      socket.destroy();
-      return;
-    }
-    const incoming: Incoming = {
-      channel: new Channel(socket, {
-        maxQueuedBytes: this.maxQueuedBytes,
-        onFrame: (body) => this.onIncomingFrame(incoming, body),
-        onClose: (problem) => this.incomingClosed(incoming, problem),
-      }),
-      remote: remoteOf(socket),
-      identity,
-      peer: null,
-      conn: '',
-      refused: false,
-    };
-  }
-
-  private onIncomingFrame(incoming: Incoming, body: Buffer): void {
-    if (this.closed || incoming.refused) return;
-    const peer = incoming.peer;
-    if (peer === null) {
-      this.onHello(incoming, body);
-      return;
-    }
-    if (peer.in !== incoming) return;
-    const decoded = decodeMessage(body, this.o.nodes);
-    if (!decoded.ok) {
-      peer.lastError = `bad input from client${peer.id}: ${decoded.error.message}`;
-      this.log.warn({ remote: incoming.remote, kind: decoded.error.kind, peer: peer.id }, `closing incoming channel from client${peer.id} (${incoming.remote}): ${decoded.error.message}`);
-      incoming.channel.close();
-      return;
-    }
-    peer.received++;
-    if (peer.up) {
-      this.safeEmit('message', peer.id, decoded.value);
-      return;
-    }
-    // The peer can see the session up (and send) a moment before our own WELCOME arrives.
-    if (peer.held.length >= MAX_HELD_MESSAGES) {
-      peer.lastError = `client${peer.id} sent more than ${MAX_HELD_MESSAGES} messages before the session was up`;
-      this.log.warn({ peer: peer.id }, `closing incoming channel from client${peer.id}: ${peer.lastError}`);
-      incoming.channel.close();
-      return;
-    }
-    peer.held.push(decoded.value);
-  }
-
-  private onHello(incoming: Incoming, body: Buffer): void {
-    const step = acceptHello(body, {
-      self: this.self, cluster: this.o.cluster, genesis: this.o.genesis, peers: new Set(this.peers.keys()),
-      height: this.o.height(), incarnation: this.o.incarnation, tlsIdentity: incoming.identity,
-      connected: (n) => this.peers.get(n)?.in != null,
-    });
-    switch (step.kind) {
-      case 'drop':
-        this.log.warn({ remote: incoming.remote, kind: step.error.kind }, `closing connection from ${incoming.remote} before handshake: ${step.error.message}`);
-        incoming.channel.close();
-        return;
-      case 'refuse': {
-        incoming.refused = true;
-        const line = `refused connection from ${step.peer === null ? incoming.remote : `client${step.peer} (${incoming.remote})`}: ${step.reason}`;
-        this.noteRefusal(step.peer, incoming.remote, line, `${step.peer ?? '?'}|${step.reason}`);
-        // The dialer closes on REFUSE; the handshake timer destroys the socket if it does not.
-        incoming.channel.socket.end(step.frame);
-        return;
-      }
-      case 'admit': {
-        const p = this.peers.get(step.hello.node)!;
-        incoming.channel.writeNow(step.frame);
-        const entry = this.unidentified.get(incoming.remote);
-        if (entry !== undefined) {
-          clearTimeout(entry.timer);
-          this.unidentified.delete(incoming.remote);
-        }
-        for (const key of this.loggedRefusals) if (key.startsWith(`${p.id}|`)) this.loggedRefusals.delete(key);
-        incoming.peer = p;
-        incoming.conn = step.hello.conn;
-        incoming.channel.setMaxFrameBytes(this.maxFrameBytes);
-        p.in = incoming;
-        p.height = step.hello.height;
-        p.incarnation = step.hello.incarnation;
-        p.held = [];
-        this.touch(p);
-        this.log.info({ peer: p.id, remote: incoming.remote }, `incoming channel from client${p.id} is up`);
-        this.checkUp(p);
-        return;
-      }
-    }
-  }
-
-  private noteRefusal(peer: NodeId | null, remote: string, line: string, key: string): void {
-    // A misconfigured dialer retries every second or so; say so once, not every time.
-    if (this.loggedRefusals.has(key)) {
-      this.log.debug({ remote }, line);
-    } else {
-      if (this.loggedRefusals.size >= MAX_LOGGED_PROBLEMS) this.loggedRefusals.clear();
-      this.loggedRefusals.add(key);
-      this.log.warn({ remote, kind: NetErrorKind.HandshakeRefused, ...(peer === null ? {} : { peer }) }, line);
-      this.safeEmit('problem', line);
-    }
-    const known = peer === null ? undefined : this.peers.get(peer);
-    if (known !== undefined) known.lastError = line;
-  }
-
-  private incomingClosed(incoming: Incoming, problem: ChannelProblem | null): void {
-    const peer = incoming.peer;
-    if (peer === null) {
-      if (problem !== null && problem.kind !== 'socket' && !incoming.refused) {
-        this.log.warn({ remote: incoming.remote, kind: problem.kind }, `closing connection from ${incoming.remote} before handshake: ${problem.message}`);
-      }
-      return;
-    }
-    if (peer.in !== incoming) return;
-    if (problem !== null && problem.kind !== 'socket') {
-      peer.lastError = `bad input from client${peer.id}: ${problem.message}`;
-      this.log.warn({ peer: peer.id, kind: problem.kind }, `closing incoming channel from client${peer.id} (${incoming.remote}): ${problem.message}`);
-    } else if (!this.closed) this.log.info({ peer: peer.id }, `incoming channel from client${peer.id} closed`);
-    peer.in = null;
-    peer.held = [];
-    this.touch(peer);
-    this.sessionLost(peer);
-  }
-
   // ---- sessions -------------------------------------------------------------------------------
 
   /** Fires peerUp once both channels are up, then delivers what arrived before it. */
@@ -656,6 +376,23 @@ export class Mesh extends EventEmitter<MeshEvents> {
       if (!peer.up) return; // a listener closed the mesh or the session dropped meanwhile
       this.safeEmit('message', peer.id, m);
     }
+  }
+
+  /** A validated message from `peer`: delivered within a session, held in the moment before one. */
+  private received(peer: Peer, message: Message): void {
+    peer.received++;
+    if (peer.up) {
+      this.safeEmit('message', peer.id, message);
+      return;
+    }
+    // The peer can see the session up (and send) a moment before our own WELCOME arrives.
+    if (peer.held.length >= MAX_HELD_MESSAGES) {
+      peer.lastError = `client${peer.id} sent more than ${MAX_HELD_MESSAGES} messages before the session was up`;
+      this.log.warn({ peer: peer.id }, `closing incoming channel from client${peer.id}: ${peer.lastError}`);
+      peer.in?.channel.close();
+      return;
+    }
+    peer.held.push(message);
   }
 
   /** Either channel dropped: end the session, close the other channel too, fire peerDown once. */

@@ -122,13 +122,19 @@ export interface Dialed {
   readonly hint: () => string | null;
 }
 
-export function dial(host: string, port: number, security: Security | null, self: NodeId): Dialed {
+/**
+ * Connects to `host`:`port`. A host name is looked up again on every call (Node keeps no DNS
+ * cache), so a peer that comes back at a new address is found; `lookup` replaces the system
+ * resolver (tests). The socket's 'lookup' event tells what the name resolved to, or why it did not.
+ */
+export function dial(host: string, port: number, security: Security | null, self: NodeId, lookup?: net.LookupFunction): Dialed {
+  const resolver = lookup === undefined ? {} : { lookup };
   if (security === null) {
-    return { socket: net.connect({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_MS }), ready: 'connect', hint: () => null };
+    return { socket: net.connect({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_MS, ...resolver }), ready: 'connect', hint: () => null };
   }
   let hint: string | null = null;
   const socket = tls.connect({
-    host, port,
+    host, port, ...resolver,
     ciphers: PSK_CIPHERS, minVersion: TLS_VERSION, maxVersion: TLS_VERSION,
     // No certificate in PSK suites: the key is what authenticates the acceptor.
     checkServerIdentity: () => undefined,

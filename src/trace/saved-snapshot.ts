@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Message, NodeId } from '../core/types.js';
 import { describeCause } from '../base/errors.js';
-import { SNAPSHOT_DIR } from '../daemon/chain-store.js';
+import { SNAPSHOT_DIR } from '../daemon/snapshot-files.js';
 
 export interface SavedNode {
   readonly node: NodeId;

@@ -5,13 +5,12 @@
 // from `npm ci` (the image is built from it). Without an engine the test is skipped, saying why;
 // under CI (CI=true, where .ci/run starts an engine) a missing engine fails it instead.
 // SKIP_DOCKER=1 skips it outside CI.
-import { execFile, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DockerUnavailableError, ROOT, type Run, docker, dockerProblem, eventually, exec, skipReasonFor, underCI } from './engine.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const COMPOSE_FILE = `${ROOT}/docker-compose.yml`;
 const PROJECT = `ll-test-${randomBytes(4).toString('hex')}`;
 // The image tag this run builds (the compose file reads it) and removes at the end.
@@ -23,25 +22,6 @@ const IDS = [1, 2, 3] as const;
 // shared cores took 27-43 s with nothing cached, 15-20 s with the build cached.
 const BUILD_AND_UP_MS = 300_000;
 const DOWN_MS = 60_000;
-
-/** Docker (or compose) is not there: the one-line reason, shown as a skip note or as the failure. */
-class DockerUnavailableError extends Error {
-  override name = 'DockerUnavailableError';
-}
-
-/** CI=true and the like; `CI=false` or `CI=0` is not CI. */
-function underCI(): boolean {
-  const v = (process.env.CI ?? '').trim().toLowerCase();
-  return v !== '' && v !== '0' && v !== 'false';
-}
-
-/** Why docker cannot be used, in one line, or null when it can. */
-function dockerProblem(): string | null {
-  const r = spawnSync('docker', ['info', '--format', '{{.ServerVersion}}'], { encoding: 'utf8', timeout: 15_000 });
-  if (r.error) return `no docker command (${r.error.message})`;
-  if (r.status !== 0) return `no Docker engine answers docker info (${(r.stderr || r.stdout).trim().split('\n')[0]})`;
-  return null;
-}
 
 /** Compose v1 (`docker-compose`, Debian's) where installed, else the v2 plugin (`docker compose`), else null. */
 function composeCommand(): string[] | null {
@@ -57,43 +37,18 @@ const engineProblem = dockerProblem();
 const COMPOSE = engineProblem === null ? composeCommand() : null;
 const problem = engineProblem ?? (COMPOSE === null ? 'neither docker-compose nor docker compose runs' : null);
 /** Outside CI an unusable docker (or SKIP_DOCKER=1) skips the test; in CI nothing skips it. */
-const skipReason = CI
-  ? null
-  : process.env.SKIP_DOCKER === '1'
-    ? 'SKIP_DOCKER=1'
-    : problem === null
-      ? null
-      : `${problem}; run .ci/docker-setup.sh as root to provide one (under CI=true this fails)`;
-if (skipReason !== null) console.warn(`docker compose test skipped: ${skipReason}`);
-if (CI && process.env.SKIP_DOCKER === '1') console.warn('docker compose test: SKIP_DOCKER=1 is ignored under CI');
-
-interface Run { code: number; stdout: string; stderr: string }
-
-function exec(cmd: string, args: string[], timeoutMs: number, env?: NodeJS.ProcessEnv): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { cwd: ROOT, env, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-      resolve({ code, stdout: String(stdout), stderr: String(stderr) + (err && code === -1 ? `\n${err.message}` : '') });
-    });
-  });
-}
+const skipReason = skipReasonFor('docker compose test', problem);
 
 /** `docker-compose -f docker-compose.yml -p <project> <args>`, building and running this run's image tag. */
 function run(args: string[], timeoutMs: number): Promise<Run> {
   const [cmd, ...pre] = COMPOSE as [string, ...string[]];
   const env = { ...process.env, LAMPORT_LEDGER_IMAGE: IMAGE, LAMPORT_LEDGER_SECRET: SECRET };
-  return exec(cmd, [...pre, '-f', COMPOSE_FILE, '-p', PROJECT, ...args], timeoutMs, env);
+  return exec(cmd, [...pre, '-f', COMPOSE_FILE, '-p', PROJECT, ...args], timeoutMs, { env });
 }
 
 async function compose(args: string[], timeoutMs = 60_000): Promise<string> {
   const r = await run(args, timeoutMs);
   if (r.code !== 0) throw new Error(`${COMPOSE!.join(' ')} ${args.join(' ')} exited ${r.code}:\n${r.stderr}${r.stdout}`);
-  return r.stdout;
-}
-
-async function docker(args: string[], timeoutMs = 30_000): Promise<string> {
-  const r = await exec('docker', args, timeoutMs);
-  if (r.code !== 0) throw new Error(`docker ${args.join(' ')} exited ${r.code}:\n${r.stderr}${r.stdout}`);
   return r.stdout;
 }
 
@@ -119,19 +74,6 @@ async function ctl(n: number, words: string[], timeoutMs = 30_000): Promise<any>
     return JSON.parse(out);
   } catch {
     throw new Error(`ctl ${n} ${words.join(' ')}: not one JSON value:\n${out}`);
-  }
-}
-
-/** Retries `probe` until it returns without throwing, or fails with its last error after `ms`. */
-async function eventually<T>(what: string, ms: number, probe: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try { return await probe(); } catch (e) { last = e; }
-    if (Date.now() >= deadline) {
-      throw new Error(`${what}: not within ${ms / 1000} s; last error: ${last instanceof Error ? last.message : String(last)}`);
-    }
-    await new Promise((r) => setTimeout(r, 1000));
   }
 }
 

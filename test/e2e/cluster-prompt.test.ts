@@ -36,16 +36,29 @@ describe('piped input to the cluster (npm start, client cluster)', () => {
     expect(r.code, r.err).toBe(0);
     const lines = r.out.trimEnd().split('\n');
     expect(lines).toHaveLength(5);
-    expect(lines[0]).toMatch(/^SUCCESS {2}block #1 {2}client1 -> client2 {2}\$5\.00/);
+    // Every answer names the client that gave it, once.
+    expect(lines[0]).toMatch(/^client1: SUCCESS {2}block #1 {2}client1 -> client2 {2}\$5\.00/);
     expect(lines[1]).toMatch(/^client2: SUCCESS {2}block #2 {2}client2 -> client3 {2}\$1\.00/);
     expect(lines.slice(2)).toEqual([
-      'client1: client1: $5.00  (this replica at block #2)',
-      'client2: client2: $14.00  (this replica at block #2)',
-      'client3: client3: $11.00  (this replica at block #2)',
+      'client1: $5.00  (this replica at block #2)',
+      'client2: $14.00  (this replica at block #2)',
+      'client3: $11.00  (this replica at block #2)',
     ]);
     // What the cluster and its clients say goes to stderr, apart from the answers.
     expect(r.err).toContain('cluster of 3 clients is up');
     expect(r.err).not.toMatch(/ECONNRESET|cannot be reached|closed the control connection/);
+  });
+
+  it('starts in at most 3 lines, without the daemon-mode hint of a client started alone', async () => {
+    const dir = makeTempDir();
+    const r = await piped(['cluster', '3', '--data-dir', dir], 'balance\n');
+    expect(r.code, r.err).toBe(0);
+    const lines = r.err.split('\n');
+    const up = lines.findIndex((l) => l.startsWith('cluster of 3 clients is up'));
+    expect(up, r.err).toBeGreaterThanOrEqual(0);
+    expect(up, r.err).toBeLessThanOrEqual(2);
+    expect(r.err).not.toContain('daemon mode');
+    expect(r.err).not.toContain('client ctl');
   });
 
   it('goes on after a failed line and exits 1; exit ends the input early', async () => {
@@ -55,9 +68,85 @@ describe('piped input to the cluster (npm start, client cluster)', () => {
     expect(r.out.trimEnd().split('\n')).toEqual([
       'error: unknown command "tranfer" — did you mean "transfer"? (type help)',
       'error: unknown client "9" — the clients are 1, 2, 3',
-      expect.stringMatching(/^FAILED {2}insufficient balance: client1 has \$10\.00, needs \$100\.00 {2}\(key [A-Za-z0-9_-]{16}\)$/),
-      expect.stringMatching(/^SUCCESS {2}block #1 {2}client1 -> client2 {2}\$1\.00/),
+      expect.stringMatching(/^client1: FAILED {2}insufficient balance: client1 has \$10\.00, needs \$100\.00 {2}\(key [A-Za-z0-9_-]{16}\)$/),
+      expect.stringMatching(/^client1: SUCCESS {2}block #1 {2}client1 -> client2 {2}\$1\.00/),
     ]);
+  });
+
+  it('prints one line per client for a snapshot with nothing in flight that verified; one client\'s in full', async () => {
+    const dir = makeTempDir();
+    const r = await piped(['cluster', '3', '--data-dir', dir], 'all snapshot\n2 snapshot\n');
+    expect(r.code, r.err).toBe(0);
+    const lines = r.out.trimEnd().split('\n');
+    expect(lines.slice(0, 3)).toEqual([1, 2, 3].map((id) => expect.stringMatching(new RegExp(`^client${id}: snapshot ${id}\\.1: nothing in flight; verified: .*replicas at #0 [0-9a-f]{8}$`))));
+    // Asked of one client, the snapshot comes whole: its tables, its channels, its checks.
+    expect(lines[3]).toMatch(/^client2: snapshot 2\.2 \(started by client2 at /);
+    expect(lines.length).toBeGreaterThan(10);
+  });
+});
+
+describe('one language at the prompt and in command files', () => {
+  it('piped: & runs a line without waiting; settle, sleep and expect as in a file; a failed expect is a failed line', async () => {
+    const dir = makeTempDir();
+    const input = ['1 transfer 2 1 &', '2 transfer 3 1 &', '3 transfer 1 1 &', 'settle', 'expect converged', 'sleep 10', 'wait 10', 'expect all height 3', 'expect all balance 2 10', 'expect 1 height 9', 'all balance', ''].join('\n');
+    const r = await piped(['cluster', '3', '--data-dir', dir], input);
+    expect(r.code, r.err).toBe(1);
+    const out = r.out;
+    expect(out.match(/^client\d: SUCCESS /gm)).toHaveLength(3);
+    expect(out).toMatch(/^settled: nothing pending, every chain at #3 [0-9a-f]{8}$/m);
+    expect(out).toMatch(/^ok: every chain at #3 [0-9a-f]{8}$/m);
+    expect(out).toContain('ok: height 3');
+    expect(out).toContain('ok: client2 has $10.00');
+    expect(out).toContain('expect failed: client1 is at height 3, expected 9');
+    // It went on after the failed expect.
+    expect(out).toContain('client3: $10.00  (this replica at block #3)');
+  });
+
+  it('a command file takes use, bare commands, ps, stop and start; help and clear say why they are not for a file', async () => {
+    const dir = makeTempDir();
+    const good = path.join(dir, 'good.txt');
+    writeFileSync(good, ['use 2', 'transfer 3 1', 'expect ok', 'stop 3', 'ps', '1 transfer 2 1 &', 'start 3', 'settle', 'expect 3 height 2', 'expect all balance 3 11', ''].join('\n'));
+    const r = await runClientCli(['cluster', 'run', good], { timeoutMs: 90_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^ {2}client2: SUCCESS {2}block #1 {2}client2 -> client3/m);
+    expect(r.stdout).toMatch(/^ {2}client3 stopped \(its data stays in /m);
+    expect(r.stdout).toMatch(/^ {2}client3 +stopped \d+ s ago/m);
+    expect(r.stdout).toMatch(/^ {2}client3 started \(pid \d+\); it catches up from its peers$/m);
+    expect(r.stdout).toContain('every line ran, every expect held');
+
+    const bad = path.join(dir, 'bad.txt');
+    writeFileSync(bad, 'help\nclear\n1 exit\n');
+    const refused = await runClientCli(['cluster', 'run', bad], { timeoutMs: 30_000 });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr.trimEnd().split('\n')).toEqual([
+      `client cluster: ${bad}:1: help lists the commands at the prompt; a command file has no one to read it (client cluster --help, or the README)`,
+      `client cluster: ${bad}:2: clear clears the prompt's screen; a command file has none`,
+      `client cluster: ${bad}:3: exit would leave the prompt; to stop client1, type stop 1`,
+      `client: 3 problems in ${bad}; nothing was started`,
+    ]);
+  });
+});
+
+describe('two configs in one directory', () => {
+  it('keep their data apart: one with its own dataDir, then one without, both start and commit', async () => {
+    const dir = makeTempDir();
+    const ports = await freePorts(6);
+    const config = (name: string, at: number[], extra: Record<string, unknown>): string => {
+      const file = path.join(dir, `${name}.json`);
+      writeFileSync(file, JSON.stringify({ cluster: name, ...extra, clients: at.map((port, i) => ({ id: i + 1, host: '127.0.0.1', port, balanceCents: 1000 })) }));
+      return file;
+    };
+    const five = config('five', ports.slice(0, 3), { dataDir: 'data/five' });
+    const plain = config('plain', ports.slice(3), {});
+    const first = await runClientCli(['cluster', '--config', five], { cwd: dir, input: '1 transfer 2 1\n', timeoutMs: 60_000 });
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stderr).toContain(`starting 3 clients (config ${five}, data in data/five)...`);
+    expect(existsSync(path.join(dir, 'data', 'five', 'client-1', 'chain.log'))).toBe(true);
+    const second = await runClientCli(['cluster', '--config', plain], { cwd: dir, input: '1 transfer 2 2\n', timeoutMs: 60_000 });
+    expect(second.code, second.stderr).toBe(0);
+    expect(existsSync(path.join(dir, 'data', 'client-1', 'chain.log'))).toBe(true);
+    const again = await runClientCli(['cluster', '--config', five], { cwd: dir, input: 'balance\n', timeoutMs: 60_000 });
+    expect(again.stdout).toBe('client1: $9.00  (this replica at block #1)\n');
   });
 });
 
@@ -101,16 +190,30 @@ describe('the cluster prompt\'s own commands', () => {
 
   it('answers `all ...` in client order, not in the order the answers arrive', async () => {
     const dir = makeTempDir();
-    // With client3 stopped its answer comes at once, the others' transfers only after their 1 s timeout.
-    const r = await piped(['cluster', '3', '--data-dir', dir, '--transfer-timeout', '1'], 'stop 3\nall transfer 3 1\n');
-    expect(r.code, r.err).toBe(1);
-    const lines = r.out.trimEnd().split('\n');
-    expect(lines).toEqual([
-      'client3 stopped (its data stays in ' + path.join(dir, 'client-3') + ')',
-      expect.stringMatching(/^client1: FAILED {2}timed out after 1 s waiting for client3/),
-      expect.stringMatching(/^client2: FAILED {2}timed out after 1 s waiting for client3/),
-      'client3 is not running (stopped); start 3 starts it',
-    ]);
+    const child = spawn(process.execPath, [BIN, 'cluster', '3', '--data-dir', dir], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    let paused: number | null = null;
+    try {
+      child.stdin.write('ps\n');
+      const row = await waitFor('ps to list client1', () => /^client1 +up \d+ s +(\d+) /m.exec(out));
+      // client1 answers last: it is paused until client2 and client3 have had time to answer.
+      paused = Number(row[1]);
+      process.kill(paused, 'SIGSTOP');
+      out = '';
+      child.stdin.write('all balance\n');
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      expect(out).toBe('');
+      process.kill(paused, 'SIGCONT');
+      paused = null;
+      child.stdin.end();
+      expect(await exit).toBe(0);
+      expect(out.trimEnd().split('\n')).toEqual(['client1: $10.00  (this replica at block #0)', 'client2: $10.00  (this replica at block #0)', 'client3: $10.00  (this replica at block #0)']);
+    } finally {
+      if (paused !== null) process.kill(paused, 'SIGCONT');
+      killQuietly(child);
+    }
   });
 
   it('says when a client died, and start brings it back', async () => {
@@ -133,11 +236,11 @@ describe('the cluster prompt\'s own commands', () => {
       const after = out.trimEnd().split('\n').slice(4);
       expect(after).toEqual([
         'client2 is not running (it exited: SIGKILL); start 2 starts it',
-        'client1: client1: $10.00  (this replica at block #0)',
+        'client1: $10.00  (this replica at block #0)',
         'client2 is not running (it exited: SIGKILL); start 2 starts it',
         'client3: client1: $10.00  (this replica at block #0)',
         expect.stringMatching(/^client2 started \(pid \d+\); it catches up from its peers$/),
-        'client2: client2: $10.00  (this replica at block #0)',
+        'client2: $10.00  (this replica at block #0)',
       ]);
     } finally {
       killQuietly(child);
@@ -165,8 +268,8 @@ describe('a cluster started while the clients of its config already run', () => 
     expect(attached.code, attached.err).toBe(1);
     expect(attached.err).toContain('attaching to client1, client2, client3 (already running, started elsewhere: exit leaves them running)');
     expect(attached.err).toContain('left running: client1, client2, client3 (started elsewhere)');
-    expect(attached.out).toMatch(/^SUCCESS {2}block #1 {2}client1 -> client2 {2}\$3\.00/m);
-    expect(attached.out).toContain('client1: client2: $13.00  (this replica at block #1)\nclient2: client2: $13.00  (this replica at block #1)\nclient3: client2: $13.00  (this replica at block #1)');
+    expect(attached.out).toMatch(/^client1: SUCCESS {2}block #1 {2}client1 -> client2 {2}\$3\.00/m);
+    expect(attached.out).toContain('client1: client2: $13.00  (this replica at block #1)\nclient2: $13.00  (this replica at block #1)\nclient3: client2: $13.00  (this replica at block #1)');
     expect(attached.out).toMatch(/^client1 +up \(started elsewhere\) +- /m);
     expect(attached.out).toContain('error: client1 was started elsewhere: stop it where it runs');
     // Still running, and still answering, after the attached prompt left.
@@ -228,13 +331,12 @@ describe('--auto and --delay in what the cluster prints', () => {
     expect(readdirSync(dir).sort()).toEqual(['client-1', 'client-2', 'config.json']);
   });
 
-  it('the cluster says --delay is on when it starts, and so does every client\'s banner and status', async () => {
+  it('the cluster says --delay is on when it starts, and so does every client\'s status', async () => {
     const dir = makeTempDir();
     const r = await piped(['cluster', '2', '--data-dir', dir, '--delay', '50'], '2 status\n');
     expect(r.code, r.err).toBe(0);
     expect(r.err).toContain(`starting 2 clients (config ${dir}/config.json, data in ${dir}; every message held 50 ms (--delay))...`);
-    expect(r.err).toMatch(/\[client1\] client1 listening on .*; each outgoing message held 50 ms \(--delay\)/);
-    expect(r.out).toMatch(/^delay {10}each outgoing message held 50 ms \(--delay\)$/m);
+    expect(r.out).toMatch(/^ {2}delay {10}each outgoing message held 50 ms \(--delay\)$/m);
   });
 });
 
@@ -280,13 +382,13 @@ describe('client cluster run FILE...', () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
     expect(r.stderr.trimEnd().split('\n')).toEqual([
-      `client cluster: ${bad}:3: unknown instruction "waitt" — did you mean "wait"?`,
+      `client cluster: ${bad}:3: unknown command "waitt" — did you mean "wait"? (type help)`,
       `client cluster: ${bad}:4: unknown command "tranfer" — did you mean "transfer"? (type help)`,
       `client cluster: ${bad}:5: expect: unknown expectation "convereged" — did you mean "converged"? (expect ok | failed | snapshot verified | converged | <n|all> height <h> | <n|all> balance <m> <amount>)`,
       `client cluster: ${bad}:6: client2: transfer: cannot transfer to yourself (client2)`,
-      `client cluster: ${bad}:7: address a client first, e.g. "1 transfer 2 1" or "all transfer 2 1"`,
+      // Line 7, a bare `transfer 2 1`, goes to client1, as at the prompt.
       `client cluster: ${bad}:8: expect: invalid amount "abc" — use dollars with up to 2 decimals, e.g. 4.50 (expect ok | failed | snapshot verified | converged | <n|all> height <h> | <n|all> balance <m> <amount>)`,
-      'client: 6 problems in the command files; nothing was started',
+      'client: 5 problems in the command files; nothing was started',
     ]);
   });
 

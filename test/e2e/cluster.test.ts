@@ -108,6 +108,41 @@ describe('a client alone, driven through piped stdin', () => {
     expect(lines[3]).toMatch(/^client1: \$1\.00/);
   });
 
+  it('lists and prints a snapshot saved before channel digests, with the checks it was verified by then', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'll-old-'));
+    temps.push(dir);
+    const config = path.join(dir, 'config.json');
+    const port = await new Promise<number>((resolve) => {
+      const srv = net.createServer().listen(0, '127.0.0.1', () => {
+        const p = (srv.address() as net.AddressInfo).port;
+        srv.close(() => resolve(p));
+      });
+    });
+    writeFileSync(config, JSON.stringify({ cluster: 'alone', clients: [{ id: 1, host: '127.0.0.1', port, balanceCents: 100 }, { id: 2, host: '127.0.0.1', port: 1, balanceCents: 0 }] }));
+    const data = path.join(dir, 'd1');
+    mkdirSync(path.join(data, 'snapshots'), { recursive: true });
+    // As the previous format saved it: channel counts without digests, the five checks of then.
+    const head = 'ab'.repeat(32);
+    const state = (node: number, peer: number) => ({ node, clock: 4, height: 0, head, balances: { '1': 100, '2': 0 }, pendingBlocks: [], queue: [], channels: [{ peer, sent: 1, received: 1 }] });
+    const checks = [
+      ['channel counts', 'every channel holds sent - received (0 in flight)'], ['sent before the cut', 'every message in flight was sent before its sender recorded'],
+      ['lock queues', 'every queue agrees with the requests and releases in flight'], ['money', '$1.00 conserved on every replica, no negative balance'], ['one history', 'every replica reaches #0'],
+    ].map(([name, detail]) => ({ name, ok: true, detail, problems: [] }));
+    writeFileSync(path.join(data, 'snapshots', '1.3.json'), JSON.stringify({
+      id: '1.3', initiator: 1, verified: true, verdict: 'verified: 5 checks passed, $1.00 conserved, replicas at #0 abababab', takenAt: '2026-11-27T09:46:45.051Z', elapsedMs: 3.2, markers: 2,
+      nodes: [state(1, 2), state(2, 1)], channels: [{ from: 1, to: 2, messages: [] }, { from: 2, to: 1, messages: [] }],
+      verification: { ok: true, total: 100, checks, problems: [], head: { height: 0, hash: head }, behind: [] },
+    }));
+    const r = await run(['1', '--config', config, '--data-dir', data], 'snapshots\nsnapshot show 1.3\n');
+    expect(r.code).toBe(0);
+    const lines = r.out.trim().split('\n');
+    expect(lines[0]).toBe('1.3      2026-11-27T09:46:45.051Z  verified: 5 checks passed, $1.00 conserved, replicas at #0 abababab');
+    expect(lines[1]).toBe('snapshot 1.3 (started by client1 at 2026-11-27T09:46:45.051Z, 3.2 ms, 2 markers)');
+    expect(lines).toContain('  [ok]     channel counts       every channel holds sent - received (0 in flight)');
+    expect(lines).toContain('  [ok]     lock queues          every queue agrees with the requests and releases in flight');
+    expect(lines.at(-1)).toBe('verified: 5 checks passed, $1.00 conserved, replicas at #0 abababab');
+  });
+
   it('takes client ids as 2 or client2, and nothing else', async () => {
     const bad = await run(['ctl', '0x2', 'status']);
     expect(bad.code).toBe(2);

@@ -1,15 +1,17 @@
 /**
  * Faults tried from outside, on real processes: a log file on a full disk, a link that silently
  * drops everything for a while, a peer that freezes, catch-up of full blocks through the smallest
- * frames the protocol allows, a frame limit too small for the protocol, a timestamp near 2^53.
+ * frames the protocol allows, a frame limit too small for the protocol, a timestamp near 2^53,
+ * and one at the bound from a fake peer in session.
  */
 import { rmSync, symlinkSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { REQUIRED_FRAME_BYTES } from '../../src/core/limits.js';
-import { PROTOCOL_VERSION, encodeHandshake, encodeMessage } from '../../src/net/codec.js';
-import { encodeFrame } from '../../src/net/framing.js';
+import { MAX_TIMESTAMP } from '../../src/core/limits.js';
+import { PROTOCOL_VERSION, decodeHandshake, encodeHandshake, encodeMessage } from '../../src/net/codec.js';
+import { FrameDecoder, encodeFrame } from '../../src/net/framing.js';
 import { configGenesis, loadConfig } from '../../src/daemon/config.js';
 import { ControlClient } from '../../src/daemon/control/client.js';
 import { Cluster, clustersPerTest, freePorts, makeTempDir, runClientCli, sleep, waitFor } from './harness.js';
@@ -199,4 +201,49 @@ describe('limits that fit each other', () => {
     await waitFor('the log line', () => c.logRecords(1).some((r) => /invalid message: message\.ts: expected at most 1125899906842624, got 9007199254740991/.test(r.msg)));
     expect((await c.raw(1, 'status')).json.clock).toBeLessThan(1000);
   });
+
+  it('a message timestamped at 2^50, which would push its receiver\'s clock past the bound, is refused with a log line and its connection closed; the receiver goes on committing with its peers', async () => {
+    const c = track(new Cluster({ n: 3 }));
+    c.writeConfig(await freePorts(3));
+    await c.start(1, { waitPeers: false });
+    await c.start(2, { waitPeers: false });
+    const genesis = configGenesis(loadConfig(c.configPath)).hash;
+    // A fake client3 in session with client1: it answers client1's dial, and dials client1.
+    const accepted = new Set<net.Socket>();
+    const fake = net.createServer((socket) => {
+      accepted.add(socket);
+      const decoder = new FrameDecoder({ maxFrameBytes: 4096 });
+      socket.on('error', () => {});
+      socket.once('data', (chunk) => {
+        const hello = decoder.push(chunk).map((f) => decodeHandshake(f))[0];
+        if (hello?.ok && hello.value.type === 'HELLO') socket.write(encodeFrame(encodeHandshake({ type: 'WELCOME', node: 3, height: 0, incarnation: 7 })));
+        socket.resume();
+      });
+    });
+    await new Promise<void>((resolve) => fake.listen(c.config.clients[2]!.port, '127.0.0.1', () => resolve()));
+    const socket = net.connect(c.config.clients[0]!.port, '127.0.0.1');
+    try {
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      let closed = false;
+      socket.once('close', () => (closed = true));
+      socket.on('error', () => {});
+      socket.write(encodeFrame(encodeHandshake({ type: 'HELLO', protocol: PROTOCOL_VERSION, cluster: c.name, node: 3, to: 1, genesis, height: 0, incarnation: 7, conn: 'c0ffee' })));
+      socket.resume();
+      await waitFor('client1 in session with the fake client3', async () => ((await c.raw(1, 'status')).json.peersUp as number[]).includes(3));
+      socket.write(encodeFrame(encodeMessage({ type: 'REQUEST', ts: MAX_TIMESTAMP, height: 0, view: 0 })));
+      await waitFor('client1 to close the fake client3\'s connection', () => closed, 10_000);
+      await waitFor('the log line', () => c.logRecords(1).some((r) => r.msg.includes(`invalid message: message.ts: expected below ${MAX_TIMESTAMP} (a timestamp at the bound would push this client's clock past it), got ${MAX_TIMESTAMP}`)));
+      expect((await c.raw(1, 'status')).json.clock).toBeLessThan(1000);
+    } finally {
+      socket.destroy();
+      for (const s of accepted) s.destroy();
+      await new Promise<void>((resolve) => fake.close(() => resolve()));
+    }
+    await c.start(3, { waitPeers: false });
+    await c.waitAllUp();
+    for (const [from, to] of [[1, 2], [2, 3], [3, 1], [1, 3]] as const) {
+      const r = await c.raw(from, `transfer ${to} 1`, 30_000);
+      expect(r.ok, r.text).toBe(true);
+    }
+  }, 90_000);
 });

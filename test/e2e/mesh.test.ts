@@ -242,6 +242,52 @@ describe('Mesh', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(29);
   });
 
+  it('holds a link past the 3 s heartbeat silence without losing the session or a message, then delivers them all in order', async () => {
+    const ports = await freePorts(3);
+    const nodes = [1, 2, 3].map((id) => makeNode(id, ports));
+    await Promise.all(nodes.map((n) => n.mesh.start()));
+    await waitFor(() => allUp(nodes), 'all peers up');
+    const [a, b, c] = nodes as [Node, Node, Node];
+    expect(a.mesh.setLink(2, { held: true })).toEqual({ peer: 2, held: true, delay: null, waiting: 0, up: true });
+    for (let i = 1; i <= 100; i++) {
+      a.mesh.send(2, { type: 'REQUEST', ts: i, height: 0, view: 0 });
+      a.mesh.send(3, { type: 'REQUEST', ts: i, height: 0, view: 0 });
+    }
+    await waitFor(() => (c.received.get(1)?.length ?? 0) === 100, 'the open link delivers');
+    expect(a.mesh.links().find((l) => l.peer === 2)).toMatchObject({ held: true, waiting: 100 });
+    // Longer than the 3 s of silence that closes a session: the heartbeats do not wait on the hold.
+    await sleep(3500);
+    expect(b.received.get(1) ?? []).toEqual([]);
+    expect(b.events.filter((e) => e.startsWith('down'))).toEqual([]);
+    expect(a.events.filter((e) => e.startsWith('down'))).toEqual([]);
+    expect(a.mesh.setLink(2, { held: false })).toMatchObject({ held: false });
+    await waitFor(() => (b.received.get(1)?.length ?? 0) === 100, 'the released link delivers');
+    expect(b.received.get(1)?.map((m) => m.ts)).toEqual(Array.from({ length: 100 }, (_, k) => k + 1));
+    expect(a.mesh.links().find((l) => l.peer === 2)).toMatchObject({ held: false, waiting: 0, up: true });
+  });
+
+  it('delays one link at run time and leaves the others as they are', async () => {
+    const ports = await freePorts(3);
+    const nodes = [1, 2, 3].map((id) => makeNode(id, ports));
+    await Promise.all(nodes.map((n) => n.mesh.start()));
+    await waitFor(() => allUp(nodes), 'all peers up');
+    const [a, b, c] = nodes as [Node, Node, Node];
+    a.mesh.setLink(2, { delay: { minMs: 300, maxMs: 300 } });
+    const t0 = Date.now();
+    a.mesh.send(2, { type: 'REQUEST', ts: 1, height: 0, view: 0 });
+    a.mesh.send(3, { type: 'REQUEST', ts: 1, height: 0, view: 0 });
+    await waitFor(() => (c.received.get(1)?.length ?? 0) === 1, 'the open link');
+    expect(Date.now() - t0).toBeLessThan(250);
+    await waitFor(() => (b.received.get(1)?.length ?? 0) === 1, 'the delayed link');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(295);
+    a.mesh.setLink(2, { delay: null });
+    const t1 = Date.now();
+    a.mesh.send(2, { type: 'REQUEST', ts: 2, height: 0, view: 0 });
+    await waitFor(() => (b.received.get(1)?.length ?? 0) === 2, 'the link without its delay');
+    expect(Date.now() - t1).toBeLessThan(250);
+    expect(() => a.mesh.setLink(1, { held: true })).toThrow(/client1 is not a peer of client1/);
+  });
+
   it('refuses a client with a different genesis on both sides, logging the reason once', async () => {
     const ports = await freePorts(2);
     const a = makeNode(1, ports);
@@ -394,7 +440,7 @@ describe('Mesh', () => {
       [{ node: 2, to: 3 }, /client2 meant to dial client3 but reached client1/],
       [{ node: 2, to: 1, protocol: 99 }, /protocol version 99 is not supported/],
       // A version-1 client (no height in its HELLO) is told why, not just cut off as a bad handshake.
-      [{ node: 2, to: 1, protocol: 1, height: undefined }, /protocol version 1 is not supported \(this client speaks version 4\)/],
+      [{ node: 2, to: 1, protocol: 1, height: undefined }, /protocol version 1 is not supported \(this client speaks version 5\)/],
     ];
     for (const [fields, re] of cases) {
       const raw = await connectRaw(port);

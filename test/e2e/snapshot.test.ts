@@ -22,7 +22,7 @@ interface SnapshotJson {
   markers: number;
   nodes: {
     node: number; height: number; head: string; clock: number; balances: Record<string, number>; pendingBlocks: unknown[]; queue: unknown[];
-    channels: { peer: number; sent: number; received: number }[];
+    channels: { peer: number; sent: number; received: number; sentDigest: string; receivedDigest: string; lastReceivedTs: number }[];
   }[];
   channels: { from: number; to: number; messages: Msg[] }[];
   verification: {
@@ -43,8 +43,10 @@ function expectWellFormed(s: SnapshotJson, n: number, total: number): void {
   expect(s.verdict).toMatch(new RegExp(`^verified: 5 checks passed, \\$${(total / 100).toFixed(2)} conserved, replicas at #\\d+ [0-9a-f]{8}`));
   // The verdict names each check it made, and each passed.
   expect(s.verification.checks.map((c) => [c.name, c.ok])).toEqual([
-    ['channel counts', true], ['sent before the cut', true], ['lock queues', true], ['money', true], ['one history', true],
+    ['channels', true], ['sent before the cut', true], ['clocks and queues', true], ['money', true], ['one history', true],
   ]);
+  // Every recorded channel carries its digests as 16 hex digits.
+  for (const x of s.nodes) for (const r of x.channels) expect(`${r.sentDigest} ${r.receivedDigest}`, what).toMatch(/^[0-9a-f]{16} [0-9a-f]{16}$/);
   // Every channel holds exactly what its sender had sent and its receiver had not yet received.
   for (const ch of s.channels) {
     const sent = s.nodes.find((x) => x.node === ch.from)!.channels.find((c) => c.peer === ch.to)!.sent;
@@ -110,7 +112,7 @@ describe('a quiet 3-client cluster (snapshotTimeoutMs 3000)', () => {
     expect(lines.some((l) => /^client2 +\d+ +#1 [0-9a-f]{8} +\$8\.50 +\$11\.50 +\$10\.00/.test(l)), text.stdout).toBe(true);
     expect(text.stdout).toContain('in flight: nothing (every channel was empty)');
     expect(lines.some((l) => /^ {2}1 -> 2 +sent \d+ +received \d+ +in flight 0$/.test(l)), text.stdout).toBe(true);
-    for (const check of ['channel counts', 'sent before the cut', 'lock queues', 'money', 'one history']) {
+    for (const check of ['channels', 'sent before the cut', 'clocks and queues', 'money', 'one history']) {
       expect(lines.some((l) => l.startsWith(`  [ok]     ${check}`)), `${check} in\n${text.stdout}`).toBe(true);
     }
     expect(lines.at(-1)).toMatch(/^verified: 5 checks passed, \$30\.00 conserved, replicas at #1 [0-9a-f]{8}$/);

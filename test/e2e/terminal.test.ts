@@ -1,12 +1,13 @@
 /**
  * The prompts in a real terminal (a pseudo-terminal from util-linux `script`): Ctrl-C cancels the
  * line being typed in a client's REPL and at the cluster prompt, a second Ctrl-C on an empty line
- * or Ctrl-D leaves; the cluster prompt completes with Tab and keeps its history.
+ * or Ctrl-D leaves; the cluster prompt completes with Tab, keeps its history, starts in at most
+ * three lines and clears its screen; "Which client are you?" asks again after a wrong answer.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { Terminal, closeAllClusters, freePorts, makeTempDir, noTerminal } from './harness.js';
+import { Terminal, closeAllClusters, freePorts, makeTempDir, noTerminal, waitFor } from './harness.js';
 
 afterAll(closeAllClusters);
 
@@ -58,6 +59,21 @@ describe.skipIf(missing !== null)('Ctrl-C in a client\'s REPL', () => {
     expect(readFileSync(path.join(dir, 'd1', 'history'), 'utf8').split('\n').filter(Boolean)).toEqual(['status']);
   });
 
+  it('"Which client are you?" asks again after a wrong answer instead of exiting', async () => {
+    const dir = makeTempDir();
+    const config = await twoClientConfig(dir);
+    const t = open(['--config', config, '--data-dir', path.join(dir, 'd1')]);
+    let at = await t.waitFor('Which client are you? (1, 2): ');
+    t.type('9\r');
+    at = await t.waitFor(`unknown client "9": ${config} defines clients 1, 2\nWhich client are you? (1, 2): `, at);
+    t.type('\r');
+    at = await t.waitFor('Which client are you? (1, 2): ', at);
+    t.type('client1\r');
+    await t.waitFor('client1> ', at);
+    t.type('exit\r');
+    expect(await t.exit).toEqual({ code: 0, signal: null });
+  });
+
   it('Ctrl-D on an empty line leaves', async () => {
     const dir = makeTempDir();
     const config = await twoClientConfig(dir);
@@ -69,6 +85,34 @@ describe.skipIf(missing !== null)('Ctrl-C in a client\'s REPL', () => {
 });
 
 describe.skipIf(missing !== null)('the cluster prompt in a terminal', () => {
+  it('"How many clients?" asks again after a wrong answer', async () => {
+    const dir = makeTempDir();
+    const t = open(['cluster', '--data-dir', dir]);
+    let at = await t.waitFor('How many clients? (2-16, Enter for 3): ');
+    t.type('1\r');
+    at = await t.waitFor('cluster size must be a whole number from 2 to 16, got "1"\nHow many clients? (2-16, Enter for 3): ', at);
+    t.type('2\r');
+    await t.waitFor('cluster(client1)> ', at);
+    t.type('exit\r');
+    expect(await t.exit).toEqual({ code: 0, signal: null });
+  });
+
+  it('starts in at most three lines, and clear clears the screen', async () => {
+    const dir = makeTempDir();
+    const t = open(['cluster', '2', '--data-dir', dir]);
+    let at = await t.waitFor('cluster(client1)> ');
+    const startup = (await t.rendered()).map((l) => l.trimEnd());
+    expect(startup.at(-1)).toBe('cluster(client1)>');
+    expect(startup.length, startup.join('\n')).toBeLessThanOrEqual(4);
+    expect(startup.join('\n')).not.toContain('daemon mode');
+    t.type('2 balance\r');
+    at = await t.waitFor('client2: $10.00  (this replica at block #0)', at);
+    t.type('clear\r');
+    await waitFor('the screen to show the prompt alone', async () => (await t.rendered()).map((l) => l.trimEnd()).join('\n') === 'cluster(client1)>');
+    t.type('exit\r');
+    expect(await t.exit).toEqual({ code: 0, signal: null });
+  });
+
   it('cancels a line with Ctrl-C, completes with Tab, keeps its history, and leaves with Ctrl-D', async () => {
     const dir = makeTempDir();
     const t = open(['cluster', '2', '--data-dir', dir]);

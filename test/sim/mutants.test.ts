@@ -14,11 +14,13 @@
 import { describe, expect, it } from 'vitest';
 import { checkTx } from '../../src/core/ledger.js';
 import { Node, type NodeConfig } from '../../src/core/node.js';
+import { viewIdOf } from '../../src/core/membership.js';
 import type { NodePolicy } from '../../src/core/policy.js';
 import { SnapshotRecorder } from '../../src/core/snapshot.js';
 import { type Message, type NodeId, isApplicationMessage } from '../../src/core/types.js';
 import { SnapshotCheckFailure } from './checkers.js';
 import { CheckFailure, type SimOptions, runSeed } from './simulator.js';
+import { copiesPrevious, doubleCountsAgreeing, forkedAbove, reversesChannels } from './verdict-mutants.js';
 
 /**
  * A mutant is a policy: the decisions it gets wrong (see src/core/policy.ts). A function, so that
@@ -126,6 +128,44 @@ const sendsOutsideSessions: Mutant = () => ({
 
 const honest: Mutant = () => ({});
 
+// ---- the membership view rule's mutants (the view condition of rule 5, src/core/mutex.ts) ----
+
+/** Rule 5 without the view condition: a peer's lock message counts whatever view it was sent in. */
+const noViewCheck: Mutant = () => ({
+  mayEnter: ({ mutex, fresh }) => {
+    const own = mutex.request;
+    return own !== null && mutex.entries()[0] === own && mutex.withoutLaterMessage().length === 0 && fresh();
+  },
+});
+
+/** Names a view by who is in session only: a peer that restarted unseen leaves the view as it was. */
+const viewWithoutIncarnations: Mutant = () => ({
+  viewId: (members) => viewIdOf(members.map((m) => ({ node: m.node, incarnation: 0 }))),
+});
+
+/** Hears the heights of REQUEST, RELEASE and BLOCKS, but not those REPLY carries. */
+const replyHeightsIgnored: Mutant = () => {
+  const heard = new Map<NodeId, number>();
+  const tell = (peer: NodeId, height: number): void => {
+    if (height > (heard.get(peer) ?? -1)) heard.set(peer, height);
+  };
+  return {
+    admit: (input) => {
+      if (input.kind === 'peerDown') heard.delete(input.peer);
+      if (input.kind !== 'receive') return true;
+      const m = input.message;
+      if (m.type === 'REQUEST') tell(input.from, m.height);
+      if (m.type === 'RELEASE') tell(input.from, Math.max(m.height, m.block?.height ?? -1));
+      if (m.type === 'BLOCKS') for (const b of m.blocks) tell(input.from, b.height);
+      return true;
+    },
+    fresh: ({ head }) => [...heard.values()].every((h) => h <= head.height),
+  };
+};
+
+/** The seeds `npm test` runs with faults (test/sim/sim-faults.test.ts, 500 by default). */
+const FAULT_SEEDS = 500;
+
 function firstCaught(overrides: Partial<SimOptions>, seeds = 300): { seed: number; rule: string; detail: string } | null {
   for (let seed = 1; seed <= seeds; seed++) {
     try {
@@ -176,7 +216,12 @@ describe('mutant protocols are caught by the checkers', () => {
   });
 
   it('over seeds 1-200, the built-in verdict rejects exactly the cuts the wire checker rejects, for every recorder mutant', () => {
-    for (const [name, mutant] of [['lock-blind', dropsLockMessages], ['blocks left out', wrongChannelRecording], ['double counting', countsTwice], ['early stop', stopsAtFirstMarker], ['honest', honest]] as const) {
+    const mutants = [
+      ['lock-blind', dropsLockMessages], ['blocks left out', wrongChannelRecording], ['double counting', countsTwice], ['early stop', stopsAtFirstMarker],
+      ['reversed channels', reversesChannels], ['a copy of the previous message', copiesPrevious], ['double counting, counts agreeing', doubleCountsAgreeing],
+      ['forked above the initiator', forkedAbove], ['honest', honest],
+    ] as const;
+    for (const [name, mutant] of mutants) {
       let cuts = 0;
       let wrong = 0;
       let caught = 0;
@@ -184,6 +229,8 @@ describe('mutant protocols are caught by the checkers', () => {
       for (let seed = 1; seed <= 200; seed++) {
         runSeed(seed, {
           makeNode: make(mutant),
+          // Time passes: a snapshot waiting for a forged head its initiator never reaches times out.
+          ticks: true,
           auditSnapshot: (verdictOk, wireProblem) => {
             cuts++;
             if (wireProblem !== null) wrong++;
@@ -234,6 +281,26 @@ describe('mutant protocols are caught by the checkers', () => {
     const caught = firstCaught({ faults: true, makeNode: make(sendsOutsideSessions) }, 1000);
     console.log('sending outside sessions caught by:', caught);
     expect(caught).not.toBeNull();
+  });
+
+  // The view rule exists for one moment: a creator's machine dies right after its RELEASE reached
+  // some peers, and comes back without the block. The simulator aims machine crashes at it.
+  it('rule 5 with crashes ("sent in the same membership view"): counting a lock message sent in an older view builds on a stale head, and is caught within the seeds npm test runs', () => {
+    const caught = firstCaught({ faults: true, makeNode: make(noViewCheck) }, FAULT_SEEDS);
+    console.log('no view check caught by:', caught);
+    expect(caught?.rule).toMatch(/critical section|one history/);
+  });
+
+  it('rule 5 with crashes ("at the same process incarnation"): a view that ignores incarnations misses a peer that restarted, and is caught within the seeds npm test runs', () => {
+    const caught = firstCaught({ faults: true, makeNode: make(viewWithoutIncarnations) }, FAULT_SEEDS);
+    console.log('view without incarnations caught by:', caught);
+    expect(caught?.rule).toMatch(/critical section|one history/);
+  });
+
+  it('freshness: ignoring the heights REPLY carries builds on a stale head after a machine crash, and is caught within the seeds npm test runs', () => {
+    const caught = firstCaught({ faults: true, makeNode: make(replyHeightsIgnored) }, FAULT_SEEDS);
+    console.log('REPLY heights ignored caught by:', caught);
+    expect(caught?.rule).toMatch(/critical section|one history/);
   });
 
   it('the honest protocol passes the same seeds, with and without faults, with and without fsync', () => {

@@ -38,7 +38,7 @@ export function simulateShare(share: number, shares: number, overrides: Partial<
         `(${sum((r) => r.rounds)} lock rounds), ${sum((r) => r.failed)} refused, ${sum((r) => r.snapshotsVerified)} snapshots verified ` +
         `(max ${Math.max(0, ...results.map((r) => r.maxInFlightRecorded))} messages in flight in one), ` +
         `${sum((r) => r.keys.retries)} keys retried (${sum((r) => r.keys.repeats)} repeats, ${sum((r) => r.keys.conflicts)} conflicts, ${sum((r) => r.keys.withdrawn)} withdrawn), ` +
-        (overrides.faults ? `${sum((r) => r.snapshotsFailed)} snapshots failed, ${sum((r) => r.disconnects)} disconnects, ${sum((r) => r.crashes)} crashes (${sum((r) => r.machineCrashes)} machine crashes losing ${sum((r) => r.blocksLost)} unsynced blocks), ${sum((r) => r.lostMessages)} messages and ${sum((r) => r.lostCommands)} commands lost, ` : '') +
+        (overrides.faults ? `${sum((r) => r.snapshotsFailed)} snapshots failed, ${sum((r) => r.disconnects)} disconnects, ${sum((r) => r.crashes)} crashes (${sum((r) => r.machineCrashes)} machine crashes losing ${sum((r) => r.blocksLost)} unsynced blocks; ${sum((r) => r.aimedCrashes)} aimed at a RELEASE that reached only some peers, in ${results.filter((r) => r.aimedCrashes > 0).length} seeds), ${sum((r) => r.lostMessages)} messages and ${sum((r) => r.lostCommands)} commands lost, idle replicas in session at one head within ${Math.max(0, ...results.map((r) => r.slowestIdleConvergenceMs))} ms at most, ` : '') +
         `${(performance.now() - started).toFixed(0)} ms`,
     );
     expect(results.length).toBe(seeds.length);

@@ -40,6 +40,17 @@ export interface SimOptions {
   /** Machine crashes planned per run with faults (default 0-2). */
   readonly machineCrashes?: readonly [number, number];
   /**
+   * Time passes (ticks every 100 ms) and snapshots time out after 3 s even without faults: a
+   * snapshot waiting for a head its initiator never reaches then ends, as in a real client.
+   */
+  readonly ticks?: boolean;
+  /**
+   * Machine crashes aimed at the moment the membership view rule exists for, per run with faults
+   * (default 0-2): each is armed at a random time and fires at the first RELEASE with a block
+   * that has reached some peers but not all (see `aimAtRelease`).
+   */
+  readonly aimedCrashes?: readonly [number, number];
+  /**
    * Instead of failing the run on a snapshot the verdict or the wire checker rejects, hand both
    * judgements here (to compare the built-in verdict with the wire checker over many cuts).
    */
@@ -49,6 +60,9 @@ export interface SimOptions {
   /** Every snapshot assembled, whether or not it verified. */
   readonly onSnapshot?: (s: GlobalSnapshot) => void;
 }
+
+/** How long an idle cluster may take to bring every replica in session to one head (virtual ms). */
+export const IDLE_CONVERGENCE_MS = 2_000;
 
 /** Seed -> cluster size, so that the seed alone reproduces a run. */
 export const SIZES = [2, 3, 5, 8] as const;
@@ -174,6 +188,10 @@ export interface SimResult {
   readonly lostCommands: number;
   /** Transfer keys retried, and the answers that said repeat, conflict and withdrawn. */
   readonly keys: KeyFigures;
+  /** Machine crashes that hit a creator right after its RELEASE reached only some peers. */
+  readonly aimedCrashes: number;
+  /** The longest an idle cluster took to bring every pair of replicas in session to one head (ms, by ticks). */
+  readonly slowestIdleConvergenceMs: number;
 }
 
 export class Simulation {
@@ -224,6 +242,7 @@ export class Simulation {
 
   constructor(readonly options: SimOptions) {
     this.rng = new Rng(options.seed);
+    this.aimRng = new Rng(options.seed ^ 0xa1fed);
     const ids = Array.from({ length: options.n }, (_, i) => i + 1);
     this.ids = ids;
     const initial = new Map(ids.map((id) => [id, this.rng.int(0, 20) * 100] as const));
@@ -232,7 +251,7 @@ export class Simulation {
     // Transfers never time out (every connection comes back); snapshots can, once faults may
     // lose their markers.
     this.config = (id) => ({
-      id, nodes: ids, genesis: this.genesis, transferTimeoutMs: 1e12, snapshotTimeoutMs: options.faults ? 3_000 : 1e12, maxBatch: options.maxBatch ?? 1000,
+      id, nodes: ids, genesis: this.genesis, transferTimeoutMs: 1e12, snapshotTimeoutMs: options.faults || options.ticks ? 3_000 : 1e12, maxBatch: options.maxBatch ?? 1000,
       // Reads the store as it is now: a machine crash replaces it.
       chain: { readBlocks: (from: number, to: number) => this.stores.get(id)!.slice(from - 1, to) },
     });
@@ -287,7 +306,10 @@ export class Simulation {
       }
       snaps -= together;
     }
-    if (!this.options.faults) return;
+    if (!this.options.faults) {
+      if (this.options.ticks) this.planTicks();
+      return;
+    }
     const horizon = this.options.horizonMs;
     for (let i = this.rng.int(1, 3); i > 0; i--) {
       const a = this.rng.pick(ids);
@@ -301,8 +323,14 @@ export class Simulation {
     for (let i = this.rng.int(fewest, most); i > 0; i--) {
       this.schedule(this.rng.int(50, horizon), { kind: 'crash', node: this.rng.pick(ids), downForMs: this.rng.int(20, 600), machine: true });
     }
-    // Time passes for timeouts, well past the last restart.
-    for (let t = 100; t <= horizon + 8_000; t += 100) for (const id of ids) this.schedule(t, { kind: 'input', node: id, input: { kind: 'tick', now: t } });
+    this.planAimedCrashes(horizon);
+    this.planTicks();
+  }
+
+  /** Time passes for timeouts, well past the last restart. */
+  private planTicks(): void {
+    const ids = [...this.nodes.keys()];
+    for (let t = 100; t <= this.options.horizonMs + 8_000; t += 100) for (const id of ids) this.schedule(t, { kind: 'input', node: id, input: { kind: 'tick', now: t } });
   }
 
   private linkKey(a: NodeId, b: NodeId): string {
@@ -493,9 +521,11 @@ export class Simulation {
         }
         if (event.input.kind === 'command') this.typed.set(event.input.id, event.node);
         this.stepNode(event.node, event.input, null);
+        if (event.input.kind === 'tick') this.checkIdleConvergence();
       } else {
         this.onFault(event);
       }
+      this.fireAimedCrash();
     }
     this.checkQuiescence();
     const results = [...this.results.values()];
@@ -518,6 +548,8 @@ export class Simulation {
       lostMessages: this.lost,
       lostCommands: this.lostCommands,
       keys: this.keys.counts,
+      aimedCrashes: this.aimedFired,
+      slowestIdleConvergenceMs: this.slowestIdleConvergence,
     };
   }
 
@@ -533,9 +565,11 @@ export class Simulation {
       const session = this.linkSessions.get(this.linkKey(id, input.peer)) ?? 0;
       for (const e of tracer.peerUp(input.peer, { out: `${id}>${input.peer}/${session}`, in: `${input.peer}>${id}/${session}` }, this.now)) this.options.onTrace!(e);
     }
+    if (input.kind === 'command' || input.kind === 'peerUp' || input.kind === 'peerDown') this.lastActivity = this.now;
     const effects = node.step(input);
     if (tracer) for (const e of tracer.step(input, effects, clockBefore, this.now)) this.options.onTrace!(e);
     if (env && env.message.type === 'RELEASE' && env.entry !== null) this.entries[env.entry]?.releasedTo.add(id);
+    if (env) this.aimAtRelease(env);
 
     // Clock condition: a received message's timestamp is below the receiver's clock.
     if (input.kind === 'receive' && !(node.lamportTime() > input.message.ts)) {
@@ -595,7 +629,8 @@ export class Simulation {
         if (e.event.type === 'entered') return this.checkMutualExclusion(id, e.event.height);
         if (e.event.type === 'requested') this.rounds++;
         if (e.event.type === 'snapshotStarted') this.recordedAt.set(`${id}/${snapshotKey(e.event.id)}`, this.steps);
-        if (e.event.type === 'blockRejected' || e.event.type === 'protocolError') {
+        // An honest run never refuses blocks either: its out-of-order blocks are few (see MAX_HELD_BLOCKS).
+        if (e.event.type === 'blockRejected' || e.event.type === 'protocolError' || e.event.type === 'blocksRefused') {
           throw new CheckFailure('no protocol errors', `client${id}: ${JSON.stringify(e.event)}`);
         }
         return entry;
@@ -604,7 +639,10 @@ export class Simulation {
 
   private sendMessage(from: NodeId, to: NodeId, message: Message, entry: number | null): void {
     this.messages++;
-    if (message.type === 'REQUEST' || message.type === 'REPLY' || message.type === 'RELEASE') this.lockMessages++;
+    if (message.type === 'REQUEST' || message.type === 'REPLY' || message.type === 'RELEASE') {
+      this.lockMessages++;
+      this.lastActivity = this.now;
+    }
     const key = `${from}->${to}`;
     if (!this.connected(from, to)) {
       this.lost++; // the mesh drops what is sent to a peer that is not up
@@ -619,6 +657,85 @@ export class Simulation {
     if (!log) this.channelLog.set(key, (log = []));
     log.push(env);
     this.schedule(time, { kind: 'deliver', env });
+  }
+
+  // ---- an idle cluster converges ----
+
+  /** The last lock message sent, command given or session change: the run is idle after it. */
+  private lastActivity = 0;
+  /** The idle period whose convergence is measured, and the slowest measured so far. */
+  private idleMeasured = -1;
+  private slowestIdleConvergence = 0;
+
+  /**
+   * Once nothing has happened for IDLE_CONVERGENCE_MS (no lock message, command or session
+   * change), every two live replicas in session with each other hold the same head: a replica
+   * that is behind catches up without waiting for the next lock round.
+   */
+  private checkIdleConvergence(): void {
+    const idle = this.now - this.lastActivity;
+    const apart: string[] = [];
+    for (const a of this.ids) {
+      for (const b of this.ids) {
+        if (a >= b || !this.sessions.has(`${a}<-${b}`) || !this.sessions.has(`${b}<-${a}`)) continue;
+        const [ha, hb] = [this.nodes.get(a)!.chainHead(), this.nodes.get(b)!.chainHead()];
+        if (ha.hash !== hb.hash) apart.push(`client${a} at #${ha.height}, client${b} at #${hb.height}`);
+      }
+    }
+    if (apart.length === 0) {
+      if (this.idleMeasured !== this.lastActivity) {
+        this.idleMeasured = this.lastActivity;
+        this.slowestIdleConvergence = Math.max(this.slowestIdleConvergence, idle);
+      }
+      return;
+    }
+    if (idle >= IDLE_CONVERGENCE_MS) {
+      throw new CheckFailure('idle replicas converge', `${apart.join('; ')}, in session, ${idle} ms after the last lock message or session change`);
+    }
+  }
+
+  // ---- machine crashes aimed at a RELEASE that reached only some peers ----
+
+  /**
+   * Its own random stream, so that arming them leaves every other draw of a seed as it was.
+   * Arm times, in order; and the creator to crash once the current event is done.
+   */
+  private readonly aimRng: Rng;
+  private readonly armedAt: number[] = [];
+  private aimNow: NodeId | null = null;
+  private aimedFired = 0;
+
+  private planAimedCrashes(horizon: number): void {
+    const [fewest, most] = this.options.aimedCrashes ?? [0, 2];
+    for (let i = this.aimRng.int(fewest, most); i > 0; i--) this.armedAt.push(this.aimRng.int(50, horizon));
+    this.armedAt.sort((a, b) => a - b);
+  }
+
+  /**
+   * The case the membership view rule exists for: a creator's RELEASE has just reached one peer
+   * while its copies to others are still in flight. Its machine dies now, before they arrive:
+   * without fsync it may come back without the block, and the peers that did not get it must
+   * neither build on a stale head nor stay behind.
+   */
+  private aimAtRelease(env: Envelope): void {
+    const block = env.message.type === 'RELEASE' ? env.message.block : null;
+    if (block === null || this.aimNow !== null || this.armedAt.length === 0 || this.armedAt[0]! > this.now) return;
+    const creator = env.from;
+    if (this.dead.has(creator)) return;
+    const missing = this.ids.filter((p) => p !== creator && p !== env.to && (this.channelLog.get(`${creator}->${p}`) ?? []).some(
+      (e) => e.deliveredAt === -1 && e.message.type === 'RELEASE' && e.message.block?.hash === block.hash,
+    ));
+    if (missing.length === 0) return;
+    this.armedAt.shift();
+    this.aimNow = creator;
+  }
+
+  private fireAimedCrash(): void {
+    const node = this.aimNow;
+    if (node === null) return;
+    this.aimNow = null;
+    this.aimedFired++;
+    this.onFault({ kind: 'crash', node, downForMs: this.aimRng.int(20, 600), machine: true });
   }
 
   /**

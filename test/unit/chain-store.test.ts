@@ -4,8 +4,9 @@ import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { applyBlock, genesisBalances, makeGenesis, sealBlock, type Balances } from '../../src/core/ledger.js';
 import type { Block, Tx } from '../../src/core/types.js';
-import { ChainStore, CHAIN_FILE, crc32, crc32Portable, encodeRecord, type OpenedChain } from '../../src/daemon/chain-store.js';
-import { DaemonError, DaemonErrorKind, StorageError } from '../../src/daemon/errors.js';
+import { crc32, crc32Portable, encodeRecord } from '../../src/daemon/chain-record.js';
+import { ChainStore, CHAIN_FILE, type OpenedChain } from '../../src/daemon/chain-store.js';
+import { StorageError } from '../../src/daemon/errors.js';
 import { threeClientGenesis } from './fixtures.js';
 
 const genesis = threeClientGenesis('test');
@@ -276,87 +277,5 @@ describe('ChainStore', () => {
       expect(() => open()).toThrow(/different genesis.*another cluster/);
       expect(fs.statSync(chainFile()).size).toBe(size);
     });
-  });
-
-  describe('snapshots', () => {
-    it('saves, lists and loads snapshots by id', () => {
-      const { store } = open();
-      expect(store.listSnapshots()).toEqual([]);
-      const file = store.saveSnapshot('1.3', { id: '1.3', balances: { 1: 500 } });
-      expect(file).toBe(path.join(dir, 'snapshots', '1.3.json'));
-      store.saveSnapshot('2.1', [1, 2, 3]);
-
-      const list = store.listSnapshots();
-      expect(list.map((s) => s.id).sort()).toEqual(['1.3', '2.1']);
-      for (const s of list) {
-        expect(fs.existsSync(s.file)).toBe(true);
-        expect(s.mtimeMs).toBeGreaterThan(0);
-      }
-      expect(store.loadSnapshot('1.3')).toEqual({ id: '1.3', balances: { 1: 500 } });
-      expect(store.loadSnapshot('2.1')).toEqual([1, 2, 3]);
-      expect(store.loadSnapshot('9.9')).toBeNull();
-    });
-
-    it('replaces a snapshot atomically and leaves no temporary files', () => {
-      const { store } = open();
-      store.saveSnapshot('1.1', { v: 1 });
-      store.saveSnapshot('1.1', { v: 2 });
-      expect(store.loadSnapshot('1.1')).toEqual({ v: 2 });
-      expect(fs.readdirSync(path.join(dir, 'snapshots'))).toEqual(['1.1.json']);
-    });
-
-    it('lists in time order, ignoring files that are not snapshots', () => {
-      const { store } = open();
-      store.saveSnapshot('1.10', {});
-      store.saveSnapshot('1.2', {});
-      const snapDir = path.join(dir, 'snapshots');
-      fs.utimesSync(path.join(snapDir, '1.10.json'), 1000, 1000);
-      fs.utimesSync(path.join(snapDir, '1.2.json'), 2000, 2000);
-      fs.writeFileSync(path.join(snapDir, 'notes.txt'), 'x');
-      fs.writeFileSync(path.join(snapDir, '1.5.json.123.1.tmp'), '{');
-      expect(store.listSnapshots().map((s) => s.id)).toEqual(['1.10', '1.2']);
-    });
-
-    it('refuses ids that could escape the snapshot directory', () => {
-      const { store } = open();
-      for (const id of ['../x', '', '.hidden', 'a/b', 'a\\b']) {
-        for (const attempt of [() => store.saveSnapshot(id, {}), () => store.loadSnapshot(id)]) {
-          expect(attempt).toThrow(DaemonError);
-          expect(attempt).toThrow(expect.objectContaining({ kind: DaemonErrorKind.BadArgument }));
-        }
-      }
-      expect(fs.existsSync(path.join(dir, 'x.json'))).toBe(false);
-    });
-
-    it('reports a damaged snapshot file by name', () => {
-      const { store } = open();
-      const file = store.saveSnapshot('3.1', {});
-      fs.writeFileSync(file, '{"truncated": ');
-      expect(() => store.loadSnapshot('3.1')).toThrow(StorageError);
-      expect(() => store.loadSnapshot('3.1')).toThrow(file);
-    });
-  });
-});
-
-describe('snapshot sequence numbers', () => {
-  it('a reserved sequence number is never handed out again, even if its snapshot was never saved', () => {
-    const { store } = open();
-    expect(store.nextSnapshotSeq(1)).toBe(1);
-    store.reserveSnapshotSeq(1);
-    store.reserveSnapshotSeq(2);
-    expect(store.nextSnapshotSeq(1)).toBe(3);
-    const again = open(dir);
-    expect(again.store.nextSnapshotSeq(1)).toBe(3);
-  });
-
-  it('counts only its own saved snapshots and ignores files that are not snapshot ids', () => {
-    const { store } = open();
-    store.saveSnapshot('1.7', { id: '1.7' });
-    store.saveSnapshot('2.40', { id: '2.40' });
-    store.saveSnapshot('1.1-old', { id: 'junk' });
-    store.saveSnapshot('1', { id: 'junk' });
-    expect(store.nextSnapshotSeq(1)).toBe(8);
-    expect(store.nextSnapshotSeq(2)).toBe(41);
-    expect(store.nextSnapshotSeq(3)).toBe(1);
   });
 });

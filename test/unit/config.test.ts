@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { REQUIRED_FRAME_BYTES } from '../../src/core/limits.js';
-import { configGenesis, CONFIG_DEFAULTS, findClient, initialBalances, jsonErrorOffset, loadConfig, nodeIds, parseConfig } from '../../src/daemon/config.js';
+import { clientDataDir, configGenesis, CONFIG_DEFAULTS, findClient, initialBalances, jsonErrorOffset, loadConfig, nodeIds, parseConfig } from '../../src/daemon/config.js';
 import { ConfigError, DaemonErrorKind, isDaemonError } from '../../src/daemon/errors.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -55,7 +55,16 @@ describe('the shipped configs', () => {
       snapshotTimeoutMs: 10000,
       maxFrameBytes: 16777216,
       secret: null,
+      dataDir: 'data',
     });
+  });
+
+  it('keep their data apart: each local config has data dirs of its own, the default\'s in data/client-<n>', () => {
+    const local = fs.readdirSync(path.join(root, 'config')).filter((f) => f.endsWith('.json') && f !== 'docker.json');
+    const roots = local.map((f) => loadConfig(path.join(root, 'config', f)).dataDir);
+    expect(new Set(roots).size).toBe(local.length);
+    expect(clientDataDir(loadConfig(path.join(root, 'config/default.json')), 2)).toBe(path.join('data', 'client-2'));
+    expect(clientDataDir(loadConfig(path.join(root, 'config/example-5.json')), 2)).toBe(path.join('data', 'example-5', 'client-2'));
   });
 
   it('a secret shorter than 16 characters is refused, naming the field', () => {
@@ -140,6 +149,15 @@ describe('parseConfig', () => {
     ['a non-object', [1, 2], '', /must be a JSON object/],
     ['an unknown top-level key, with a suggestion', { ...valid(), clinets: [] }, 'clinets', /unknown field — did you mean "clients"\?/],
     ['an unknown top-level key', { ...valid(), colour: 'red' }, 'colour', /unknown field \(expected one of: cluster, clients/],
+    ['a top-level key that is part of a field', { ...valid(), timeout: 5000 }, 'timeout', /unknown field — did you mean "transferTimeoutMs" or "snapshotTimeoutMs"\?$/],
+    ['a top-level key with another unit', { ...valid(), maxFrameSize: 1 }, 'maxFrameSize', /unknown field — did you mean "maxFrameBytes"\?$/],
+    ['a top-level key with more to it', { ...valid(), clusterName: 'x' }, 'clusterName', /unknown field — did you mean "cluster"\?$/],
+    ['a top-level key in snake case', { ...valid(), transfer_timeout_ms: 5000 }, 'transfer_timeout_ms', /unknown field — did you mean "transferTimeoutMs"\?$/],
+    ['a top-level key under another name', { ...valid(), nodes: [] }, 'nodes', /unknown field — did you mean "clients"\?$/],
+    ['a top-level key for the data dirs', { ...valid(), dataDirectory: 'x' }, 'dataDirectory', /unknown field — did you mean "dataDir"\?$/],
+    ['a top-level key for the secret', { ...valid(), password: 'x' }, 'password', /unknown field — did you mean "secret"\?$/],
+    ['a client key under another name', withClients(client(1, 7101, { address: 'h' })), 'clients[0].address', /unknown field — did you mean "host"\?$/],
+    ['an empty dataDir', { ...valid(), dataDir: '' }, 'dataDir', /must be a directory path, e.g. "data\/example-5", got ""$/],
     ['a missing cluster', { clients: valid()['clients'] }, 'cluster', /missing/],
     ['an empty cluster', { ...valid(), cluster: ' ' }, 'cluster', /must be a non-empty name, got " "/],
     ['a non-string cluster', { ...valid(), cluster: 7 }, 'cluster', /got 7/],

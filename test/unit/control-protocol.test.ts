@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { BalancesView, LedgerApi, TransferAnswer } from '../../src/daemon/api.js';
+import type { BalancesView, LedgerApi, LinkChange, TransferAnswer } from '../../src/daemon/api.js';
 import { ControlClient, ControlError, ControlErrorKind } from '../../src/daemon/control/client.js';
 import { MAX_REQUEST_BYTES, RefusalKind, controlSocketPath, parseRequest } from '../../src/daemon/control/protocol.js';
 import { ControlServer } from '../../src/daemon/control/server.js';
@@ -23,6 +23,11 @@ describe('the request guard', () => {
     ['{"id": 4, "type": "chain", "last": 50}', { id: 4, type: 'chain', last: 50 }],
     ['{"type": "savedSnapshot", "snapshotId": "1.3", "id": 0}', { id: 0, type: 'savedSnapshot', snapshotId: '1.3' }],
     ['{"id": 5, "type": "status"}', { id: 5, type: 'status' }],
+    ['{"id": 6, "type": "link", "peer": 3, "held": true}', { id: 6, type: 'link', peer: 3, held: true }],
+    ['{"id": 7, "type": "link", "peer": 3, "delay": {"minMs": 500, "maxMs": 500}}', { id: 7, type: 'link', peer: 3, delay: { minMs: 500, maxMs: 500 } }],
+    ['{"id": 8, "type": "link", "peer": 3, "delay": null}', { id: 8, type: 'link', peer: 3, delay: null }],
+    ['{"id": 9, "type": "subscribe"}', { id: 9, type: 'subscribe' }],
+    ['{"id": 9, "type": "subscribe", "maxEventsPerSecond": 1000}', { id: 9, type: 'subscribe', maxEventsPerSecond: 1000 }],
   ])('takes %s', (line, frame) => {
     expect(parseRequest(line)).toEqual({ ok: true, frame });
   });
@@ -34,7 +39,7 @@ describe('the request guard', () => {
     ['{"type": "status"}', null, '"id" must be a whole number'],
     ['{"id": -1, "type": "status"}', null, '"id" must be a whole number'],
     ['{"id": 1.5, "type": "status"}', null, '"id" must be a whole number'],
-    ['{"id": 1}', 1, '"type" is missing (the types are identity, transfer, tx, withdraw, snapshot, balances, chain, peers, status, snapshots, savedSnapshot)'],
+    ['{"id": 1}', 1, '"type" is missing (the types are identity, transfer, tx, withdraw, snapshot, balances, chain, peers, status, snapshots, savedSnapshot, links, link, subscribe)'],
     ['{"id": 1, "type": "transfr", "to": 2, "amount": 1}', 1, 'unknown request type "transfr" — did you mean "transfer"?'],
     ['{"id": 1, "type": "toString"}', 1, 'unknown request type "toString"'],
     ['{"id": 1, "line": "balance all"}', 1, '"type" is missing'],
@@ -47,6 +52,14 @@ describe('the request guard', () => {
     ['{"id": 1, "type": "chain", "last": 0}', 1, 'chain: "last" must be a positive whole number of blocks'],
     ['{"id": 1, "type": "savedSnapshot", "snapshotId": "../x"}', 1, 'savedSnapshot: "snapshotId" must be a snapshot id like "1.3"'],
     ['{"id": 1, "type": "status", "format": "json"}', 1, 'status: unknown field "format"'],
+    ['{"id": 1, "type": "link", "peer": 3}', 1, 'link: give exactly one of "held" (true or false) and "delay"'],
+    ['{"id": 1, "type": "link", "peer": 3, "held": true, "delay": null}', 1, 'link: give exactly one of "held"'],
+    ['{"id": 1, "type": "link", "peer": 3, "held": "yes"}', 1, 'link: "held" must be true or false'],
+    ['{"id": 1, "type": "link", "peer": 3, "delay": {"minMs": 9, "maxMs": 5}}', 1, 'link: "delay" must be {"minMs": a, "maxMs": b} with 0 <= a <= b <= 600000, or null'],
+    ['{"id": 1, "type": "link", "peer": 3, "delay": {"minMs": 0, "maxMs": 700000}}', 1, 'link: "delay" must be'],
+    ['{"id": 1, "type": "link", "peer": 3, "delay": 500}', 1, 'link: "delay" must be'],
+    ['{"id": 1, "type": "link", "peer": 0, "held": true}', 1, 'link: "peer" must be a client id'],
+    ['{"id": 1, "type": "subscribe", "maxEventsPerSecond": 0}', 1, 'subscribe: "maxEventsPerSecond" must be a positive whole number'],
   ])('refuses %s', (line, id, error) => {
     const r = parseRequest(line);
     expect(r.ok).toBe(false);
@@ -71,7 +84,7 @@ function fakeLedger(delayMs = 5): LedgerApi & { transfers: number } {
     snapshot: () => Promise.reject(new DaemonError(DaemonErrorKind.ShutDown, 'the client is shutting down')),
     balances: () => view,
     chain: () => ({ height: 0, head: view.head, blocks: [] }),
-    peers: () => ({ peers: [] }),
+    peers: () => ({ peers: [], tls: false }),
     status: () => {
       throw new Error('status exploded');
     },
@@ -81,6 +94,8 @@ function fakeLedger(delayMs = 5): LedgerApi & { transfers: number } {
     savedSnapshot: () => null,
     tx: (key: string) => ({ state: 'unknown', txId: key }) as const,
     withdraw: (key: string) => ({ state: 'unknown', txId: key }) as const,
+    links: () => ({ self: 1, links: [{ peer: 2, held: false, delay: null, waiting: 0, up: true }] }),
+    link: (peer: number, change: LinkChange) => ({ self: 1, links: [{ peer, held: 'held' in change && change.held, delay: 'delay' in change ? change.delay : null, waiting: 0, up: true }] }),
   };
   return api;
 }
@@ -141,7 +156,7 @@ describe('the control server and client', () => {
     expect(answers).toEqual([
       { id: null, ok: false, error: { kind: RefusalKind.BadRequest, message: expect.stringContaining('a request is one JSON object per line') } },
       { id: 7, ok: false, error: { kind: RefusalKind.BadRequest, message: 'transfer: "amount" must be a positive whole number of cents' } },
-      { id: 8, ok: true, result: { peers: [] } },
+      { id: 8, ok: true, result: { peers: [], tls: false } },
     ]);
   });
 

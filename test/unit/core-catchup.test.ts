@@ -10,7 +10,8 @@ import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import type { CoreEvent, Effect } from '../../src/core/api.js';
 import { sealBlock } from '../../src/core/ledger.js';
-import { BLOCKS_OVERHEAD_BYTES, CATCH_UP_WINDOW_BYTES, MAX_BLOCK_BYTES, REQUIRED_FRAME_BYTES, encodedBytesBound } from '../../src/core/limits.js';
+import { BLOCKS_OVERHEAD_BYTES, CATCH_UP_WINDOW_BYTES, MAX_BLOCK_BYTES, MAX_HELD_BLOCKS, MAX_HELD_BLOCK_BYTES, REQUIRED_FRAME_BYTES, encodedBytesBound, formatBytes } from '../../src/core/limits.js';
+import { MAX_BLOCKS_PER_MESSAGE } from '../../src/core/messages.js';
 import { CATCH_UP_PATIENCE_MS, FETCH_TIMEOUT_MS, Node, type NodeConfig } from '../../src/core/node.js';
 import type { Block, Message, Tx } from '../../src/core/types.js';
 import { threeClientGenesis } from './fixtures.js';
@@ -206,20 +207,20 @@ describe('freshness: a client enters only on a head at least as high as every he
 describe('fetching on time: CATCH_UP_PATIENCE_MS and FETCH_TIMEOUT_MS, driven by tick', () => {
   it('after CATCH_UP_PATIENCE_MS of being behind, a tick fetches (and not a millisecond before)', () => {
     const n = connected();
-    receive(n, 2, release(n, 5, c2)); // #2 without #1: buffered, and client 2 is known to hold #2
+    receive(n, 3, release(n, 5, c2)); // #2 without #1: buffered, and client 3 is known to hold #2
     expect(n.status().pendingBlocks).toBe(1);
     expect(fetches(tick(n, 1_000))).toEqual([]);
     expect(fetches(tick(n, 1_000 + CATCH_UP_PATIENCE_MS - 1))).toEqual([]);
     const es = tick(n, 1_000 + CATCH_UP_PATIENCE_MS);
-    expect(fetches(es)).toEqual([{ to: 2, from: 1 }]);
-    expect(events(es, 'catchingUp')).toEqual([{ type: 'catchingUp', peer: 2, from: 1, to: 2 }]);
+    expect(fetches(es)).toEqual([{ to: 3, from: 1 }]);
+    expect(events(es, 'catchingUp')).toEqual([{ type: 'catchingUp', peer: 3, from: 1, to: 2 }]);
   });
 
   it('a client that caught up before its patience ran out does not fetch, and its patience starts again when it falls behind again', () => {
     const n = connected();
-    receive(n, 2, release(n, 5, c2));
+    receive(n, 3, release(n, 5, c2));
     tick(n, 1_000);
-    receive(n, 3, release(n, 6, c1)); // #1 arrives on its own: #1 and #2 applied
+    receive(n, 2, release(n, 6, c1)); // #1 arrives on its own: #1 and #2 applied
     expect(n.chainHead().height).toBe(2);
     expect(fetches(tick(n, 1_000 + CATCH_UP_PATIENCE_MS))).toEqual([]);
     receive(n, 3, release(n, 7, null, 3)); // behind again
@@ -426,5 +427,75 @@ describe('blocks buffered out of order belong to the session that brought them',
     up(n, 3, 0);
     const es = receive(n, 3, reply(n, ts + 2));
     expect(persisted(es)).toEqual([{ height: 1, sync: true }]);
+  });
+});
+
+describe('blocks held above the head are bounded (MAX_HELD_BLOCKS, MAX_HELD_BLOCK_BYTES), and checked as far as they can be alone', () => {
+  /** Blocks that each look right alone (hash, creator) but chain on nothing this client has; one transfer: the leanest. */
+  const farAbove = (from: number, count: number, txs = 1): Block[] =>
+    Array.from({ length: count }, (_, i) => sealBlock({
+      height: from + i, prevHash: 'ab'.repeat(32), ts: 1, creator: 2,
+      txs: Array.from({ length: txs }, (_, k) => ({ id: txs === 1 ? '~' : `x${String(k).padStart(3, '0')}`, from: 2, to: 3, amount: 1 })),
+    }));
+  const refusedOf = (es: Effect[]): Extract<CoreEvent, { type: 'blocksRefused' }>[] =>
+    es.flatMap((e) => (e.kind === 'log' && e.event.type === 'blocksRefused' ? [e.event] : []));
+
+  it('200,000 blocks far above the head from one peer: at most MAX_HELD_BLOCKS are held, the rest refused with one line per message, and what was applied stays', () => {
+    const n = connected();
+    receive(n, 2, release(n, 5, c1));
+    expect(n.chainHead().height).toBe(1);
+    const junk = farAbove(3, 200_000);
+    expect(encodedBytesBound(junk[0]!) * MAX_HELD_BLOCKS).toBeGreaterThanOrEqual(MAX_HELD_BLOCK_BYTES); // the two limits agree
+    const refused: Extract<CoreEvent, { type: 'blocksRefused' }>[] = [];
+    for (let i = 0; i < junk.length; i += MAX_BLOCKS_PER_MESSAGE) {
+      const es = receive(n, 2, blocksMsg(10 + i, junk.slice(i, i + MAX_BLOCKS_PER_MESSAGE), false));
+      expect(refusedOf(es).length).toBeLessThanOrEqual(1);
+      refused.push(...refusedOf(es));
+    }
+    expect(n.status().pendingBlocks).toBe(MAX_HELD_BLOCKS - 1);
+    expect(refused.reduce((a, r) => a + r.count, 0)).toBe(200_000 - (MAX_HELD_BLOCKS - 1));
+    expect(refused[0]).toMatchObject({ from: 2, lowest: MAX_HELD_BLOCKS + 2, reason: `more than ${MAX_HELD_BLOCKS.toLocaleString('en-US')} blocks above the head #1: not held (a block is fetched when due)` });
+    expect(n.chainHead()).toEqual({ height: 1, hash: c1.hash });
+    // The session goes on: the real #2 comes, is applied, and the held #3 that does not chain on it is refused loudly.
+    const es = receive(n, 3, release(n, 300_000, c2));
+    expect(persisted(es)).toEqual([{ height: 2, sync: false }]);
+    expect(events(es, 'blockRejected')).toMatchObject([{ from: 3, height: 3 }]);
+    expect(n.status().pendingBlocks).toBe(MAX_HELD_BLOCKS - 2);
+    n.step({ kind: 'peerDown', peer: 2 });
+    expect(n.status().pendingBlocks).toBe(0);
+  });
+
+  it('the bytes held are bounded too: blocks of 1000 transfers stop being held at MAX_HELD_BLOCK_BYTES', () => {
+    const n = connected();
+    const big = farAbove(2, 120, 1000);
+    const size = encodedBytesBound(big[0]!);
+    const es = receive(n, 2, blocksMsg(5, big));
+    const fits = Math.floor(MAX_HELD_BLOCK_BYTES / size);
+    expect(fits).toBeLessThan(120);
+    expect(n.status().pendingBlocks).toBe(fits);
+    expect(refusedOf(es)).toEqual([{
+      type: 'blocksRefused', from: 2, count: 120 - fits, lowest: 2 + fits, highest: 121,
+      reason: `the blocks held above the head (${fits}, ${formatBytes(fits * size)}) are at their limit of ${formatBytes(MAX_HELD_BLOCK_BYTES)}: not held (a block is fetched when due)`,
+    }]);
+  });
+
+  it('a block above the head with a wrong hash, or spending from another account than its creator\'s, is rejected when it arrives, not held', () => {
+    const n = connected();
+    const [good] = farAbove(3, 1) as [Block];
+    const wrongHash: Block = { ...good, ts: 2 };
+    const othersMoney = sealBlock({ height: 4, prevHash: good.hash, ts: 3, creator: 2, txs: [{ id: 'steal', from: 3, to: 2, amount: 1 }] });
+    const es = receive(n, 2, blocksMsg(5, [wrongHash, othersMoney]));
+    expect(events(es, 'blockRejected')).toEqual([
+      { type: 'blockRejected', from: 2, height: 3, reason: 'block #3 has a wrong hash' },
+      { type: 'blockRejected', from: 2, height: 4, reason: "block #4: client2 cannot spend from client3's account" },
+    ]);
+    expect(n.status().pendingBlocks).toBe(0);
+  });
+
+  it('a RELEASE carries its sender\'s own block: one created by another client is rejected, even next in height', () => {
+    const n = connected();
+    const es = receive(n, 3, release(n, 5, c1)); // #1 was created by client 2
+    expect(events(es, 'blockRejected')).toEqual([{ type: 'blockRejected', from: 3, height: 1, reason: "a RELEASE carries its sender's own block, this one was created by client2" }]);
+    expect(n.chainHead().height).toBe(0);
   });
 });

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { CoreEvent, Effect, GlobalSnapshot, Input } from '../../src/core/api.js';
 import { describeBlock, describeEffect, describeEvent, describeInput, describeMessage, describeResult, describeSend } from '../../src/core/describe.js';
 import { makeGenesis, sealBlock } from '../../src/core/ledger.js';
+import { EMPTY_DIGEST } from '../../src/core/digest.js';
 import type { Block, Message } from '../../src/core/types.js';
 
 const genesis = makeGenesis(new Map([[1, 1000], [2, 1000], [3, 1000]]), 'describe');
@@ -12,7 +13,7 @@ const b2: Block = sealBlock({
 });
 const state = {
   node: 3, clock: 40, height: 2, head: b2.hash, balances: { '1': 552, '2': 1447, '3': 1001 }, pendingBlocks: [b2], queue: [{ ts: 38, node: 1 }],
-  channels: [{ peer: 1, sent: 3, received: 2 }, { peer: 2, sent: 0, received: 0 }],
+  channels: [{ peer: 1, sent: 3, received: 2, sentDigest: '00c0ffee00c0ffee', receivedDigest: '0123456789abcdef', lastReceivedTs: 39 }, { peer: 2, sent: 0, received: 0, sentDigest: EMPTY_DIGEST, receivedDigest: EMPTY_DIGEST, lastReceivedTs: 0 }],
 };
 
 const messages: Message[] = [

@@ -12,6 +12,8 @@ import {
   DEFAULT_MAX_FRAME_BYTES,
   MAX_BLOCK_BYTES,
   MAX_HEIGHT,
+  MAX_HELD_BLOCKS,
+  MAX_HELD_BLOCK_BYTES,
   MAX_REPORT_ERROR_LENGTH,
   MAX_TIMESTAMP,
   MAX_TXS_PER_BLOCK,
@@ -21,6 +23,7 @@ import {
   REQUIRED_FRAME_BYTES,
   encodedBytesBound,
   formatBytes,
+  leanestBlock,
   saneTimestamp,
   slowConsumerBytes,
   worstCaseBlock,
@@ -116,7 +119,7 @@ function randomState(r: Rng): RecordedState {
     balances: { '1': randomNumber(r), '2': r.int(-1e9, 1e9), '3': Number.MAX_SAFE_INTEGER },
     pendingBlocks: Array.from({ length: r.int(0, 2) }, () => randomBlock(r)),
     queue: Array.from({ length: r.int(0, 3) }, () => ({ ts: bigOrSmall(r, MAX_TIMESTAMP), node: r.int(1, 3) })),
-    channels: [{ peer: 2, sent: bigOrSmall(r, 2 ** 50), received: r.int(0, 100) }],
+    channels: [{ peer: 2, sent: bigOrSmall(r, 2 ** 50), received: r.int(0, 100), sentDigest: 'ffffffffffffffff', receivedDigest: '0000000000000000', lastReceivedTs: bigOrSmall(r, MAX_TIMESTAMP) }],
   };
 }
 
@@ -210,7 +213,7 @@ describe('encodedBytesBound is never below the real MessagePack encoding', () =>
       {
         type: 'REPORT', ts: MAX_TIMESTAMP, snapshot: { initiator: 3, seq: 1 },
         local: {
-          state: { node: 2, clock: MAX_TIMESTAMP, height: MAX_HEIGHT, head: 'f'.repeat(64), balances: { '1': -Number.MAX_SAFE_INTEGER }, pendingBlocks: [w], queue: [{ ts: MAX_TIMESTAMP, node: 3 }], channels: [{ peer: 1, sent: Number.MAX_SAFE_INTEGER, received: 0 }] },
+          state: { node: 2, clock: MAX_TIMESTAMP, height: MAX_HEIGHT, head: 'f'.repeat(64), balances: { '1': -Number.MAX_SAFE_INTEGER }, pendingBlocks: [w], queue: [{ ts: MAX_TIMESTAMP, node: 3 }], channels: [{ peer: 1, sent: Number.MAX_SAFE_INTEGER, received: Number.MAX_SAFE_INTEGER, sentDigest: 'ffffffffffffffff', receivedDigest: 'ffffffffffffffff', lastReceivedTs: MAX_TIMESTAMP }] },
           channels: [{ from: 1, messages: [{ type: 'RELEASE', ts: 1, height: 1, view: 1, block: w }, { type: 'BLOCKS', ts: 1, blocks: [w], last: true }] }],
         },
       },
@@ -277,7 +280,7 @@ describe('REQUIRED_FRAME_BYTES carries every message the protocol must be able t
   });
 
   it('fits a failed REPORT with the longest error the guard accepts, even in 3-byte characters', () => {
-    const report: Message = { type: 'REPORT', ts: MAX_TIMESTAMP, snapshot: { initiator: 3, seq: MAX_TIMESTAMP }, local: null, error: '\u20ac'.repeat(MAX_REPORT_ERROR_LENGTH) };
+    const report: Message = { type: 'REPORT', ts: MAX_TIMESTAMP - 1, snapshot: { initiator: 3, seq: MAX_TIMESTAMP }, local: null, error: '\u20ac'.repeat(MAX_REPORT_ERROR_LENGTH) };
     expect(validateMessage(report, new Set([1, 2, 3])).ok).toBe(true);
     expect(encodedBytesBound(report)).toBeLessThanOrEqual(REQUIRED_FRAME_BYTES);
   });
@@ -289,6 +292,16 @@ describe('REQUIRED_FRAME_BYTES carries every message the protocol must be able t
 });
 
 describe('the other limits', () => {
+  it('blocks held above the head: a catch-up window of bytes, and as many blocks as a window holds at the smallest (the README says 8 MiB and 27,325)', () => {
+    expect(MAX_HELD_BLOCK_BYTES).toBe(CATCH_UP_WINDOW_BYTES);
+    expect(formatBytes(MAX_HELD_BLOCK_BYTES)).toBe('8 MiB');
+    expect(MAX_HELD_BLOCKS).toBe(27_325);
+    expect(MAX_HELD_BLOCKS * encodedBytesBound(leanestBlock())).toBeGreaterThanOrEqual(MAX_HELD_BLOCK_BYTES);
+    // No valid block is smaller than the leanest: one transfer, a one-character id.
+    const b = sealBlock({ height: 1, prevHash: genesis.hash, ts: 0, creator: 1, txs: [{ id: 'a', from: 1, to: 2, amount: 1 }] });
+    expect(encodedBytesBound(b)).toBe(encodedBytesBound(leanestBlock()));
+  });
+
   it('formatBytes writes sizes in the units limits are set in', () => {
     expect(formatBytes(16 * 1024 * 1024)).toBe('16 MiB');
     expect(formatBytes(1.5 * 1024 * 1024)).toBe('1.5 MiB');

@@ -19,7 +19,10 @@ const state: RecordedState = {
   balances: { '1': 550, '2': 1450, '3': 1000 },
   pendingBlocks: [],
   queue: [{ ts: 11, node: 3 }],
-  channels: [{ peer: 1, sent: 4, received: 3 }, { peer: 3, sent: 2, received: 2 }],
+  channels: [
+    { peer: 1, sent: 4, received: 3, sentDigest: '00c0ffee00c0ffee', receivedDigest: '0123456789abcdef', lastReceivedTs: 9 },
+    { peer: 3, sent: 2, received: 2, sentDigest: 'fedcba9876543210', receivedDigest: '00000000ffffffff', lastReceivedTs: 11 },
+  ],
 };
 const local: LocalSnapshot = {
   state,
@@ -308,16 +311,26 @@ describe('validateMessage: the bounds of limits.ts', () => {
     if (!r.ok) throw new Error(`expected ${JSON.stringify(value)?.slice(0, 200)} to be accepted, got: ${r.error}`);
   };
 
-  it(`a timestamp of exactly MAX_TIMESTAMP (2^50) is accepted in every message type, and 2^50 + 1 is rejected`, () => {
+  it(`a message timestamped up to MAX_TIMESTAMP - 1 is accepted in every type; one at MAX_TIMESTAMP (2^50) would push the receiver's clock past the bound and is refused, as is 2^50 + 1`, () => {
     expect(MAX_TIMESTAMP).toBe(2 ** 50);
     for (const m of Object.values(valid)) {
       const ok = copy(m);
-      ok.ts = MAX_TIMESTAMP;
+      ok.ts = MAX_TIMESTAMP - 1;
       accept(ok);
+      const atBound = copy(m);
+      atBound.ts = MAX_TIMESTAMP;
+      expect(reject(atBound)).toBe(`message.ts: expected below ${MAX_TIMESTAMP} (a timestamp at the bound would push this client's clock past it), got ${MAX_TIMESTAMP}`);
       const bad = copy(m);
       bad.ts = MAX_TIMESTAMP + 1;
       expect(reject(bad)).toContain(`at most ${MAX_TIMESTAMP}`);
     }
+  });
+
+  it('a timestamp recorded in a snapshot (a channel message, a queue entry, a clock) moves no clock: MAX_TIMESTAMP itself is accepted there', () => {
+    const report = copy(valid.REPORT);
+    report.local.channels[0].messages[0].ts = MAX_TIMESTAMP;
+    report.local.state.clock = MAX_TIMESTAMP;
+    accept(report);
   });
 
   it('a block timestamp, a recorded clock and a queued timestamp have the same ceiling', () => {
@@ -461,7 +474,13 @@ describe('validateMessage: the bounds of limits.ts', () => {
     ['channel counts for an unknown peer', (m: any) => (m.local.state.channels[0].peer = 7)],
     ['a negative sent count', (m: any) => (m.local.state.channels[0].sent = -1)],
     ['a fractional received count', (m: any) => (m.local.state.channels[1].received = 0.5)],
-    ['more channel counts than the cluster has clients', (m: any) => (m.local.state.channels = [1, 3, 1, 3].map((peer) => ({ peer, sent: 0, received: 0 })))],
+    ['more channel counts than the cluster has clients', (m: any) => (m.local.state.channels = [1, 3, 1, 3].map((peer) => ({ ...m.local.state.channels[0], peer })))],
+    ['no sent digest', (m: any) => delete m.local.state.channels[0].sentDigest],
+    ['a received digest of 15 digits', (m: any) => (m.local.state.channels[0].receivedDigest = '0123456789abcde')],
+    ['an upper-case digest', (m: any) => (m.local.state.channels[1].sentDigest = 'FEDCBA9876543210')],
+    ['a numeric digest', (m: any) => (m.local.state.channels[1].receivedDigest = 42)],
+    ['no last received timestamp', (m: any) => delete m.local.state.channels[0].lastReceivedTs],
+    ['a last received timestamp beyond MAX_TIMESTAMP', (m: any) => (m.local.state.channels[0].lastReceivedTs = MAX_TIMESTAMP + 1)],
     [`a channel state of more than MAX_RECORDED_MESSAGES messages`, (m: any) => (m.local.channels[0].messages = new Array(MAX_RECORDED_MESSAGES + 1))],
     [`more than MAX_RECORDED_MESSAGES pending blocks`, (m: any) => (m.local.state.pendingBlocks = new Array(MAX_RECORDED_MESSAGES + 1))],
   ])('a REPORT whose recorded state has %s', (_w, breakIt) => {

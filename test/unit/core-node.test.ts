@@ -102,6 +102,8 @@ describe('Node: waiting for peers', () => {
     expect(events(es, 'waitingForPeers')).toEqual([{ type: 'waitingForPeers', key: 'c1', peers: [3] }]);
     expect(n.status().requesting).toBeNull();
     expect(n.status().pendingTransfers).toBe(1);
+    // The status says whom the transfer waits for, as the timeout would.
+    expect(n.status().waitingFor).toEqual({ kind: 'peersDown', peers: [3] });
   });
 
   it('names every missing peer when none is up', () => {
@@ -492,7 +494,7 @@ describe('Node: ledger replication', () => {
 
   it('rejects a second, different block for a height it holds buffered', () => {
     const n = connected(1);
-    receive(n, 2, release(n, 9, b2));
+    receive(n, 3, release(n, 9, b2));
     const rival = blockOf(2, b1.hash, 2, [{ id: 'r', from: 2, to: 3, amount: 1 }]);
     const es = receive(n, 3, blocksMsg(10, [rival]));
     expect(events(es, 'blockRejected')).toEqual([{ type: 'blockRejected', from: 3, height: 2, reason: 'conflicts with another block received for that height' }]);
@@ -607,7 +609,7 @@ describe('Node: catching up on reconnection', () => {
 
   it('out-of-order blocks still buffered keep the node out even when every REPLY says #0', () => {
     const n = connected(1);
-    receive(n, 2, release(n, 9, b2)); // #2 without #1
+    receive(n, 3, release(n, 9, b2)); // #2 without #1, from its creator
     expect(n.status().pendingBlocks).toBe(1);
     const ts = requestTs(transfer(n, 'c1', 3, 100));
     expect(persists(runRound(n, ts))).toEqual([]);

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { CommandResult, Effect, GlobalSnapshot } from '../../src/core/api.js';
 import { Node, type NodeConfig } from '../../src/core/node.js';
 import { SnapshotAssembler, SnapshotRecorder } from '../../src/core/snapshot.js';
-import { type Block, type ChannelState, type Message, type NodeId, type RecordedState, isApplicationMessage } from '../../src/core/types.js';
+import { EMPTY_DIGEST, foldDigest } from '../../src/core/digest.js';
+import { type Block, type ChannelRecord, type ChannelState, type Message, type NodeId, type RecordedState, isApplicationMessage } from '../../src/core/types.js';
 import { MAX_RECORDED_MESSAGES, formatBytes } from '../../src/core/limits.js';
 import { validateMessage } from '../../src/core/messages.js';
 import { threeClientGenesis } from './fixtures.js';
@@ -240,7 +241,7 @@ describe('Chandy-Lamport snapshots over the Node', () => {
     expect(channel(snap!, 1, 3).messages).toEqual([]);
     expect(snap!.verification).toMatchObject({ ok: true, total: TOTAL, problems: [], head: { height: 1, hash: block.hash }, behind: [] });
     expect(snap!.verification.checks.map((ch) => [ch.name, ch.ok])).toEqual([
-      ['channel counts', true], ['sent before the cut', true], ['lock queues', true], ['money', true], ['one history', true],
+      ['channels', true], ['sent before the cut', true], ['clocks and queues', true], ['money', true], ['one history', true],
     ]);
     // And the replicas really did converge on that head afterwards.
     for (const id of c.ids) expect(c.node(id).chainHead()).toEqual({ height: 1, hash: block.hash });
@@ -502,7 +503,10 @@ describe('snapshots that cannot complete fail, and say why', () => {
   });
 });
 
-describe('recorded states count each channel\'s messages (ChannelCounts)', () => {
+/** The counts of a recorded state's channel records, without their digests. */
+const counts = (records: readonly ChannelRecord[]): { peer: NodeId; sent: number; received: number }[] => records.map(({ peer, sent, received }) => ({ peer, sent, received }));
+
+describe('recorded states count and digest each channel\'s messages (ChannelRecord)', () => {
   it('protocol messages sent to and received from each peer in the current session, markers and reports excluded', () => {
     const c = new Cluster();
     c.connectAll();
@@ -512,10 +516,31 @@ describe('recorded states count each channel\'s messages (ChannelCounts)', () =>
     c.settle();
     const [snap] = c.completed(3);
     expect(snap).toBeDefined();
-    expect(stateOf(snap!, 1).channels).toEqual([{ peer: 2, sent: 2, received: 1 }, { peer: 3, sent: 2, received: 1 }]);
-    expect(stateOf(snap!, 2).channels).toEqual([{ peer: 1, sent: 1, received: 2 }, { peer: 3, sent: 0, received: 0 }]);
-    expect(stateOf(snap!, 3).channels).toEqual([{ peer: 1, sent: 1, received: 2 }, { peer: 2, sent: 0, received: 0 }]);
-    expect(snap!.verification.checks.find((ch) => ch.name === 'channel counts')).toMatchObject({ ok: true, detail: 'every channel holds sent - received (0 in flight)' });
+    expect(counts(stateOf(snap!, 1).channels)).toEqual([{ peer: 2, sent: 2, received: 1 }, { peer: 3, sent: 2, received: 1 }]);
+    expect(counts(stateOf(snap!, 2).channels)).toEqual([{ peer: 1, sent: 1, received: 2 }, { peer: 3, sent: 0, received: 0 }]);
+    expect(counts(stateOf(snap!, 3).channels)).toEqual([{ peer: 1, sent: 1, received: 2 }, { peer: 2, sent: 0, received: 0 }]);
+    expect(snap!.verification.checks.find((ch) => ch.name === 'channels')).toMatchObject({ ok: true, detail: 'counts and digests agree on every channel (0 in flight)' });
+  });
+
+  it('each digest is the fold of the messages sent or received on that session, and the last timestamp received is recorded', () => {
+    const c = new Cluster();
+    c.connectAll();
+    transferCmd(c, 1, 't', 2, 100);
+    c.settle();
+    const sentTo = (from: NodeId, to: NodeId): Message[] =>
+      c.log.flatMap((l) => (l.node === from && l.effect.kind === 'send' && l.effect.to === to && isApplicationMessage(l.effect.message) ? [l.effect.message] : []));
+    snapshotCmd(c, 3, 's1');
+    c.settle();
+    const [snap] = c.completed(3);
+    for (const n of snap!.nodes) {
+      for (const r of n.channels) {
+        expect(r.sentDigest).toBe(foldDigest(EMPTY_DIGEST, sentTo(n.node, r.peer)));
+        const received = sentTo(r.peer, n.node);
+        expect(r.receivedDigest).toBe(foldDigest(EMPTY_DIGEST, received));
+        expect(r.lastReceivedTs).toBe(received[received.length - 1]?.ts ?? 0);
+      }
+    }
+    expect(stateOf(snap!, 2).channels[0]).toMatchObject({ peer: 1, lastReceivedTs: c.sent(1, 'RELEASE').filter((e) => e.to === 2)[0]!.message.ts });
   });
 
   it('the counters start again from zero in a new session (peerDown, peerUp), on both ends', () => {
@@ -529,8 +554,9 @@ describe('recorded states count each channel\'s messages (ChannelCounts)', () =>
     snapshotCmd(c, 3, 's');
     c.settle();
     const [snap] = c.completed(3);
-    expect(stateOf(snap!, 1).channels).toEqual([{ peer: 2, sent: 0, received: 0 }, { peer: 3, sent: 2, received: 1 }]);
-    expect(stateOf(snap!, 2).channels).toEqual([{ peer: 1, sent: 0, received: 0 }, { peer: 3, sent: 0, received: 0 }]);
+    expect(counts(stateOf(snap!, 1).channels)).toEqual([{ peer: 2, sent: 0, received: 0 }, { peer: 3, sent: 2, received: 1 }]);
+    expect(counts(stateOf(snap!, 2).channels)).toEqual([{ peer: 1, sent: 0, received: 0 }, { peer: 3, sent: 0, received: 0 }]);
+    expect(stateOf(snap!, 1).channels[0]).toMatchObject({ sentDigest: EMPTY_DIGEST, receivedDigest: EMPTY_DIGEST, lastReceivedTs: 0 });
     expect(snap!.verification.ok).toBe(true);
   });
 
@@ -546,7 +572,7 @@ describe('recorded states count each channel\'s messages (ChannelCounts)', () =>
     c.settle();
     const report = c.sent(2, 'REPORT')[0]?.message;
     if (report?.type !== 'REPORT' || report.local === null) throw new Error('expected client 2 to report');
-    expect(report.local.state.channels).toEqual([{ peer: 1, sent: 2, received: 1 }, { peer: 3, sent: 0, received: 0 }]);
+    expect(counts(report.local.state.channels)).toEqual([{ peer: 1, sent: 2, received: 1 }, { peer: 3, sent: 0, received: 0 }]);
     // Client 3 never gets client 2's marker: the snapshot cannot complete, and the timeout says who.
     c.step(1, { kind: 'tick', now: SNAPSHOT_TIMEOUT });
     expect(c.result('s')).toMatchObject({ ok: false, missing: [3], error: 'snapshot 1.1 timed out after 4 s: no report from client3 (connected, but no report came)' });
@@ -564,7 +590,7 @@ describe('recorded states count each channel\'s messages (ChannelCounts)', () =>
     snapshotCmd(c, 3, 's'); // recorded before any of it arrived
     c.settle();
     const [snap] = c.completed(3);
-    expect(stateOf(snap!, 3).channels.find((ch) => ch.peer === 2)).toEqual({ peer: 2, sent: 1, received: 0 });
+    expect(stateOf(snap!, 3).channels.find((ch) => ch.peer === 2)).toMatchObject({ peer: 2, sent: 1, received: 0 });
     expect(channel(snap!, 3, 2).messages.map((m) => m.type)).toEqual(['BLOCKS']);
     expect(snap!.verification).toMatchObject({ ok: true, problems: [] });
     expect(c.result('u')).toMatchObject({ status: 'SUCCESS', block: 2 });
@@ -574,7 +600,10 @@ describe('recorded states count each channel\'s messages (ChannelCounts)', () =>
 describe('SnapshotRecorder', () => {
   const state: RecordedState = {
     node: 2, clock: 5, height: 0, head: genesis.hash, balances: { '1': 1000, '2': 1000, '3': 1000 }, pendingBlocks: [], queue: [],
-    channels: [{ peer: 1, sent: 0, received: 0 }, { peer: 3, sent: 0, received: 1 }],
+    channels: [
+      { peer: 1, sent: 0, received: 0, sentDigest: EMPTY_DIGEST, receivedDigest: EMPTY_DIGEST, lastReceivedTs: 0 },
+      { peer: 3, sent: 0, received: 1, sentDigest: EMPTY_DIGEST, receivedDigest: '0123456789abcdef', lastReceivedTs: 4 },
+    ],
   };
   const id = { initiator: 1, seq: 1 };
   const V = 12;

@@ -14,8 +14,9 @@ const SRC = join(ROOT, 'src');
 
 /**
  * Each layer (a folder of src/) and the layers it may import, bottom up. Beside the cli stand
- * the cluster spawner, the benchmark and the trace viewer: they may use the daemon but not the
- * cli, and the cli may use them. The cli reaches the network only through the daemon; the
+ * the cluster spawner, the benchmark, the trace viewer and the live view's server: they may use
+ * the daemon but not the cli, and the cli may use them (the live view also reads saved runs
+ * through the trace viewer). The cli reaches the network only through the daemon; the
  * benchmark may use the network's framing directly, because its baseline measures exactly that.
  */
 export const LAYERS: Readonly<Record<string, readonly string[]>> = {
@@ -26,7 +27,8 @@ export const LAYERS: Readonly<Record<string, readonly string[]>> = {
   cluster: ['base', 'core', 'daemon'],
   trace: ['base', 'core', 'daemon'],
   bench: ['base', 'core', 'net', 'daemon', 'cluster'],
-  cli: ['base', 'core', 'daemon', 'cluster', 'bench', 'trace'],
+  web: ['base', 'core', 'daemon', 'trace'],
+  cli: ['base', 'core', 'daemon', 'cluster', 'bench', 'trace', 'web'],
 };
 
 /** Packages a layer must not use, whatever its arrows: the daemon knows nothing of command lines or prompts. */
@@ -158,7 +160,7 @@ describe('the layers of src/', () => {
 
   it('sees the files and imports of every layer', () => {
     const layers = new Set(sources.map((s) => layerOf(s.file)));
-    for (const layer of ['core', 'net', 'daemon', 'cli', 'bench', 'trace']) expect(layers).toContain(layer);
+    for (const layer of ['core', 'net', 'daemon', 'cli', 'bench', 'trace', 'web']) expect(layers).toContain(layer);
     expect(sources.flatMap((s) => s.imports).filter((s) => s.startsWith('../')).length).toBeGreaterThan(20);
   });
 
@@ -185,6 +187,9 @@ describe('the layer checker itself', () => {
     ['base/errors.ts', '../core/types.js', 'out of a layer that may import nothing'],
     ['trace/run.ts', '../cli/main.js', 'trace -> cli'],
     ['cluster/spawn.ts', '../bench/index.js', 'cluster -> bench'],
+    ['web/server.ts', '../cli/web.js', 'web -> cli'],
+    ['web/server.ts', '../net/mesh.js', 'web -> net'],
+    ['web/actions.ts', '../cluster/spawner.js', 'web -> cluster'],
   ])('flags src/%s importing %s', (file, spec, rule) => {
     const problems = wrongArrows([{ file, imports: [spec] }]);
     expect(problems).toHaveLength(1);
@@ -193,7 +198,7 @@ describe('the layer checker itself', () => {
   });
 
   it('flags a file in no layer, an import out of src/, and packages a layer must not use', () => {
-    expect(wrongArrows([{ file: 'errors.ts', imports: [] }])).toEqual(['src/errors.ts is in no layer (put it in one of base, core, net, daemon, cluster, trace, bench, cli)']);
+    expect(wrongArrows([{ file: 'errors.ts', imports: [] }])).toEqual(['src/errors.ts is in no layer (put it in one of base, core, net, daemon, cluster, trace, bench, web, cli)']);
     expect(wrongArrows([{ file: 'cli/main.ts', imports: ['../errors.js'] }])[0]).toContain("imports '../errors.js' (src/errors.ts is in no layer)");
     expect(wrongArrows([{ file: 'cli/main.ts', imports: ['../../test/x.js'] }])[0]).toContain('outside src/');
     expect(wrongArrows([{ file: 'daemon/daemon.ts', imports: ['commander'] }])[0]).toContain("src/daemon/daemon.ts imports 'commander'");

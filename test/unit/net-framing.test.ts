@@ -147,8 +147,8 @@ describe('codec', () => {
     }
   });
 
-  it('speaks protocol version 2 (heights in the handshake, no SYNC message)', () => {
-    expect(PROTOCOL_VERSION).toBe(4);
+  it('speaks protocol version 5 (recorded states carry channel digests: a version 4 report would not validate)', () => {
+    expect(PROTOCOL_VERSION).toBe(5);
   });
 
   it('reports another protocol version as ProtocolMismatch and bad handshakes as BadHandshake', () => {
@@ -158,7 +158,7 @@ describe('codec', () => {
     // A version-1 HELLO (no height) is a version mismatch, not a malformed handshake.
     const v1 = decodeHandshake(encodeHandshake({ type: 'HELLO', protocol: 1, cluster: 'c', node: 1, to: 2, genesis: 'x' } as never));
     expect(!v1.ok && v1.error.kind).toBe(NetErrorKind.ProtocolMismatch);
-    expect(!v1.ok && v1.error.message).toMatch(/protocol version 1 is not supported \(this client speaks version 4\)/);
+    expect(!v1.ok && v1.error.message).toMatch(/protocol version 1 is not supported \(this client speaks version 5\)/);
     const noNode = decodeHandshake(encodeMessage({ type: 'REQUEST', ts: 1, height: 0, view: 0 }));
     expect(!noNode.ok && noNode.error.kind).toBe(NetErrorKind.BadHandshake);
   });

@@ -226,6 +226,35 @@ describe('parseCommandLine', () => {
     });
   });
 
+  describe('link', () => {
+    it('shows the links, holds, releases and delays one, a delay of 0 taking it off', () => {
+      expect(command('link')).toEqual({ type: 'links' });
+      expect(command('link hold 3')).toEqual({ type: 'link', peer: 3, change: { held: true } });
+      expect(command('LINK release client2')).toEqual({ type: 'link', peer: 2, change: { held: false } });
+      expect(command('link delay 3 500')).toEqual({ type: 'link', peer: 3, change: { delay: { minMs: 500, maxMs: 500 } } });
+      expect(command('link delay 3 100-300')).toEqual({ type: 'link', peer: 3, change: { delay: { minMs: 100, maxMs: 300 } } });
+      expect(command('link delay 3 0')).toEqual({ type: 'link', peer: 3, change: { delay: null } });
+    });
+
+    it('refuses a missing or unknown peer, itself, a bad delay and a wrong subcommand', () => {
+      expect(error('link hold')).toMatch(/^link: expected at least 2 arguments/);
+      expect(error('link hold 7')).toBe('link: unknown peer "7" — the clients are 1, 2, 3');
+      expect(error('link hold 1')).toBe('link: client1 has no link to itself');
+      expect(error('link delay 3')).toMatch(/^link: expected at least 3 arguments/);
+      expect(error('link delay 3 fast')).toMatch(/^link: delay must be milliseconds \(500\) or a range \(100-300\), at most 600000, got "fast"/);
+      expect(error('link delay 3 300-100')).toMatch(/^link: delay must be/);
+      expect(error('link delay 3 600001')).toMatch(/^link: delay must be/);
+      expect(error('link cut 3')).toMatch(/^link: unknown subcommand "cut" \(hold, release or delay\)/);
+      expect(error('link release 3 now')).toMatch(/^link: too many arguments/);
+    });
+
+    it('completes its subcommands and the peers', () => {
+      const cctx = { self: 1, nodes: [1, 2, 3] };
+      expect(completeLine('link ', cctx)).toEqual([['hold', 'release', 'delay'], '']);
+      expect(completeLine('link hold ', cctx)).toEqual([['2', '3'], '']);
+    });
+  });
+
   describe('chain', () => {
     it('shows the default tail or the last N, with the blockchain alias', () => {
       expect(command('chain')).toEqual({ type: 'chain' });

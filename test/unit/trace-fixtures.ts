@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { snapshotRecord } from '../../src/daemon/snapshot-record.js';
 import { describeMessage } from '../../src/core/describe.js';
+import { EMPTY_DIGEST, foldDigest } from '../../src/core/digest.js';
 import { applyBlock, balancesToRecord, genesisBalances, sealBlock } from '../../src/core/ledger.js';
 import { SnapshotAssembler, SnapshotRecorder } from '../../src/core/snapshot.js';
 import { TRACE_VERSION, type TraceEvent } from '../../src/core/trace-events.js';
@@ -45,8 +46,10 @@ interface ClientState {
   reported: Set<string>;
   assembler: SnapshotAssembler | null;
   /** Protocol messages (markers and reports aside) sent to and received from each peer this session. */
-  sent: Map<NodeId, number>;
-  received: Map<NodeId, number>;
+  sent: Map<NodeId, Message[]>;
+  received: Map<NodeId, Message[]>;
+  /** The blocks applied, from #1 on: the chain a snapshot's verdict compares heads with. */
+  chain: Block[];
 }
 
 export interface ChanSeq {
@@ -89,7 +92,7 @@ export class ScriptedCluster {
   constructor() {
     const genesis = threeClientGenesis('trace-fixture');
     for (const id of NODES) {
-      this.clients.set(id, { id, run: `r${id}a`, i: 0, clock: 0, up: false, head: genesis, balances: genesisBalances(genesis), queue: [], recorders: new Map(), recorded: new Map(), reported: new Set(), assembler: null, sent: new Map(), received: new Map() });
+      this.clients.set(id, { id, run: `r${id}a`, i: 0, clock: 0, up: false, head: genesis, balances: genesisBalances(genesis), queue: [], recorders: new Map(), recorded: new Map(), reported: new Set(), assembler: null, sent: new Map(), received: new Map(), chain: [] });
     }
   }
 
@@ -129,8 +132,8 @@ export class ScriptedCluster {
     this.channels.set(`${a}>${b}`, { name: ab, seq: 0, queue: [] });
     this.channels.set(`${b}>${a}`, { name: ba, seq: 0, queue: [] });
     for (const [x, y] of [[a, b], [b, a]] as const) {
-      this.client(x).sent.set(y, 0);
-      this.client(x).received.set(y, 0);
+      this.client(x).sent.set(y, []);
+      this.client(x).received.set(y, []);
     }
     this.emit(a, { kind: 'peerUp', peer: b, out: ab, in: ba });
     this.emit(b, { kind: 'peerUp', peer: a, out: ba, in: ab });
@@ -145,7 +148,7 @@ export class ScriptedCluster {
       const ch = this.channel(from, t);
       ch.seq++;
       ch.queue.push({ seq: ch.seq, message });
-      if (isApplicationMessage(message)) c.sent.set(t, (c.sent.get(t) ?? 0) + 1);
+      if (isApplicationMessage(message)) c.sent.get(t)?.push(message);
       const snapshot = message.type === 'MARKER' || message.type === 'REPORT' ? { snapshot: key(message.snapshot) } : {};
       this.emit(from, { kind: 'send', to: t, chan: ch.name, seq: ch.seq, type: message.type, ts: message.ts, desc: describeMessage(message), clock: c.clock, ...snapshot });
     }
@@ -165,7 +168,7 @@ export class ScriptedCluster {
     const clockBefore = c.clock;
     c.clock = Math.max(c.clock, head.message.ts) + 1;
     const m = head.message;
-    if (isApplicationMessage(m)) c.received.set(from, (c.received.get(from) ?? 0) + 1);
+    if (isApplicationMessage(m)) c.received.get(from)?.push(m);
     const snapshot = m.type === 'MARKER' || m.type === 'REPORT' ? { snapshot: key(m.snapshot) } : {};
     this.emit(to, { kind: 'receive', from, chan: ch.name, seq: head.seq, type: m.type, ts: m.ts, desc: describeMessage(m), clockBefore, clock: c.clock, ...snapshot });
     for (const [k, r] of c.recorders) {
@@ -201,6 +204,7 @@ export class ScriptedCluster {
     const c = this.client(id);
     applyBlock(c.balances, block);
     c.head = block;
+    c.chain.push(block);
     this.emit(id, { kind: 'commit', height: block.height, hash: block.hash, creator: block.creator, txs: block.txs.length, from });
   }
 
@@ -232,7 +236,14 @@ export class ScriptedCluster {
 
   private recordState(id: NodeId, snapshot: SnapshotId, markerFrom: NodeId | null): void {
     const c = this.client(id);
-    const channels = NODES.filter((p) => p !== id).map((peer) => ({ peer, sent: c.sent.get(peer) ?? 0, received: c.received.get(peer) ?? 0 }));
+    const channels = NODES.filter((p) => p !== id).map((peer) => {
+      const sent = c.sent.get(peer) ?? [];
+      const received = c.received.get(peer) ?? [];
+      return {
+        peer, sent: sent.length, received: received.length, sentDigest: foldDigest(EMPTY_DIGEST, sent), receivedDigest: foldDigest(EMPTY_DIGEST, received),
+        lastReceivedTs: received[received.length - 1]?.ts ?? 0,
+      };
+    });
     const state = { node: id, clock: c.clock, height: c.head.height, head: c.head.hash, balances: balancesToRecord(c.balances), pendingBlocks: [], queue: [...c.queue], channels };
     c.recorders.set(key(snapshot), new SnapshotRecorder(snapshot, state, NODES.filter((p) => p !== id), markerFrom, 0));
     c.recorded.set(key(snapshot), new Map());
@@ -277,7 +288,9 @@ export class ScriptedCluster {
     const a = this.client(id).assembler;
     if (!a || !a.complete) return;
     const total = [...genesisBalances(threeClientGenesis('trace-fixture')).values()].reduce((x, y) => x + y, 0);
-    const record = snapshotRecord(a.assemble(total, () => null), 12.5, new Date(WALL_START + this.step * 9));
+    const c = this.client(id);
+    const chain = { head: { height: c.head.height, hash: c.head.hash }, balances: c.balances, readBlocks: (from: number, to: number) => c.chain.slice(from - 1, to) };
+    const record = snapshotRecord(a.assemble(total, chain), 12.5, new Date(WALL_START + this.step * 9));
     this.saved.set(record.id, record);
     this.client(id).assembler = null;
   }

@@ -13,8 +13,10 @@ import { ClusterError, ClusterErrorKind, clientsAnswering } from '../../cluster/
 import { loadConfig, nodeIds } from '../../daemon/config.js';
 import { KindedError } from '../../base/errors.js';
 import { loadOrExit } from '../config-file.js';
+import { secretFromEnv } from '../env.js';
 import { fail } from '../fail.js';
 import { HISTORY_FILE } from '../repl.js';
+import { startClusterWeb } from '../web.js';
 import { runAuto } from './auto.js';
 import { clusterPiped, clusterRepl } from './prompt.js';
 import { type Script, parseScript, runScript } from './script.js';
@@ -35,6 +37,9 @@ export interface ClusterCliOptions {
   attach?: boolean;
   /** Delete the clients' data dirs first. */
   fresh?: boolean;
+  /** Serve the live view (default true; --no-web). */
+  web?: boolean;
+  webPort?: number;
 }
 
 /** A fresh temporary data root, removed by the returned function. */
@@ -44,13 +49,20 @@ export function tempDataRoot(): { root: string; remove: () => void } {
 }
 
 function clusterSize(n: string | undefined): number {
-  if (n === undefined) {
-    if (!process.stdin.isTTY) return 3;
-    n = readlineSync.question('How many clients? (2-16, Enter for 3): ') || '3';
+  const parse = (text: string): number | null => {
+    const size = Number(text);
+    return /^\s*\d+\s*$/.test(text) && size >= 2 && size <= 16 ? size : null;
+  };
+  const wrong = (text: string): string => `cluster size must be a whole number from 2 to 16, got "${text}"`;
+  if (n !== undefined) return parse(n) ?? fail(wrong(n));
+  if (!process.stdin.isTTY) return 3;
+  // Blocking prompt: fine here, no client runs yet. A wrong answer asks again.
+  for (;;) {
+    const answer = readlineSync.question('How many clients? (2-16, Enter for 3): ') || '3';
+    const size = parse(answer);
+    if (size !== null) return size;
+    process.stderr.write(`${wrong(answer)}\n`);
   }
-  const size = Number(n);
-  if (!Number.isInteger(size) || size < 2 || size > 16) fail(`cluster size must be a whole number from 2 to 16, got "${n}"`);
-  return size;
 }
 
 interface Prepared {
@@ -80,7 +92,8 @@ async function generatedClientsRun(configPath: string, dataRoot: string, size: n
 async function prepareCluster(size: number | null, o: ClusterCliOptions, fresh: boolean, dataDir = o.dataDir): Promise<Prepared> {
   const temp = fresh && !dataDir ? tempDataRoot() : null;
   const cleanup = (): void => temp?.remove();
-  if (o.config) return { configPath: o.config, dataRoot: dataDir ?? temp?.root ?? 'data', temporary: temp !== null, cleanup };
+  // A config's clients keep their data where it says (data/ by default), apart from other configs'.
+  if (o.config) return { configPath: o.config, dataRoot: dataDir ?? temp?.root ?? loadOrExit(o.config).dataDir, temporary: temp !== null, cleanup };
   const n = size ?? 3;
   const dataRoot = dataDir ?? temp?.root ?? path.join('data', `cluster-${n}`);
   const configPath = path.join(dataRoot, 'config.json');
@@ -151,9 +164,11 @@ export async function runCluster(n: string | undefined, o: ClusterCliOptions): P
   });
   let code = 0;
   let stopped = false;
+  let web: Awaited<ReturnType<typeof startClusterWeb>> | null = null;
   const stopAll = async (): Promise<void> => {
     if (stopped) return;
     stopped = true;
+    await web?.close();
     await cluster.down();
     prepared.cleanup();
   };
@@ -179,7 +194,20 @@ export async function runCluster(n: string | undefined, o: ClusterCliOptions): P
       if (o.json) say(JSON.stringify(summary));
       if (!summary.conserved || !summary.chainsIdentical || summary.snapshotsVerified !== summary.snapshots) code = 1;
     } else {
-      say(`cluster of ${cluster.ids.length} clients is up${attach.length > 0 ? ` (${names(attach)} attached)` : ''}. "2 transfer 3 1.50" runs on client2, "all balance" on every client, "use 2" sets where a bare command goes; help lists the rest. exit or Ctrl-D stops ${attach.length > 0 ? 'the clients started here' : 'them all'}.`);
+      const tls = cluster.config.secret !== null || secretFromEnv() !== undefined ? '; channels TLS (cluster secret)' : '';
+      say(
+        `cluster of ${cluster.ids.length} clients is up${attach.length > 0 ? ` (${names(attach)} attached)` : ''}${tls}. "2 transfer 3 1.50" runs on client2, "all balance" on every client, "use 2" sets where a bare command goes; ` +
+          `help lists the rest. exit or Ctrl-D stops ${attach.length > 0 ? 'the clients started here' : 'them all'}.`,
+      );
+      if (o.web !== false) {
+        try {
+          web = await startClusterWeb(cluster, { title: `${names(cluster.ids)} (config ${prepared.configPath}, data in ${prepared.dataRoot})`, say: (line) => cluster.announce(line), ...(o.webPort === undefined ? {} : { port: o.webPort }) });
+          say(`live view: ${web.url} (watch and drive the clients in a browser; --no-web turns it off)`);
+        } catch (e) {
+          // The prompt works without the page: say why there is none and go on.
+          say(`live view not served: ${e instanceof Error ? e.message : String(e)}`);
+        }
+      }
       if (piped) code = await clusterPiped(cluster, { json: o.json === true, input: process.stdin, output: process.stdout });
       else await clusterRepl(cluster, { json: o.json === true, historyFile: path.join(prepared.dataRoot, HISTORY_FILE) });
     }

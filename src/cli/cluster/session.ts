@@ -43,7 +43,8 @@ export class ClusterSession {
     this.processes = new LocalCluster({
       configPath: o.configPath,
       dataRoot: o.dataRoot,
-      clientArgs: o.clientArgs,
+      // The cluster says where its clients listen and when they are up: they need not, each.
+      clientArgs: ['--quiet-start', ...o.clientArgs],
       ...(o.echo === null ? {} : { onLine: (id: NodeId, line: string) => this.say?.(`${this.prefix(id)} ${line}`) }),
       onExit: (id, how) => this.say?.(`${this.prefix(id)} exited (${how}); start ${id} starts it again`),
     });
@@ -62,6 +63,11 @@ export class ClusterSession {
     if (this.say !== null) this.say = print;
   }
 
+  /** A line about the cluster, where the clients' own lines go (above the prompt). */
+  announce(line: string): void {
+    this.say?.(line);
+  }
+
   /** Which clients already answer on their control sockets (started elsewhere) or have their port taken. */
   probe(): Promise<ClientProbe[]> {
     return this.processes.probe();
@@ -75,6 +81,11 @@ export class ClusterSession {
   /** Client `id`'s control connection, for typed calls. */
   client(id: NodeId): ControlClient {
     return this.processes.control(id);
+  }
+
+  /** Client `id`'s control connection, opened again if it ended; a client that is not running is a NOT_RUNNING ClusterError. */
+  reach(id: NodeId): Promise<ControlClient> {
+    return this.processes.reach(id);
   }
 
   /** A REPL line on client `id`; a client that is not running is a NOT_RUNNING ClusterError. */

@@ -1,14 +1,25 @@
 /**
  * The calling side of the control socket: one connection to a running client, any number of
  * requests in flight on it (the benchmark keeps thousands outstanding on a few), each answered
- * with its typed result. It offers the daemon's API, so a caller cannot tell it from the daemon.
+ * with its typed result. It offers the daemon's API, so a caller cannot tell it from the daemon,
+ * and the client's live stream (`subscribe`).
  */
 import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { KindedError } from '../../base/errors.js';
-import type { LedgerApi } from '../api.js';
+import type { LedgerApi, LinkChange } from '../api.js';
 import type { Cents, NodeId } from '../../core/types.js';
-import { type AnswerFrame, type ControlRequest, type ControlResults, type Refusal, type RequestType, controlSocketPath } from './protocol.js';
+import {
+  type AnswerFrame,
+  type ControlRequest,
+  type ControlResults,
+  type Refusal,
+  type RequestType,
+  type StreamFrame,
+  type StreamItem,
+  type Subscribed,
+  controlSocketPath,
+} from './protocol.js';
 
 export const ControlErrorKind = {
   /** Nothing listens on the socket: no client runs with that data dir. */
@@ -56,7 +67,10 @@ interface Waiting {
 export class ControlClient implements LedgerApi {
   private readonly socket: net.Socket;
   private readonly waiting = new Map<number, Waiting>();
+  /** Live streams on this connection, by their subscribe request's id. */
+  private readonly streams = new Map<number, (item: StreamItem) => void>();
   private nextId = 1;
+  private readonly closedListeners: ((e: ControlError) => void)[] = [];
   private buffered = '';
   private failure: ControlError | null = null;
   /** Requests made in one turn of the event loop leave in one write. */
@@ -83,8 +97,13 @@ export class ControlClient implements LedgerApi {
   }
 
   request<R extends ControlRequest>(r: R): Promise<ControlResults[R['type']]> {
+    return this.send(r, null);
+  }
+
+  private send<R extends ControlRequest>(r: R, onStream: ((item: StreamItem) => void) | null): Promise<ControlResults[R['type']]> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
+    if (onStream !== null) this.streams.set(id, onStream);
     return new Promise((resolve, reject) => {
       const timeoutMs = this.options.timeoutMs;
       const timer =
@@ -144,6 +163,28 @@ export class ControlClient implements LedgerApi {
     return this.request({ type: 'savedSnapshot', snapshotId });
   }
 
+  links(): Promise<ControlResults['links']> {
+    return this.request({ type: 'links' });
+  }
+
+  link(peer: NodeId, change: LinkChange): Promise<ControlResults['link']> {
+    return this.request('held' in change ? { type: 'link', peer, held: change.held } : { type: 'link', peer, delay: change.delay });
+  }
+
+  /**
+   * Turns on the client's live stream on this connection: `onItem` hears every item, in order,
+   * until the connection closes (see `onClose`).
+   */
+  subscribe(onItem: (item: StreamItem) => void, o: { readonly maxEventsPerSecond?: number } = {}): Promise<Subscribed> {
+    return this.send({ type: 'subscribe', ...(o.maxEventsPerSecond === undefined ? {} : { maxEventsPerSecond: o.maxEventsPerSecond }) }, onItem);
+  }
+
+  /** Calls `f` once when the connection ends, with why (at once if it has ended). */
+  onClose(f: (e: ControlError) => void): void {
+    if (this.failure !== null) f(this.failure);
+    else this.closedListeners.push(f);
+  }
+
   /** Whether the connection has ended (closed, failed): no request on it can be answered any more. */
   get closed(): boolean {
     return this.failure !== null;
@@ -164,12 +205,16 @@ export class ControlClient implements LedgerApi {
     for (let nl = this.buffered.indexOf('\n'); nl >= 0; nl = this.buffered.indexOf('\n')) {
       const raw = this.buffered.slice(0, nl);
       this.buffered = this.buffered.slice(nl + 1);
-      let answer: AnswerFrame;
+      let answer: AnswerFrame | StreamFrame;
       try {
-        answer = JSON.parse(raw) as AnswerFrame;
+        answer = JSON.parse(raw) as AnswerFrame | StreamFrame;
       } catch {
         this.fail(new ControlError(ControlErrorKind.BadAnswer, `gave an unreadable answer at ${this.socketPath}`));
         return;
+      }
+      if ('stream' in answer) {
+        this.streams.get(answer.id)?.(answer.stream);
+        continue;
       }
       if (answer.id === null) {
         // A refusal of a request it could not read: nothing here can tell which one.
@@ -186,12 +231,15 @@ export class ControlClient implements LedgerApi {
   }
 
   private fail(e: ControlError): void {
+    const first = this.failure === null;
     this.failure ??= e;
     for (const w of this.waiting.values()) {
       if (w.timer !== null) clearTimeout(w.timer);
       w.reject(this.failure);
     }
     this.waiting.clear();
+    this.streams.clear();
+    if (first) for (const f of this.closedListeners.splice(0)) f(this.failure);
   }
 }
 

@@ -6,12 +6,24 @@
  *   {"id": 7, "type": "transfer", "to": 2, "amount": 450, "key": "rent-2026-11"}
  *   {"id": 7, "ok": true, "result": {"type": "transfer", "ok": true, "status": "SUCCESS", ...}}
  *   {"id": 8, "ok": false, "error": {"kind": "BAD_REQUEST", "message": "transfer: \"amount\" must be ..."}}
+ *
+ * One request is not a call: `subscribe` is answered at once, and from then on the connection
+ * also carries the client's live stream, each line a StreamFrame with the subscription's id:
+ *
+ *   {"id": 9, "type": "subscribe"}
+ *   {"id": 9, "ok": true, "result": {"subscribed": true, "self": 1, "nodes": [1, 2, 3]}}
+ *   {"id": 9, "stream": {"type": "trace", "events": [{"v": 1, "node": 1, "kind": "send", ...}]}}
+ *   {"id": 9, "stream": {"type": "status", "status": {...}}}
  */
 import path from 'node:path';
+import type { NodeStatus } from '../../core/api.js';
 import { TX_ID_PATTERN, TX_ID_RULE } from '../../core/limits.js';
+import type { TraceEvent } from '../../core/trace-events.js';
 import type { Cents, NodeId } from '../../core/types.js';
 import { didYouMean } from '../../base/suggest.js';
-import type { LedgerApi } from '../api.js';
+import { MAX_DELAY_MS } from '../../net/link.js';
+import type { BalancesView, LedgerApi, LinkView, MessageDelay } from '../api.js';
+import type { SnapshotRecord } from '../snapshot-record.js';
 import type { DaemonErrorKind } from '../errors.js';
 
 export const CONTROL_SOCKET = 'control.sock';
@@ -32,12 +44,52 @@ export type ControlRequest =
   | { readonly type: 'peers' }
   | { readonly type: 'status' }
   | { readonly type: 'snapshots' }
-  | { readonly type: 'savedSnapshot'; readonly snapshotId: string };
+  | { readonly type: 'savedSnapshot'; readonly snapshotId: string }
+  | { readonly type: 'links' }
+  /** Exactly one of `held` (hold or release) and `delay` (null: none). */
+  | { readonly type: 'link'; readonly peer: NodeId; readonly held?: boolean; readonly delay?: MessageDelay | null }
+  /**
+   * `maxEventsPerSecond`: at most this many trace events in each second of the client's clock; the
+   * rest of that second's are left out, counted (a page that cannot draw more asks for no more).
+   */
+  | { readonly type: 'subscribe'; readonly maxEventsPerSecond?: number };
 
 export type RequestType = ControlRequest['type'];
+/** The requests that are calls of the API. */
+export type ApiRequestType = Exclude<RequestType, 'subscribe'>;
+
+/** The answer to `subscribe`: who is watched. */
+export interface Subscribed {
+  readonly subscribed: true;
+  readonly self: NodeId;
+  readonly nodes: readonly NodeId[];
+}
 
 /** What each request is answered with: the result of the API method of the same name. */
-export type ControlResults = { readonly [T in RequestType]: Awaited<ReturnType<LedgerApi[T]>> };
+export type ControlResults = { readonly [T in ApiRequestType]: Awaited<ReturnType<LedgerApi[T]>> } & { readonly subscribe: Subscribed };
+
+/** A client's state as a subscriber sees it, sent when it changes (at most a few times a second). */
+export interface LiveStatus {
+  readonly node: NodeStatus;
+  readonly balances: BalancesView;
+  readonly links: readonly LinkView[];
+  /** Messages sent to and received from each peer so far (rates per channel come from these, whatever was left out). */
+  readonly traffic: readonly { readonly peer: NodeId; readonly sent: number; readonly received: number }[];
+}
+
+/** One item of a live stream. */
+export type StreamItem =
+  | { readonly type: 'trace'; readonly events: readonly TraceEvent[] }
+  | { readonly type: 'status'; readonly status: LiveStatus }
+  | { readonly type: 'snapshot'; readonly record: SnapshotRecord }
+  /** Trace events left out since it subscribed (a running total): the subscriber fell behind, or asked for fewer. */
+  | { readonly type: 'dropped'; readonly events: number };
+
+/** A line of a live stream: the subscription's id (the subscribe request's) and one item. */
+export interface StreamFrame {
+  readonly id: number;
+  readonly stream: StreamItem;
+}
 
 /** A request on the wire: the request and the id its answer carries back. */
 export type RequestFrame = ControlRequest & { readonly id: number };
@@ -75,6 +127,9 @@ const FIELDS: { readonly [T in RequestType]: Readonly<Record<string, 'required' 
   status: {},
   snapshots: {},
   savedSnapshot: { snapshotId: 'required' },
+  links: {},
+  link: { peer: 'required', held: 'optional', delay: 'optional' },
+  subscribe: { maxEventsPerSecond: 'optional' },
 };
 const TYPES = Object.keys(FIELDS) as RequestType[];
 
@@ -128,12 +183,27 @@ function fieldProblem(type: RequestType, r: Readonly<Record<string, unknown>>): 
       return r.last === undefined || positiveInteger(r.last) ? null : '"last" must be a positive whole number of blocks';
     case 'savedSnapshot':
       return typeof r.snapshotId === 'string' && SNAPSHOT_ID.test(r.snapshotId) ? null : '"snapshotId" must be a snapshot id like "1.3"';
+    case 'link':
+      if (!positiveInteger(r.peer)) return '"peer" must be a client id (a positive whole number)';
+      if (('held' in r) === ('delay' in r)) return 'give exactly one of "held" (true or false) and "delay" ({"minMs": ..., "maxMs": ...} or null)';
+      if ('held' in r) return typeof r.held === 'boolean' ? null : '"held" must be true or false';
+      return r.delay === null || isDelay(r.delay) ? null : `"delay" must be {"minMs": a, "maxMs": b} with 0 <= a <= b <= ${MAX_DELAY_MS}, or null`;
     case 'identity':
     case 'snapshot':
     case 'balances':
     case 'peers':
     case 'status':
+    case 'subscribe':
+      return r.maxEventsPerSecond === undefined || positiveInteger(r.maxEventsPerSecond) ? null : '"maxEventsPerSecond" must be a positive whole number';
     case 'snapshots':
+    case 'links':
       return null;
   }
+}
+
+function isDelay(v: unknown): v is MessageDelay {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const d = v as Readonly<Record<string, unknown>>;
+  const whole = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+  return Object.keys(d).every((k) => k === 'minMs' || k === 'maxMs') && whole(d.minMs) && whole(d.maxMs) && d.minMs <= d.maxMs && d.maxMs <= MAX_DELAY_MS;
 }

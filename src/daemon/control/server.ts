@@ -2,17 +2,19 @@
  * The daemon's side of the control socket: reads request lines, calls the API, writes answers.
  * Requests on one connection run concurrently and are answered as they complete; answers that
  * complete in the same turn of the event loop leave in one write (under load thousands a second do).
+ * A `subscribe` adds the client's live stream to the connection (subscription.ts).
  */
 import { existsSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { describeCause } from '../../base/errors.js';
-import type { Awaitable, LedgerApi } from '../api.js';
+import type { Awaitable, LedgerApi, LiveSource } from '../api.js';
 import { StorageError, isDaemonError } from '../errors.js';
 import { socketAnswers } from './client.js';
 import {
   type AnswerFrame,
+  type ApiRequestType,
   type ControlRequest,
   type ControlResults,
   MAX_REQUEST_BYTES,
@@ -22,6 +24,7 @@ import {
   controlSocketPath,
   parseRequest,
 } from './protocol.js';
+import { SUBSCRIPTION_LIMITS, Subscription } from './subscription.js';
 
 
 /** Unix socket paths longer than this are cut short by the kernel, silently. */
@@ -42,7 +45,7 @@ export async function assertNotRunning(dataDir: string): Promise<void> {
 }
 
 /** The API call a request names. */
-function call(api: LedgerApi, r: ControlRequest): Awaitable<ControlResults[RequestType]> {
+function call(api: LedgerApi, r: Exclude<ControlRequest, { type: 'subscribe' }>): Awaitable<ControlResults[ApiRequestType]> {
   switch (r.type) {
     case 'identity':
       return api.identity();
@@ -66,6 +69,10 @@ function call(api: LedgerApi, r: ControlRequest): Awaitable<ControlResults[Reque
       return api.snapshots();
     case 'savedSnapshot':
       return api.savedSnapshot(r.snapshotId);
+    case 'links':
+      return api.links();
+    case 'link':
+      return api.link(r.peer, r.held !== undefined ? { held: r.held } : { delay: r.delay ?? null });
   }
 }
 
@@ -78,6 +85,8 @@ export class ControlServer {
     dataDir: string,
     private readonly api: LedgerApi,
     private readonly log: Logger,
+    /** What `subscribe` streams; without it, subscribing is refused. */
+    private readonly live: LiveSource | null = null,
   ) {
     this.path = controlSocketPath(dataDir);
   }
@@ -119,6 +128,10 @@ export class ControlServer {
     let open = 0;
     let ended = false;
     let outbox: string[] = [];
+    const subscriptions: Subscription[] = [];
+    socket.on('close', () => {
+      for (const sub of subscriptions) sub.stop();
+    });
     const flush = (): void => {
       const lines = outbox;
       outbox = [];
@@ -148,6 +161,22 @@ export class ControlServer {
           continue;
         }
         const { id } = parsed.frame;
+        if (parsed.frame.type === 'subscribe') {
+          const sub = this.subscribe(id, socket, parsed.frame.maxEventsPerSecond ?? null);
+          if (sub === null) refuse(id, { kind: RefusalKind.BadRequest, message: 'subscribe: this client offers no live stream' });
+          else {
+            subscriptions.push(sub);
+            // The answer first: the stream's first lines leave after it.
+            Promise.resolve(this.api.identity()).then(
+              (who) => {
+                succeed(id, { subscribed: true, self: who.self, nodes: who.nodes });
+                sub.start();
+              },
+              (err: unknown) => refuse(id, this.refusalFor(err)),
+            );
+          }
+          continue;
+        }
         let result: Awaitable<ControlResults[RequestType]>;
         try {
           result = call(this.api, parsed.frame);
@@ -172,6 +201,17 @@ export class ControlServer {
         socket.removeAllListeners('data');
       }
     });
+  }
+
+  /** A live stream on `socket` under the subscribe request's id; null when there is nothing to stream. */
+  private subscribe(id: number, socket: net.Socket, maxEventsPerSecond: number | null): Subscription | null {
+    if (this.live === null) return null;
+    const output = {
+      write: (text: string) => (socket.writable ? socket.write(text) : true),
+      backlog: () => socket.writableLength,
+      onDrain: (f: () => void) => void socket.once('drain', f),
+    };
+    return new Subscription(id, this.api, this.live, output, SUBSCRIPTION_LIMITS, maxEventsPerSecond);
   }
 
   async close(): Promise<void> {

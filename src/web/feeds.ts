@@ -1,0 +1,140 @@
+/**
+ * The live view's connections to the clients: one control connection per client, subscribed to
+ * its live stream, and found again when the client restarts (tried every `retryMs` while it is
+ * away). The same connection carries the page's requests to that client (a transfer, a snapshot,
+ * a link held).
+ */
+import { describeMessage } from '../core/describe.js';
+import type { TraceEvent } from '../core/trace-events.js';
+import type { NodeId } from '../core/types.js';
+import { ControlClient } from '../daemon/control/client.js';
+import { type LiveStatus, controlSocketPath } from '../daemon/control/protocol.js';
+import type { SnapshotRecord } from '../daemon/snapshot-record.js';
+import type { SnapshotItem } from './items.js';
+
+/** Messages of one channel state the page is sent (the count is always whole). */
+const MESSAGES_PER_CHANNEL = 20;
+/**
+ * Trace events a client sends the live view each second, at most: more than a page can draw, far
+ * fewer than a client makes under load (where each sent would cost it); the rest are counted.
+ */
+export const LIVE_EVENTS_PER_SECOND = 1000;
+
+export interface FeedHandlers {
+  readonly events: (node: NodeId, events: readonly TraceEvent[]) => void;
+  /** `status` null: not connected (yet, or any more). */
+  readonly status: (node: NodeId, status: LiveStatus | null) => void;
+  readonly snapshot: (item: SnapshotItem) => void;
+  /** The client's stream left out events for this server: a running total. */
+  readonly dropped: (node: NodeId, count: number) => void;
+}
+
+export function snapshotItem(r: SnapshotRecord): SnapshotItem {
+  return {
+    t: 'snapshot',
+    id: r.id,
+    initiator: r.initiator,
+    verified: r.verified,
+    verdict: r.verdict,
+    checks: (r.verification.checks ?? []).map((c) => ({ name: c.name, ok: c.ok, detail: c.ok ? c.detail : c.problems.join('; ') })),
+    channels: r.channels.map((c) => ({ from: c.from, to: c.to, count: c.messages.length, messages: c.messages.slice(0, MESSAGES_PER_CHANNEL).map(describeMessage) })),
+    markers: r.markers,
+    elapsedMs: r.elapsedMs,
+  };
+}
+
+export class ClientFeeds {
+  private readonly connections = new Map<NodeId, ControlClient>();
+  private readonly timers = new Map<NodeId, NodeJS.Timeout>();
+  private closed = false;
+
+  constructor(
+    readonly nodes: readonly NodeId[],
+    private readonly dataDir: (id: NodeId) => string,
+    private readonly on: FeedHandlers,
+    private readonly retryMs = 500,
+  ) {}
+
+  start(): void {
+    for (const id of this.nodes) {
+      this.on.status(id, null);
+      void this.connect(id);
+    }
+  }
+
+  /** The connection to client `id`, or null when it does not answer now. */
+  client(id: NodeId): ControlClient | null {
+    const c = this.connections.get(id);
+    return c !== undefined && !c.closed ? c : null;
+  }
+
+  /** Why client `id` cannot be asked anything now. */
+  absent(id: NodeId): string {
+    return `client${id} is not running (no control socket answers at ${controlSocketPath(this.dataDir(id))})`;
+  }
+
+  connected(): NodeId[] {
+    return this.nodes.filter((id) => this.client(id) !== null);
+  }
+
+  private async connect(id: NodeId): Promise<void> {
+    this.timers.delete(id);
+    if (this.closed) return;
+    let client: ControlClient;
+    try {
+      client = await ControlClient.connect(this.dataDir(id));
+    } catch {
+      this.retry(id);
+      return;
+    }
+    if (this.closed) {
+      client.close();
+      return;
+    }
+    client.onClose(() => {
+      if (this.connections.get(id) === client) this.connections.delete(id);
+      if (this.closed) return;
+      this.on.status(id, null);
+      this.retry(id);
+    });
+    try {
+      const who = await client.subscribe((item) => {
+        switch (item.type) {
+          case 'trace':
+            this.on.events(id, item.events);
+            return;
+          case 'status':
+            this.on.status(id, item.status);
+            return;
+          case 'snapshot':
+            this.on.snapshot(snapshotItem(item.record));
+            return;
+          case 'dropped':
+            this.on.dropped(id, item.events);
+            return;
+        }
+      }, { maxEventsPerSecond: LIVE_EVENTS_PER_SECOND });
+      // What answers in client n's data dir must be client n, or its events would land on the wrong lane.
+      if (who.self !== id) {
+        client.close();
+        return;
+      }
+      this.connections.set(id, client);
+    } catch {
+      client.close();
+    }
+  }
+
+  private retry(id: NodeId): void {
+    if (this.closed || this.timers.has(id)) return;
+    this.timers.set(id, setTimeout(() => void this.connect(id), this.retryMs));
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+    for (const c of this.connections.values()) c.close();
+    this.connections.clear();
+  }
+}

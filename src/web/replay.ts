@@ -1,0 +1,71 @@
+/**
+ * A saved run for the page to replay: the data dirs `client trace` reads, merged the same way
+ * (trace/load.ts, trace/merge.ts), as the same event items the live stream carries, in causal
+ * order, with the verdicts of the snapshots saved beside them. The page plays it with a slider.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { describeMessage } from '../core/describe.js';
+import type { NodeId } from '../core/types.js';
+import { ROTATED_TRACE_FILE, TRACE_FILE, loadTrace } from '../trace/load.js';
+import { mergeTrace } from '../trace/merge.js';
+import { findSavedSnapshot } from '../trace/saved-snapshot.js';
+import { countTrace, summaryLine } from '../trace/summary.js';
+import type { EventItem, SnapshotItem } from './items.js';
+
+/** Events a replay carries at most: the last ones of the causal order (the page's own bound). */
+export const REPLAY_MAX_EVENTS = 20_000;
+
+export interface Replay {
+  readonly t: 'replay';
+  readonly nodes: readonly NodeId[];
+  /** In causal order: each send before its receive. */
+  readonly events: readonly EventItem[];
+  readonly snapshots: readonly SnapshotItem[];
+  /** As `client trace` says it: clients, events, messages matched, in flight, lost, snapshots. */
+  readonly summary: string;
+  /** Earlier events left out to keep to REPLAY_MAX_EVENTS. */
+  readonly leftOut: number;
+  readonly sources: readonly string[];
+}
+
+/** The data dirs among `dirs` that hold a trace (a client that never ran has none). */
+export function tracedDirs(dirs: readonly string[]): string[] {
+  return dirs.filter((d) => existsSync(path.join(d, TRACE_FILE)) || existsSync(path.join(d, ROTATED_TRACE_FILE)));
+}
+
+export async function loadReplay(sources: readonly string[]): Promise<Replay> {
+  const loaded = await loadTrace(sources);
+  const merged = mergeTrace(loaded.events);
+  const ordered = merged.ordered.slice(-REPLAY_MAX_EVENTS);
+  const events: EventItem[] = ordered.map((te) => {
+    const unmatched = te.event.kind === 'receive' && merged.messageOf.get(te.id)?.status === 'sendMissing';
+    return { t: 'ev', e: te.event, lane: te.lane, vc: te.vc, clockBefore: te.clockBefore, clock: te.clock, ...(unmatched ? { unmatched: true as const } : {}) };
+  });
+  const snapshots: SnapshotItem[] = [];
+  for (const id of merged.snapshots) {
+    const found = findSavedSnapshot(loaded.dataDirs, id);
+    if (found.status !== 'found') continue;
+    const s = found.snapshot;
+    snapshots.push({
+      t: 'snapshot',
+      id: s.id,
+      initiator: s.initiator,
+      verified: s.verified,
+      verdict: s.verdict,
+      checks: [],
+      channels: s.channels.map((c) => ({ from: c.from, to: c.to, count: c.messages.length, messages: c.messages.slice(0, 20).map(describeMessage) })),
+      markers: s.nodes.length * (s.nodes.length - 1),
+      elapsedMs: 0,
+    });
+  }
+  return {
+    t: 'replay',
+    nodes: merged.nodes,
+    events,
+    snapshots,
+    summary: summaryLine(countTrace(merged)),
+    leftOut: merged.ordered.length - ordered.length,
+    sources: [...sources],
+  };
+}
