@@ -2,7 +2,8 @@
  * The prompts in a real terminal (a pseudo-terminal from util-linux `script`): Ctrl-C cancels the
  * line being typed in a client's REPL and at the cluster prompt, a second Ctrl-C on an empty line
  * or Ctrl-D leaves; the cluster prompt completes with Tab, keeps its history, starts in at most
- * three lines and clears its screen; "Which client are you?" asks again after a wrong answer.
+ * three lines and clears its screen; a client's REPL clears its screen too, and says who is down
+ * when a transfer waits for peers; "Which client are you?" asks again after a wrong answer.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -57,6 +58,37 @@ describe.skipIf(missing !== null)('Ctrl-C in a client\'s REPL', () => {
     expect(await t.exit).toEqual({ code: 0, signal: null });
     // The cancelled line is not in the history; the one run is.
     expect(readFileSync(path.join(dir, 'd1', 'history'), 'utf8').split('\n').filter(Boolean)).toEqual(['status']);
+  });
+
+  it('clear clears the screen, as Ctrl-L does', async () => {
+    const dir = makeTempDir();
+    const config = await twoClientConfig(dir);
+    const t = open(['1', '--config', config, '--data-dir', path.join(dir, 'd1')]);
+    let at = await t.waitFor('client1> ');
+    t.type('balance\r');
+    at = await t.waitFor('$10.00', at);
+    t.type('clear\r');
+    await waitFor('the screen to show the prompt alone', async () => (await t.rendered()).map((l) => l.trimEnd()).join('\n') === 'client1>');
+    t.type('exit\r');
+    expect(await t.exit).toEqual({ code: 0, signal: null });
+  });
+
+  it('a transfer waiting for peers that are down says which, and until when, above the line being typed', async () => {
+    const dir = makeTempDir();
+    const config = await twoClientConfig(dir);
+    // A timeout far beyond the wait for peers: what is said is not the transfer failing.
+    const t = open(['1', '--config', config, '--data-dir', path.join(dir, 'd1'), '--transfer-timeout', '120']);
+    let at = await t.waitFor('client1> ');
+    t.type('transfer 2 1\r');
+    at = await t.waitFor('waiting for client2 to connect before requesting the lock', at);
+    t.type('bal');
+    at = await t.waitFor(`client2 is down (connection refused: not running?); start it (client 2, with --config ${config})`, at);
+    await t.waitFor('the transfer waits for it until 120 s after it was asked (--transfer-timeout), then fails with nothing moved', at);
+    // The half-typed line is still there, under what was said.
+    await waitFor('the prompt and the typed line below the notice', async () => (await t.rendered()).map((l) => l.trimEnd()).at(-1) === 'client1> bal');
+    t.type('\u0003');
+    t.type('exit\r');
+    expect(await t.exit).toEqual({ code: 0, signal: null });
   });
 
   it('"Which client are you?" asks again after a wrong answer instead of exiting', async () => {

@@ -168,7 +168,7 @@ export function findClusterCommand(word: string): ClusterCommandSpec | undefined
 const CLUSTER_WORDS: readonly string[] = [...CLUSTER_COMMANDS.map((c) => c.name), ...CLUSTER_COMMANDS.flatMap((c) => c.aliases)];
 const CLIENT_WORDS: readonly string[] = [...COMMANDS.map((c) => c.name), ...COMMANDS.flatMap((c) => c.aliases)];
 /** Client commands the cluster's own ones stand in for. */
-export const SHADOWED: readonly CommandName[] = ['help', 'exit'];
+export const SHADOWED: readonly CommandName[] = ['clear', 'help', 'exit'];
 
 const fails = (error: string): ClusterParse => ({ ok: false, error });
 const parsed = (line: ClusterLine): ClusterParse => ({ ok: true, line });
@@ -184,6 +184,7 @@ function send(clients: readonly NodeId[], words: readonly string[], ctx: Cluster
     const one = parseCommandLine(line, { self: id, nodes: ctx.ids });
     if (!one.ok) return fails(clients.length > 1 ? `client${id}: ${one.error}` : one.error);
     if (one.command.type === 'exit') return fails(`exit would leave the prompt; to stop ${clients.length === 1 ? `client${id}, type stop ${id}` : 'every client, type stop all'}`);
+    if (one.command.type === 'clear') return fails('clear clears this prompt\'s screen: type clear alone');
   }
   return parsed({ type: 'send', clients, line, addressed, background });
 }
