@@ -20,7 +20,7 @@ import { SecretError, clusterSecret } from './secret.js';
 import { AppendFile } from '../daemon/append-file.js';
 import { LOG_LEVELS } from './options.js';
 import { renderDelay, renderNotice } from './render.js';
-import { runPiped, startRepl } from './repl.js';
+import { printAbovePrompt, runPiped, startRepl } from './repl.js';
 import { sayWhilePeersDown } from './peers-down.js';
 
 /** A stopping client gets this long to close its connections and its log before it just exits. */
@@ -183,6 +183,8 @@ export async function runClient(n: string | undefined, o: RunOptions): Promise<v
   process.on('SIGHUP', () => stop(0));
 
   const replOptions = { daemon, json: o.json === true, dataDir, input: process.stdin, output: process.stdout, onEnd: (code: number) => stop(code) };
+  // What a transfer waiting for peers that do not come says, typed or piped.
+  const waiting = { timeoutMs: o.transferTimeout ? o.transferTimeout * 1000 : config.transferTimeoutMs, config: o.config ? configPath : null };
   if (!o.repl) {
     if (o.quietStart !== true) process.stdout.write(`${banner}\n(daemon mode: drive it with \`client ctl ${id} <command>\`; stop with Ctrl-C or SIGTERM)\n`);
     // Quiet, the peers connecting for the first time are no news: client cluster says when all are up.
@@ -198,15 +200,15 @@ export async function runClient(n: string | undefined, o: RunOptions): Promise<v
     });
   } else if (interactive) {
     process.stdout.write(`${banner}\nType help for commands. Ctrl-C cancels a line; exit or Ctrl-D leaves.\n`);
-    startRepl(replOptions);
+    const rl = startRepl(replOptions);
+    let closed = false;
+    rl.on('close', () => (closed = true));
+    // Above the prompt, as the REPL prints its notices.
+    sayWhilePeersDown(daemon, { ...waiting, say: (line) => void (closed || printAbovePrompt(rl, process.stdout, o.json === true ? JSON.stringify({ notice: line }) : `  · ${line}`)) });
   } else {
     say(banner);
     daemon.on('notice', (notice) => say(`  · ${renderNotice(notice)}`));
-    sayWhilePeersDown(daemon, {
-      timeoutMs: o.transferTimeout ? o.transferTimeout * 1000 : config.transferTimeoutMs,
-      config: o.config ? configPath : null,
-      say: (line) => say(`  · ${line}`),
-    });
+    sayWhilePeersDown(daemon, { ...waiting, say: (line) => say(`  · ${line}`) });
     runPiped(replOptions);
   }
 }

@@ -47,7 +47,9 @@ export type Answer =
   | { readonly type: 'links'; readonly view: LinksView; readonly changed?: { readonly peer: NodeId; readonly change: LinkChange } }
   | { readonly type: 'help'; readonly topic: CommandName | null }
   /** `trace on|off` away from a client's own prompt (through the control socket): it prints there only. */
-  | { readonly type: 'traceElsewhere' };
+  | { readonly type: 'traceElsewhere' }
+  /** `clear` away from a prompt (through the control socket): there is no screen to clear. */
+  | { readonly type: 'clearElsewhere' };
 
 /** The space-time diagram `snapshot show <id> --html` wrote, or why it could not. */
 export type DiagramPage = { readonly ok: true; readonly file: string; readonly summary: string; readonly cut: string | null } | { readonly ok: false; readonly error: string };
@@ -115,6 +117,9 @@ export async function interpret(command: ReplCommand, ledger: LedgerApi, who: Id
       return { type: 'links', view: await ledger.links() };
     case 'link':
       return { type: 'links', view: await ledger.link(command.peer, command.change), changed: { peer: command.peer, change: command.change } };
+    case 'clear':
+      // A prompt clears its screen before it gets here.
+      return { type: 'clearElsewhere' };
     case 'help':
       return { type: 'help', topic: command.topic ?? null };
     case 'exit':
@@ -135,6 +140,7 @@ export function succeeded(a: Answer): boolean {
     case 'invalid':
     case 'exitRefused':
     case 'traceElsewhere':
+    case 'clearElsewhere':
       return false;
     case 'transfer':
       return a.result.ok;

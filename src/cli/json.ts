@@ -4,7 +4,7 @@
  */
 import type { Answer } from './interpret.js';
 import { COMMANDS } from './parse.js';
-import { TRACE_ELSEWHERE, missingSnapshot } from './render.js';
+import { CLEAR_ELSEWHERE, TRACE_ELSEWHERE, missingSnapshot } from './render.js';
 
 export function answerJson(a: Answer): unknown {
   switch (a.type) {
@@ -41,5 +41,7 @@ export function answerJson(a: Answer): unknown {
       return { commands: a.topic === null ? COMMANDS : COMMANDS.filter((c) => c.name === a.topic) };
     case 'traceElsewhere':
       return { ok: false, error: TRACE_ELSEWHERE };
+    case 'clearElsewhere':
+      return { ok: false, error: CLEAR_ELSEWHERE };
   }
 }

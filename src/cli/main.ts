@@ -16,7 +16,7 @@ import { fail } from './fail.js';
 import { LOG_LEVELS, parseDelay, parsePort, parseRate, parseSeconds, parseWhole } from './options.js';
 import { quote } from './parse.js';
 import { didYouMean } from '../base/suggest.js';
-import { PACKAGE_ROOT } from './config-file.js';
+import { PACKAGE_ROOT, loadOrExit, resolveConfigPath } from './config-file.js';
 
 /** This package's version, from its package.json. */
 function packageVersion(): string {
@@ -137,13 +137,14 @@ export function buildProgram(): Command {
     .description('serve the live view of the clients of a config that already run: their messages, clocks, locks and snapshots as they happen, with controls that act on them; or replay a saved run')
     .option('-p, --port <port>', 'port to serve on (default: a free one, shown)', parsePort)
     .option('-c, --config <file>', 'the cluster config (default ./config/default.json, else the built-in one)')
-    .option('-d, --data-dir <dir>', "root of the clients' data dirs: client n's is <dir>/client-<n> (default data)")
+    .option('-d, --data-dir <dir>', "root of the clients' data dirs: client n's is <dir>/client-<n> (default: the config's dataDir, data unless it says)")
     .option('--listen <host>', 'listen on this address instead of 127.0.0.1; beyond loopback the cluster secret is required and the page asks for a token derived from it')
     .option('--replay [sources...]', "replay a saved run instead: data dirs or trace files, as client trace reads them (default: the config's data dirs)")
     .action((o: WebCliOptions) => runWeb(withEnvConfig(o)));
 
   registerBench(program);
-  registerTrace(program);
+  // With no sources, `client trace` reads the data dirs where the config in use keeps them.
+  registerTrace(program, (config) => loadOrExit(resolveConfigPath(withEnvDefaults({ config }).config)).dataDir);
   return program;
 }
 

@@ -45,6 +45,8 @@ export type ReplCommand =
   | { readonly type: 'links' }
   /** Hold, release or delay this client's link to `peer`. */
   | { readonly type: 'link'; readonly peer: NodeId; readonly change: LinkChange }
+  /** Clear the screen, as Ctrl-L does (a prompt's own). */
+  | { readonly type: 'clear' }
   /** `topic` is the canonical command name, aliases resolved. */
   | { readonly type: 'help'; readonly topic?: CommandName }
   | { readonly type: 'exit' };
@@ -55,7 +57,7 @@ export type ParseResult = { readonly ok: true; readonly command: ReplCommand } |
 
 export type AmountResult = { readonly ok: true; readonly cents: Cents } | { readonly ok: false; readonly error: string };
 
-export type CommandName = 'transfer' | 'tx' | 'balance' | 'snapshot' | 'snapshots' | 'chain' | 'peers' | 'status' | 'trace' | 'link' | 'help' | 'exit';
+export type CommandName = 'transfer' | 'tx' | 'balance' | 'snapshot' | 'snapshots' | 'chain' | 'peers' | 'status' | 'trace' | 'link' | 'clear' | 'help' | 'exit';
 
 export interface CommandSpec {
   readonly name: CommandName;
@@ -131,6 +133,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     description: 'your link to each peer; hold one (your messages to it wait, in order), release it, or delay each message (0: none)',
     examples: ['link', 'link hold 3', 'link release 3', 'link delay 3 500', 'link delay 3 100-300', 'link delay 3 0'],
   },
+  { name: 'clear', aliases: [], usage: 'clear', description: 'clear the screen (also Ctrl-L)', examples: ['clear'] },
   { name: 'help', aliases: ['?'], usage: 'help [<command>]', description: 'list commands, or explain one', examples: ['help', 'help transfer'] },
   { name: 'exit', aliases: ['quit'], usage: 'exit', description: 'leave the REPL and stop this client', examples: ['exit'] },
 ];
@@ -320,6 +323,7 @@ export function parseCommandLine(line: string, ctx: ParseContext): ParseResult {
     case 'snapshots':
     case 'peers':
     case 'status':
+    case 'clear':
     case 'exit':
       return arity(spec, args, 0, 0) ?? ok({ type: spec.name });
   }

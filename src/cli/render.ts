@@ -284,8 +284,13 @@ export function renderAnswer(a: Answer): string {
       return renderHelp(a.topic);
     case 'traceElsewhere':
       return TRACE_ELSEWHERE;
+    case 'clearElsewhere':
+      return CLEAR_ELSEWHERE;
   }
 }
+
+/** Why `clear` does nothing through the control socket. */
+export const CLEAR_ELSEWHERE = 'clear clears a prompt\'s screen; there is none here';
 
 /** Why `trace on|off` does nothing through the control socket. */
 export const TRACE_ELSEWHERE = 'trace on|off prints at a client\'s own prompt; elsewhere, read <data-dir>/trace.jsonl or run client trace';

@@ -194,6 +194,8 @@ export function startRepl(o: ReplOptions): readline.Interface {
       print(trace(parsed.command.on));
       return rl.prompt();
     }
+    // What Ctrl-L does: readline clears the screen and redraws the prompt at the top.
+    if (parsed.command.type === 'clear') return rl.write(null, { ctrl: true, name: 'l' });
     const answered = interpret(parsed.command, o.daemon, ctx, { dataDir: o.dataDir }).then(
       (answer) => print(show(answer, o.json)),
       (err: unknown) => print(`error: ${err instanceof Error ? err.message : String(err)}`),
@@ -239,6 +241,14 @@ export function runPiped(o: ReplOptions): void {
       if (parsed.command.type === 'exit') return end(failed ? 1 : 0);
       if (parsed.command.type === 'trace') {
         o.output.write(`${trace(parsed.command.on)}\n`);
+        continue;
+      }
+      if (parsed.command.type === 'clear') {
+        // Answers on a terminal (input from a pipe) can be cleared; answers into a pipe cannot.
+        if (o.output.isTTY === true) {
+          readline.cursorTo(o.output, 0, 0);
+          readline.clearScreenDown(o.output);
+        }
         continue;
       }
       const run = async (): Promise<void> => {

@@ -103,7 +103,8 @@ export function startClusterWeb(cluster: ClusterSession, o: ClusterWebOptions): 
 export async function runWeb(o: WebCliOptions): Promise<void> {
   const configPath = resolveConfigPath(o.config);
   const config = loadOrExit(configPath);
-  const root = o.dataDir ?? 'data';
+  // Where the config keeps its clients' data dirs (its dataDir), unless --data-dir says.
+  const root = o.dataDir ?? config.dataDir;
   const host = o.listen ?? '127.0.0.1';
   const token = tokenFor(host, config, configPath);
   const ids = nodeIds(config);

@@ -10,6 +10,9 @@ import { DEFAULT_MARGIN } from './window.js';
 const NOTES_PRINTED = 5;
 
 interface TraceCliOptions {
+  config?: string;
+  /** Where the data dirs are when no sources are named (from the config). */
+  dataRoot?: string;
   svg?: string;
   html?: string;
   shiviz?: string;
@@ -52,11 +55,16 @@ export async function traceAction(sources: readonly string[], o: TraceCliOptions
   }
 }
 
-export function registerTrace(program: Command): void {
+/**
+ * `dataRoot`: where a config keeps its clients' data dirs (its `dataDir`), for `client trace`
+ * with no sources; the config is `--config`'s, or the one the caller finds by default.
+ */
+export function registerTrace(program: Command, dataRoot: (config: string | undefined) => string = () => 'data'): void {
   program
     .command('trace')
     .description("draw the clients' protocol traces (<data-dir>/trace.jsonl): a space-time diagram as SVG or an HTML page, or a ShiViz log")
-    .argument('[sources...]', 'data dirs (their trace.jsonl.1 then trace.jsonl) and/or trace files (default: data/client-*)')
+    .argument('[sources...]', "data dirs (their trace.jsonl.1 then trace.jsonl) and/or trace files (default: the config's data dirs, <dataDir>/client-*)")
+    .option('-c, --config <file>', 'with no sources, read the data dirs of this config\'s clients (default ./config/default.json, else the built-in one)')
     .option('--svg <file>', 'write the space-time diagram as SVG')
     .option('--html <file>', 'write a self-contained page: the diagram with hover details, a legend, and the snapshot check')
     .option('--shiviz <file>', 'write a log for ShiViz (its first line is the parser expression ShiViz reads)')
@@ -69,7 +77,7 @@ export function registerTrace(program: Command): void {
     .action(async (sources: string[], o: TraceCliOptions) => {
       process.exitCode = await traceAction(
         sources,
-        o,
+        sources.length === 0 ? { ...o, dataRoot: dataRoot(o.config) } : o,
         (line) => process.stdout.write(`${line}\n`),
         (line) => process.stderr.write(`${line}\n`),
       );

@@ -19,8 +19,10 @@ export type OutputKind = 'svg' | 'html' | 'shiviz';
 export const LARGE_DIAGRAM = 3000;
 
 export interface TraceOptions extends ViewSpec {
-  /** Data dirs and/or trace files; none means the data dirs under `data/`. */
+  /** Data dirs and/or trace files; none means the data dirs `<dataRoot>/client-*`. */
   readonly sources: readonly string[];
+  /** Where the data dirs are when no sources are named: the config's `dataDir` (default `data`). */
+  readonly dataRoot?: string;
   readonly svg?: string;
   readonly html?: string;
   readonly shiviz?: string;
@@ -48,7 +50,7 @@ async function writeOutput(file: string, text: string): Promise<void> {
 export async function runTrace(o: TraceOptions): Promise<TraceReport> {
   if (o.snapshot !== undefined) checkSnapshotId(o.snapshot, '--snapshot');
   if (o.around !== undefined) checkSnapshotId(o.around, '--around');
-  const sources = o.sources.length > 0 ? o.sources : defaultSources();
+  const sources = o.sources.length > 0 ? o.sources : defaultSources(o.dataRoot);
   const loaded = await loadTrace(sources);
   const view = buildView(loaded, o);
   const outputs: [OutputKind, string | undefined, () => string][] = [

@@ -53,13 +53,17 @@ export class ClientFeeds {
     private readonly dataDir: (id: NodeId) => string,
     private readonly on: FeedHandlers,
     private readonly retryMs = 500,
+    /** Trace events each client sends a second, at most (see LIVE_EVENTS_PER_SECOND). */
+    private readonly maxEventsPerSecond = LIVE_EVENTS_PER_SECOND,
   ) {}
 
-  start(): void {
-    for (const id of this.nodes) {
-      this.on.status(id, null);
-      void this.connect(id);
-    }
+  /**
+   * Subscribes to every client; resolves once each has been tried (subscribed, or found not
+   * running and to be tried again), so that a caller can say which stream from now on.
+   */
+  start(): Promise<void> {
+    for (const id of this.nodes) this.on.status(id, null);
+    return Promise.all(this.nodes.map((id) => this.connect(id))).then(() => undefined);
   }
 
   /** The connection to client `id`, or null when it does not answer now. */
@@ -113,7 +117,7 @@ export class ClientFeeds {
             this.on.dropped(id, item.events);
             return;
         }
-      }, { maxEventsPerSecond: LIVE_EVENTS_PER_SECOND });
+      }, { maxEventsPerSecond: this.maxEventsPerSecond });
       // What answers in client n's data dir must be client n, or its events would land on the wrong lane.
       if (who.self !== id) {
         client.close();

@@ -130,7 +130,7 @@ export class WebServer {
         for (const id of o.nodes) if (this.processState(id) !== this.sentProcess.get(id)) this.sendStatus(id);
       }, 1000),
     );
-    this.feeds?.start();
+    void this.feeds?.start();
   }
 
   static async start(o: WebServerOptions): Promise<WebServer> {

@@ -150,6 +150,72 @@ describe('two configs in one directory', () => {
   });
 });
 
+describe('trace on at the cluster prompt', () => {
+  it('piped: prints every client\'s messages, each after its client, before the answer of the line that caused them; trace off stops them', async () => {
+    const dir = makeTempDir();
+    // What `printf 'trace on\n1 transfer 2 1\nsettle\nall balance\n' | npm start` runs, on a config of free ports.
+    const config = await configFile(dir);
+    const r = await piped(['cluster', '--config', config, '--data-dir', dir], 'trace on\n1 transfer 2 1\nsettle\nall balance\ntrace off\n2 transfer 3 1\n');
+    expect(r.code, r.err).toBe(0);
+    const lines = r.out.trimEnd().split('\n');
+    expect(lines[0]).toBe('tracing messages of every client, each line after its client: -> sent, <- received (trace off to stop)');
+    // The lines a client's own `trace on` prints, after the client's name.
+    for (const line of [
+      '[client1] -> REQUEST ts=1 at #0 to client2',
+      '[client1] -> REQUEST ts=1 at #0 to client3',
+      '[client2] <- REQUEST ts=1 at #0 from client1, clock 0 -> 2',
+      '[client3] -> REPLY ts=3 at #0 to client1',
+      '[client1] == entered the critical section at ts=6 on #0',
+      '[client1] == left the critical section, block #1 committed',
+    ]) {
+      expect(lines, r.out).toContain(line);
+    }
+    expect(lines.filter((l) => /^\[client[23]\] <- RELEASE ts=6 block #1 [0-9a-f]{8} by 1 \(1->2 \$1\.00\) from client1, clock 3 -> 7$/.test(l)), r.out).toHaveLength(2);
+    const success = lines.findIndex((l) => /^client1: SUCCESS {2}block #1 /.test(l));
+    expect(success, r.out).toBeGreaterThan(lines.indexOf('[client1] == left the critical section, block #1 committed'));
+    expect(lines.slice(success + 2, success + 5)).toEqual(['client1: $9.00  (this replica at block #1)', 'client2: $11.00  (this replica at block #1)', 'client3: $10.00  (this replica at block #1)']);
+    // After trace off, the next transfer prints its answer alone.
+    const off = lines.indexOf('tracing is off');
+    expect(off, r.out).toBeGreaterThan(success);
+    expect(lines.slice(off + 1)).toEqual([expect.stringMatching(/^client2: SUCCESS {2}block #2 {2}client2 -> client3 {2}\$1\.00/)]);
+    // The clients' own lines still go to stderr, apart from the answers and the trace.
+    expect(r.err).toContain('cluster of 3 clients is up');
+    expect(r.err).not.toContain('-> REQUEST');
+  });
+
+  it('traces one client with <n> trace on; a command file takes trace on too', async () => {
+    const dir = makeTempDir();
+    const r = await piped(['cluster', '3', '--data-dir', dir], '2 trace on\n1 transfer 3 1\n');
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toContain('tracing messages of client2, each line after its client');
+    expect(r.out).toContain('[client2] <- REQUEST ts=1 at #0 from client1, clock 0 -> 2');
+    expect(r.out).not.toContain('[client1]');
+    expect(r.out).not.toContain('[client3]');
+
+    const file = path.join(dir, 'traced.txt');
+    writeFileSync(file, 'trace on\n3 transfer 1 1\nexpect ok\n');
+    const run = await runClientCli(['cluster', 'run', file], { timeoutMs: 90_000 });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/^ {2}\[client3\] -> REQUEST ts=1 at #0 to client1$/m);
+    expect(run.stdout).toMatch(/^ {2}\[client1\] <- REQUEST ts=1 at #0 from client3, clock 0 -> 2$/m);
+  });
+
+  it('with --json every line is JSON: answers, traced events, errors, and what the cluster says', async () => {
+    const dir = makeTempDir();
+    const r = await piped(['cluster', '3', '--data-dir', dir, '--json'], 'trace on\n1 transfer 2 1\n1 tranfer 2 1\nexpect 1 height 9\nstop 3\n3 balance\nsettle\n');
+    expect(r.code).toBe(1);
+    const values = r.out.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(values[0]).toEqual({ ok: true, said: expect.stringMatching(/^tracing messages of every client/) });
+    expect(values).toContainEqual({ client: 1, trace: expect.objectContaining({ kind: 'send', to: 2, type: 'REQUEST', desc: 'REQUEST ts=1 at #0' }) });
+    expect(values).toContainEqual({ client: 1, answer: expect.objectContaining({ type: 'transfer', ok: true, block: 1 }) });
+    expect(values).toContainEqual({ ok: false, error: 'unknown command "tranfer" — did you mean "transfer"? (type help)' });
+    expect(values).toContainEqual({ ok: false, error: 'expect failed: client1 is at height 1, expected 9' });
+    expect(values).toContainEqual({ ok: true, said: `client3 stopped (its data stays in ${dir}/client-3)` });
+    expect(values).toContainEqual({ client: 3, ok: false, error: 'client3 is not running (stopped); start 3 starts it' });
+    expect(values).toContainEqual({ ok: false, error: expect.stringMatching(/^settle failed: client3 is not running/) });
+  });
+});
+
 describe('the cluster prompt\'s own commands', () => {
   it('help lists them, help use explains one, bare use says where commands go', async () => {
     const dir = makeTempDir();
@@ -384,10 +450,10 @@ describe('client cluster run FILE...', () => {
     expect(r.stderr.trimEnd().split('\n')).toEqual([
       `client cluster: ${bad}:3: unknown command "waitt" — did you mean "wait"? (type help)`,
       `client cluster: ${bad}:4: unknown command "tranfer" — did you mean "transfer"? (type help)`,
-      `client cluster: ${bad}:5: expect: unknown expectation "convereged" — did you mean "converged"? (expect ok | failed | snapshot verified | converged | <n|all> height <h> | <n|all> balance <m> <amount>)`,
+      `client cluster: ${bad}:5: expect: unknown expectation "convereged" — did you mean "converged"? (expect ok | failed | snapshot verified | snapshot in flight [at least] <n> | converged | <n|all> height <h> | <n|all> balance <m> <amount>)`,
       `client cluster: ${bad}:6: client2: transfer: cannot transfer to yourself (client2)`,
       // Line 7, a bare `transfer 2 1`, goes to client1, as at the prompt.
-      `client cluster: ${bad}:8: expect: invalid amount "abc" — use dollars with up to 2 decimals, e.g. 4.50 (expect ok | failed | snapshot verified | converged | <n|all> height <h> | <n|all> balance <m> <amount>)`,
+      `client cluster: ${bad}:8: expect: invalid amount "abc" — use dollars with up to 2 decimals, e.g. 4.50 (expect ok | failed | snapshot verified | snapshot in flight [at least] <n> | converged | <n|all> height <h> | <n|all> balance <m> <amount>)`,
       'client: 5 problems in the command files; nothing was started',
     ]);
   });

@@ -2,7 +2,7 @@
  * The one-terminal modes, run as a user would: command files (the examples, and one whose expect
  * fails), the random workload with its summary, and the cluster REPL fed through stdin.
  */
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -29,6 +29,36 @@ describe('client cluster run FILE', () => {
       expect(r.code).toBe(0);
     });
   }
+
+  it('examples/snapshot-in-flight.txt prints the snapshot with the messages it caught in flight, and where its diagram is', async () => {
+    const temporary = await run(['cluster', 'run', 'examples/snapshot-in-flight.txt']);
+    expect(temporary.code, temporary.err).toBe(0);
+    expect(temporary.out).toMatch(/^ {2}client1: snapshot 1\.1 \(started by client1 at /m);
+    expect(temporary.out).toMatch(/^ {4}in flight:\n {6}\d -> \d {2}(REQUEST|REPLY) ts=\d+ at #0\n {6}\d -> \d {2}(REQUEST|REPLY) ts=\d+ at #0\n/m);
+    expect(temporary.out).toMatch(/^ {2}ok: snapshot 1\.1 had 2 messages in flight \(/m);
+    expect(temporary.out).toContain('diagram of snapshot 1.1: not kept, the data dir is temporary; client cluster run examples/snapshot-in-flight.txt --data-dir <dir> keeps the data and draws it there');
+
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'll-in-flight-'));
+    temps.push(dir);
+    const kept = await run(['cluster', 'run', 'examples/snapshot-in-flight.txt', '--data-dir', dir]);
+    expect(kept.code, kept.err).toBe(0);
+    const html = path.join(dir, 'snapshot-1.1.html');
+    expect(kept.out).toContain(`diagram of snapshot 1.1: ${html} (its cut, and the messages that cross it)`);
+    const page = readFileSync(html, 'utf8');
+    expect(page).toContain('<svg');
+    expect(page).toContain('snapshot 1.1');
+  });
+
+  it('says which expectation about what was in flight did not hold, and what the snapshot had', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'll-script-'));
+    temps.push(dir);
+    const file = path.join(dir, 'quiet.txt');
+    writeFileSync(file, '1 snapshot\nexpect snapshot in flight 0\nexpect snapshot in flight at least 1\n');
+    const r = await run(['cluster', 'run', file]);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain('  ok: snapshot 1.1 had 0 messages in flight');
+    expect(r.err).toContain('quiet.txt:3: expect failed: snapshot 1.1 had 0 messages in flight, expected at least 1 message');
+  });
 
   it('fails with the line and the reason when an expect does not hold', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'll-script-'));

@@ -2,7 +2,9 @@
  * The prompts in a real terminal (a pseudo-terminal from util-linux `script`): Ctrl-C cancels the
  * line being typed in a client's REPL and at the cluster prompt, a second Ctrl-C on an empty line
  * or Ctrl-D leaves; the cluster prompt completes with Tab, keeps its history, starts in at most
- * three lines and clears its screen; "Which client are you?" asks again after a wrong answer.
+ * three lines, clears its screen and prints traced messages above the line being typed; a
+ * client's REPL clears its screen too, and says who is down when a transfer waits for peers;
+ * "Which client are you?" asks again after a wrong answer.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -59,6 +61,37 @@ describe.skipIf(missing !== null)('Ctrl-C in a client\'s REPL', () => {
     expect(readFileSync(path.join(dir, 'd1', 'history'), 'utf8').split('\n').filter(Boolean)).toEqual(['status']);
   });
 
+  it('clear clears the screen, as Ctrl-L does', async () => {
+    const dir = makeTempDir();
+    const config = await twoClientConfig(dir);
+    const t = open(['1', '--config', config, '--data-dir', path.join(dir, 'd1')]);
+    let at = await t.waitFor('client1> ');
+    t.type('balance\r');
+    at = await t.waitFor('$10.00', at);
+    t.type('clear\r');
+    await waitFor('the screen to show the prompt alone', async () => (await t.rendered()).map((l) => l.trimEnd()).join('\n') === 'client1>');
+    t.type('exit\r');
+    expect(await t.exit).toEqual({ code: 0, signal: null });
+  });
+
+  it('a transfer waiting for peers that are down says which, and until when, above the line being typed', async () => {
+    const dir = makeTempDir();
+    const config = await twoClientConfig(dir);
+    // A timeout far beyond the wait for peers: what is said is not the transfer failing.
+    const t = open(['1', '--config', config, '--data-dir', path.join(dir, 'd1'), '--transfer-timeout', '120']);
+    let at = await t.waitFor('client1> ');
+    t.type('transfer 2 1\r');
+    at = await t.waitFor('waiting for client2 to connect before requesting the lock', at);
+    t.type('bal');
+    at = await t.waitFor(`client2 is down (connection refused: not running?); start it (client 2, with --config ${config})`, at);
+    await t.waitFor('the transfer waits for it until 120 s after it was asked (--transfer-timeout), then fails with nothing moved', at);
+    // The half-typed line is still there, under what was said.
+    await waitFor('the prompt and the typed line below the notice', async () => (await t.rendered()).map((l) => l.trimEnd()).at(-1) === 'client1> bal');
+    t.type('\u0003');
+    t.type('exit\r');
+    expect(await t.exit).toEqual({ code: 0, signal: null });
+  });
+
   it('"Which client are you?" asks again after a wrong answer instead of exiting', async () => {
     const dir = makeTempDir();
     const config = await twoClientConfig(dir);
@@ -109,6 +142,32 @@ describe.skipIf(missing !== null)('the cluster prompt in a terminal', () => {
     at = await t.waitFor('client2: $10.00  (this replica at block #0)', at);
     t.type('clear\r');
     await waitFor('the screen to show the prompt alone', async () => (await t.rendered()).map((l) => l.trimEnd()).join('\n') === 'cluster(client1)>');
+    t.type('exit\r');
+    expect(await t.exit).toEqual({ code: 0, signal: null });
+  });
+
+  it('trace on prints every client\'s messages above the prompt, without garbling the line being typed', async () => {
+    const dir = makeTempDir();
+    const t = open(['cluster', '2', '--data-dir', dir, '--no-web']);
+    let at = await t.waitFor('cluster(client1)> ');
+    t.type('trace on\r');
+    at = await t.waitFor('tracing messages of every client, each line after its client', at);
+    t.type('1 transfer 2 1\r2 bal');
+    await t.waitFor(/\[client2\] <- RELEASE ts=\d+ block #1 /, at);
+    await t.waitFor(/\[client1\] -> RELEASE ts=\d+ block #1 /, at);
+    at = await t.waitFor(/client1: SUCCESS {2}block #1/, at);
+    await waitFor('the prompt and the typed line after the traced messages', async () => (await t.rendered()).map((l) => l.trimEnd()).at(-1) === 'cluster(client1)> 2 bal');
+    const shown = (await t.rendered()).map((l) => l.trimEnd());
+    expect(shown).toContain('[client1] -> REQUEST ts=1 at #0 to client2');
+    expect(shown).toContain('[client2] <- REQUEST ts=1 at #0 from client1, clock 0 -> 2');
+    // Each traced line is whole on its own line, the prompt and the typed text nowhere inside one.
+    const traced = shown.filter((l) => / (REQUEST|REPLY|RELEASE) ts=/.test(l));
+    // REQUEST, REPLY and RELEASE, each sent by one and received by the other.
+    expect(traced).toHaveLength(6);
+    for (const line of traced) expect(line).toMatch(/^\[client\d\] (-> (REQUEST|REPLY|RELEASE) ts=\d+ .* to client\d|<- (REQUEST|REPLY|RELEASE) ts=\d+ .* from client\d, clock \d+ -> \d+)$/);
+    expect(shown.slice(0, -1).filter((l) => l.includes('2 bal'))).toEqual([]);
+    t.type('ance\r');
+    await t.waitFor('client2: $11.00  (this replica at block #1)', at);
     t.type('exit\r');
     expect(await t.exit).toEqual({ code: 0, signal: null });
   });

@@ -4,10 +4,10 @@
  * draws one from a client, `trace on` prints messages live at a prompt, and `status` says what a
  * waiting request waits for.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { clustersPerTest, makeTempDir, runClientCli, waitFor } from './harness.js';
+import { clustersPerTest, freePorts, makeTempDir, runClientCli, waitFor } from './harness.js';
 
 const { start: cluster } = clustersPerTest();
 
@@ -50,6 +50,26 @@ describe('the protocol trace of real clients', () => {
     expect(shown.stdout).toMatch(new RegExp(`wrote ${page.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: 3 clients`));
     expect(shown.stdout).toMatch(/records the same channel states/);
     expect(existsSync(page)).toBe(true);
+  });
+
+  it('client trace with no sources reads the data dirs where the config keeps them (its dataDir)', async () => {
+    const dir = makeTempDir();
+    const [a, b] = await freePorts(2);
+    const config = path.join(dir, 'config.json');
+    const dataDir = path.join(dir, 'kept-apart');
+    writeFileSync(config, JSON.stringify({ cluster: `trace-${path.basename(dir)}`, dataDir, clients: [{ id: 1, host: '127.0.0.1', port: a, balanceCents: 1000 }, { id: 2, host: '127.0.0.1', port: b, balanceCents: 1000 }] }));
+    const ran = await runClientCli(['cluster', '--config', config, '--no-web'], { input: '1 transfer 2 1\n', timeoutMs: 60_000 });
+    expect(ran.code, ran.stderr).toBe(0);
+    expect(existsSync(path.join(dataDir, 'client-1', 'trace.jsonl'))).toBe(true);
+
+    // Run from an empty directory, so that no data/ of another config is found instead.
+    const elsewhere = makeTempDir();
+    const byFlag = await runClientCli(['trace', '--config', config], { cwd: elsewhere });
+    expect(byFlag.code, byFlag.stderr).toBe(0);
+    expect(byFlag.stdout).toMatch(/^2 clients, \d+ events, 3 messages matched/);
+    const byEnv = await runClientCli(['trace'], { cwd: elsewhere, env: { LAMPORT_LEDGER_CONFIG: config } });
+    expect(byEnv.code, byEnv.stderr).toBe(0);
+    expect(byEnv.stdout).toMatch(/^2 clients, \d+ events, 3 messages matched/);
   });
 
   it('with --no-trace a client writes no trace file', async () => {

@@ -1,7 +1,7 @@
 /**
  * The cluster's language, at the prompt and in command files: lines addressed to one client,
  * every client or the current one, with & or without; the cluster's own commands (use, settle,
- * sleep, expect, ps, stop, start, restart, clear, help, exit) with their errors; what a file
+ * sleep, expect, trace, ps, stop, start, restart, clear, help, exit) with their errors; what a file
  * refuses and why; Tab completion; the help list, and the README's table made from the same
  * definitions.
  */
@@ -76,7 +76,29 @@ describe('parseClusterLine', () => {
     expect(line('clear')).toEqual({ type: 'clear' });
   });
 
-  it('refuses in a file, in one line saying why, what only the prompt can do', () => {
+  it('traces every client with trace on|off, one client or all of them after <n> or all, at the prompt and in a file', () => {
+    for (const where of ['prompt', 'file'] as const) {
+      const at = (text: string): ClusterLine => {
+        const r = parseClusterLine(text, { ...ctx, where });
+        if (!r.ok) throw new Error(r.error);
+        return r.line;
+      };
+      expect(at('trace on')).toEqual({ type: 'trace', on: true, clients: [1, 2, 3] });
+      expect(at('TRACE Off')).toEqual({ type: 'trace', on: false, clients: [1, 2, 3] });
+      expect(at('2 trace on')).toEqual({ type: 'trace', on: true, clients: [2] });
+      expect(at('client3 trace off')).toEqual({ type: 'trace', on: false, clients: [3] });
+      expect(at('all trace on')).toEqual({ type: 'trace', on: true, clients: [1, 2, 3] });
+    }
+  });
+
+  it('reads what the last snapshot had in flight, exactly or at least', () => {
+    expect(line('expect snapshot in flight 2')).toEqual({ type: 'expect', expectation: { type: 'snapshotInFlight', count: 2, atLeast: false } });
+    expect(line('expect snapshot In Flight at least 1')).toEqual({ type: 'expect', expectation: { type: 'snapshotInFlight', count: 1, atLeast: true } });
+    expect(line('expect snapshot in flight 0')).toEqual({ type: 'expect', expectation: { type: 'snapshotInFlight', count: 0, atLeast: false } });
+    expect(line('expect snapshot verified')).toEqual({ type: 'expect', expectation: { type: 'snapshotVerified' } });
+  });
+
+    it('refuses in a file, in one line saying why, what only the prompt can do', () => {
     const inFile = (text: string): string => {
       const r = parseClusterLine(text, { ...ctx, where: 'file' });
       if (r.ok) throw new Error(`expected "${text}" to fail in a file`);
@@ -119,8 +141,18 @@ describe('parseClusterLine', () => {
     ['sleep', 'sleep takes milliseconds, e.g. sleep 500'],
     ['settle now', 'settle: takes no arguments, got 1 — usage: settle'],
     ['clear 2', 'clear: takes no arguments, got 1 — usage: clear'],
-    ['expect', 'expect: expect what? (expect ok | failed | snapshot verified | converged | <n|all> height <h> | <n|all> balance <m> <amount>)'],
+    ['expect', 'expect: expect what? (expect ok | failed | snapshot verified | snapshot in flight [at least] <n> | converged | <n|all> height <h> | <n|all> balance <m> <amount>)'],
     ['ps &', "& sends a client command without waiting for its answer; ps is the cluster's own"],
+    ['trace', 'trace: on or off? — usage: trace on|off'],
+    ['trace maybe', 'trace: expected on or off, got "maybe" — usage: trace on|off'],
+    ['trace on 2', 'trace: expected on or off, got "on 2" — usage: trace on|off'],
+    ['trace on &', "& sends a client command without waiting for its answer; trace is the cluster's own"],
+    ['2 trace on &', "& sends a client command without waiting for its answer; trace is the cluster's own"],
+    ['2 trace', 'trace: expected at least 1 argument, got 0 — usage: trace on|off'],
+    ['2 clear', "clear clears this prompt's screen: type clear alone"],
+    ['expect snapshot in flight', 'expect: the forms are "expect snapshot verified" and "expect snapshot in flight [at least] <n>" (expect ok | failed | snapshot verified | snapshot in flight [at least] <n> | converged | <n|all> height <h> | <n|all> balance <m> <amount>)'],
+    ['expect snapshot in flight at most 2', 'expect: the forms are "expect snapshot verified" and "expect snapshot in flight [at least] <n>" (expect ok | failed | snapshot verified | snapshot in flight [at least] <n> | converged | <n|all> height <h> | <n|all> balance <m> <amount>)'],
+    ['expect snapshot in flight -1', 'expect: the forms are "expect snapshot verified" and "expect snapshot in flight [at least] <n>" (expect ok | failed | snapshot verified | snapshot in flight [at least] <n> | converged | <n|all> height <h> | <n|all> balance <m> <amount>)'],
     ['tranfer 2 1', 'unknown command "tranfer" — did you mean "transfer"? (type help)'],
     ['restrat 2', 'unknown command "restrat" — did you mean "restart"? (type help)'],
     ['help pss', 'help: no command "pss" — did you mean "ps"? (type help)'],
@@ -158,6 +190,8 @@ describe('completeClusterLine', () => {
     expect(complete('help u')).toEqual(['use']);
     expect(complete('help tran')).toEqual(['transfer']);
     expect(complete('ps ')).toEqual([]);
+    expect(complete('trace o')).toEqual(['on', 'off']);
+    expect(complete('2 trace of')).toEqual(['off']);
     expect(complete('expect co')).toEqual(['converged']);
     expect(complete('expect ')).toEqual(['ok', 'failed', 'snapshot', 'converged', 'all', '1', '2', '3']);
   });
@@ -172,6 +206,8 @@ describe('renderClusterHelp', () => {
     expect(help).toContain('(client2; see use)');
     expect(help.match(/^ {2}help /gm)).toHaveLength(1);
     expect(help.match(/^ {2}exit /gm)).toHaveLength(1);
+    expect(help.match(/^ {2}trace /gm)).toHaveLength(1);
+    expect(help.match(/^ {2}clear /gm)).toHaveLength(1);
     expect(help.match(/^ {2}all /gm)).toHaveLength(1);
   });
 

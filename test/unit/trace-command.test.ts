@@ -87,7 +87,7 @@ describe('client trace', () => {
     program.configureOutput({ writeErr: (s) => errors.push(s), writeOut: () => undefined });
     registerTrace(program);
     const trace = program.commands.find((c) => c.name() === 'trace')!;
-    expect(trace.options.map((o) => o.long)).toEqual(['--svg', '--html', '--shiviz', '--snapshot', '--around', '--margin', '--last', '--from', '--to']);
+    expect(trace.options.map((o) => o.long)).toEqual(['--config', '--svg', '--html', '--shiviz', '--snapshot', '--around', '--margin', '--last', '--from', '--to']);
     await expect(program.parseAsync(['node', 'client', 'trace', fx.dirs[0]!, '--last', '0'])).rejects.toThrow();
     expect(errors.join('')).toContain("option '--last <n>' argument '0' is invalid. expected a whole number from 1");
   });

@@ -16,6 +16,7 @@ import { loadOrExit } from '../config-file.js';
 import { secretFromEnv } from '../env.js';
 import { fail } from '../fail.js';
 import { HISTORY_FILE } from '../repl.js';
+import { writeSnapshotPage } from '../../trace/run.js';
 import { startClusterWeb } from '../web.js';
 import { runAuto } from './auto.js';
 import { clusterPiped, clusterRepl } from './prompt.js';
@@ -226,6 +227,30 @@ function describe(e: unknown): string {
   return e instanceof KindedError ? e.message : String(e);
 }
 
+/**
+ * Where the diagrams of a command file's snapshots are: written beside the clients' data dirs
+ * (`<data root>/snapshot-<id>.html`, as `snapshot show <id> --html` draws them) when the data
+ * is kept; a temporary dir goes with the run, so then how to keep them.
+ */
+async function drawSnapshots(cluster: ClusterSession, p: Prepared, ids: readonly string[], file: string, say: (line: string) => void): Promise<void> {
+  if (ids.length === 0) return;
+  if (p.temporary) {
+    const which = ids.length === 1 ? `diagram of snapshot ${ids[0]}` : `diagrams of snapshots ${ids.join(', ')}`;
+    say(`${which}: not kept, the data dir is temporary; client cluster run ${file} --data-dir <dir> keeps the data and draws ${ids.length === 1 ? 'it' : 'them'} there`);
+    return;
+  }
+  const sources = cluster.ids.map((id) => cluster.dataDir(id));
+  for (const id of ids) {
+    const html = path.join(p.dataRoot, `snapshot-${id}.html`);
+    try {
+      await writeSnapshotPage(sources, id, html);
+      say(`diagram of snapshot ${id}: ${html} (its cut, and the messages that cross it)`);
+    } catch (e) {
+      say(`diagram of snapshot ${id}: not drawn: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+}
+
 /** Reads and checks a command file; its errors, one per bad line, or the script. */
 function loadScript(file: string, ids: readonly NodeId[]): { script: Script } | { errors: string[] } {
   let content: string;
@@ -274,15 +299,19 @@ export async function runScripts(files: readonly string[], o: ClusterCliOptions)
         prepared.cleanup();
       },
     };
+    const snapshots: string[] = [];
     try {
       say(startingLine(cluster.ids.length, prepared, o));
       await cluster.up();
-      await runScript(cluster, script, say);
+      await runScript(cluster, script, say, (r) => snapshots.push(r.id));
       say(`script ${script.file}: every line ran, every expect held`);
     } catch (e) {
       failed.push(script.file);
       process.stderr.write(`client cluster: ${describe(e)}\n`);
     }
+    // Drawn once the clients have stopped, so that their traces are whole on disk.
+    await cluster.down();
+    await drawSnapshots(cluster, prepared, snapshots, script.file, say);
     await current.stop();
     current = null;
   }

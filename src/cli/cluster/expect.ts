@@ -3,9 +3,11 @@
  * last snapshot's verdict, the chains, the balances) and the check itself, which says what it
  * found when the expectation does not hold.
  */
+import { describeMessage } from '../../core/describe.js';
 import { formatCents } from '../../core/money.js';
 import type { Cents, NodeId } from '../../core/types.js';
 import { didYouMean } from '../../base/suggest.js';
+import type { SnapshotRecord } from '../../daemon/snapshot-record.js';
 import { parseAmount, quote } from '../parse.js';
 import { parseClientId } from './client-id.js';
 import type { ClusterSession } from './session.js';
@@ -13,13 +15,24 @@ import type { ClusterSession } from './session.js';
 export type Expectation =
   | { readonly type: 'result'; readonly ok: boolean }
   | { readonly type: 'snapshotVerified' }
+  /** The last snapshot's channels held exactly `count` messages (`atLeast`: `count` or more). */
+  | { readonly type: 'snapshotInFlight'; readonly count: number; readonly atLeast: boolean }
   | { readonly type: 'converged' }
   | { readonly type: 'height'; readonly clients: readonly NodeId[]; readonly height: number }
   | { readonly type: 'balance'; readonly clients: readonly NodeId[]; readonly of: NodeId; readonly cents: Cents };
 
 /** The words an expectation starts with, besides a client. */
 export const EXPECT_WORDS = ['ok', 'failed', 'snapshot', 'converged', 'all'] as const;
-const EXPECT_FORMS = 'expect ok | failed | snapshot verified | converged | <n|all> height <h> | <n|all> balance <m> <amount>';
+const EXPECT_FORMS = 'expect ok | failed | snapshot verified | snapshot in flight [at least] <n> | converged | <n|all> height <h> | <n|all> balance <m> <amount>';
+
+/** `in flight 2`, `in flight at least 1` (the words after `snapshot`), or null. */
+function parseInFlight(words: readonly string[]): { count: number; atLeast: boolean } | null {
+  const w = words.map((x) => x.toLowerCase());
+  const atLeast = w[2] === 'at' && w[3] === 'least';
+  const count = atLeast ? words[4] : words[2];
+  if (w[0] !== 'in' || w[1] !== 'flight' || count === undefined || !/^[0-9]{1,9}$/.test(count) || words.length !== (atLeast ? 5 : 3)) return null;
+  return { count: Number(count), atLeast };
+}
 
 type Checked<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
 
@@ -37,7 +50,11 @@ export function parseExpectation(args: readonly string[], ids: readonly NodeId[]
   const word = a.toLowerCase();
   if (word === 'ok' || word === 'failed') return b === undefined ? { ok: true, value: { type: 'result', ok: word === 'ok' } } : bad(`"${word}" takes nothing after it`);
   if (word === 'converged') return b === undefined ? { ok: true, value: { type: 'converged' } } : bad('"converged" takes nothing after it');
-  if (word === 'snapshot') return b?.toLowerCase() === 'verified' && c === undefined ? { ok: true, value: { type: 'snapshotVerified' } } : bad('the form is "expect snapshot verified"');
+  if (word === 'snapshot') {
+    if (b?.toLowerCase() === 'verified' && c === undefined) return { ok: true, value: { type: 'snapshotVerified' } };
+    const inFlight = parseInFlight(args.slice(1));
+    return inFlight !== null ? { ok: true, value: { type: 'snapshotInFlight', ...inFlight } } : bad('the forms are "expect snapshot verified" and "expect snapshot in flight [at least] <n>"');
+  }
   if (word === '') return bad('expect what?');
   if (!/^(?:client)?[0-9]+$/i.test(word) && word !== 'all') {
     const guess = didYouMean(word, EXPECT_WORDS);
@@ -64,15 +81,28 @@ export function parseExpectation(args: readonly string[], ids: readonly NodeId[]
   return bad(b === undefined ? `expect ${a} what?` : `unknown expectation ${quote(b)}${guess === null ? '' : ` — did you mean "${guess}"?`}`);
 }
 
-/** What `expect ok|failed|snapshot verified` look at: a command's outcome. */
+/** What `expect ok|failed` looks at: a command's outcome. */
 export interface Outcome {
   readonly ok: boolean;
   /** Its first line, to say what it was. */
   readonly said: string;
 }
 
+/** What `expect snapshot ...` looks at: the last snapshot's verdict, and its record when it completed. */
+export interface SnapshotOutcome extends Outcome {
+  readonly record: SnapshotRecord | null;
+}
+
+const messages = (n: number): string => `${n} message${n === 1 ? '' : 's'}`;
+
+/** `2 messages in flight (2 -> 1 REPLY ts=3 at #0, 3 -> 1 REPLY ts=3 at #0)`. */
+function inFlight(r: SnapshotRecord): string {
+  const all = r.channels.flatMap((c) => c.messages.map((m) => `${c.from} -> ${c.to} ${describeMessage(m)}`));
+  return `${messages(all.length)} in flight${all.length === 0 ? '' : ` (${all.join(', ')})`}`;
+}
+
 /** Whether an expectation holds: what was found when it does; throws saying what was found instead. */
-export async function check(cluster: ClusterSession, e: Expectation, last: Outcome | null, lastSnapshot: Outcome | null): Promise<string> {
+export async function check(cluster: ClusterSession, e: Expectation, last: Outcome | null, lastSnapshot: SnapshotOutcome | null): Promise<string> {
   switch (e.type) {
     case 'result': {
       if (last === null) throw new Error('no command has run yet');
@@ -83,6 +113,15 @@ export async function check(cluster: ClusterSession, e: Expectation, last: Outco
       if (lastSnapshot === null) throw new Error('no snapshot has been taken yet');
       if (!lastSnapshot.ok) throw new Error(lastSnapshot.said);
       return lastSnapshot.said;
+    case 'snapshotInFlight': {
+      if (lastSnapshot === null) throw new Error('no snapshot has been taken yet');
+      const r = lastSnapshot.record;
+      if (r === null) throw new Error(lastSnapshot.said);
+      const n = r.channels.reduce((sum, c) => sum + c.messages.length, 0);
+      const wanted = `${e.atLeast ? 'at least ' : ''}${messages(e.count)}`;
+      if (e.atLeast ? n < e.count : n !== e.count) throw new Error(`snapshot ${r.id} had ${inFlight(r)}, expected ${wanted}`);
+      return `snapshot ${r.id} had ${inFlight(r)}`;
+    }
     case 'converged': {
       const views = await Promise.all(cluster.ids.map(async (id) => (await cluster.reach(id)).chain(1)));
       if (!views.every((v) => v.head === views[0]!.head)) throw new Error(`chains differ: ${views.map((v, i) => `client${cluster.ids[i]} #${v.height} ${v.head.slice(0, 8)}`).join(', ')}`);

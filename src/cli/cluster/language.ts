@@ -2,7 +2,7 @@
  * The cluster's command language, one for the prompt (`npm start`, `client cluster`, typed or
  * piped) and for command files (`client cluster run FILE`): a client command addressed to one
  * client, to every client or to the current one (with `&`, not waited for), and the cluster's
- * own commands (use, settle, sleep, expect, ps, stop, start, restart, clear, help, exit). Pure,
+ * own commands (use, settle, sleep, expect, trace, ps, stop, start, restart, clear, help, exit). Pure,
  * like parse.ts: one line in, one typed line or a one-line error out. The help, Tab completion
  * and the README's table come from the same definitions.
  */
@@ -12,7 +12,7 @@ import { COMMANDS, type CommandName, completeLine, findCommand, parseCommandLine
 import { isClientWord, parseClientId } from './client-id.js';
 import { EXPECT_WORDS, type Expectation, parseExpectation } from './expect.js';
 
-export type ClusterCommandName = 'all' | 'use' | 'settle' | 'sleep' | 'expect' | 'ps' | 'stop' | 'start' | 'restart' | 'clear' | 'help' | 'exit';
+export type ClusterCommandName = 'all' | 'use' | 'settle' | 'sleep' | 'expect' | 'trace' | 'ps' | 'stop' | 'start' | 'restart' | 'clear' | 'help' | 'exit';
 
 export type Lifecycle = 'stop' | 'start' | 'restart';
 
@@ -74,8 +74,16 @@ export const CLUSTER_COMMANDS: readonly ClusterCommandSpec[] = [
     name: 'expect',
     aliases: [],
     usage: 'expect <what>',
-    description: 'check, after the commands sent with &: ok or failed (the last command), snapshot verified, converged, <n|all> height <h>, <n|all> balance <m> <amount>; a file stops at the first that does not hold',
-    examples: ['expect ok', 'expect converged', 'expect all balance 2 13.25'],
+    description:
+      'check, after the commands sent with &: ok or failed (the last command), snapshot verified, snapshot in flight [at least] <n> (messages in the last snapshot\'s channels), converged, <n|all> height <h>, <n|all> balance <m> <amount>; a file stops at the first that does not hold',
+    examples: ['expect ok', 'expect converged', 'expect all balance 2 13.25', 'expect snapshot in flight 2'],
+  },
+  {
+    name: 'trace',
+    aliases: [],
+    usage: 'trace on|off',
+    description: "print every client's messages as they happen, each line after its client, as a client's own trace on does; <n> trace on|off for one client",
+    examples: ['trace on', 'trace off', '2 trace on'],
   },
   {
     name: 'ps',
@@ -143,6 +151,8 @@ export type ClusterLine =
   | { readonly type: 'sleep'; readonly ms: number }
   | { readonly type: 'expect'; readonly expectation: Expectation }
   | { readonly type: 'clear' }
+  /** Print the messages of `clients` as they happen (`on`), or stop. */
+  | { readonly type: 'trace'; readonly on: boolean; readonly clients: readonly NodeId[] }
   /**
    * A client command line for `clients`, checked as each of them would read it; `addressed` when
    * the line named them (`2 ...`, `all ...`); `background` when it ended with `&`.
@@ -168,7 +178,7 @@ export function findClusterCommand(word: string): ClusterCommandSpec | undefined
 const CLUSTER_WORDS: readonly string[] = [...CLUSTER_COMMANDS.map((c) => c.name), ...CLUSTER_COMMANDS.flatMap((c) => c.aliases)];
 const CLIENT_WORDS: readonly string[] = [...COMMANDS.map((c) => c.name), ...COMMANDS.flatMap((c) => c.aliases)];
 /** Client commands the cluster's own ones stand in for. */
-export const SHADOWED: readonly CommandName[] = ['help', 'exit'];
+export const SHADOWED: readonly CommandName[] = ['trace', 'clear', 'help', 'exit'];
 
 const fails = (error: string): ClusterParse => ({ ok: false, error });
 const parsed = (line: ClusterLine): ClusterParse => ({ ok: true, line });
@@ -177,13 +187,23 @@ function usage(spec: ClusterCommandSpec, problem: string): ClusterParse {
   return fails(`${spec.name}: ${problem} — usage: ${spec.usage}`);
 }
 
-/** A client command for `clients`, checked as each of them would read it: a recipient may suit one and not another. */
+/**
+ * A client command for `clients`, checked as each of them would read it: a recipient may suit
+ * one and not another. What only a prompt does is the cluster's: `2 trace on` traces client2
+ * here; exit and clear would act on this prompt, not on the client.
+ */
 function send(clients: readonly NodeId[], words: readonly string[], ctx: ClusterContext, addressed: boolean, background: boolean): ClusterParse {
   const line = words.join(' ');
   for (const id of clients) {
     const one = parseCommandLine(line, { self: id, nodes: ctx.ids });
     if (!one.ok) return fails(clients.length > 1 ? `client${id}: ${one.error}` : one.error);
-    if (one.command.type === 'exit') return fails(`exit would leave the prompt; to stop ${clients.length === 1 ? `client${id}, type stop ${id}` : 'every client, type stop all'}`);
+    const command = one.command;
+    if (command.type === 'exit') return fails(`exit would leave the prompt; to stop ${clients.length === 1 ? `client${id}, type stop ${id}` : 'every client, type stop all'}`);
+    if (command.type === 'clear') return fails('clear clears this prompt\'s screen: type clear alone');
+    if (command.type === 'trace') {
+      if (background) return fails('& sends a client command without waiting for its answer; trace is the cluster\'s own');
+      return parsed({ type: 'trace', on: command.on, clients });
+    }
   }
   return parsed({ type: 'send', clients, line, addressed, background });
 }
@@ -233,6 +253,12 @@ export function parseClusterLine(text: string, ctx: ClusterContext): ClusterPars
     case 'expect': {
       const e = parseExpectation(args, ctx.ids);
       return e.ok ? parsed({ type: 'expect', expectation: e.value }) : fails(e.error);
+    }
+    case 'trace': {
+      const [word = '', ...more] = args;
+      const on = word.toLowerCase();
+      if ((on !== 'on' && on !== 'off') || more.length > 0) return usage(spec, args.length === 0 ? 'on or off?' : `expected on or off, got ${quote(args.join(' '))}`);
+      return parsed({ type: 'trace', on: on === 'on', clients: [...ctx.ids] });
     }
     case 'ps':
     case 'settle':
@@ -306,6 +332,8 @@ export function completeClusterLine(line: string, ctx: ClusterContext): [string[
       return words.length === 2 ? matching(COMMAND_NAMES) : [[], partial];
     case 'expect':
       return words.length === 2 ? matching([...EXPECT_WORDS, ...idWords(ctx.ids, partial)]) : [[], partial];
+    case 'trace':
+      return words.length === 2 ? matching(['on', 'off']) : [[], partial];
     case 'ps':
     case 'settle':
     case 'sleep':

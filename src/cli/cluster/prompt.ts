@@ -7,7 +7,7 @@ import readline from 'node:readline';
 import type { NodeId } from '../../core/types.js';
 import { cancelLineOnCtrlC, historyFrom, printAbovePrompt, saveHistoryTo } from '../repl.js';
 import type { ClusterSession } from './session.js';
-import { ClusterShell, LineFailed } from './shell.js';
+import { ClusterShell } from './shell.js';
 
 const promptFor = (id: NodeId): string => `cluster(client${id})> `;
 
@@ -16,9 +16,6 @@ export interface ReplOptions {
   /** Where the prompt's history is kept; null for none. */
   readonly historyFile: string | null;
 }
-
-/** What a line that threw says: a LineFailed as it is, anything else as an error. */
-const failure = (e: unknown): string => (e instanceof LineFailed ? e.message : `error: ${e instanceof Error ? e.message : String(e)}`);
 
 /** The interactive cluster prompt, in a terminal. Resolves when the user leaves. */
 export function clusterRepl(cluster: ClusterSession, o: ReplOptions): Promise<void> {
@@ -44,17 +41,17 @@ export function clusterRepl(cluster: ClusterSession, o: ReplOptions): Promise<vo
   return new Promise((resolve) => {
     rl.on('line', (text) => {
       const parsed = sh.parse(text);
-      if (!parsed.ok) return print(`error: ${parsed.error}`);
+      if (!parsed.ok) return sh.fail(parsed.error);
       if (parsed.line.type === 'exit') return rl.close();
       // Lines run side by side: type on while a transfer waits for the lock.
-      void sh.execute(parsed.line).catch((e: unknown) => print(failure(e)));
+      void sh.execute(parsed.line).catch((e: unknown) => sh.fail(e));
       rl.setPrompt(promptFor(sh.current));
       rl.prompt();
     });
     cancelLineOnCtrlC(rl, process.stdout, () => rl.close());
     rl.on('close', () => {
       closed = true;
-      resolve();
+      void sh.close().then(resolve);
     });
     rl.prompt();
   });
@@ -79,7 +76,7 @@ export async function clusterPiped(
     const parsed = shell.parse(text);
     if (!parsed.ok) {
       failed = true;
-      print(`error: ${parsed.error}`);
+      shell.fail(parsed.error);
       continue;
     }
     if (parsed.line.type === 'exit') break;
@@ -87,10 +84,11 @@ export async function clusterPiped(
       if (!(await shell.execute(parsed.line))) failed = true;
     } catch (e) {
       failed = true;
-      print(failure(e));
+      shell.fail(e);
     }
   }
   rl.close();
   if (!(await shell.finish())) failed = true;
+  await shell.close();
   return failed ? 1 : 0;
 }

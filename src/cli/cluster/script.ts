@@ -7,6 +7,7 @@
  */
 import type { NodeId } from '../../core/types.js';
 import { KindedError } from '../../base/errors.js';
+import type { SnapshotRecord } from '../../daemon/snapshot-record.js';
 import { type ClusterLine, parseClusterLine } from './language.js';
 import type { ClusterSession } from './session.js';
 import { ClusterShell, LineFailed } from './shell.js';
@@ -64,18 +65,25 @@ export function parseScript(file: string, content: string, ids: readonly NodeId[
   return errors.length > 0 ? { ok: false, errors } : { ok: true, script: { file, steps } };
 }
 
-/** Runs a checked script on a running cluster, logging each line and its answers; throws a ScriptError at the first line that failed. */
-export async function runScript(cluster: ClusterSession, script: Script, log: (line: string) => void): Promise<void> {
-  const shell = new ClusterShell(cluster, { mode: 'file', json: false, print: (text) => log(`  ${text.replace(/\n/g, '\n  ')}`) });
-  for (const { no, text, line } of script.steps) {
-    log(`> ${text}`);
-    if (line.type === 'exit') break;
-    try {
-      await shell.execute(line);
-    } catch (e) {
-      if (e instanceof LineFailed) throw new ScriptError(ScriptErrorKind.Failed, script.file, no, e.message);
-      throw e;
+/**
+ * Runs a checked script on a running cluster, logging each line and its answers (and telling
+ * `onSnapshot` of each snapshot taken); throws a ScriptError at the first line that failed.
+ */
+export async function runScript(cluster: ClusterSession, script: Script, log: (line: string) => void, onSnapshot?: (record: SnapshotRecord) => void): Promise<void> {
+  const shell = new ClusterShell(cluster, { mode: 'file', json: false, print: (text) => log(`  ${text.replace(/\n/g, '\n  ')}`), ...(onSnapshot === undefined ? {} : { onSnapshot }) });
+  try {
+    for (const { no, text, line } of script.steps) {
+      log(`> ${text}`);
+      if (line.type === 'exit') break;
+      try {
+        await shell.execute(line);
+      } catch (e) {
+        if (e instanceof LineFailed) throw new ScriptError(ScriptErrorKind.Failed, script.file, no, e.message);
+        throw e;
+      }
     }
+    await shell.finish();
+  } finally {
+    await shell.close();
   }
-  await shell.finish();
 }

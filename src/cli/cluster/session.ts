@@ -45,8 +45,8 @@ export class ClusterSession {
       dataRoot: o.dataRoot,
       // The cluster says where its clients listen and when they are up: they need not, each.
       clientArgs: ['--quiet-start', ...o.clientArgs],
-      ...(o.echo === null ? {} : { onLine: (id: NodeId, line: string) => this.say?.(`${this.prefix(id)} ${line}`) }),
-      onExit: (id, how) => this.say?.(`${this.prefix(id)} exited (${how}); start ${id} starts it again`),
+      ...(o.echo === null ? {} : { onLine: (id: NodeId, line: string) => this.say?.(`${this.label(id)} ${line}`) }),
+      onExit: (id, how) => this.say?.(`${this.label(id)} exited (${how}); start ${id} starts it again`),
     });
   }
 
@@ -145,8 +145,8 @@ export class ClusterSession {
     return this.processes.down();
   }
 
-  /** `[client2]`, in its colour on a terminal. */
-  private prefix(id: NodeId): string {
+  /** `[client2]`, in its colour on a terminal: what the client's own lines, and its traced messages, are printed after. */
+  label(id: NodeId): string {
     const color = COLORS[(id - 1) % COLORS.length]!;
     return this.colour ? `\u001b[${color}m[client${id}]\u001b[0m` : `[client${id}]`;
   }

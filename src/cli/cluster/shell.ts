@@ -1,9 +1,12 @@
 /**
  * Carries out the cluster language's lines on a session, the same at the prompt (typed or piped)
  * and in command files: client commands and their answers (each named by the client that gave
- * it), commands sent without waiting, settle, sleep, expect, use, ps, stop, start, restart, clear
- * and help. How lines arrive, and what a failure ends, is the caller's.
+ * it), commands sent without waiting, settle, sleep, expect, trace, use, ps, stop, start,
+ * restart, clear and help. How lines arrive, and what a failure ends, is the caller's. With
+ * --json every line printed is one JSON value: an answer, a traced event, an error, or what the
+ * cluster itself says.
  */
+import type { TraceEvent } from '../../core/trace-events.js';
 import type { NodeId } from '../../core/types.js';
 import { ClusterError, ClusterErrorKind, sleep } from '../../cluster/spawner.js';
 import { ControlError } from '../../daemon/control/client.js';
@@ -11,10 +14,11 @@ import type { SnapshotRecord } from '../../daemon/snapshot-record.js';
 import { type Answer, succeeded } from '../interpret.js';
 import { answerJson } from '../json.js';
 import { renderAnswer, table } from '../render.js';
-import { type Outcome, check } from './expect.js';
+import { type Outcome, type SnapshotOutcome, check } from './expect.js';
 import { renderClusterHelp } from './help.js';
 import { type ClusterLine, type ClusterParse, type Lifecycle, type Where, completeClusterLine, findClusterCommand, parseClusterLine } from './language.js';
 import type { ClusterSession, ProcessRow } from './session.js';
+import { ClusterTrace, TRACE_LINES_PER_SECOND } from './trace.js';
 
 /** How lines arrive: typed (each runs at once, side by side), piped, or from a command file (one after another). */
 export type ShellMode = 'typed' | 'piped' | 'file';
@@ -26,6 +30,8 @@ export interface ShellOptions {
   readonly print: (text: string) => void;
   /** Clears the screen; absent where there is none to clear (output to a pipe or a file). */
   readonly clear?: () => void;
+  /** Told of each snapshot a command here took (that completed). */
+  readonly onSnapshot?: (record: SnapshotRecord) => void;
 }
 
 /** A line that did not do what it says (an expect that does not hold, a settle that never came); a command file stops at it. */
@@ -69,6 +75,15 @@ export function renderPs(rows: readonly ProcessRow[], now: number): string {
   return table(lines);
 }
 
+const names = (ids: readonly NodeId[]): string => ids.map((id) => `client${id}`).join(', ');
+
+/** What a snapshot answer tells `expect snapshot ...`. */
+function snapshotOutcome(answer: Answer & { type: 'snapshot' }): SnapshotOutcome {
+  const s = answer.answer;
+  if (!s.ok) return { ok: false, said: renderAnswer(answer), record: null };
+  return { ok: s.record.verified, said: s.record.verdict, record: s.record };
+}
+
 /** Whether an answer's first line already names the client that gave it (its own balance, its status, its peers). */
 function namesItsClient(answer: Answer, id: NodeId): boolean {
   return (answer.type === 'balance' && answer.client === id) || answer.type === 'status' || answer.type === 'peers';
@@ -97,15 +112,25 @@ export class ClusterShell {
   /** Client commands running that nobody waits for: `&`, and every command typed at the prompt. */
   private readonly running = new Set<Promise<boolean>>();
   private backgroundFailed = false;
-  /** What `expect ok|failed` and `expect snapshot verified` look at. */
+  /** What `expect ok|failed` and `expect snapshot ...` look at. */
   private last: Outcome | null = null;
-  private lastSnapshot: Outcome | null = null;
+  private lastSnapshot: SnapshotOutcome | null = null;
+  private readonly trace: ClusterTrace;
 
   constructor(
     private readonly cluster: ClusterSession,
     private readonly o: ShellOptions,
   ) {
     this.current = cluster.ids[0]!;
+    this.trace = new ClusterTrace((id) => cluster.dataDir(id), {
+      event: (id, e, line) => this.o.print(this.traceLine(id, e, line)),
+      dropped: (id, total) =>
+        this.o.print(
+          this.o.json
+            ? JSON.stringify({ client: id, traceDropped: total })
+            : `${cluster.label(id)} trace: ${total} events left out so far (at most ${TRACE_LINES_PER_SECOND} a second are printed)`,
+        ),
+    });
   }
 
   private get where(): Where {
@@ -120,8 +145,24 @@ export class ClusterShell {
     return completeClusterLine(text, { ids: this.cluster.ids, current: this.current, where: this.where });
   }
 
+  /** What the cluster itself says (not a client's answer): a line, or `{"ok": true, "said": ...}` with --json. */
   private say(text: string): void {
-    if (text !== '') this.o.print(text);
+    if (text !== '') this.o.print(this.o.json ? JSON.stringify({ ok: true, said: text }) : text);
+  }
+
+  /**
+   * A line that went wrong: a parse error, a failed line (`LineFailed`), anything thrown; as it
+   * reads (`error: ...`), or `{"ok": false, "error": ...}` with --json.
+   */
+  fail(problem: unknown): void {
+    const text = typeof problem === 'string' ? problem : problem instanceof LineFailed ? problem.message : message(problem);
+    const plain = typeof problem === 'string' || !(problem instanceof LineFailed) ? `error: ${text}` : text;
+    this.o.print(this.o.json ? JSON.stringify({ ok: false, error: text }) : plain);
+  }
+
+  /** One traced event of client `id`: `[client2] -> REQUEST ...`, or `{"client": 2, "trace": {...}}`. */
+  private traceLine(id: NodeId, e: TraceEvent, line: string): string {
+    return this.o.json ? JSON.stringify({ client: id, trace: e }) : `${this.cluster.label(id)} ${line}`;
   }
 
   /**
@@ -144,6 +185,8 @@ export class ClusterShell {
       case 'clear':
         this.o.clear?.();
         return true;
+      case 'trace':
+        return this.switchTrace(line.on, line.clients);
       case 'ps':
         this.say(renderPs(await this.cluster.ps(), Date.now()));
         return true;
@@ -158,6 +201,7 @@ export class ClusterShell {
         try {
           await this.cluster.settle();
           const head = await (await this.cluster.reach(this.cluster.ids[0]!)).chain(1);
+          if (this.o.mode !== 'typed') await this.trace.caughtUp();
           this.say(`settled: nothing pending, every chain at #${head.height} ${head.head.slice(0, 8)}`);
           return true;
         } catch (e) {
@@ -193,6 +237,29 @@ export class ClusterShell {
     return !this.backgroundFailed;
   }
 
+  /** Ends the session's traces; piped or from a file, once what the clients had still to say has printed. */
+  close(): Promise<void> {
+    return this.trace.close(this.o.mode !== 'typed');
+  }
+
+  /** `trace on|off` for `clients`. */
+  private async switchTrace(on: boolean, clients: readonly NodeId[]): Promise<boolean> {
+    if (!on) {
+      this.trace.off(clients);
+      const left = this.trace.traced;
+      this.say(left.length === 0 ? 'tracing is off' : `tracing ${names(left)} (trace off stops them all)`);
+      return true;
+    }
+    const away = await this.trace.on(clients);
+    const traced = this.trace.traced;
+    const ids = traced.length === this.cluster.ids.length ? 'every client' : names(traced);
+    this.say(
+      `tracing messages of ${ids}, each line after its client: -> sent, <- received (trace off to stop)` +
+        (away.length === 0 ? '' : `; ${names(away)} ${away.length === 1 ? 'is' : 'are'} not running: ${away.length === 1 ? 'its' : 'their'} lines follow once started`),
+    );
+    return true;
+  }
+
   private async waitForRunning(): Promise<void> {
     while (this.running.size > 0) await Promise.all(this.running);
   }
@@ -203,19 +270,21 @@ export class ClusterShell {
     const answers = clients.map((id) =>
       this.cluster.run(id, text).then(
         (answer) => ({ answer, text: this.show(id, answer, several) }),
-        (e: unknown) => ({ answer: null, text: showFailure(id, e) }),
+        (e: unknown) => ({ answer: null, text: this.o.json ? JSON.stringify({ client: id, ok: false, error: showFailure(id, e) }) : showFailure(id, e) }),
       ),
     );
     // Logged in client order; `expect ok` holds when every client's command succeeded.
     let outcome: Outcome | null = null;
     for (const pending of answers) {
       const { answer, text: shown } = await pending;
-      this.say(shown);
+      // Piped or in a file, the messages a command caused print before its answer; typed, each as it comes.
+      if (this.o.mode !== 'typed') await this.trace.caughtUp();
+      if (shown !== '') this.o.print(shown);
       const ok = answer !== null && succeeded(answer);
       if (outcome === null || (outcome.ok && !ok)) outcome = { ok, said: shown.split('\n')[0] ?? '' };
       if (answer?.type === 'snapshot') {
-        const s = answer.answer;
-        this.lastSnapshot = s.ok ? { ok: s.record.verified, said: s.record.verdict } : { ok: false, said: renderAnswer(answer) };
+        this.lastSnapshot = snapshotOutcome(answer);
+        if (answer.answer.ok) this.o.onSnapshot?.(answer.answer.record);
       }
     }
     this.last = outcome;
@@ -259,7 +328,7 @@ export class ClusterShell {
         }
       } catch (e) {
         ok = false;
-        this.say(`error: ${message(e)}`);
+        this.fail(e);
       }
     }
     return ok;
