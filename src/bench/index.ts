@@ -53,6 +53,7 @@ export interface VariantResult {
   /** `watched`: contended-1 without and with a page, on this cluster alone, and what the page got. */
   watched?: WatchedResult;
   endCheck?: EndCheck;
+  profile?: ProfileSummary;
   error?: string;
 }
 
@@ -152,11 +153,7 @@ function describeThroughput(r: ThroughputResult): string {
 async function runCluster(n: number, o: BenchOptions, baselineP50: number | null): Promise<RunResult> {
   const run: RunResult = { clients: n, expectedMessagesPerBlock: 3 * (n - 1) };
   const root = mkdtempSync(path.join(os.tmpdir(), `ll-bench-${n}-`));
-  const profileDir = o.profile ? path.resolve(o.profile, `n${n}`) : undefined;
-  if (profileDir) {
-    mkdirSync(profileDir, { recursive: true });
-    for (const f of readdirSync(profileDir)) if (f.endsWith('.cpuprofile')) rmSync(path.join(profileDir, f));
-  }
+  const profileDir = profileDirFor(o, `n${n}`);
   const cluster = new BenchCluster({ size: n, root, ...(profileDir ? { profileDir } : {}) });
   const t = { warmupS: warmupFor(o.durationS), durationS: o.durationS };
   const has = (p: Phase): boolean => o.phases.includes(p);
@@ -209,14 +206,29 @@ async function runCluster(n: number, o: BenchOptions, baselineP50: number | null
   rmSync(root, { recursive: true, force: true });
   if (o.compare.length > 0) run.variants = [];
   for (const variant of o.compare) run.variants?.push(await runVariant(n, variant, o));
-  if (profileDir) {
-    const files = readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(profileDir, f));
-    if (files.length) {
-      run.profile = summariseProfiles(files, 20);
-      say(`N=${n} profile of the clients (${profileDir}):\n${renderProfile(run.profile)}`);
-    } else say(`N=${n}: no .cpuprofile written in ${profileDir}`);
-  }
+  if (profileDir) run.profile = summariseProfileDir(profileDir, `N=${n}`) ?? undefined;
   return run;
+}
+
+/** `<profile>/<name>`, emptied of earlier profiles; undefined without --profile. */
+function profileDirFor(o: BenchOptions, name: string): string | undefined {
+  if (!o.profile) return undefined;
+  const dir = path.resolve(o.profile, name);
+  mkdirSync(dir, { recursive: true });
+  for (const f of readdirSync(dir)) if (f.endsWith('.cpuprofile')) rmSync(path.join(dir, f));
+  return dir;
+}
+
+/** Sums up and prints the clients' profiles in `dir`. */
+function summariseProfileDir(dir: string, what: string): ProfileSummary | null {
+  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(dir, f));
+  if (files.length === 0) {
+    say(`${what}: no .cpuprofile written in ${dir}`);
+    return null;
+  }
+  const summary = summariseProfiles(files, 20);
+  say(`${what} profile of the clients (${dir}):\n${renderProfile(summary)}`);
+  return summary;
 }
 
 /** contended-1 and batched on a cluster started with one setting changed. */
@@ -224,7 +236,8 @@ async function runVariant(n: number, variant: Variant, o: BenchOptions): Promise
   const { description, args, env, watched } = VARIANTS[variant];
   const result: VariantResult = { variant, description };
   const root = mkdtempSync(path.join(os.tmpdir(), `ll-bench-${n}-${variant}-`));
-  const cluster = new BenchCluster({ size: n, root, clientArgs: args, env });
+  const profileDir = profileDirFor(o, `n${n}-${variant}`);
+  const cluster = new BenchCluster({ size: n, root, clientArgs: args, env, ...(profileDir ? { profileDir } : {}) });
   const t = { warmupS: warmupFor(o.durationS), durationS: o.durationS };
   const pageSaw = (page: WatchCounts, cores: number): string =>
     `the page received ${fmt(page.events, 0)} events; ${fmt(page.droppedByClients, 0)} left out by the clients' streams, ${fmt(page.droppedByServer, 0)} by the server; client web used ${fmt(cores, 2)} cores`;
@@ -239,10 +252,16 @@ async function runVariant(n: number, variant: Variant, o: BenchOptions): Promise
       say(`N=${n} ${variant} contended-1 on one cluster, without / with / with / without a page (${fmt(o.durationS / 2)} s each): ${fmt(w.contended1.withoutPerSec)} -> ${fmt(w.contended1.withPerSec)} transfers/s: ${fmt(w.contended1.lostPct, 1)}% lost; ${pageSaw(w.contended1.page, w.contended1.serverCores)}`);
       say(`N=${n} ${variant} batched: ${describeThroughput(w.batched.with)}; ${pageSaw(w.batched.page, w.batched.serverCores)}`);
     } else {
-      result.contended1 = await measureLoad(cluster, cluster.ids, 1, t);
-      say(`N=${n} ${variant} contended-1: ${describeThroughput(result.contended1)}`);
-      result.batched = await measureLoad(cluster, cluster.ids, o.outstanding, t);
-      say(`N=${n} ${variant} batched: ${describeThroughput(result.batched)}`);
+      // The load phases asked for (both when --phases names neither).
+      const only = o.phases.filter((p) => p === 'contended-1' || p === 'batched');
+      if (only.length === 0 || only.includes('contended-1')) {
+        result.contended1 = await measureLoad(cluster, cluster.ids, 1, t);
+        say(`N=${n} ${variant} contended-1: ${describeThroughput(result.contended1)}`);
+      }
+      if (only.length === 0 || only.includes('batched')) {
+        result.batched = await measureLoad(cluster, cluster.ids, o.outstanding, t);
+        say(`N=${n} ${variant} batched: ${describeThroughput(result.batched)}`);
+      }
     }
     result.endCheck = await cluster.endCheck();
     say(`N=${n} ${variant} end check: ${result.endCheck.passed ? 'PASSED' : 'FAILED'}: ${result.endCheck.detail}`);
@@ -252,6 +271,7 @@ async function runVariant(n: number, variant: Variant, o: BenchOptions): Promise
   }
   await cluster.down();
   rmSync(root, { recursive: true, force: true });
+  if (profileDir) result.profile = summariseProfileDir(profileDir, `N=${n} ${variant}`) ?? undefined;
   return result;
 }
 
@@ -407,7 +427,7 @@ export function registerBench(program: Command): void {
     .addOption(new Option('--phases <list>', `phases to run: ${PHASES.join(', ')} (comma-separated) or all`).argParser(parsePhases).default([...PHASES], 'all'))
     .option('--transfers <n>', 'memory phase: run batched load until this many transfers are committed, sampling RSS every second (0 = skip; 1000000 for the long run)', parseCount(0), 0)
     .option('--out <dir>', 'where the JSON result goes', path.join('bench', 'results'))
-    .option('--profile <dir>', 'run the clients under node --cpu-prof, write their profiles to <dir>/n<N>/ and print where the time goes')
+    .option('--profile <dir>', 'run the clients under node --cpu-prof, write their profiles to <dir>/n<N>/ (a compared setting\'s to <dir>/n<N>-<setting>/) and print where the time goes')
     .addOption(new Option('--compare <list>', `settings to measure beside the defaults, each on a cluster of its own: ${Object.keys(VARIANTS).join(', ')} (comma-separated), or none`).argParser(parseVariants).default([...DEFAULT_COMPARE], DEFAULT_COMPARE.join(',')))
     .action(async (opts: { clients: number[]; duration: number; outstanding: number; phases: Phase[]; transfers: number; out: string; profile?: string; compare: Variant[] }) => {
       const command = `client bench ${process.argv.slice(3).join(' ')}`.trim();
