@@ -397,8 +397,9 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi, Liv
     const clockBefore = this.node.lamportTime();
     const effects = this.node.step(input);
     for (const e of effects) this.carryOut(e);
-    // Making trace events costs a line of text per message: only when they are written or watched.
-    if (this.trace.writing || this.listenerCount('trace') > 0) this.watchTrace(this.trace.step(input, effects, clockBefore));
+    // Watched live, the step is traced now; otherwise it is only noted, and written a moment later.
+    if (this.listenerCount('trace') > 0) this.watchTrace(this.trace.step(input, effects, clockBefore));
+    else if (this.trace.writing) this.trace.note(input, effects, clockBefore);
   }
 
   private watchTrace(batch: TraceBatch): void {
@@ -425,10 +426,9 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi, Liv
         return;
       case 'log': {
         const ev = e.event;
-        const shown = ev.type === 'waitingForPeers' || (ev.type === 'blockApplied' && ev.from !== null) || ev.type === 'blockRejected' || ev.type === 'protocolError' || ev.type === 'snapshotAbandoned' || ev.type === 'catchingUp';
         // Describing costs more than the step itself on the hot path: only when someone will read it.
-        if (!shown && !this.log.isLevelEnabled(e.level)) return;
-        this.log[e.level]({ event: ev.type, clock: this.node.lamportTime() }, describeEvent(ev));
+        if (this.log.isLevelEnabled(e.level)) this.log[e.level]({ event: ev.type, clock: this.node.lamportTime() }, describeEvent(ev));
+        const shown = ev.type === 'waitingForPeers' || (ev.type === 'blockApplied' && ev.from !== null) || ev.type === 'blockRejected' || ev.type === 'protocolError' || ev.type === 'snapshotAbandoned' || ev.type === 'catchingUp';
         if (!shown) return;
         if (ev.type === 'waitingForPeers') this.emit('notice', { type: 'waitingForPeers', peers: ev.peers });
         else if (ev.type === 'blockApplied' && ev.from !== null) this.noticeBlock({ type: 'blockFromPeer', block: ev.block, from: ev.from });
