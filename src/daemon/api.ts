@@ -23,6 +23,13 @@ export type TransferResult = Extract<CommandResult, { type: 'transfer' }>;
 /** A transfer's result, and the time from accepting it to the result in ms (2 decimals). */
 export type TransferAnswer = TransferResult & { readonly ms: number };
 
+/** One transfer of many (`transfers`): as `transfer` takes it. */
+export interface TransferOrder {
+  readonly to: NodeId;
+  readonly amount: Cents;
+  readonly key?: string;
+}
+
 export type SnapshotAnswer =
   | { readonly ok: true; readonly record: SnapshotRecord }
   | {
@@ -128,6 +135,11 @@ export interface LedgerApi {
    * at most once, and the same key again gets the first outcome (see `TransferResult`).
    */
   transfer(to: NodeId, amount: Cents, key?: string): Promise<TransferAnswer>;
+  /**
+   * Many transfers, each as `transfer` makes it (one key and one outcome each, queued in this
+   * order); resolves with every answer, in the same order, once the last is settled.
+   */
+  transfers(orders: readonly TransferOrder[]): Promise<TransferAnswer[]>;
   /** What became of the transfer with this key, as far as this client knows. */
   tx(key: string): Awaitable<TxState>;
   /**

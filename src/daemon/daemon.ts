@@ -31,6 +31,7 @@ import {
   type SnapshotListing,
   type StatusView,
   type TransferAnswer,
+  type TransferOrder,
 } from './api.js';
 import { ChainStore, type Repair } from './chain-store.js';
 import { SnapshotFiles } from './snapshot-files.js';
@@ -241,6 +242,33 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi, Liv
         answer: (r) => (r.type === 'transfer' ? resolve({ ...r, ms: Math.round((performance.now() - started) * 100) / 100 }) : reject(mismatch('transfer', r))),
         reject,
       });
+    });
+  }
+
+  transfers(orders: readonly TransferOrder[]): Promise<TransferAnswer[]> {
+    const started = performance.now();
+    const answers = new Array<TransferAnswer>(orders.length);
+    // One promise for them all, not one each: a driver sends thousands a second this way.
+    return new Promise((resolve, reject) => {
+      let open = orders.length;
+      let failed = false;
+      const fail = (e: Error): void => {
+        if (failed) return;
+        failed = true;
+        reject(e);
+      };
+      for (let i = 0; i < orders.length && !failed; i++) {
+        const { to, amount, key } = orders[i]!;
+        const command: Command = key === undefined ? { type: 'transfer', to, amount, key: newTransferKey(), madeHere: true } : { type: 'transfer', to, amount, key };
+        this.command(command, {
+          answer: (r) => {
+            if (r.type !== 'transfer') return fail(mismatch('transfer', r));
+            answers[i] = { ...r, ms: Math.round((performance.now() - started) * 100) / 100 };
+            if (--open === 0 && !failed) resolve(answers);
+          },
+          reject: fail,
+        });
+      }
     });
   }
 

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { BalancesView, LedgerApi, LinkChange, TransferAnswer } from '../../src/daemon/api.js';
+import type { BalancesView, LedgerApi, LinkChange, TransferAnswer, TransferOrder } from '../../src/daemon/api.js';
 import { ControlClient, ControlError, ControlErrorKind } from '../../src/daemon/control/client.js';
 import { MAX_REQUEST_BYTES, RefusalKind, controlSocketPath, parseRequest } from '../../src/daemon/control/protocol.js';
 import { ControlServer } from '../../src/daemon/control/server.js';
@@ -28,6 +28,7 @@ describe('the request guard', () => {
     ['{"id": 8, "type": "link", "peer": 3, "delay": null}', { id: 8, type: 'link', peer: 3, delay: null }],
     ['{"id": 9, "type": "subscribe"}', { id: 9, type: 'subscribe' }],
     ['{"id": 9, "type": "subscribe", "maxEventsPerSecond": 1000}', { id: 9, type: 'subscribe', maxEventsPerSecond: 1000 }],
+    ['{"id": 10, "type": "transfers", "transfers": [{"to": 2, "amount": 1}, {"to": 3, "amount": 5, "key": "k-2"}]}', { id: 10, type: 'transfers', transfers: [{ to: 2, amount: 1 }, { to: 3, amount: 5, key: 'k-2' }] }],
   ])('takes %s', (line, frame) => {
     expect(parseRequest(line)).toEqual({ ok: true, frame });
   });
@@ -39,7 +40,7 @@ describe('the request guard', () => {
     ['{"type": "status"}', null, '"id" must be a whole number'],
     ['{"id": -1, "type": "status"}', null, '"id" must be a whole number'],
     ['{"id": 1.5, "type": "status"}', null, '"id" must be a whole number'],
-    ['{"id": 1}', 1, '"type" is missing (the types are identity, transfer, tx, withdraw, snapshot, balances, chain, peers, status, snapshots, savedSnapshot, links, link, subscribe)'],
+    ['{"id": 1}', 1, '"type" is missing (the types are identity, transfer, transfers, tx, withdraw, snapshot, balances, chain, peers, status, snapshots, savedSnapshot, links, link, subscribe)'],
     ['{"id": 1, "type": "transfr", "to": 2, "amount": 1}', 1, 'unknown request type "transfr" — did you mean "transfer"?'],
     ['{"id": 1, "type": "toString"}', 1, 'unknown request type "toString"'],
     ['{"id": 1, "line": "balance all"}', 1, '"type" is missing'],
@@ -49,6 +50,13 @@ describe('the request guard', () => {
     ['{"id": 1, "type": "transfer", "to": 2, "amount": 1e300}', 1, 'transfer: "amount" must be a positive whole number of cents'],
     ['{"id": 1, "type": "transfer", "to": "client2", "amount": 1}', 1, 'transfer: "to" must be a client id'],
     ['{"id": 1, "type": "transfer", "to": 2, "amount": 1, "from": 3}', 1, 'transfer: unknown field "from"'],
+    ['{"id": 1, "type": "transfers", "transfers": []}', 1, 'transfers: "transfers" must be a list of 1 to 1000 transfers'],
+    [`{"id": 1, "type": "transfers", "transfers": [${Array(1001).fill('{"to": 2, "amount": 1}').join(',')}]}`, 1, 'transfers: "transfers" must be a list of 1 to 1000 transfers'],
+    ['{"id": 1, "type": "transfers", "transfers": {"to": 2, "amount": 1}}', 1, 'transfers: "transfers" must be a list'],
+    ['{"id": 1, "type": "transfers", "transfers": [{"to": 2, "amount": 1}, 7]}', 1, 'transfers: transfers[1] must be {"to": ..., "amount": ..., "key": ... (optional)}'],
+    ['{"id": 1, "type": "transfers", "transfers": [{"to": 2, "amount": 1}, {"to": 2, "amount": 0}]}', 1, 'transfers: transfers[1]: "amount" must be a positive whole number of cents'],
+    ['{"id": 1, "type": "transfers", "transfers": [{"to": 2, "amount": 1, "from": 3}]}', 1, 'transfers: transfers[0]: unknown field "from"'],
+    ['{"id": 1, "type": "transfers", "transfers": [{"to": 2, "amount": 1, "key": "a b"}]}', 1, 'transfers: transfers[0]: "key" must be a transfer key'],
     ['{"id": 1, "type": "chain", "last": 0}', 1, 'chain: "last" must be a positive whole number of blocks'],
     ['{"id": 1, "type": "savedSnapshot", "snapshotId": "../x"}', 1, 'savedSnapshot: "snapshotId" must be a snapshot id like "1.3"'],
     ['{"id": 1, "type": "status", "format": "json"}', 1, 'status: unknown field "format"'],
@@ -70,17 +78,18 @@ describe('the request guard', () => {
 });
 
 /** A stand-in for the daemon: transfers commit after `delayMs`, reads answer at once. */
-function fakeLedger(delayMs = 5): LedgerApi & { transfers: number } {
+function fakeLedger(delayMs = 5): LedgerApi & { made: number } {
   const view: BalancesView = { balances: { '1': 1000, '2': 1000 }, height: 0, head: 'ab'.repeat(32), total: 2000 };
   const api = {
-    transfers: 0,
+    made: 0,
     identity: () => ({ self: 1, nodes: [1, 2] }),
     transfer: (to: number, amount: number): Promise<TransferAnswer> => {
-      const n = ++api.transfers;
+      const n = ++api.made;
       return new Promise((resolve) =>
         setTimeout(() => resolve({ type: 'transfer', ok: true, status: 'SUCCESS', txId: `t${n}`, repeat: false, block: n, from: 1, to, amount, clock: n, msgs: 3, batch: 1, ms: delayMs }), delayMs),
       );
     },
+    transfers: (orders: readonly TransferOrder[]): Promise<TransferAnswer[]> => Promise.all(orders.map((o) => api.transfer(o.to, o.amount))),
     snapshot: () => Promise.reject(new DaemonError(DaemonErrorKind.ShutDown, 'the client is shutting down')),
     balances: () => view,
     chain: () => ({ height: 0, head: view.head, blocks: [] }),
@@ -146,6 +155,19 @@ describe('the control server and client', () => {
       expect(results.every((r) => r.ok && r.type === 'transfer')).toBe(true);
       expect((await client.balances()).balances['2']).toBe(1000);
       expect(await client.savedSnapshot('1.1')).toBeNull();
+    } finally {
+      client.close();
+    }
+  });
+
+  it('answers many transfers in one request with every result, in their order', async () => {
+    const client = await ControlClient.connect(dir);
+    try {
+      const results = await client.transfers(Array.from({ length: 300 }, (_, i) => ({ to: 2, amount: i + 1 })));
+      expect(results.map((r) => r.amount)).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
+      expect(api.made).toBe(300);
+      const [line] = await raw('{"id": 4, "type": "transfers", "transfers": [{"to": 2, "amount": 7}, {"to": 2, "amount": 8}]}\n', 1);
+      expect(line).toMatchObject({ id: 4, ok: true, result: [{ type: 'transfer', amount: 7 }, { type: 'transfer', amount: 8 }] });
     } finally {
       client.close();
     }

@@ -32,6 +32,7 @@ function fakeClient(): { api: LedgerApi; live: LiveSource & { emit(item: LiveIte
   const api: LedgerApi = {
     identity: () => ({ self: 1, nodes: [1, 2] }),
     transfer: () => Promise.reject(new Error('not here')),
+    transfers: () => Promise.reject(new Error('not here')),
     snapshot: () => Promise.reject(new Error('not here')),
     balances: () => ({ balances: { '1': 1000, '2': 1000 }, height: 0, head: 'ab', total: 2000 }),
     chain: () => ({ height: 0, head: 'ab', blocks: [] }),

@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { KindedError } from '../../base/errors.js';
-import type { LedgerApi, LinkChange } from '../api.js';
+import type { LedgerApi, LinkChange, TransferOrder } from '../api.js';
 import type { Cents, NodeId } from '../../core/types.js';
 import {
   type AnswerFrame,
@@ -125,6 +125,10 @@ export class ControlClient implements LedgerApi {
 
   transfer(to: NodeId, amount: Cents, key?: string): Promise<ControlResults['transfer']> {
     return this.request(key === undefined ? { type: 'transfer', to, amount } : { type: 'transfer', to, amount, key });
+  }
+
+  transfers(orders: readonly TransferOrder[]): Promise<ControlResults['transfers']> {
+    return this.request({ type: 'transfers', transfers: orders });
   }
 
   tx(key: string): Promise<ControlResults['tx']> {

@@ -7,6 +7,13 @@
  *   {"id": 7, "ok": true, "result": {"type": "transfer", "ok": true, "status": "SUCCESS", ...}}
  *   {"id": 8, "ok": false, "error": {"kind": "BAD_REQUEST", "message": "transfer: \"amount\" must be ..."}}
  *
+ * A driver or a script with many transfers to make sends them in one request, and gets every
+ * result, in its order, in one answer once the last is settled (each is a transfer of its own:
+ * its own key, its own outcome):
+ *
+ *   {"id": 10, "type": "transfers", "transfers": [{"to": 2, "amount": 1}, {"to": 3, "amount": 5, "key": "k-2"}]}
+ *   {"id": 10, "ok": true, "result": [{"type": "transfer", "ok": true, ...}, {"type": "transfer", ...}]}
+ *
  * One request is not a call: `subscribe` is answered at once, and from then on the connection
  * also carries the client's live stream, each line a StreamFrame with the subscription's id:
  *
@@ -22,7 +29,7 @@ import type { TraceEvent } from '../../core/trace-events.js';
 import type { Cents, NodeId } from '../../core/types.js';
 import { didYouMean } from '../../base/suggest.js';
 import { MAX_DELAY_MS } from '../../net/link.js';
-import type { BalancesView, LedgerApi, LinkView, MessageDelay } from '../api.js';
+import type { BalancesView, LedgerApi, LinkView, MessageDelay, TransferOrder } from '../api.js';
 import type { SnapshotRecord } from '../snapshot-record.js';
 import type { DaemonErrorKind } from '../errors.js';
 
@@ -31,11 +38,15 @@ export const controlSocketPath = (dataDir: string): string => path.join(dataDir,
 
 /** A request line longer than this is refused and its connection closed. */
 export const MAX_REQUEST_BYTES = 64 * 1024;
+/** Transfers one `transfers` request may carry (a block's worth). */
+export const MAX_TRANSFERS_PER_REQUEST = 1000;
 
 export type ControlRequest =
   | { readonly type: 'identity' }
   /** Without a key, the client makes one; the answer carries it (`txId`). */
   | { readonly type: 'transfer'; readonly to: NodeId; readonly amount: Cents; readonly key?: string }
+  /** Many transfers at once, each as `transfer` takes it; answered with every result, in order. */
+  | { readonly type: 'transfers'; readonly transfers: readonly TransferOrder[] }
   | { readonly type: 'tx'; readonly key: string }
   | { readonly type: 'withdraw'; readonly key: string }
   | { readonly type: 'snapshot' }
@@ -118,6 +129,7 @@ export type AnswerFrame =
 const FIELDS: { readonly [T in RequestType]: Readonly<Record<string, 'required' | 'optional'>> } = {
   identity: {},
   transfer: { to: 'required', amount: 'required', key: 'optional' },
+  transfers: { transfers: 'required' },
   tx: { key: 'required' },
   withdraw: { key: 'required' },
   snapshot: {},
@@ -173,9 +185,22 @@ export function parseRequest(line: string): ParsedRequest {
 function fieldProblem(type: RequestType, r: Readonly<Record<string, unknown>>): string | null {
   switch (type) {
     case 'transfer':
-      if (!positiveInteger(r.to)) return '"to" must be a client id (a positive whole number)';
-      if (!positiveInteger(r.amount)) return '"amount" must be a positive whole number of cents';
-      return r.key === undefined || isKey(r.key) ? null : KEY_PROBLEM;
+      return transferProblem(r);
+    case 'transfers': {
+      const list = r.transfers;
+      if (!Array.isArray(list) || list.length === 0 || list.length > MAX_TRANSFERS_PER_REQUEST) {
+        return `"transfers" must be a list of 1 to ${MAX_TRANSFERS_PER_REQUEST} transfers, each {"to": ..., "amount": ..., "key": ... (optional)}`;
+      }
+      for (let i = 0; i < list.length; i++) {
+        const t: unknown = list[i];
+        if (typeof t !== 'object' || t === null || Array.isArray(t)) return `transfers[${i}] must be {"to": ..., "amount": ..., "key": ... (optional)}`;
+        const order = t as Readonly<Record<string, unknown>>;
+        for (const key in order) if (!Object.hasOwn(FIELDS.transfer, key)) return `transfers[${i}]: unknown field "${key}"`;
+        const problem = transferProblem(order);
+        if (problem !== null) return `transfers[${i}]: ${problem}`;
+      }
+      return null;
+    }
     case 'tx':
     case 'withdraw':
       return isKey(r.key) ? null : KEY_PROBLEM;
@@ -199,6 +224,13 @@ function fieldProblem(type: RequestType, r: Readonly<Record<string, unknown>>): 
     case 'links':
       return null;
   }
+}
+
+/** What is wrong with one transfer's fields (`transfer`, or one of `transfers`), or null. */
+function transferProblem(r: Readonly<Record<string, unknown>>): string | null {
+  if (!positiveInteger(r.to)) return '"to" must be a client id (a positive whole number)';
+  if (!positiveInteger(r.amount)) return '"amount" must be a positive whole number of cents';
+  return r.key === undefined || isKey(r.key) ? null : KEY_PROBLEM;
 }
 
 function isDelay(v: unknown): v is MessageDelay {

@@ -1,7 +1,7 @@
 /**
  * The daemon's side of the control socket: reads request lines, calls the API, writes answers.
- * Requests on one connection run concurrently and are answered as they complete; answers that
- * complete in the same turn of the event loop leave in one write (under load thousands a second do).
+ * Requests on one connection run concurrently and are answered as they complete; answers settled
+ * by one event (a lock round settles a block's worth) leave in one write, right after it.
  * A `subscribe` adds the client's live stream to the connection (subscription.ts).
  */
 import { existsSync, unlinkSync } from 'node:fs';
@@ -51,6 +51,8 @@ function call(api: LedgerApi, r: Exclude<ControlRequest, { type: 'subscribe' }>)
       return api.identity();
     case 'transfer':
       return api.transfer(r.to, r.amount, r.key);
+    case 'transfers':
+      return api.transfers(r.transfers);
     case 'tx':
       return api.tx(r.key);
     case 'withdraw':
@@ -140,7 +142,9 @@ export class ControlServer {
     };
     const send = (answer: AnswerFrame): void => {
       open--;
-      if (outbox.push(`${JSON.stringify(answer)}\n`) === 1) setImmediate(flush);
+      // Every answer settled in this turn leaves in one write, right after it (a lock round
+      // settles a block's worth of transfers at once).
+      if (outbox.push(`${JSON.stringify(answer)}\n`) === 1) process.nextTick(flush);
     };
     const succeed = (id: number, result: ControlResults[RequestType]): void => send({ id, ok: true, result });
     const refuse = (id: number | null, error: Refusal): void => send({ id, ok: false, error });
