@@ -10,7 +10,7 @@ import path from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { type BaselineResult, runBaseline } from './baseline.js';
 import { BenchCluster, type EndCheck } from './cluster.js';
-import type { ThroughputResult } from './load.js';
+import { type LoadShape, ONE_AT_A_TIME, type ThroughputResult } from './load.js';
 import { type MemoryLongRun, type SnapshotResult, type UncontendedResult, measureLoad, rssOf, runMemory, runSnapshots, runUncontended, warmupFor } from './phases.js';
 import { type ProfileSummary, renderProfile, summariseProfiles } from './profile.js';
 import { fmt } from './stats.js';
@@ -37,6 +37,8 @@ export interface BenchOptions {
   readonly clients: readonly number[];
   readonly durationS: number;
   readonly outstanding: number;
+  /** Transfers per control request in the batched, snapshot and memory phases (1: a request each). */
+  readonly perRequest: number;
   readonly phases: readonly Phase[];
   readonly transfers: number;
   readonly out: string;
@@ -131,6 +133,9 @@ function parsePhases(text: string): Phase[] {
 
 // ---- the run ---------------------------------------------------------------------------------
 
+/** The batched phases' load: --outstanding per client, --per-request in each request. */
+const batchedLoad = (o: BenchOptions): LoadShape => ({ outstanding: o.outstanding, perRequest: o.perRequest });
+
 function machine(): BenchResult['machine'] {
   let cpuModel = os.cpus()[0]?.model ?? 'unknown';
   try {
@@ -166,21 +171,21 @@ async function runCluster(n: number, o: BenchOptions, baselineP50: number | null
       say(`N=${n} uncontended: daemon p50 ${fmt(u.daemonMs.p50)} ms p99 ${fmt(u.daemonMs.p99)} ms; client round trip p50 ${fmt(u.clientMs.p50)} ms p99 ${fmt(u.clientMs.p99)} ms; ${u.transfers} transfers`);
     }
     if (has('contended-1')) {
-      run.contended1 = await measureLoad(cluster, cluster.ids, 1, t);
+      run.contended1 = await measureLoad(cluster, cluster.ids, ONE_AT_A_TIME, t);
       say(`N=${n} contended-1: ${describeThroughput(run.contended1)}`);
     }
     if (has('batched')) {
-      run.batched = await measureLoad(cluster, cluster.ids, o.outstanding, t);
-      say(`N=${n} batched (${o.outstanding} outstanding per client): ${describeThroughput(run.batched)}`);
+      run.batched = await measureLoad(cluster, cluster.ids, batchedLoad(o), t);
+      say(`N=${n} batched (${o.outstanding} outstanding per client, ${Math.min(o.perRequest, o.outstanding)} per request): ${describeThroughput(run.batched)}`);
     }
     if (has('snapshots')) {
-      run.snapshots = await runSnapshots(cluster, o.outstanding, t);
+      run.snapshots = await runSnapshots(cluster, batchedLoad(o), t);
       const s = run.snapshots;
       say(`N=${n} snapshots: idle p50 ${fmt(s.idle.clientMs.p50)} ms p99 ${fmt(s.idle.clientMs.p99)} ms (${s.idle.verified}/${s.idle.taken} verified); under load p50 ${fmt(s.underLoad.clientMs.p50)} ms p99 ${fmt(s.underLoad.clientMs.p99)} ms (${s.underLoad.verified}/${s.underLoad.taken} verified); ${fmt(s.transfersPerSecWithout)} -> ${fmt(s.transfersPerSecWith)} transfers/s with a snapshot every ${s.intervalMs} ms: ${fmt(s.throughputLostPct, 1)}% lost`);
     }
     if (has('memory') && o.transfers > 0) {
       say(`N=${n} memory: batched load until ${o.transfers.toLocaleString('en-US')} transfers are committed, RSS sampled every second...`);
-      const longRun = await runMemory(cluster, o.outstanding, o.transfers, say);
+      const longRun = await runMemory(cluster, batchedLoad(o), o.transfers, say);
       run.memory = { endRssMiB: rssOf(cluster), longRun };
       say(`N=${n} memory: ${longRun.committed.toLocaleString('en-US')} committed in ${fmt(longRun.seconds, 1)} s; ${Object.entries(longRun.perClient).map(([k, v]) => `client${k} ${fmt(v.start, 1)} -> ${fmt(v.mid, 1)} -> ${fmt(v.end, 1)} MiB`).join(', ')}: ${longRun.flat ? 'flat' : 'NOT flat'}`);
     } else {
@@ -245,7 +250,7 @@ async function runVariant(n: number, variant: Variant, o: BenchOptions): Promise
     say(`N=${n} ${variant}: starting ${n} clients with ${description}...`);
     await cluster.up();
     if (watched) {
-      const w = await measureWatched(cluster, t, o.outstanding);
+      const w = await measureWatched(cluster, t, batchedLoad(o));
       result.watched = w;
       result.contended1 = w.contended1.with;
       result.batched = w.batched.with;
@@ -255,11 +260,11 @@ async function runVariant(n: number, variant: Variant, o: BenchOptions): Promise
       // The load phases asked for (both when --phases names neither).
       const only = o.phases.filter((p) => p === 'contended-1' || p === 'batched');
       if (only.length === 0 || only.includes('contended-1')) {
-        result.contended1 = await measureLoad(cluster, cluster.ids, 1, t);
+        result.contended1 = await measureLoad(cluster, cluster.ids, ONE_AT_A_TIME, t);
         say(`N=${n} ${variant} contended-1: ${describeThroughput(result.contended1)}`);
       }
       if (only.length === 0 || only.includes('batched')) {
-        result.batched = await measureLoad(cluster, cluster.ids, o.outstanding, t);
+        result.batched = await measureLoad(cluster, cluster.ids, batchedLoad(o), t);
         say(`N=${n} ${variant} batched: ${describeThroughput(result.batched)}`);
       }
     }
@@ -332,7 +337,7 @@ export function renderTable(r: BenchResult): string {
   row('uncontended p50 / baseline p50 (daemon, client)', (x) => (x.uncontended?.daemonP50OverBaseline != null ? `${fmt(x.uncontended.daemonP50OverBaseline, 1)}x, ${fmt(x.uncontended.clientP50OverBaseline ?? Number.NaN, 1)}x` : '-'));
   for (const [key, label] of [
     ['contended1', 'contended-1'],
-    ['batched', `batched (${r.options.outstanding} outstanding/client)`],
+    ['batched', `batched (${r.options.outstanding} outstanding/client, ${Math.min(r.options.perRequest, r.options.outstanding)}/request)`],
   ] as const) {
     row(`${label}: transfers/s`, (x) => (x[key] ? fmt(x[key].transfersPerSec) : '-'));
     row(`${label}: blocks/s`, (x) => (x[key] ? fmt(x[key].blocksPerSec) : '-'));
@@ -424,15 +429,16 @@ export function registerBench(program: Command): void {
     .option('--clients <list>', 'cluster sizes to run, e.g. 3,5,8', parseClients, [3])
     .option('--duration <seconds>', 'measurement window of each phase', parsePositive, 5)
     .option('--outstanding <k>', 'transfers each client keeps in flight in the batched, snapshot and memory phases', parseCount(1), 2000)
+    .option('--per-request <k>', 'transfers per control request in those phases (1: a request each, as contended-1 and uncontended always send)', parseCount(1), 100)
     .addOption(new Option('--phases <list>', `phases to run: ${PHASES.join(', ')} (comma-separated) or all`).argParser(parsePhases).default([...PHASES], 'all'))
     .option('--transfers <n>', 'memory phase: run batched load until this many transfers are committed, sampling RSS every second (0 = skip; 1000000 for the long run)', parseCount(0), 0)
     .option('--out <dir>', 'where the JSON result goes', path.join('bench', 'results'))
     .option('--profile <dir>', 'run the clients under node --cpu-prof, write their profiles to <dir>/n<N>/ (a compared setting\'s to <dir>/n<N>-<setting>/) and print where the time goes')
     .addOption(new Option('--compare <list>', `settings to measure beside the defaults, each on a cluster of its own: ${Object.keys(VARIANTS).join(', ')} (comma-separated), or none`).argParser(parseVariants).default([...DEFAULT_COMPARE], DEFAULT_COMPARE.join(',')))
-    .action(async (opts: { clients: number[]; duration: number; outstanding: number; phases: Phase[]; transfers: number; out: string; profile?: string; compare: Variant[] }) => {
+    .action(async (opts: { clients: number[]; duration: number; outstanding: number; perRequest: number; phases: Phase[]; transfers: number; out: string; profile?: string; compare: Variant[] }) => {
       const command = `client bench ${process.argv.slice(3).join(' ')}`.trim();
       const result = await runBench(
-        { clients: opts.clients, durationS: opts.duration, outstanding: opts.outstanding, phases: opts.phases, transfers: opts.transfers, out: opts.out, compare: opts.compare, ...(opts.profile ? { profile: opts.profile } : {}) },
+        { clients: opts.clients, durationS: opts.duration, outstanding: opts.outstanding, perRequest: opts.perRequest, phases: opts.phases, transfers: opts.transfers, out: opts.out, compare: opts.compare, ...(opts.profile ? { profile: opts.profile } : {}) },
         command,
       );
       process.exitCode = result.endCheckPassed ? 0 : 1;

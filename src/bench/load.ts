@@ -1,7 +1,9 @@
 /**
- * The load generator: closed loops, each keeping exactly one transfer in flight through a control
- * connection and issuing the next as soon as the answer comes. k loops on a client = k transfers
- * outstanding there. Figures are taken over a measurement window that opens after a warm-up.
+ * The load generator: closed loops, each keeping exactly one request in flight through a control
+ * connection and issuing the next as soon as the answer comes. A request is one transfer, or
+ * (`perRequest` > 1) that many in one `transfers` request, as a driver with many to make sends
+ * them; k transfers outstanding on a client = k / perRequest loops there. Figures are taken over a
+ * measurement window that opens after a warm-up.
  */
 import type { NodeId } from '../core/types.js';
 import type { TransferAnswer } from '../daemon/api.js';
@@ -10,11 +12,21 @@ import type { BenchCluster } from './cluster.js';
 import { cpuSeconds } from './proc.js';
 import { type Percentiles, round, summarise } from './stats.js';
 
+/** How a load is made: transfers each client keeps outstanding, and how many go in one request. */
+export interface LoadShape {
+  readonly outstanding: number;
+  readonly perRequest: number;
+}
+
+/** One transfer outstanding per client, one request each (contended-1, uncontended). */
+export const ONE_AT_A_TIME: LoadShape = { outstanding: 1, perRequest: 1 };
+
 /** The figures of one measurement window. */
 export interface ThroughputResult {
-  /** Clients issuing transfers, and transfers each keeps outstanding. */
+  /** Clients issuing transfers, transfers each keeps outstanding, and transfers per request. */
   readonly issuingClients: number;
   readonly outstandingPerClient: number;
+  readonly perRequest: number;
   readonly windowSeconds: number;
   readonly committed: number;
   readonly failed: number;
@@ -64,48 +76,54 @@ export class Load {
   constructor(
     private readonly cluster: BenchCluster,
     private readonly issuers: readonly number[],
-    private readonly outstandingPerClient: number,
+    private readonly shape: LoadShape,
   ) {}
 
   start(): void {
     this.running = true;
+    const per = Math.max(1, Math.min(this.shape.perRequest, this.shape.outstanding));
     for (const id of this.issuers) {
       const conns = this.cluster.connections(id);
       const others = this.cluster.ids.filter((x) => x !== id);
-      for (let k = 0; k < this.outstandingPerClient; k++) {
-        this.loops.push(this.loop(conns[k % conns.length]!, others[k % others.length]!));
+      for (let k = 0, left = this.shape.outstanding; left > 0; k++, left -= per) {
+        this.loops.push(this.loop(conns[k % conns.length]!, others[k % others.length]!, Math.min(per, left)));
       }
     }
   }
 
-  /** One transfer of a cent to `to` after another, each issued when the previous is answered. */
-  private async loop(conn: ControlClient, to: NodeId): Promise<void> {
+  /** `count` transfers of a cent to `to` in one request after another, each issued when the previous is answered. */
+  private async loop(conn: ControlClient, to: NodeId, count: number): Promise<void> {
+    const orders = Array.from({ length: count }, () => ({ to, amount: 1 }));
     while (this.running) {
       const started = performance.now();
-      let t: TransferAnswer;
+      let answers: readonly TransferAnswer[];
       try {
-        t = await conn.transfer(to, 1);
+        answers = count === 1 ? [await conn.transfer(to, 1)] : await conn.transfers(orders);
       } catch (e) {
         if (this.errors.length < 10) this.errors.push(e instanceof Error ? e.message : String(e));
         return;
       }
-      const done = performance.now();
-      const w = this.window;
-      if (t.ok) this.committedTotal++;
-      else this.failedTotal++;
-      if (w === null) continue;
-      if (!t.ok) {
-        w.failed++;
-        const reason = t.status === 'FAILED' ? t.reason : 'withdrawn';
-        w.reasons.set(reason, (w.reasons.get(reason) ?? 0) + 1);
-        continue;
-      }
-      w.committed++;
-      w.rtt.push(done - started);
-      w.lockWait.push(t.ms);
-      w.blocks.set(t.block, t.batch);
-      w.msgs.set(t.msgs, (w.msgs.get(t.msgs) ?? 0) + 1);
+      const rtt = performance.now() - started;
+      for (const t of answers) this.count(t, rtt);
     }
+  }
+
+  private count(t: TransferAnswer, rtt: number): void {
+    const w = this.window;
+    if (t.ok) this.committedTotal++;
+    else this.failedTotal++;
+    if (w === null) return;
+    if (!t.ok) {
+      w.failed++;
+      const reason = t.status === 'FAILED' ? t.reason : 'withdrawn';
+      w.reasons.set(reason, (w.reasons.get(reason) ?? 0) + 1);
+      return;
+    }
+    w.committed++;
+    w.rtt.push(rtt);
+    w.lockWait.push(t.ms);
+    w.blocks.set(t.block, t.batch);
+    w.msgs.set(t.msgs, (w.msgs.get(t.msgs) ?? 0) + 1);
   }
 
   openWindow(): void {
@@ -132,7 +150,8 @@ export class Load {
     const msgsSeen = [...w.msgs.keys()].sort((a, b) => a - b);
     return {
       issuingClients: this.issuers.length,
-      outstandingPerClient: this.outstandingPerClient,
+      outstandingPerClient: this.shape.outstanding,
+      perRequest: this.shape.perRequest,
       windowSeconds: round(seconds, 3),
       committed: w.committed,
       failed: w.failed,

@@ -5,7 +5,7 @@
 import type { SnapshotAnswer } from '../daemon/api.js';
 import type { BenchCluster } from './cluster.js';
 import { rssMiB } from './proc.js';
-import { Load, type ThroughputResult } from './load.js';
+import { Load, type LoadShape, ONE_AT_A_TIME, type ThroughputResult } from './load.js';
 import { type Percentiles, median, round, sleep, summarise } from './stats.js';
 
 export interface Timing {
@@ -17,9 +17,9 @@ export interface Timing {
 
 export const warmupFor = (durationS: number): number => Math.min(1, durationS * 0.2);
 
-/** Runs closed-loop transfers from `issuers` (k outstanding each) and measures one window. */
-export async function measureLoad(cluster: BenchCluster, issuers: readonly number[], outstanding: number, t: Timing, duringWindow?: () => () => Promise<void>): Promise<ThroughputResult> {
-  const load = new Load(cluster, issuers, outstanding);
+/** Runs closed-loop transfers from `issuers` (as `shape` says) and measures one window. */
+export async function measureLoad(cluster: BenchCluster, issuers: readonly number[], shape: LoadShape, t: Timing, duringWindow?: () => () => Promise<void>): Promise<ThroughputResult> {
+  const load = new Load(cluster, issuers, shape);
   load.start();
   await sleep(t.warmupS * 1000);
   load.openWindow();
@@ -47,7 +47,7 @@ export interface UncontendedResult {
 
 /** Phase 2: client 1 alone, one transfer at a time. */
 export async function runUncontended(cluster: BenchCluster, t: Timing, baselineP50Ms: number | null): Promise<UncontendedResult> {
-  const r = await measureLoad(cluster, [cluster.ids[0]!], 1, t);
+  const r = await measureLoad(cluster, [cluster.ids[0]!], ONE_AT_A_TIME, t);
   const ratio = (v: number): number | null => (baselineP50Ms && baselineP50Ms > 0 ? round(v / baselineP50Ms, 2) : null);
   return {
     transfers: r.committed,
@@ -119,7 +119,7 @@ export const SNAPSHOT_INTERVAL_MS = 100;
  * Phase 5: sequential snapshots on an idle cluster for the phase duration, then batched load
  * without and with a snapshot started every 100 ms from client 1 (not waiting for the previous).
  */
-export async function runSnapshots(cluster: BenchCluster, outstanding: number, t: Timing): Promise<SnapshotResult> {
+export async function runSnapshots(cluster: BenchCluster, load: LoadShape, t: Timing): Promise<SnapshotResult> {
   const initiator = cluster.ids[0]!;
   const conn = cluster.connections(initiator)[0]!;
   const idle = new SnapshotSamples();
@@ -150,10 +150,10 @@ export async function runSnapshots(cluster: BenchCluster, outstanding: number, t
   };
   const withoutRuns: ThroughputResult[] = [];
   const withRuns: ThroughputResult[] = [];
-  withoutRuns.push(await measureLoad(cluster, issuers, outstanding, half));
-  withRuns.push(await measureLoad(cluster, issuers, outstanding, half, withSnapshots));
-  withRuns.push(await measureLoad(cluster, issuers, outstanding, half, withSnapshots));
-  withoutRuns.push(await measureLoad(cluster, issuers, outstanding, half));
+  withoutRuns.push(await measureLoad(cluster, issuers, load, half));
+  withRuns.push(await measureLoad(cluster, issuers, load, half, withSnapshots));
+  withRuns.push(await measureLoad(cluster, issuers, load, half, withSnapshots));
+  withoutRuns.push(await measureLoad(cluster, issuers, load, half));
   const rate = (runs: ThroughputResult[]): number => runs.reduce((a, r) => a + r.committed, 0) / runs.reduce((a, r) => a + r.windowSeconds, 0);
   const without = rate(withoutRuns);
   const withS = rate(withRuns);
@@ -202,9 +202,9 @@ export function rssOf(cluster: BenchCluster): Record<string, number | null> {
 }
 
 /** Phase 6 (long run): batched load until `target` transfers are committed; RSS of every client every second. */
-export async function runMemory(cluster: BenchCluster, outstanding: number, target: number, progress: (line: string) => void): Promise<MemoryLongRun> {
+export async function runMemory(cluster: BenchCluster, shape: LoadShape, target: number, progress: (line: string) => void): Promise<MemoryLongRun> {
   const samples: RssSample[] = [];
-  const load = new Load(cluster, cluster.ids, outstanding);
+  const load = new Load(cluster, cluster.ids, shape);
   const begin = performance.now();
   samples.push({ t: 0, committed: 0, rssMiB: rssOf(cluster) });
   load.start();

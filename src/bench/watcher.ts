@@ -9,7 +9,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BenchCluster } from './cluster.js';
-import type { ThroughputResult } from './load.js';
+import { type LoadShape, ONE_AT_A_TIME, type ThroughputResult } from './load.js';
 import { type Timing, measureLoad, warmupFor } from './phases.js';
 import { cpuSeconds } from './proc.js';
 
@@ -135,24 +135,24 @@ const minus = (a: WatchCounts, b: WatchCounts): WatchCounts => ({
  * that the cluster's own differences and a drift of the machine's load weigh on both sides; then
  * batched load with the page watching.
  */
-export async function measureWatched(cluster: BenchCluster, t: Timing, outstanding: number): Promise<WatchedResult> {
+export async function measureWatched(cluster: BenchCluster, t: Timing, load: LoadShape): Promise<WatchedResult> {
   const half = { warmupS: warmupFor(t.durationS / 2), durationS: t.durationS / 2 };
-  const a1 = await measureLoad(cluster, cluster.ids, 1, half);
+  const a1 = await measureLoad(cluster, cluster.ids, ONE_AT_A_TIME, half);
   const watcher = await Watcher.start(cluster.configPath, cluster.root);
   try {
     let before = watcher.counts();
     let since = Date.now();
-    const b1 = await measureLoad(cluster, cluster.ids, 1, half);
-    const b2 = await measureLoad(cluster, cluster.ids, 1, half);
+    const b1 = await measureLoad(cluster, cluster.ids, ONE_AT_A_TIME, half);
+    const b2 = await measureLoad(cluster, cluster.ids, ONE_AT_A_TIME, half);
     const c1Page = minus(watcher.counts(), before);
     const c1Cores = c1Page.serverCpuS / ((Date.now() - since) / 1000);
     before = watcher.counts();
     since = Date.now();
-    const batched = await measureLoad(cluster, cluster.ids, outstanding, t);
+    const batched = await measureLoad(cluster, cluster.ids, load, t);
     const bPage = minus(watcher.counts(), before);
     const bCores = bPage.serverCpuS / ((Date.now() - since) / 1000);
     await watcher.stop();
-    const a2 = await measureLoad(cluster, cluster.ids, 1, half);
+    const a2 = await measureLoad(cluster, cluster.ids, ONE_AT_A_TIME, half);
     const withoutPerSec = (a1.transfersPerSec + a2.transfersPerSec) / 2;
     const withPerSec = (b1.transfersPerSec + b2.transfersPerSec) / 2;
     return {
