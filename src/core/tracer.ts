@@ -58,7 +58,7 @@ export class Tracer {
     const push = (b: Body): void => void events.push(this.event(wall, b));
     switch (input.kind) {
       case 'receive':
-        this.received(input.from, input.message, clockBefore, push);
+        this.received(input.from, input.message, clockBefore, wall, events, push);
         break;
       case 'peerDown':
         this.out.delete(input.peer);
@@ -78,7 +78,10 @@ export class Tracer {
           const ch = this.out.get(e.to);
           if (ch === undefined) break; // not in a session: the mesh drops it, nothing went out
           ch.seq++;
-          push({ kind: 'send', to: e.to, chan: ch.name, seq: ch.seq, type: e.message.type, ts: e.message.ts, desc: describeMessage(e.message), clock: e.message.ts, ...snapshotOf(e.message) });
+          // Built whole, not spread from a body: one of these is made for every message.
+          const m = e.message;
+          const base = { v: TRACE_VERSION, node: this.node, run: this.run, i: this.i++, wall, kind: 'send', to: e.to, chan: ch.name, seq: ch.seq, type: m.type, ts: m.ts, desc: describeMessage(m), clock: m.ts } as const;
+          events.push(m.type === 'MARKER' || m.type === 'REPORT' ? { ...base, snapshot: snapshotKey(m.snapshot) } : base);
           break;
         }
         case 'persist':
@@ -110,11 +113,12 @@ export class Tracer {
     return events;
   }
 
-  private received(from: NodeId, m: Message, clockBefore: number, push: (b: Body) => void): void {
+  private received(from: NodeId, m: Message, clockBefore: number, wall: number, events: TraceEvent[], push: (b: Body) => void): void {
     const ch = this.in.get(from);
     if (ch !== undefined) {
       ch.seq++;
-      push({ kind: 'receive', from, chan: ch.name, seq: ch.seq, type: m.type, ts: m.ts, desc: describeMessage(m), clockBefore, clock: Math.max(clockBefore, m.ts) + 1, ...snapshotOf(m) });
+      const base = { v: TRACE_VERSION, node: this.node, run: this.run, i: this.i++, wall, kind: 'receive', from, chan: ch.name, seq: ch.seq, type: m.type, ts: m.ts, desc: describeMessage(m), clockBefore, clock: Math.max(clockBefore, m.ts) + 1 } as const;
+      events.push(m.type === 'MARKER' || m.type === 'REPORT' ? { ...base, snapshot: snapshotKey(m.snapshot) } : base);
     }
     if (isApplicationMessage(m)) {
       for (const open of this.recording.values()) if (open.has(from)) open.set(from, open.get(from)! + 1);
@@ -135,4 +139,3 @@ export class Tracer {
   }
 }
 
-const snapshotOf = (m: Message): { snapshot?: string } => (m.type === 'MARKER' || m.type === 'REPORT' ? { snapshot: snapshotKey(m.snapshot) } : {});

@@ -13,6 +13,7 @@ import { openSync } from 'node:fs';
 import path from 'node:path';
 import type { Effect, Input } from '../core/api.js';
 import type { TraceEvent } from '../core/trace-events.js';
+import { traceLine } from '../core/trace-line.js';
 import { Tracer } from '../core/tracer.js';
 import type { NodeId } from '../core/types.js';
 import { AppendFile } from './append-file.js';
@@ -34,7 +35,7 @@ export class TraceBatch {
   constructor(readonly events: readonly TraceEvent[]) {}
 
   lines(): readonly string[] {
-    this.json ??= this.events.map((e) => JSON.stringify(e));
+    this.json ??= this.events.map(traceLine);
     return this.json;
   }
 }
@@ -107,7 +108,7 @@ export class TraceWriter {
     this.noted = [];
     let text = '';
     for (const n of noted) {
-      for (const e of this.tracer.step(n.input, n.effects, n.clockBefore, n.wall)) text += `${JSON.stringify(e)}\n`;
+      for (const e of this.tracer.step(n.input, n.effects, n.clockBefore, n.wall)) text += `${traceLine(e)}\n`;
     }
     if (text.length > 0) this.file?.write(text);
   }

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import type { GlobalSnapshot } from '../../src/core/api.js';
 import type { TraceEvent } from '../../src/core/trace-events.js';
+import { traceLine } from '../../src/core/trace-line.js';
 import { snapshotKey } from '../../src/core/types.js';
 import { computeCut } from '../../src/trace/cut.js';
 import { mergeTrace } from '../../src/trace/merge.js';
@@ -49,6 +50,20 @@ describe('the trace of a simulated run, merged as `client trace` merges it', () 
       expect(cuts).toBeGreaterThan(10);
     });
   }
+
+  it('every event\'s line in trace.jsonl is exactly the JSON of the event, of every kind', () => {
+    const kinds = new Set<string>();
+    for (let seed = 1; seed <= 6; seed++) {
+      for (const e of traced(seed, seed % 2 === 0).events) {
+        kinds.add(e.kind);
+        expect(traceLine(e)).toBe(JSON.stringify(e));
+      }
+    }
+    expect([...kinds].sort()).toEqual(['channelStart', 'channelStop', 'commit', 'enter', 'leave', 'peerDown', 'peerUp', 'receive', 'record', 'send', 'start']);
+    // Strings that JSON must escape stay JSON, and so does a number that is not one.
+    const odd = { v: 1, node: 1, run: 'a"b', i: 0, wall: Number.NaN, kind: 'send', to: 2, chan: '1>2/x', seq: 1, type: 'REPORT', ts: 3, desc: 'REPORT failed: "quoted"\n\\ \u2028', clock: 3, snapshot: '1.2' } as const;
+    expect(JSON.parse(traceLine(odd))).toEqual(JSON.parse(JSON.stringify(odd)));
+  });
 
   it('a restarted client continues its timeline in a new run', () => {
     for (let seed = 1; seed < 200; seed++) {
