@@ -62,13 +62,19 @@ export class Channel implements FrameSink {
     this.decoder.setMaxFrameBytes(max);
   }
 
-  /** Queues a frame: the frames of one tick leave in one write. */
+  /**
+   * Queues a frame: the frames of one tick leave in one write, when `flush` is called (the
+   * daemon does at the end of each step's effects) or else right after the tick.
+   */
   send(frame: Buffer): void {
     if (this.closed) return;
     this.queued.push(frame);
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    process.nextTick(() => this.flush());
+    process.nextTick(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
   }
 
   /** Writes a frame at once (a handshake frame, ahead of anything queued). */
@@ -97,11 +103,11 @@ export class Channel implements FrameSink {
     this.o.onClose(problem);
   }
 
-  private flush(): void {
-    this.flushScheduled = false;
+  /** Writes every queued frame now, in one write. */
+  flush(): void {
     const frames = this.queued;
-    this.queued = [];
     if (this.closed || frames.length === 0) return;
+    this.queued = [];
     if (frames.length === 1) this.socket.write(frames[0]!);
     else {
       // One writev for the whole tick instead of a syscall per frame.

@@ -270,6 +270,15 @@ export class Mesh extends EventEmitter<MeshEvents> {
     return true;
   }
 
+  /**
+   * Writes what was sent so far on every channel now, one write each, instead of after the tick:
+   * the daemon calls it once a step's effects are carried out, before the work that only follows
+   * them (the trace), so that a RELEASE never waits behind it.
+   */
+  flush(): void {
+    for (const peer of this.peers.values()) peer.out?.channel.flush();
+  }
+
   status(): PeerStatus[] {
     return [...this.peers.values()]
       .sort((a, b) => a.id - b.id)
