@@ -68,7 +68,7 @@ export function buildProgram(): Command {
     .option('--transfer-timeout <seconds>', 'give up on a transfer that has not got the lock by then (default: the config, 30)', parseSeconds)
     .option('--listen <host>', "listen on this address instead of the config's host (e.g. 0.0.0.0)")
     .option('--no-fsync', 'do not fdatasync the chain file before releasing a block (faster; a power loss may lose acknowledged transfers)')
-    .option('--no-trace', 'do not append the protocol trace to <data-dir>/trace.jsonl (see client trace)')
+    .option('--no-trace', 'do not append the protocol trace to <data-dir>/trace.bin (see client trace)')
     .option('--insecure', `listen beyond loopback without a cluster secret (default: refuse to; see ${SECRET_ENV})`)
     // For client cluster, which says for all its clients where they listen and when they are up.
     .addOption(new Option('--quiet-start', 'no banner, and no peer connections said until every peer has connected once').hideHelp())

@@ -293,7 +293,7 @@ export function renderAnswer(a: Answer): string {
 export const CLEAR_ELSEWHERE = 'clear clears a prompt\'s screen; there is none here';
 
 /** Why `trace on|off` does nothing through the control socket. */
-export const TRACE_ELSEWHERE = 'trace on|off prints at a client\'s own prompt; elsewhere, read <data-dir>/trace.jsonl or run client trace';
+export const TRACE_ELSEWHERE = 'trace on|off prints at a client\'s own prompt; elsewhere, run client trace (it reads <data-dir>/trace.bin)';
 
 function renderPage(p: DiagramPage): string {
   if (!p.ok) return `FAILED  no diagram: ${p.error}`;

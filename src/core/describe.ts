@@ -5,36 +5,84 @@
 import type { Command, CommandResult, CoreEvent, Effect, Input } from './api.js';
 import { short } from './ledger.js';
 import { formatCents } from './money.js';
-import { type Block, type Message, type NodeId, snapshotKey } from './types.js';
+import { type Block, type Message, type NodeId, type SnapshotId, snapshotKey } from './types.js';
 
-export function describeBlock(b: Block): string {
-  const txs = b.txs.length === 1 ? `${b.txs[0]!.from}->${b.txs[0]!.to} ${formatCents(b.txs[0]!.amount)}` : `${b.txs.length} txs`;
-  return `#${b.height} ${short(b.hash)} by ${b.creator} (${txs})`;
+/** What a block's one-line description says: a trace keeps this much of a block, not the block. */
+export interface BlockGist {
+  readonly height: number;
+  /** The first 8 hex digits of its hash. */
+  readonly hash: string;
+  readonly creator: NodeId;
+  readonly txs: number;
+  /** The transfer of a block that holds one; null otherwise. */
+  readonly single: { readonly from: NodeId; readonly to: NodeId; readonly amount: number } | null;
 }
 
-/** "REQUEST ts=7 at #2", "RELEASE ts=9 block #3 1a2b3c4d by 1 (1->2 $4.50)". */
-export function describeMessage(m: Message): string {
+/** What a message's one-line description says, and no more (the binary trace keeps this instead of the text). */
+export type MessageGist =
+  | { readonly type: 'REQUEST' | 'REPLY'; readonly ts: number; readonly height: number }
+  | { readonly type: 'RELEASE'; readonly ts: number; readonly height: number; readonly block: BlockGist | null }
+  | { readonly type: 'MARKER'; readonly ts: number; readonly snapshot: SnapshotId }
+  | { readonly type: 'REPORT'; readonly ts: number; readonly snapshot: SnapshotId; readonly from: { readonly node: NodeId; readonly height: number; readonly inFlight: number } | null; readonly error: string }
+  | { readonly type: 'FETCH'; readonly ts: number; readonly from: number }
+  | { readonly type: 'BLOCKS'; readonly ts: number; readonly first: number | null; readonly last: number | null; readonly more: boolean };
+
+export function blockGist(b: Block): BlockGist {
+  const t = b.txs.length === 1 ? b.txs[0]! : null;
+  return { height: b.height, hash: short(b.hash), creator: b.creator, txs: b.txs.length, single: t === null ? null : { from: t.from, to: t.to, amount: t.amount } };
+}
+
+export function messageGist(m: Message): MessageGist {
   switch (m.type) {
     case 'REQUEST':
     case 'REPLY':
-      return `${m.type} ts=${m.ts} at #${m.height}`;
+      return { type: m.type, ts: m.ts, height: m.height };
     case 'RELEASE':
-      return `RELEASE ts=${m.ts} ${m.block ? `block ${describeBlock(m.block)}` : `no block, at #${m.height}`}`;
+      return { type: 'RELEASE', ts: m.ts, height: m.height, block: m.block ? blockGist(m.block) : null };
     case 'MARKER':
-      return `MARKER ts=${m.ts} snapshot ${snapshotKey(m.snapshot)}`;
+      return { type: 'MARKER', ts: m.ts, snapshot: m.snapshot };
     case 'REPORT':
-      return m.local === null
-        ? `REPORT ts=${m.ts} snapshot ${snapshotKey(m.snapshot)} failed: ${m.error ?? 'no reason'}`
-        : `REPORT ts=${m.ts} snapshot ${snapshotKey(m.snapshot)} from ${m.local.state.node} (#${m.local.state.height}, ${m.local.channels.reduce((n, c) => n + c.messages.length, 0)} in flight)`;
+      return {
+        type: 'REPORT', ts: m.ts, snapshot: m.snapshot, error: m.error ?? 'no reason',
+        from: m.local === null ? null : { node: m.local.state.node, height: m.local.state.height, inFlight: m.local.channels.reduce((n, c) => n + c.messages.length, 0) },
+      };
     case 'FETCH':
-      return `FETCH ts=${m.ts} from #${m.from}`;
-    case 'BLOCKS': {
-      const first = m.blocks[0];
-      const last = m.blocks[m.blocks.length - 1];
-      return `BLOCKS ts=${m.ts} ${first && last ? `#${first.height}..#${last.height}` : 'none'}${m.last ? '' : ' (more follow)'}`;
-    }
+      return { type: 'FETCH', ts: m.ts, from: m.from };
+    case 'BLOCKS':
+      return { type: 'BLOCKS', ts: m.ts, first: m.blocks[0]?.height ?? null, last: m.blocks[m.blocks.length - 1]?.height ?? null, more: !m.last };
   }
 }
+
+function describeBlockGist(b: BlockGist): string {
+  const txs = b.single !== null ? `${b.single.from}->${b.single.to} ${formatCents(b.single.amount)}` : `${b.txs} txs`;
+  return `#${b.height} ${b.hash} by ${b.creator} (${txs})`;
+}
+
+export const describeBlock = (b: Block): string => describeBlockGist(blockGist(b));
+
+/** The one line of a message, from its gist. */
+export function describeGist(g: MessageGist): string {
+  switch (g.type) {
+    case 'REQUEST':
+    case 'REPLY':
+      return `${g.type} ts=${g.ts} at #${g.height}`;
+    case 'RELEASE':
+      return `RELEASE ts=${g.ts} ${g.block ? `block ${describeBlockGist(g.block)}` : `no block, at #${g.height}`}`;
+    case 'MARKER':
+      return `MARKER ts=${g.ts} snapshot ${snapshotKey(g.snapshot)}`;
+    case 'REPORT':
+      return g.from === null
+        ? `REPORT ts=${g.ts} snapshot ${snapshotKey(g.snapshot)} failed: ${g.error}`
+        : `REPORT ts=${g.ts} snapshot ${snapshotKey(g.snapshot)} from ${g.from.node} (#${g.from.height}, ${g.from.inFlight} in flight)`;
+    case 'FETCH':
+      return `FETCH ts=${g.ts} from #${g.from}`;
+    case 'BLOCKS':
+      return `BLOCKS ts=${g.ts} ${g.first !== null && g.last !== null ? `#${g.first}..#${g.last}` : 'none'}${g.more ? ' (more follow)' : ''}`;
+  }
+}
+
+/** "REQUEST ts=7 at #2", "RELEASE ts=9 block #3 1a2b3c4d by 1 (1->2 $4.50)". */
+export const describeMessage = (m: Message): string => describeGist(messageGist(m));
 
 /** "2->3 REQUEST ts=7". */
 export const describeSend = (from: NodeId, to: NodeId, m: Message): string => `${from}->${to} ${describeMessage(m)}`;

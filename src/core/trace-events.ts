@@ -1,7 +1,8 @@
 /**
- * The protocol trace: what each client appends to `<data-dir>/trace.jsonl`, one JSON object per
- * line. Every event is derived from the core's inputs and effects, so the simulator produces the
- * same events for a seed as a real client does for a run.
+ * The protocol trace: the events each client appends to `<data-dir>/trace.bin` (a few bytes each,
+ * see src/daemon/trace-format.ts), streams to a live view as JSON objects, and `client trace`
+ * reads back. Every event is derived from the core's inputs and effects, so the simulator produces
+ * the same events for a seed as a real client does for a run.
  *
  * Matching: a `send` on channel `chan` with sequence number `seq` is the `receive` with the same
  * `chan` and `seq` on the other client. `chan` names one directed connection (one session of one

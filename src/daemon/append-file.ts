@@ -1,6 +1,6 @@
 /**
- * An append-only file of lines a client keeps beside its chain: `client.log` (pino's JSON) and
- * `trace.jsonl` (the protocol trace). Both are conveniences, the ledger is not: when the file
+ * An append-only file a client keeps beside its chain: `client.log` (pino's JSON lines) and
+ * `trace.bin` (the protocol trace, bytes). Both are conveniences, the ledger is not: when the file
  * cannot be written (a full disk, an I/O error) the client says so once and goes on without it.
  *
  * Written asynchronously through sonic-boom (what `pino.destination` uses) without pino's exit
@@ -24,7 +24,12 @@ export interface AppendFileOptions {
   readonly rotateBytes?: number;
   /** Called once, with one line for the user, when the file stops taking lines. */
   readonly onFailure: (line: string) => void;
+  /** The file holds bytes (Buffers are written), and every new one begins with these (a format's magic). */
+  readonly binary?: { readonly preamble: Buffer };
 }
+
+type Data = string | Buffer;
+const sizeOf = (d: Data): number => (typeof d === 'string' ? Buffer.byteLength(d) : d.length);
 
 export class AppendFile {
   private stream: SonicBoom;
@@ -32,7 +37,7 @@ export class AppendFile {
   private closed = false;
   private bytes: number;
   /** While the file is being rotated, the lines that wait for the new one. */
-  private waiting: string[] | null = null;
+  private waiting: Data[] | null = null;
 
   /**
    * `fd` is the file already opened for appending (so that start-up fails early on a path that
@@ -45,16 +50,20 @@ export class AppendFile {
   ) {
     this.bytes = statSync(path).size;
     this.stream = this.open(fd);
+    if (this.bytes === 0 && o.binary) this.write(o.binary.preamble);
   }
 
   get failed(): boolean {
     return this.failure !== null;
   }
 
-  /** pino's destination interface. Never throws: a line that cannot be written is dropped. */
-  write(line: string): boolean {
+  /**
+   * pino's destination interface (a line), or bytes for a binary file. Never throws: what cannot
+   * be written is dropped.
+   */
+  write(line: Data): boolean {
     if (this.failure !== null || this.closed) return true;
-    const size = Buffer.byteLength(line);
+    const size = sizeOf(line);
     if (this.waiting === null && this.o.rotateBytes !== undefined && this.bytes > 0 && this.bytes + size > this.o.rotateBytes) this.rotate();
     if (this.waiting !== null) {
       this.waiting.push(line);
@@ -62,7 +71,8 @@ export class AppendFile {
     }
     this.bytes += size;
     try {
-      return this.stream.write(line);
+      // sonic-boom's types know only its text mode; in its buffer mode (a binary file) it takes Buffers.
+      return this.stream.write(line as string);
     } catch (e) {
       this.fail(e instanceof Error ? e : new Error(String(e)));
       return true;
@@ -92,14 +102,15 @@ export class AppendFile {
   }
 
   private open(dest: number | string): SonicBoom {
-    const stream = new SonicBoom(typeof dest === 'number' ? { fd: dest, sync: false } : { dest, sync: false, append: true });
+    const contentMode = this.o.binary ? 'buffer' : 'utf8';
+    const stream = new SonicBoom(typeof dest === 'number' ? { fd: dest, sync: false, contentMode } : { dest, sync: false, append: true, contentMode });
     stream.on('error', (err: Error) => this.fail(err));
     return stream;
   }
 
   /** The current file becomes `<path>.1` (once its last lines are in); lines go on into a new one. */
   private rotate(): void {
-    const waiting: string[] = [];
+    const waiting: Data[] = [];
     this.waiting = waiting;
     this.stream.once('close', () => {
       this.waiting = null;
@@ -112,6 +123,7 @@ export class AppendFile {
       }
       this.stream = this.open(this.path);
       this.bytes = 0;
+      if (this.o.binary) this.write(this.o.binary.preamble);
       for (const line of waiting) this.write(line);
     });
     this.stream.end();

@@ -60,7 +60,7 @@ export interface DaemonOptions {
   readonly fsync?: boolean;
   /** The cluster secret (config or environment); null for none. */
   readonly secret: string | null;
-  /** Append the protocol trace to `<data-dir>/trace.jsonl` (default true). */
+  /** Append the protocol trace to `<data-dir>/trace.bin` (default true). */
   readonly trace?: boolean;
 }
 

@@ -1,34 +1,36 @@
 /**
- * `<data-dir>/trace.jsonl`: this client's protocol events (trace-events.ts), one JSON line each,
- * from the core's steps through the pure Tracer. Bounded: past TRACE_ROTATE_BYTES the file becomes
- * `trace.jsonl.1` (replacing an older one) and a new one begins; `client trace` reads both.
+ * `<data-dir>/trace.bin`: this client's protocol events (trace-events.ts), from the core's steps
+ * through the pure Tracer, a few bytes each (trace-format.ts; `client trace` reads them back).
+ * Bounded: past TRACE_ROTATE_BYTES the file becomes `trace.bin.1` (replacing an older one) and a
+ * new one begins; `client trace` reads both.
  *
- * Off the protocol's path: a step that nobody watches live is only noted (its input, effects, the
- * clock before and the wall time), and the notes are turned into lines and written together a few
- * milliseconds later, in one write. Under load a client steps thousands of times a second, and a
- * line per message made and written in the step would delay every RELEASE behind it. A step that
- * someone watches (`trace on`, a live view) is traced at once, after the notes before it.
+ * Off the protocol's path: a step is encoded once its messages have left, straight into a buffer
+ * (no event objects, no text), and what a few milliseconds of steps encoded goes to the file in
+ * one write. A step that someone watches live (`trace on`, a live view) is also made into event
+ * objects, for them.
  */
 import { openSync } from 'node:fs';
 import path from 'node:path';
 import type { Effect, Input } from '../core/api.js';
 import type { TraceEvent } from '../core/trace-events.js';
 import { traceLine } from '../core/trace-line.js';
-import { Tracer } from '../core/tracer.js';
+import { EventSink, TeeSink, type TraceSink, Tracer } from '../core/tracer.js';
 import type { NodeId } from '../core/types.js';
 import { AppendFile } from './append-file.js';
 import { StorageError } from './errors.js';
+import { TRACE_MAGIC, TraceEncoder } from './trace-format.js';
 import { describeCause } from '../base/errors.js';
 
-export const TRACE_FILE = 'trace.jsonl';
+export const TRACE_FILE = 'trace.bin';
+export const ROTATED_TRACE_FILE = `${TRACE_FILE}.1`;
 /** The size past which the trace rotates: with the rotated file, at most about twice this on disk. */
 export const TRACE_ROTATE_BYTES = 32 * 1024 * 1024;
-/** How long a noted step waits before it is written: the steps of this window leave in one write. */
+/** How long encoded steps wait before they are written: the steps of this window leave in one write. */
 export const TRACE_FLUSH_MS = 10;
-/** Noted steps beyond which they are written at once, whatever the time (a bound on what waits). */
-const MAX_NOTED_STEPS = 4096;
+/** Bytes encoded beyond which they are written at once, whatever the time. */
+const FLUSH_BYTES = 256 * 1024;
 
-/** The events of one step, and each as JSON, made at most once however many read it (the file, each watcher). */
+/** The events of one step, and each as JSON, made at most once however many read it (each watcher). */
 export class TraceBatch {
   private json: readonly string[] | null = null;
 
@@ -40,18 +42,10 @@ export class TraceBatch {
   }
 }
 
-/** A step to be traced later: all the tracer needs, the wall time included. */
-interface Noted {
-  readonly input: Input;
-  readonly effects: readonly Effect[];
-  readonly clockBefore: number;
-  readonly wall: number;
-}
-
 export class TraceWriter {
   private readonly tracer: Tracer;
   private readonly file: AppendFile | null;
-  private noted: Noted[] = [];
+  private readonly encoder = new TraceEncoder();
   private timer: NodeJS.Timeout | null = null;
 
   /**
@@ -72,7 +66,7 @@ export class TraceWriter {
     } catch (e) {
       throw new StorageError(file, `cannot open the trace file: ${describeCause(e)}`, { cause: e });
     }
-    this.file = new AppendFile(file, fd, { rotateBytes: TRACE_ROTATE_BYTES, onFailure });
+    this.file = new AppendFile(file, fd, { rotateBytes: TRACE_ROTATE_BYTES, onFailure, binary: { preamble: TRACE_MAGIC } });
   }
 
   get writing(): boolean {
@@ -80,37 +74,33 @@ export class TraceWriter {
   }
 
   start(clock: number): TraceBatch {
-    return this.now(this.tracer.start(clock, Date.now()));
+    const wall = Date.now();
+    return this.made((sink) => this.tracer.startInto(sink, clock, wall));
   }
 
   peerUp(peer: NodeId, channels: { readonly out: string; readonly in: string }): TraceBatch {
-    return this.now(this.tracer.peerUp(peer, channels, Date.now()));
+    const wall = Date.now();
+    return this.made((sink) => this.tracer.peerUpInto(sink, peer, channels, wall));
   }
 
-  /** Traces a step now (someone watches): its events, also written with the next write. */
+  /** Traces a step someone watches: its events, also written with the next write. */
   step(input: Input, effects: readonly Effect[], clockBefore: number): TraceBatch {
-    return this.now(this.tracer.step(input, effects, clockBefore, Date.now()));
+    const wall = Date.now();
+    return this.made((sink) => this.tracer.stepInto(sink, input, effects, clockBefore, wall));
   }
 
-  /** Notes a step for the file alone: traced and written with the next write. */
+  /** Traces a step for the file alone: encoded now, written with the next write. */
   note(input: Input, effects: readonly Effect[], clockBefore: number): void {
-    if (this.file === null) return;
-    if (this.noted.push({ input, effects, clockBefore, wall: Date.now() }) >= MAX_NOTED_STEPS) this.flush();
-    else this.timer ??= setTimeout(() => this.flush(), TRACE_FLUSH_MS);
+    if (!this.writing) return;
+    this.tracer.stepInto(this.fileSink(), input, effects, clockBefore, Date.now());
+    this.scheduled();
   }
 
-  /** Writes every noted step now. */
+  /** Writes what is encoded now. */
   flush(): void {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
-    const noted = this.noted;
-    if (noted.length === 0) return;
-    this.noted = [];
-    let text = '';
-    for (const n of noted) {
-      for (const e of this.tracer.step(n.input, n.effects, n.clockBefore, n.wall)) text += `${traceLine(e)}\n`;
-    }
-    if (text.length > 0) this.file?.write(text);
+    if (this.encoder.size > 0) this.file?.write(this.encoder.take());
   }
 
   close(): Promise<void> {
@@ -118,13 +108,22 @@ export class TraceWriter {
     return this.file?.close() ?? Promise.resolve();
   }
 
-  /** Events made now: the noted steps before them go first, in the same write. */
-  private now(events: TraceEvent[]): TraceBatch {
-    const batch = new TraceBatch(events);
-    if (this.file === null) return batch;
-    if (this.noted.length > 0) this.flush();
-    // One write per step, not per event: the events of a step go out together anyway.
-    if (events.length > 0) this.file.write(`${batch.lines().join('\n')}\n`);
-    return batch;
+  /** The encoder, with a chunk begun if none is: a chunk reads on its own (see trace-format.ts). */
+  private fileSink(): TraceEncoder {
+    if (this.encoder.size === 0) this.encoder.begin({ node: this.tracer.node, run: this.tracer.run, next: this.tracer.next, sessions: this.tracer.sessions() });
+    return this.encoder;
+  }
+
+  private scheduled(): void {
+    if (this.encoder.size >= FLUSH_BYTES) this.flush();
+    else if (this.encoder.size > 0) this.timer ??= setTimeout(() => this.flush(), TRACE_FLUSH_MS);
+  }
+
+  /** Events made as objects by `trace`, and encoded for the file too when it is written. */
+  private made(trace: (sink: TraceSink) => void): TraceBatch {
+    const objects = new EventSink(this.tracer);
+    trace(this.writing ? new TeeSink(objects, this.fileSink()) : objects);
+    this.scheduled();
+    return new TraceBatch(objects.events);
   }
 }

@@ -16,6 +16,7 @@ interface TraceCliOptions {
   svg?: string;
   html?: string;
   shiviz?: string;
+  jsonl?: string;
   snapshot?: string;
   around?: string;
   margin?: number;
@@ -44,7 +45,7 @@ export async function traceAction(sources: readonly string[], o: TraceCliOptions
     for (const note of report.notes.slice(0, NOTES_PRINTED)) err(`note: ${note}`);
     if (report.notes.length > NOTES_PRINTED) err(`note: ... and ${report.notes.length - NOTES_PRINTED} more${o.html ? ` (all of them in ${o.html})` : ''}`);
     for (const w of report.written) out(`wrote ${w.file} (${w.kind})`);
-    if (report.written.length === 0) out('(no output file asked for: add --html FILE, --svg FILE or --shiviz FILE)');
+    if (report.written.length === 0) out('(no output file asked for: add --html FILE, --svg FILE, --shiviz FILE or --jsonl FILE)');
     return 0;
   } catch (e) {
     if (isTraceError(e)) {
@@ -62,12 +63,13 @@ export async function traceAction(sources: readonly string[], o: TraceCliOptions
 export function registerTrace(program: Command, dataRoot: (config: string | undefined) => string = () => 'data'): void {
   program
     .command('trace')
-    .description("draw the clients' protocol traces (<data-dir>/trace.jsonl): a space-time diagram as SVG or an HTML page, or a ShiViz log")
-    .argument('[sources...]', "data dirs (their trace.jsonl.1 then trace.jsonl) and/or trace files (default: the config's data dirs, <dataDir>/client-*)")
+    .description("draw the clients' protocol traces (<data-dir>/trace.bin): a space-time diagram as SVG or an HTML page, a ShiViz log, or the events as JSON lines")
+    .argument('[sources...]', "data dirs (their trace.bin.1 then trace.bin) and/or trace files (default: the config's data dirs, <dataDir>/client-*)")
     .option('-c, --config <file>', 'with no sources, read the data dirs of this config\'s clients (default ./config/default.json, else the built-in one)')
     .option('--svg <file>', 'write the space-time diagram as SVG')
     .option('--html <file>', 'write a self-contained page: the diagram with hover details, a legend, and the snapshot check')
     .option('--shiviz <file>', 'write a log for ShiViz (its first line is the parser expression ShiViz reads)')
+    .option('--jsonl <file>', 'write the events as JSON lines, one object each, in causal order (for jq and other tools)')
     .option('--snapshot <id>', "draw this snapshot's cut (e.g. 1.2) and compare its crossing messages with the saved snapshot")
     .option('--around <id>', `show only the events near this snapshot (implies --snapshot <id>)`)
     .option('--margin <n>', `with --around: events kept before the first record and after the last channel recorded (default ${DEFAULT_MARGIN})`, wholeNumber(0))

@@ -7,7 +7,7 @@ import { KindedError } from '../base/errors.js';
 export const TraceErrorKind = {
   /** A named source (data dir or trace file) does not exist or cannot be read. */
   MissingSource: 'MISSING_SOURCE',
-  /** A data dir holds neither trace.jsonl nor trace.jsonl.1. */
+  /** A data dir holds no trace file (trace.bin, trace.bin.1, or an earlier version's trace.jsonl). */
   NoTraceFiles: 'NO_TRACE_FILES',
   /** No source was named and none was found under data/. */
   NoSources: 'NO_SOURCES',

@@ -1,9 +1,12 @@
 /**
  * Finding and reading trace files: data dirs and/or single files to one list of checked events.
- * A data dir stands for its rotated file then its current one (`trace.jsonl.1`, `trace.jsonl`).
+ * A data dir stands for its rotated file then its current one (`trace.bin.1`, `trace.bin`), after
+ * the JSON lines files of earlier versions if it still holds them (`trace.jsonl.1`, `trace.jsonl`).
  */
-import { TRACE_FILE } from '../daemon/trace-writer.js';
-import { createReadStream, readdirSync, statSync, type Stats } from 'node:fs';
+import { ROTATED_TRACE_FILE, TRACE_FILE } from '../daemon/trace-writer.js';
+import { TRACE_MAGIC } from '../daemon/trace-format.js';
+import { decodeTrace } from '../daemon/trace-decode.js';
+import { closeSync, createReadStream, openSync, readFileSync, readSync, readdirSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { TraceEvent } from '../core/trace-events.js';
@@ -11,15 +14,18 @@ import { describeCause } from '../base/errors.js';
 import { TraceError, TraceErrorKind } from './errors.js';
 import { parseTraceLine } from './parse-event.js';
 
-export { TRACE_FILE };
-export const ROTATED_TRACE_FILE = `${TRACE_FILE}.1`;
+export { ROTATED_TRACE_FILE, TRACE_FILE };
+/** The trace files of earlier versions: one JSON object per line. */
+export const JSONL_TRACE_FILE = 'trace.jsonl';
+/** Every trace file a data dir may hold, in reading order (oldest first). */
+export const TRACE_FILES: readonly string[] = [`${JSONL_TRACE_FILE}.1`, JSONL_TRACE_FILE, ROTATED_TRACE_FILE, TRACE_FILE];
 /** How many malformed lines are named in the one report of them; the rest are only counted. */
 const MALFORMED_NAMED = 3;
 
 export interface MalformedLine {
   readonly file: string;
-  /** From 1, as editors count. */
-  readonly line: number;
+  /** Where in the file: a line number from 1, as editors count, or "byte <n>" in a binary file. */
+  readonly line: number | string;
   readonly reason: string;
 }
 
@@ -83,7 +89,7 @@ export function resolveSources(sources: readonly string[]): ResolvedSources {
     const st = statOrNull(source);
     if (st === null) throw new TraceError(TraceErrorKind.MissingSource, `no such data dir or trace file: ${source}`);
     if (st.isDirectory()) {
-      const found = [ROTATED_TRACE_FILE, TRACE_FILE].map((f) => path.join(source, f)).filter((f) => statOrNull(f)?.isFile() === true);
+      const found = TRACE_FILES.map((f) => path.join(source, f)).filter((f) => statOrNull(f)?.isFile() === true);
       if (found.length === 0) {
         throw new TraceError(TraceErrorKind.NoTraceFiles, `${source}: no ${TRACE_FILE} or ${ROTATED_TRACE_FILE} in this data dir (has this client run with tracing on?)`);
       }
@@ -97,11 +103,39 @@ export function resolveSources(sources: readonly string[]): ResolvedSources {
   return { files, dataDirs: [...new Set(dataDirs)] };
 }
 
+/** Whether a file begins as the binary trace does (else it is read as JSON lines). */
+function isBinaryTrace(file: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch {
+    return false;
+  }
+  try {
+    const head = Buffer.alloc(TRACE_MAGIC.length);
+    return readSync(fd, head, 0, head.length, 0) === head.length && head.equals(TRACE_MAGIC);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 async function readTraceFile(
   file: string,
   onEvent: (e: TraceEvent) => void,
   onMalformed: (m: MalformedLine) => void,
 ): Promise<void> {
+  if (isBinaryTrace(file)) {
+    let data: Buffer;
+    try {
+      data = readFileSync(file);
+    } catch (e) {
+      throw new TraceError(TraceErrorKind.MissingSource, `cannot read ${file}: ${describeCause(e)}`, { cause: e });
+    }
+    const decoded = decodeTrace(data);
+    for (const e of decoded.events) onEvent(e);
+    if (decoded.problem !== null) onMalformed({ file, line: `byte ${decoded.problem.offset}`, reason: decoded.problem.reason });
+    return;
+  }
   const input = createReadStream(file, { encoding: 'utf8' });
   const lines = createInterface({ input, crlfDelay: Infinity });
   let n = 0;

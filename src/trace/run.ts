@@ -8,12 +8,13 @@ import { describeCut } from './cut.js';
 import { TraceError, TraceErrorKind } from './errors.js';
 import { renderHtml } from './html.js';
 import { defaultSources, describeMalformed, loadTrace } from './load.js';
+import { traceLine } from '../core/trace-line.js';
 import { renderShiviz } from './shiviz.js';
 import { countTrace, summaryLine } from './summary.js';
 import { renderSvg } from './svg.js';
 import { buildView, checkSnapshotId, type TraceView, type ViewSpec } from './view.js';
 
-export type OutputKind = 'svg' | 'html' | 'shiviz';
+export type OutputKind = 'svg' | 'html' | 'shiviz' | 'jsonl';
 
 /** Past this many events a diagram is slow to open and hard to read: the user is told about windows. */
 export const LARGE_DIAGRAM = 3000;
@@ -26,6 +27,8 @@ export interface TraceOptions extends ViewSpec {
   readonly svg?: string;
   readonly html?: string;
   readonly shiviz?: string;
+  /** Every event of the window as a line of JSON, in causal order (for jq and other tools). */
+  readonly jsonl?: string;
 }
 
 export interface TraceReport {
@@ -57,6 +60,7 @@ export async function runTrace(o: TraceOptions): Promise<TraceReport> {
     ['svg', o.svg, () => `<?xml version="1.0" encoding="UTF-8"?>\n${renderSvg(view)}\n`],
     ['html', o.html, () => renderHtml(view)],
     ['shiviz', o.shiviz, () => renderShiviz(view.merged, view.window)],
+    ['jsonl', o.jsonl, () => view.window.events.map((e) => `${traceLine(e.event)}\n`).join('')],
   ];
   const written: { kind: OutputKind; file: string }[] = [];
   for (const [kind, file, render] of outputs) {

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { describeMessage } from '../core/describe.js';
 import type { NodeId } from '../core/types.js';
-import { ROTATED_TRACE_FILE, TRACE_FILE, loadTrace } from '../trace/load.js';
+import { TRACE_FILES, loadTrace } from '../trace/load.js';
 import { mergeTrace } from '../trace/merge.js';
 import { findSavedSnapshot } from '../trace/saved-snapshot.js';
 import { countTrace, summaryLine } from '../trace/summary.js';
@@ -31,7 +31,7 @@ export interface Replay {
 
 /** The data dirs among `dirs` that hold a trace (a client that never ran has none). */
 export function tracedDirs(dirs: readonly string[]): string[] {
-  return dirs.filter((d) => existsSync(path.join(d, TRACE_FILE)) || existsSync(path.join(d, ROTATED_TRACE_FILE)));
+  return dirs.filter((d) => TRACE_FILES.some((f) => existsSync(path.join(d, f))));
 }
 
 export async function loadReplay(sources: readonly string[]): Promise<Replay> {

@@ -1,5 +1,5 @@
 /**
- * The protocol trace of real clients: each appends its events to <data-dir>/trace.jsonl, `client
+ * The protocol trace of real clients: each appends its events to <data-dir>/trace.bin, `client
  * trace` merges a cluster's traces and draws the cut of a snapshot, `snapshot show <id> --html`
  * draws one from a client, `trace on` prints messages live at a prompt, and `status` says what a
  * waiting request waits for.
@@ -7,6 +7,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { decodeTrace } from '../../src/daemon/trace-decode.js';
 import { clustersPerTest, freePorts, makeTempDir, runClientCli, waitFor } from './harness.js';
 
 const { start: cluster } = clustersPerTest();
@@ -27,8 +28,8 @@ describe('the protocol trace of real clients', () => {
     const id = snap.json.id as string;
 
     for (const n of c.ids) {
-      const lines = readFileSync(path.join(c.dataDir(n), 'trace.jsonl'), 'utf8').trim().split('\n');
-      const events = lines.map((l) => JSON.parse(l) as { kind: string; node: number });
+      const read = decodeTrace(readFileSync(path.join(c.dataDir(n), 'trace.bin')));
+      const events = read.events;
       expect(events[0]).toMatchObject({ kind: 'start', node: n });
       expect(events.filter((e) => e.kind === 'send').length).toBeGreaterThan(5);
       expect(events.some((e) => e.kind === 'record')).toBe(true);
@@ -60,7 +61,7 @@ describe('the protocol trace of real clients', () => {
     writeFileSync(config, JSON.stringify({ cluster: `trace-${path.basename(dir)}`, dataDir, clients: [{ id: 1, host: '127.0.0.1', port: a, balanceCents: 1000 }, { id: 2, host: '127.0.0.1', port: b, balanceCents: 1000 }] }));
     const ran = await runClientCli(['cluster', '--config', config, '--no-web'], { input: '1 transfer 2 1\n', timeoutMs: 60_000 });
     expect(ran.code, ran.stderr).toBe(0);
-    expect(existsSync(path.join(dataDir, 'client-1', 'trace.jsonl'))).toBe(true);
+    expect(existsSync(path.join(dataDir, 'client-1', 'trace.bin'))).toBe(true);
 
     // Run from an empty directory, so that no data/ of another config is found instead.
     const elsewhere = makeTempDir();
@@ -75,7 +76,7 @@ describe('the protocol trace of real clients', () => {
   it('with --no-trace a client writes no trace file', async () => {
     const c = await cluster({ n: 2, allArgs: ['--no-trace'] });
     expect((await c.raw(1, 'transfer 2 1', 30_000)).ok).toBe(true);
-    for (const n of c.ids) expect(existsSync(path.join(c.dataDir(n), 'trace.jsonl'))).toBe(false);
+    for (const n of c.ids) expect(existsSync(path.join(c.dataDir(n), 'trace.bin'))).toBe(false);
   });
 
   it('trace on prints each message sent and received, with the clock, until trace off', async () => {

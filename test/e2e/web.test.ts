@@ -181,7 +181,7 @@ describe('a client run with --no-trace', () => {
       await waitFor('client2 to stream the transfer', () => items.some((i) => i.type === 'trace' && i.events.some((e) => e.kind === 'commit')), 5_000);
       const kinds = new Set(items.flatMap((i) => (i.type === 'trace' ? i.events.map((e) => e.kind) : [])));
       expect(kinds).toEqual(new Set(['receive', 'send', 'commit']));
-      expect(existsSync(path.join(cluster.dataDir(2), 'trace.jsonl'))).toBe(false);
+      expect(existsSync(path.join(cluster.dataDir(2), 'trace.bin'))).toBe(false);
     } finally {
       sub.close();
     }

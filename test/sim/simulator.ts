@@ -9,7 +9,7 @@ import { applyBlock, genesisBalances, makeGenesis } from '../../src/core/ledger.
 import { Node, type NodeConfig } from '../../src/core/node.js';
 import { type Block, type Message, type NodeId, snapshotKey } from '../../src/core/types.js';
 import type { TraceEvent } from '../../src/core/trace-events.js';
-import { Tracer } from '../../src/core/tracer.js';
+import { EventSink, TeeSink, type TraceSink, Tracer } from '../../src/core/tracer.js';
 import { LOST, SnapshotCheckFailure, checkSnapshotAgainstHistory } from './checkers.js';
 import { type KeyFigures, KeyRetries } from './keys.js';
 import { Rng } from './rng.js';
@@ -57,6 +57,8 @@ export interface SimOptions {
   readonly auditSnapshot?: (verdictOk: boolean, wireProblem: string | null) => void;
   /** Every trace event of every client, as a real client would append it to its trace file. */
   readonly onTrace?: (e: TraceEvent) => void;
+  /** A second sink for each client run's trace (made once per run), fed the same events as onTrace. */
+  readonly traceAlso?: (tracer: Tracer) => TraceSink;
   /** Every snapshot assembled, whether or not it verified. */
   readonly onSnapshot?: (s: GlobalSnapshot) => void;
 }
@@ -494,9 +496,22 @@ export class Simulation {
       const node = this.nodes.get(id)!;
       t = new Tracer(id, `${id}.${this.incarnation(id)}`, this.ids.filter((p) => p !== id), node.chainHead().height);
       this.tracers.set(id, t);
-      for (const e of t.start(node.lamportTime(), this.now)) this.options.onTrace(e);
+      const also = this.options.traceAlso?.(t);
+      if (also) this.alsoSinks.set(t, also);
+      const clock = node.lamportTime();
+      this.traced(t, (sink) => t!.startInto(sink, clock, this.now));
     }
     return t;
+  }
+
+  private readonly alsoSinks = new Map<Tracer, TraceSink>();
+
+  /** Runs one tracer call into onTrace's objects (and traceAlso's sink). */
+  private traced(t: Tracer, call: (sink: TraceSink) => void): void {
+    const objects = new EventSink(t);
+    const also = this.alsoSinks.get(t);
+    call(also ? new TeeSink(objects, also) : objects);
+    for (const e of objects.events) this.options.onTrace!(e);
   }
   /** Commands a client has been given, by client: those unanswered die with it. */
   private readonly typed = new Map<string, NodeId>();
@@ -563,11 +578,11 @@ export class Simulation {
     const clockBefore = node.lamportTime();
     if (tracer && input.kind === 'peerUp') {
       const session = this.linkSessions.get(this.linkKey(id, input.peer)) ?? 0;
-      for (const e of tracer.peerUp(input.peer, { out: `${id}>${input.peer}/${session}`, in: `${input.peer}>${id}/${session}` }, this.now)) this.options.onTrace!(e);
+      this.traced(tracer, (sink) => tracer.peerUpInto(sink, input.peer, { out: `${id}>${input.peer}/${session}`, in: `${input.peer}>${id}/${session}` }, this.now));
     }
     if (input.kind === 'command' || input.kind === 'peerUp' || input.kind === 'peerDown') this.lastActivity = this.now;
     const effects = node.step(input);
-    if (tracer) for (const e of tracer.step(input, effects, clockBefore, this.now)) this.options.onTrace!(e);
+    if (tracer) this.traced(tracer, (sink) => tracer.stepInto(sink, input, effects, clockBefore, this.now));
     if (env && env.message.type === 'RELEASE' && env.entry !== null) this.entries[env.entry]?.releasedTo.add(id);
     if (env) this.aimAtRelease(env);
 

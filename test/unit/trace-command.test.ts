@@ -54,7 +54,17 @@ describe('client trace', () => {
   it('says how to get a file when none is asked for', async () => {
     const r = await run(fx.dirs, {});
     expect(r.code).toBe(0);
-    expect(r.out).toEqual([SUMMARY, '(no output file asked for: add --html FILE, --svg FILE or --shiviz FILE)']);
+    expect(r.out).toEqual([SUMMARY, '(no output file asked for: add --html FILE, --svg FILE, --shiviz FILE or --jsonl FILE)']);
+  });
+
+  it('writes the events as JSON lines, one object each, in causal order', async () => {
+    const jsonl = path.join(out, 'a.jsonl');
+    const r = await run(fx.dirs, { jsonl });
+    expect(r.out).toEqual([SUMMARY, `wrote ${jsonl} (jsonl)`]);
+    const lines = readFileSync(jsonl, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { node: number; run: string; i: number });
+    expect(lines).toHaveLength(114);
+    const key = (e: { node: number; run: string; i: number }): string => `${e.node}/${e.run}/${e.i}`;
+    expect(new Set(lines.map(key))).toEqual(new Set(fx.events.map(key)));
   });
 
   it('reports skipped lines once, on stderr', async () => {
@@ -87,7 +97,7 @@ describe('client trace', () => {
     program.configureOutput({ writeErr: (s) => errors.push(s), writeOut: () => undefined });
     registerTrace(program);
     const trace = program.commands.find((c) => c.name() === 'trace')!;
-    expect(trace.options.map((o) => o.long)).toEqual(['--config', '--svg', '--html', '--shiviz', '--snapshot', '--around', '--margin', '--last', '--from', '--to']);
+    expect(trace.options.map((o) => o.long)).toEqual(['--config', '--svg', '--html', '--shiviz', '--jsonl', '--snapshot', '--around', '--margin', '--last', '--from', '--to']);
     await expect(program.parseAsync(['node', 'client', 'trace', fx.dirs[0]!, '--last', '0'])).rejects.toThrow();
     expect(errors.join('')).toContain("option '--last <n>' argument '0' is invalid. expected a whole number from 1");
   });

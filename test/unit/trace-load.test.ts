@@ -6,6 +6,8 @@ import { TraceErrorKind, isTraceError } from '../../src/trace/errors.js';
 import { defaultSources, describeMalformed, loadTrace, resolveSources } from '../../src/trace/load.js';
 import { mergeTrace } from '../../src/trace/merge.js';
 import { parseTraceLine } from '../../src/trace/parse-event.js';
+import { EventSink, TeeSink, Tracer } from '../../src/core/tracer.js';
+import { TRACE_MAGIC, TraceEncoder } from '../../src/daemon/trace-format.js';
 import { type TraceFixture, writeTraceFixture } from './trace-fixtures.js';
 
 let fx: TraceFixture;
@@ -45,6 +47,29 @@ describe('loading trace sources', () => {
     // client1's events come out in run order across the rotation.
     const c1 = t.events.filter((e) => e.node === 1).map((e) => e.i);
     expect(c1).toEqual([...c1].sort((a, b) => a - b));
+  });
+
+  it('reads a data dir\'s binary trace after the JSON lines an earlier version left there, and says where a binary file is cut short', async () => {
+    const dir = path.join(scratch, 'both', 'client-2');
+    mkdirSync(dir, { recursive: true });
+    copyFileSync(path.join(fx.dirs[1]!, 'trace.jsonl'), path.join(dir, 'trace.jsonl'));
+    // A later run of client2, written as a client writes it now.
+    const tracer = new Tracer(2, 'later', [1, 3], 7);
+    const made = new EventSink(tracer);
+    const enc = new TraceEncoder();
+    enc.begin({ node: 2, run: 'later', next: 0, sessions: [] });
+    const both = new TeeSink(made, enc);
+    tracer.startInto(both, 40, 1000);
+    tracer.peerUpInto(both, 1, { out: '2>1/ab', in: '1>2/cd' }, 1001);
+    tracer.stepInto(both, { kind: 'command', id: 'c', command: { type: 'transfer', to: 1, amount: 5, key: 'k' } }, [{ kind: 'send', to: 1, message: { type: 'REQUEST', ts: 41, height: 7, view: 9 } }], 40, 1002);
+    const bytes = Buffer.concat([TRACE_MAGIC, enc.take()]);
+    writeFileSync(path.join(dir, 'trace.bin'), bytes.subarray(0, bytes.length - 1));
+    const t = await loadTrace([dir]);
+    expect(t.files.map((f) => path.basename(f.file))).toEqual(['trace.jsonl', 'trace.bin']);
+    const own = fx.events.filter((e) => e.node === 2).length;
+    // The last record is cut short: it is left out, and said.
+    expect(t.events.slice(own)).toEqual(made.events.slice(0, 2));
+    expect(describeMalformed(t)).toMatch(/^skipped 1 malformed line: .*trace\.bin:byte \d+ \(a record cut short at the end\)$/);
   });
 
   it('takes trace files on their own, and counts an event named twice once', async () => {
@@ -125,7 +150,7 @@ describe('bad sources give a typed error with one clear line', () => {
     mkdirSync(dir, { recursive: true });
     const e = await errorOf(loadTrace([dir]));
     expect(isTraceError(e, TraceErrorKind.NoTraceFiles)).toBe(true);
-    expect((e as Error).message).toContain(`${dir}: no trace.jsonl or trace.jsonl.1`);
+    expect((e as Error).message).toContain(`${dir}: no trace.bin or trace.bin.1`);
     expect((e as Error).message).not.toContain('\n');
   });
 
