@@ -3,7 +3,7 @@
  * The chain itself lives in storage; the core keeps only the head, the balances and the blocks
  * that arrived above the head out of height order.
  */
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { MAX_TXS_PER_BLOCK } from './limits.js';
 import { formatCents } from './money.js';
 import type { Block, Cents, NodeId, Tx } from './types.js';
@@ -17,8 +17,12 @@ function canonical(b: Omit<Block, 'hash'>): string {
   return JSON.stringify([b.height, b.prevHash, b.ts, b.creator, b.txs.map((t) => [t.id, t.from, t.to, t.amount])]);
 }
 
+/** SHA-256 in one call where Node has it (20.12 on): half the cost of a Hash object, on every block of every replica. */
+const sha256Hex: (text: string) => string =
+  typeof crypto.hash === 'function' ? (text) => crypto.hash('sha256', text, 'hex') : (text) => crypto.createHash('sha256').update(text).digest('hex');
+
 export function hashBlock(b: Omit<Block, 'hash'>): string {
-  return createHash('sha256').update(canonical(b)).digest('hex');
+  return sha256Hex(canonical(b));
 }
 
 export function sealBlock(b: Omit<Block, 'hash'>): Block {

@@ -8,6 +8,7 @@ import * as zlib from 'node:zlib';
 import { Packr } from 'msgpackr';
 import type { Block, Tx } from '../core/types.js';
 import { describeCause } from '../base/errors.js';
+import { blockBytes } from '../net/block-bytes.js';
 
 export const RECORD_HEADER_BYTES = 4;
 export const RECORD_TRAILER_BYTES = 4;
@@ -39,21 +40,9 @@ export const crc32: (data: Uint8Array) => number = typeof zlib.crc32 === 'functi
 /** Maps, not msgpackr records: every record must decode on its own, with no shared structures. */
 const packr = new Packr({ useRecords: false });
 
-/** Only the Block fields, in a fixed order, whatever else the object carries. */
-function plainBlock(b: Block): Block {
-  return {
-    height: b.height,
-    prevHash: b.prevHash,
-    ts: b.ts,
-    creator: b.creator,
-    txs: b.txs.map((t) => ({ id: t.id, from: t.from, to: t.to, amount: t.amount })),
-    hash: b.hash,
-  };
-}
-
-/** One complete record (length, payload, CRC) for `block`. */
+/** One complete record (length, payload, CRC) for `block`; the payload is the bytes its RELEASE carries too. */
 export function encodeRecord(block: Block): Buffer {
-  const payload = packr.pack(plainBlock(block));
+  const payload = blockBytes(block);
   const record = Buffer.allocUnsafe(RECORD_HEADER_BYTES + payload.length + RECORD_TRAILER_BYTES);
   record.writeUInt32BE(payload.length, 0);
   payload.copy(record, RECORD_HEADER_BYTES);

@@ -234,16 +234,34 @@ export class ChainStore {
    * it. A block that does not extend the head is a bug in the caller and throws a plain Error.
    */
   append(block: Block, options: { readonly sync: boolean } = { sync: false }): void {
+    this.appendAll([block], options);
+  }
+
+  /**
+   * Writes consecutive blocks at the end of the file in one write (then, with `sync`, one
+   * fdatasync covers them all): a step that applies a peer's block and commits its own writes once.
+   */
+  appendAll(blocks: readonly Block[], options: { readonly sync: boolean } = { sync: false }): void {
     this.assertOpen();
-    if (block.height !== this.tipHeight + 1) throw new Error(`chain store: cannot append block #${block.height} on top of #${this.tipHeight}`);
-    if (block.prevHash !== this.tipHash) throw new Error(`chain store: block #${block.height} does not chain onto the head`);
-    const record = encodeRecord(block);
-    if (record.length - RECORD_HEADER_BYTES - RECORD_TRAILER_BYTES > this.options.maxRecordBytes) {
-      throw new StorageError(this.chainPath, `block #${block.height} is ${record.length} bytes, above the ${this.options.maxRecordBytes}-byte record limit`);
+    const records: Buffer[] = [];
+    let height = this.tipHeight;
+    let hash = this.tipHash;
+    for (const block of blocks) {
+      if (block.height !== height + 1) throw new Error(`chain store: cannot append block #${block.height} on top of #${height}`);
+      if (block.prevHash !== hash) throw new Error(`chain store: block #${block.height} does not chain onto the head`);
+      const record = encodeRecord(block);
+      if (record.length - RECORD_HEADER_BYTES - RECORD_TRAILER_BYTES > this.options.maxRecordBytes) {
+        throw new StorageError(this.chainPath, `block #${block.height} is ${record.length} bytes, above the ${this.options.maxRecordBytes}-byte record limit`);
+      }
+      records.push(record);
+      height = block.height;
+      hash = block.hash;
     }
+    if (records.length === 0) return;
+    const bytes = records.length === 1 ? records[0]! : Buffer.concat(records);
     try {
       let written = 0;
-      while (written < record.length) written += fs.writeSync(this.fd, record, written, record.length - written, this.fileEnd + written);
+      while (written < bytes.length) written += fs.writeSync(this.fd, bytes, written, bytes.length - written, this.fileEnd + written);
       if (options.sync && this.options.fsync) fs.fdatasyncSync(this.fd);
     } catch (e) {
       // Leave no torn record behind, so the next append does not land after garbage.
@@ -252,12 +270,15 @@ export class ChainStore {
       } catch {
         // The next open cuts the torn tail anyway.
       }
-      throw new StorageError(this.chainPath, `cannot append block #${block.height}: ${describeCause(e)}`, { cause: e });
+      const what = blocks.length === 1 ? `block #${height}` : `blocks #${blocks[0]!.height}..#${height}`;
+      throw new StorageError(this.chainPath, `cannot append ${what}: ${describeCause(e)}`, { cause: e });
     }
-    this.offsets.push(this.fileEnd);
-    this.fileEnd += record.length;
-    this.tipHeight = block.height;
-    this.tipHash = block.hash;
+    for (const record of records) {
+      this.offsets.push(this.fileEnd);
+      this.fileEnd += record.length;
+    }
+    this.tipHeight = height;
+    this.tipHash = hash;
   }
 
   /** Blocks `fromHeight..toHeight` inclusive; height 0 is the genesis. */

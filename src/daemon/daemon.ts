@@ -13,7 +13,7 @@ import { describeEvent, describeMessage } from '../core/describe.js';
 import { MAX_VIEW } from '../core/limits.js';
 import { Node, assertNever } from '../core/node.js';
 import type { TraceEvent } from '../core/trace-events.js';
-import { type Cents, type NodeId, snapshotKey } from '../core/types.js';
+import type { Block, Cents, NodeId } from '../core/types.js';
 import { Mesh } from '../net/mesh.js';
 import {
   type BalancesView,
@@ -34,13 +34,14 @@ import {
   type TransferOrder,
 } from './api.js';
 import { ChainStore, type Repair } from './chain-store.js';
-import { SnapshotFiles } from './snapshot-files.js';
+import { BlockNotices } from './block-notices.js';
+import { SnapshotArchive } from './snapshot-archive.js';
 import { type ClusterConfig, configGenesis, findClient, nodeIds } from './config.js';
 import { ControlServer, assertNotRunning } from './control/server.js';
 import { DaemonError, DaemonErrorKind, StorageError } from './errors.js';
 import { describeCause } from '../base/errors.js';
 import { listenFailure } from './listen.js';
-import { type SnapshotRecord, UNREADABLE_VERDICT, isSnapshotRecord, snapshotRecord, summaryOf } from './snapshot-record.js';
+import type { SnapshotRecord } from './snapshot-record.js';
 import { type TraceBatch, TraceWriter } from './trace-writer.js';
 import { newTransferKey } from './transfer-key.js';
 import { DiskTxIndex, TX_INDEX_DIR } from './tx-index.js';
@@ -82,7 +83,6 @@ interface Waiting {
 }
 
 const TICK_MS = 100;
-const BLOCK_NOTICES_PER_SECOND = 5;
 
 const shutDown = (why: string): DaemonError => new DaemonError(DaemonErrorKind.ShutDown, why);
 
@@ -96,11 +96,10 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi, Liv
   private readonly mesh: Mesh;
   private readonly store: ChainStore;
   private readonly txIndex: DiskTxIndex;
-  private readonly snapshotFiles: SnapshotFiles;
+  private readonly snapshotArchive: SnapshotArchive;
   private readonly control: ControlServer;
   private readonly trace: TraceWriter;
   private readonly waiting = new Map<string, Waiting>();
-  private readonly snapshotStarts = new Map<string, number>();
   private tickTimer: NodeJS.Timeout | null = null;
   private snapshotTimer: NodeJS.Timeout | null = null;
   private closed = false;
@@ -108,8 +107,10 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi, Liv
   private readonly debug: boolean;
   /** What loading the chain file had to cut off its end, if anything (the caller tells the user). */
   readonly repaired: Repair | null;
-  private blockNotices: { shown: number; suppressed: number; timer: NodeJS.Timeout | null } = { shown: 0, suppressed: 0, timer: null };
-  private readonly completedSnapshots = new Map<string, SnapshotRecord>();
+  private readonly blockNotices = new BlockNotices((notice) => void (this.closed || this.emit('notice', notice)), () => this.node.chainHead().height);
+  /** The blocks of the persist effects carried out and not yet written (see writeChain). */
+  private persisting: Block[] = [];
+  private persistSync = false;
 
   /** Refuses a data dir another client runs with before opening anything in it, then constructs. */
   static async open(options: DaemonOptions): Promise<Daemon> {
@@ -133,7 +134,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi, Liv
 
     const opened = ChainStore.open(dataDir, genesis, { fsync: options.fsync ?? true });
     this.store = opened.store;
-    this.snapshotFiles = new SnapshotFiles(dataDir, { fsync: options.fsync ?? true });
+    this.snapshotArchive = new SnapshotArchive(dataDir, options.fsync ?? true, id, logger);
     this.repaired = opened.repaired;
     if (opened.repaired) logger.error({ repaired: opened.repaired }, `chain file repaired: ${opened.repaired.reason}; cut ${opened.repaired.droppedBytes} bytes`);
     const indexDir = path.join(dataDir, TX_INDEX_DIR);
@@ -153,7 +154,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi, Liv
       restored: { head: opened.head, balances: opened.balances, clock: opened.lastTs },
       transferTimeoutMs: options.transferTimeoutMs ?? config.transferTimeoutMs,
       snapshotTimeoutMs: config.snapshotTimeoutMs,
-      firstSnapshotSeq: this.snapshotFiles.nextSeq(id),
+      firstSnapshotSeq: this.snapshotArchive.firstSeq(),
       chain: { readBlocks: (from, to) => this.store.read(from, to) },
       txIndex: this.txIndex,
       maxMessageBytes: config.maxFrameBytes,
@@ -298,7 +299,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi, Liv
   snapshot(): Promise<SnapshotAnswer> {
     return new Promise((resolve, reject) => {
       this.command({ type: 'snapshot' }, {
-        answer: (r) => (r.type === 'snapshot' ? resolve(this.snapshotAnswer(r)) : reject(mismatch('snapshot', r))),
+        answer: (r) => (r.type === 'snapshot' ? resolve(this.snapshotArchive.answer(r)) : reject(mismatch('snapshot', r))),
         reject,
       });
     });
@@ -324,27 +325,16 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi, Liv
   }
 
   snapshots(): SnapshotListing {
-    return {
-      snapshots: this.snapshotFiles.list().map((s) => {
-        const record = this.savedSnapshot(s.id);
-        return record ? summaryOf(record) : { id: s.id, takenAt: new Date(s.mtimeMs).toISOString(), verified: false, verdict: UNREADABLE_VERDICT };
-      }),
-    };
+    return this.snapshotArchive.list();
   }
 
   /** The ids of the saved snapshots, without reading them (for completing a typed id). */
   snapshotIds(): string[] {
-    return this.snapshotFiles.list().map((s) => s.id);
+    return this.snapshotArchive.ids();
   }
 
   savedSnapshot(id: string): SnapshotRecord | null {
-    let value: unknown;
-    try {
-      value = this.snapshotFiles.load(id);
-    } catch {
-      return null;
-    }
-    return isSnapshotRecord(value) ? value : null;
+    return this.snapshotArchive.saved(id);
   }
 
   links(): LinksView {
@@ -380,24 +370,9 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi, Liv
     }
     // A key made here is random and unique: it names the command too (one string less per transfer in flight).
     const id = command.type === 'transfer' && command.madeHere === true ? command.key : randomUUID();
-    if (command.type === 'snapshot') {
-      const seq = this.node.nextSnapshotSeq();
-      this.snapshotFiles.reserveSeq(seq);
-      this.snapshotStarts.set(`${this.id}.${seq}`, performance.now());
-    }
+    if (command.type === 'snapshot') this.snapshotArchive.starting(this.node.nextSnapshotSeq());
     this.waiting.set(id, w);
     this.feed({ kind: 'command', id, command });
-  }
-
-  private snapshotAnswer(r: Extract<CommandResult, { type: 'snapshot' }>): SnapshotAnswer {
-    if (!r.ok) {
-      this.snapshotStarts.delete(snapshotKey(r.id));
-      return { ok: false, id: snapshotKey(r.id), error: r.error, missing: r.missing };
-    }
-    const key = snapshotKey(r.snapshot.id);
-    const record = this.completedSnapshots.get(key) ?? snapshotRecord(r.snapshot, 0, new Date());
-    this.completedSnapshots.delete(key);
-    return { ok: true, record };
   }
 
   /**
@@ -425,6 +400,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi, Liv
     const clockBefore = this.node.lamportTime();
     const effects = this.node.step(input);
     for (const e of effects) this.carryOut(e);
+    this.writeChain();
     // The step's messages leave now, before the trace of it is even noted.
     this.mesh.flush();
     // Watched live, the step is traced now; otherwise it is only noted, and written a moment later.
@@ -436,14 +412,31 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi, Liv
     if (batch.events.length > 0 && this.listenerCount('trace') > 0) this.emit('trace', batch.events, batch);
   }
 
+  /**
+   * Writes the blocks of the persist effects just carried out, in one write (and one fdatasync if
+   * any of them asked for it): called before any other effect, so that persist still comes
+   * before send.
+   */
+  private writeChain(): void {
+    const blocks = this.persisting;
+    if (blocks.length === 0) return;
+    this.persisting = [];
+    const sync = this.persistSync;
+    this.persistSync = false;
+    this.store.appendAll(blocks, { sync });
+  }
+
   private carryOut(e: Effect): void {
+    if (e.kind === 'persist') {
+      this.persisting.push(e.block);
+      this.persistSync ||= e.sync;
+      return;
+    }
+    this.writeChain();
     switch (e.kind) {
       case 'send':
         if (this.debug) this.log.debug({ to: e.to, clock: this.node.lamportTime() }, `${this.id}->${e.to} ${describeMessage(e.message)}`);
         this.mesh.send(e.to, e.message);
-        return;
-      case 'persist':
-        this.store.append(e.block, { sync: e.sync });
         return;
       case 'reply': {
         const w = this.waiting.get(e.commandId);
@@ -461,7 +454,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi, Liv
         const shown = ev.type === 'waitingForPeers' || (ev.type === 'blockApplied' && ev.from !== null) || ev.type === 'blockRejected' || ev.type === 'protocolError' || ev.type === 'snapshotAbandoned' || ev.type === 'catchingUp';
         if (!shown) return;
         if (ev.type === 'waitingForPeers') this.emit('notice', { type: 'waitingForPeers', peers: ev.peers });
-        else if (ev.type === 'blockApplied' && ev.from !== null) this.noticeBlock({ type: 'blockFromPeer', block: ev.block, from: ev.from });
+        else if (ev.type === 'blockApplied' && ev.from !== null) this.blockNotices.offer({ type: 'blockFromPeer', block: ev.block, from: ev.from });
         else this.emit('notice', { type: 'event', event: ev });
         return;
       }
@@ -470,37 +463,9 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi, Liv
     }
   }
 
-  /**
-   * Under load a notice per block would flood whoever shows them: at most a few a second, the
-   * rest summed up once a second.
-   */
-  private noticeBlock(notice: Notice): void {
-    if (this.blockNotices.shown < BLOCK_NOTICES_PER_SECOND) {
-      this.blockNotices.shown++;
-      this.emit('notice', notice);
-    } else {
-      this.blockNotices.suppressed++;
-    }
-    this.blockNotices.timer ??= setTimeout(() => {
-      const { suppressed } = this.blockNotices;
-      this.blockNotices = { shown: 0, suppressed: 0, timer: null };
-      if (suppressed > 0 && !this.closed) this.emit('notice', { type: 'blocksFromPeers', count: suppressed, height: this.node.chainHead().height });
-    }, 1000);
-  }
-
   private saveSnapshot(s: GlobalSnapshot): void {
-    const key = snapshotKey(s.id);
-    const started = this.snapshotStarts.get(key);
-    this.snapshotStarts.delete(key);
-    const record = snapshotRecord(s, started === undefined ? 0 : performance.now() - started, new Date());
-    try {
-      this.snapshotFiles.save(record.id, record);
-    } catch (err) {
-      this.log.error({ err }, `could not save snapshot ${record.id}`);
-    }
-    this.log[record.verified ? 'info' : 'error']({ snapshot: record.id, verified: record.verified }, `snapshot ${record.id}: ${record.verdict}`);
     // The command's reply follows in the same step; it picks the record up by id.
-    this.completedSnapshots.set(record.id, record);
+    const record = this.snapshotArchive.completes(s);
     if (this.listenerCount('snapshotSaved') > 0) this.emit('snapshotSaved', record);
   }
 
@@ -513,12 +478,13 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi, Liv
     this.closed = true;
     if (this.tickTimer) clearInterval(this.tickTimer);
     if (this.snapshotTimer) clearInterval(this.snapshotTimer);
-    if (this.blockNotices.timer) clearTimeout(this.blockNotices.timer);
+    this.blockNotices.stop();
     for (const w of this.waiting.values()) w.reject(shutDown('the client shut down before an answer came'));
     this.waiting.clear();
     await this.control.close();
     await this.mesh.close();
     await this.trace.close();
+    await this.snapshotArchive.close();
     await this.txIndex.close();
     this.store.close();
     this.log.info(`client${this.id} stopped`);

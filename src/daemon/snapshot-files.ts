@@ -36,8 +36,13 @@ function compareIds(a: string, b: string): number {
 
 let tempCounter = 0;
 
+/** Snapshot sequence numbers reserved with one write and sync (see `reserveSeq`). */
+export const SEQ_RESERVE_AHEAD = 64;
+
 export class SnapshotFiles {
   private readonly fsync: boolean;
+  /** Every number below this is reserved on disk. */
+  private reservedUntil = 0;
 
   constructor(readonly dataDir: string, options: SnapshotFilesOptions = {}) {
     this.fsync = options.fsync ?? true;
@@ -68,15 +73,20 @@ export class SnapshotFiles {
   }
 
   /**
-   * Written (and synced) before a snapshot's markers leave, so that no restart, not even after a
-   * power loss, reuses its id: peers remember finished ids and would ignore a second snapshot.
+   * Reserves `seq` before its snapshot's markers leave, on stable storage, so that no restart, not
+   * even after a power loss, reuses an id: peers remember finished ids and would ignore a second
+   * snapshot under one. Numbers are reserved SEQ_RESERVE_AHEAD at a time, so that only one
+   * snapshot in that many waits for a write and a sync; a restart skips what was reserved and
+   * not used.
    */
   reserveSeq(seq: number): void {
+    if (seq < this.reservedUntil) return;
+    const until = seq + SEQ_RESERVE_AHEAD;
     const file = path.join(this.dataDir, SNAPSHOT_SEQ_FILE);
     try {
       const fd = fs.openSync(file, 'w', 0o644);
       try {
-        fs.writeSync(fd, `${seq + 1}\n`);
+        fs.writeSync(fd, `${until}\n`);
         if (this.fsync) fs.fdatasyncSync(fd);
       } finally {
         fs.closeSync(fd);
@@ -84,15 +94,20 @@ export class SnapshotFiles {
     } catch (e) {
       throw new StorageError(file, `cannot record the next snapshot number: ${describeCause(e)}`, { cause: e });
     }
+    this.reservedUntil = until;
   }
 
-  /** Writes `<dataDir>/snapshots/<id>.json` atomically (temp file, fsync, rename); returns its path. */
-  save(id: string, json: unknown): string {
+  private prepare(id: string, json: unknown): { text: string; file: string; temp: string } {
     checkSnapshotId(id);
     const text = JSON.stringify(json, null, 2);
     if (text === undefined) throw new TypeError(`snapshot ${id}: value is not JSON-serialisable`);
     const file = path.join(this.snapshotDir, `${id}.json`);
-    const temp = `${file}.${process.pid}.${++tempCounter}.tmp`;
+    return { text, file, temp: `${file}.${process.pid}.${++tempCounter}.tmp` };
+  }
+
+  /** Writes `<dataDir>/snapshots/<id>.json` atomically (temp file, fsync, rename); returns its path. */
+  save(id: string, json: unknown): string {
+    const { text, file, temp } = this.prepare(id, json);
     try {
       fs.mkdirSync(this.snapshotDir, { recursive: true });
       const fd = fs.openSync(temp, 'wx', 0o644);

@@ -12,6 +12,7 @@
 import { Packr } from 'msgpackr';
 import { validateMessage } from '../core/messages.js';
 import type { Message, NodeId } from '../core/types.js';
+import { blockBytes } from './block-bytes.js';
 import { NetError, NetErrorKind, describeError } from './errors.js';
 
 import { MAX_HEIGHT, MAX_VIEW } from '../core/limits.js';
@@ -70,8 +71,16 @@ export function encodeHandshake(frame: HandshakeFrame): Buffer {
   return encode(frame);
 }
 
+/** MessagePack's nil: the one byte a map's last value takes when it is null. */
+const NIL = 0xc0;
+
 export function encodeMessage(message: Message): Buffer {
-  return encode(message);
+  if (message.type !== 'RELEASE' || message.block === null) return encode(message);
+  // The block's bytes are the ones its chain record holds (block-bytes.ts): the map is packed
+  // with the block last and null, and the block's encoding takes the place of that null.
+  const head = encode({ type: message.type, ts: message.ts, height: message.height, view: message.view, block: null });
+  if (head[head.length - 1] !== NIL) throw new Error('codec: a RELEASE head does not end in its null block');
+  return Buffer.concat([head.subarray(0, head.length - 1), blockBytes(message.block)]);
 }
 
 function unpack(body: Uint8Array): Decoded<unknown> {

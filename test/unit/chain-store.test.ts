@@ -121,6 +121,21 @@ describe('ChainStore', () => {
     expect(fs.readFileSync(chainFile())).toEqual(Buffer.concat([encodeRecord(b1 as Block), encodeRecord(b2 as Block)]));
   });
 
+  it('writes consecutive blocks in one append as appending them one by one would, and refuses the lot if one does not chain', () => {
+    const blocks = makeChain(5);
+    const { store } = open(dir, genesis, { fsync: true });
+    store.append(blocks[0] as Block);
+    store.appendAll(blocks.slice(1, 4), { sync: true });
+    expect(store.height).toBe(4);
+    expect(store.read(1, 4)).toEqual(blocks.slice(0, 4));
+    expect(fs.readFileSync(chainFile())).toEqual(Buffer.concat(blocks.slice(0, 4).map((b) => encodeRecord(b))));
+    expect(() => store.appendAll([blocks[4] as Block, blocks[4] as Block])).toThrow(/cannot append block #5 on top of #5/);
+    expect(store.height).toBe(4);
+    expect(fs.statSync(chainFile()).size).toBe(Buffer.concat(blocks.slice(0, 4).map((b) => encodeRecord(b))).length);
+    store.close();
+    expect(open().head).toEqual({ height: 4, hash: blocks[3]!.hash });
+  });
+
   it('stores only the Block fields', () => {
     const [b1] = makeChain(1);
     const { store } = open();

@@ -3,6 +3,10 @@ import { PROTOCOL_VERSION, decodeHandshake, decodeMessage, encodeHandshake, enco
 import { NetError, NetErrorKind, isNetError } from '../../src/net/errors.js';
 import { FrameDecoder, encodeFrame } from '../../src/net/framing.js';
 import type { Message } from '../../src/core/types.js';
+import { Packr } from 'msgpackr';
+import { sealBlock } from '../../src/core/ledger.js';
+import { encodeRecord } from '../../src/daemon/chain-record.js';
+import { blockBytes } from '../../src/net/block-bytes.js';
 
 const nodes = new Set([1, 2, 3]);
 const bytes = (...xs: number[]): Buffer => Buffer.from(xs);
@@ -89,6 +93,19 @@ describe('codec', () => {
     const m: Message = { type: 'MARKER', ts: 9, snapshot: { initiator: 2, seq: 1 } };
     const decoded = decodeMessage(encodeMessage(m), nodes);
     expect(decoded).toEqual({ ok: true, value: m });
+  });
+
+  it('a RELEASE carries its block as the very bytes of its chain record: what a plain encoding of it would be', () => {
+    const block = sealBlock({ height: 4, prevHash: 'ab'.repeat(32), ts: 17, creator: 1, txs: [{ id: 'k-1', from: 1, to: 2, amount: 250 }, { id: 'k-2', from: 1, to: 3, amount: 7 }] });
+    const m: Message = { type: 'RELEASE', ts: 17, height: 4, view: 123456789, block };
+    const wire = encodeMessage(m);
+    expect(wire).toEqual(new Packr({ useRecords: false }).pack(m));
+    expect(decodeMessage(wire, nodes)).toEqual({ ok: true, value: m });
+    const record = encodeRecord(block);
+    expect(wire.subarray(wire.length - blockBytes(block).length)).toEqual(record.subarray(4, record.length - 4));
+    // Without a block it is an ordinary map.
+    const none: Message = { type: 'RELEASE', ts: 18, height: 4, view: 1, block: null };
+    expect(decodeMessage(encodeMessage(none), nodes)).toEqual({ ok: true, value: none });
   });
 
   it('round-trips handshake frames, HELLO and WELCOME with the sender\'s chain height and incarnation', () => {

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DaemonError, DaemonErrorKind, StorageError } from '../../src/daemon/errors.js';
-import { SnapshotFiles } from '../../src/daemon/snapshot-files.js';
+import { SEQ_RESERVE_AHEAD, SnapshotFiles } from '../../src/daemon/snapshot-files.js';
 
 let dir: string;
 
@@ -80,9 +80,26 @@ describe('snapshot sequence numbers', () => {
     expect(store.nextSeq(1)).toBe(1);
     store.reserveSeq(1);
     store.reserveSeq(2);
-    expect(store.nextSeq(1)).toBe(3);
+    // Reserved SEQ_RESERVE_AHEAD at a time: a restart skips what was reserved and not used.
+    expect(store.nextSeq(1)).toBe(1 + SEQ_RESERVE_AHEAD);
     const again = new SnapshotFiles(dir);
-    expect(again.nextSeq(1)).toBe(3);
+    const next = again.nextSeq(1);
+    expect(next).toBe(1 + SEQ_RESERVE_AHEAD);
+    again.reserveSeq(next);
+    expect(new SnapshotFiles(dir).nextSeq(1)).toBe(next + SEQ_RESERVE_AHEAD);
+  });
+
+  it('writes the sequence file once per SEQ_RESERVE_AHEAD snapshots, not once each', () => {
+    const store = new SnapshotFiles(dir);
+    const file = path.join(dir, 'snapshot-seq');
+    store.reserveSeq(1);
+    const first = fs.statSync(file).mtimeMs;
+    fs.utimesSync(file, 0, 0);
+    for (let seq = 2; seq < 1 + SEQ_RESERVE_AHEAD; seq++) store.reserveSeq(seq);
+    expect(fs.statSync(file).mtimeMs).toBe(0);
+    store.reserveSeq(1 + SEQ_RESERVE_AHEAD);
+    expect(fs.statSync(file).mtimeMs).toBeGreaterThanOrEqual(first);
+    expect(fs.readFileSync(file, 'utf8')).toBe(`${1 + 2 * SEQ_RESERVE_AHEAD}\n`);
   });
 
   it('counts only its own saved snapshots and ignores files that are not snapshot ids', () => {
