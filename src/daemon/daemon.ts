@@ -413,9 +413,10 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi, Liv
   }
 
   /**
-   * Writes the blocks of the persist effects just carried out, in one write (and one fdatasync if
-   * any of them asked for it): called before any other effect, so that persist still comes
-   * before send.
+   * Writes the blocks of the persist effects carried out so far, in one write (and one fdatasync
+   * if any of them asked for it): called before any effect that a peer or a caller sees (a send,
+   * a reply, a saved snapshot), so that persist still comes before send. A log line between two
+   * persists does not split them.
    */
   private writeChain(): void {
     const blocks = this.persisting;
@@ -432,7 +433,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi, Liv
       this.persistSync ||= e.sync;
       return;
     }
-    this.writeChain();
+    if (e.kind !== 'log') this.writeChain();
     switch (e.kind) {
       case 'send':
         if (this.debug) this.log.debug({ to: e.to, clock: this.node.lamportTime() }, `${this.id}->${e.to} ${describeMessage(e.message)}`);
