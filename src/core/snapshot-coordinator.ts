@@ -81,9 +81,11 @@ export class SnapshotCoordinator {
     return this.seq;
   }
 
-  /** Snapshots being recorded here or assembled here. */
+  /** Snapshots being recorded here or assembled here; one this client initiated counts once. */
   get inProgress(): number {
-    return this.recorders.size + this.assemblers.size;
+    let n = this.recorders.size;
+    for (const key of this.assemblers.keys()) if (!this.recorders.has(key)) n++;
+    return n;
   }
 
   /** A snapshot command: this client initiates. */

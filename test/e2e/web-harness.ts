@@ -51,7 +51,7 @@ export async function untilCount(page: Page, selector: string, count: number, o:
       return atLeast ? n >= count : n === count;
     },
     { selector, count, atLeast: o.atLeast === true },
-    { timeout: o.timeout ?? 5_000 },
+    { timeout: o.timeout ?? 15_000 },
   );
 }
 
