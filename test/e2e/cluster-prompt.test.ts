@@ -119,7 +119,7 @@ describe('one language at the prompt and in command files', () => {
     const refused = await runClientCli(['cluster', 'run', bad], { timeoutMs: 30_000 });
     expect(refused.code).toBe(1);
     expect(refused.stderr.trimEnd().split('\n')).toEqual([
-      `client cluster: ${bad}:1: help lists the commands at the prompt; a command file has no one to read it (client cluster --help, or the README)`,
+      `client cluster: ${bad}:1: help lists the commands at the prompt; a command file has no one to read it (client cluster --help, or docs/CLUSTER.md)`,
       `client cluster: ${bad}:2: clear clears the prompt's screen; a command file has none`,
       `client cluster: ${bad}:3: exit would leave the prompt; to stop client1, type stop 1`,
       `client: 3 problems in ${bad}; nothing was started`,

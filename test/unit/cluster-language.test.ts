@@ -2,7 +2,7 @@
  * The cluster's language, at the prompt and in command files: lines addressed to one client,
  * every client or the current one, with & or without; the cluster's own commands (use, settle,
  * sleep, expect, trace, ps, stop, start, restart, clear, help, exit) with their errors; what a file
- * refuses and why; Tab completion; the help list, and the README's table made from the same
+ * refuses and why; Tab completion; the help list, and the docs' table made from the same
  * definitions.
  */
 import { readFileSync, readdirSync } from 'node:fs';

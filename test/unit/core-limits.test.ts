@@ -292,7 +292,7 @@ describe('REQUIRED_FRAME_BYTES carries every message the protocol must be able t
 });
 
 describe('the other limits', () => {
-  it('blocks held above the head: a catch-up window of bytes, and as many blocks as a window holds at the smallest (the README says 8 MiB and 27,325)', () => {
+  it('blocks held above the head: a catch-up window of bytes, and as many blocks as a window holds at the smallest (docs/LIMITS.md says 8 MiB and 27,325)', () => {
     expect(MAX_HELD_BLOCK_BYTES).toBe(CATCH_UP_WINDOW_BYTES);
     expect(formatBytes(MAX_HELD_BLOCK_BYTES)).toBe('8 MiB');
     expect(MAX_HELD_BLOCKS).toBe(27_325);

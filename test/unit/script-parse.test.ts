@@ -54,9 +54,9 @@ describe('parseScript', () => {
 
   it('says in one line why help and clear are not for a file', () => {
     expect(errors('help\nclear\nhelp transfer\n')).toEqual([
-      'f.txt:1: help lists the commands at the prompt; a command file has no one to read it (client cluster --help, or the README)',
+      'f.txt:1: help lists the commands at the prompt; a command file has no one to read it (client cluster --help, or docs/CLUSTER.md)',
       "f.txt:2: clear clears the prompt's screen; a command file has none",
-      'f.txt:3: help lists the commands at the prompt; a command file has no one to read it (client cluster --help, or the README)',
+      'f.txt:3: help lists the commands at the prompt; a command file has no one to read it (client cluster --help, or docs/CLUSTER.md)',
     ]);
   });
 
