@@ -25,7 +25,7 @@
  *     others: one that lost blocks with a connection fetches them later.
  */
 import type { Verification, VerificationCheck, VerificationCheckName } from './api.js';
-import { foldDigest, EMPTY_DIGEST } from './digest.js';
+import { foldDigest } from './digest.js';
 import { describeMessage } from './describe.js';
 import { type Balances, type Head, applyBlock, balancesFromRecord, checkBlock, short, undoBlock } from './ledger.js';
 import { formatCents } from './money.js';
@@ -71,15 +71,38 @@ function blocksIn(message: Message): readonly Block[] {
   return [];
 }
 
-const NOTHING_YET: Omit<ChannelRecord, 'peer'> = { sent: 0, received: 0, sentDigest: EMPTY_DIGEST, receivedDigest: EMPTY_DIGEST, lastReceivedTs: 0 };
+/**
+ * What `s` recorded of its channels with `peer`: its one record, or null when it has none or
+ * several. A client records every channel, used or not, so a record left out is not "nothing
+ * sent or received": the channels check fails the state (`checkRecords`), and the others skip it.
+ */
+function recordOf(s: RecordedState, peer: NodeId): ChannelRecord | null {
+  let found: ChannelRecord | null = null;
+  for (const r of s.channels) {
+    if (r.peer !== peer) continue;
+    if (found !== null) return null;
+    found = r;
+  }
+  return found;
+}
 
-/** What `s` recorded of its channels with `peer` (nothing sent or received if it recorded none). */
-const recordOf = (s: RecordedState, peer: NodeId): Omit<ChannelRecord, 'peer'> => s.channels.find((c) => c.peer === peer) ?? NOTHING_YET;
-
-/** The timestamp of the last message `s` had received from `peer`, or null if none. */
+/** The timestamp of the last message `s` had received from `peer`, or null if none (or no one record). */
 function lastReceived(s: RecordedState, peer: NodeId): number | null {
   const r = recordOf(s, peer);
-  return r.received > 0 ? r.lastReceivedTs : null;
+  return r !== null && r.received > 0 ? r.lastReceivedTs : null;
+}
+
+/** Each state holds exactly one record of its channels with each other client, and none of itself. */
+function checkRecords(nodes: readonly RecordedState[], check: Check): void {
+  for (const s of nodes) {
+    if (s.channels.some((r) => r.peer === s.node)) check.fail(`${client(s.node)} recorded a channel with itself`);
+    for (const other of nodes) {
+      if (other.node === s.node) continue;
+      const n = s.channels.filter((r) => r.peer === other.node).length;
+      if (n === 0) check.fail(`${client(s.node)} recorded no counts or digests of its channels with ${client(other.node)}: what it sent and received there cannot be checked`);
+      else if (n > 1) check.fail(`${client(s.node)} recorded its channels with ${client(other.node)} ${n} times, not once`);
+    }
+  }
 }
 
 /** The recorded channels, each with the states of both ends (null where an end recorded none). */
@@ -91,6 +114,7 @@ function ends(nodes: readonly RecordedState[], channels: readonly ChannelState[]
 function checkChannels(nodes: readonly RecordedState[], channels: readonly ChannelState[]): VerificationCheck {
   const check = new Check('channels');
   let inFlight = 0;
+  checkRecords(nodes, check);
   for (const { c, sender, receiver } of ends(nodes, channels)) {
     if (sender === null || receiver === null) check.fail(`channel ${c.from} -> ${c.to}: no recorded state for ${client(sender === null ? c.from : c.to)}`);
   }
@@ -106,8 +130,11 @@ function checkChannels(nodes: readonly RecordedState[], channels: readonly Chann
       const own = channel.messages.filter((m) => !isApplicationMessage(m));
       for (const m of own) check.fail(`channel ${name} holds ${describeMessage(m)}, which is the snapshot's own traffic`);
       if (own.length > 0) continue;
-      const { sent, sentDigest } = recordOf(sender, receiver.node);
-      const { received, receivedDigest } = recordOf(receiver, sender.node);
+      const out = recordOf(sender, receiver.node);
+      const into = recordOf(receiver, sender.node);
+      if (out === null || into === null) continue;
+      const { sent, sentDigest } = out;
+      const { received, receivedDigest } = into;
       if (received > sent) {
         check.fail(`channel ${name}: ${client(receiver.node)} had received ${received} messages when it recorded, but ${client(sender.node)} had sent only ${sent} when it recorded`);
         continue;
