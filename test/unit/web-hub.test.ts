@@ -4,6 +4,7 @@
  * slowly costs the server a bounded queue, then loses history items with a count it is told,
  * while it always gets the latest state.
  */
+import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { type EventSink, Hub } from '../../src/web/hub.js';
 import type { HistoryItem, PageItem, StateItem } from '../../src/web/items.js';
@@ -128,5 +129,39 @@ describe('the event hub', () => {
     await tick();
     expect(numbers(p.frames).at(-1)).toBe(2000);
     hub.close();
+  });
+
+  it('waits for a stalled page\'s drain with one listener, however many heartbeats pass meanwhile (no MaxListenersExceededWarning)', async () => {
+    const hub = new Hub({ ringSize: 10, maxQueued: 50, heartbeatMs: 2 });
+    // A connection as node:http gives one: an EventEmitter whose write says when its buffer is full.
+    const written: string[] = [];
+    const conn = Object.assign(new EventEmitter(), {
+      full: true,
+      write(text: string): boolean {
+        written.push(text);
+        return !conn.full;
+      },
+    });
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => {
+      warnings.push(w.name);
+    };
+    process.on('warning', onWarning);
+    try {
+      hub.attach(conn, null);
+      hub.publish(action(1));
+      await new Promise((resolve) => setTimeout(resolve, 80));
+      expect(conn.listenerCount('drain')).toBe(1);
+      conn.full = false;
+      conn.emit('drain');
+      hub.publish(action(2));
+      await tick();
+      expect(conn.listenerCount('drain')).toBe(0);
+      expect(written.join('')).toMatch(/"text":"2"/);
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+      hub.close();
+    }
   });
 });
