@@ -6,7 +6,7 @@
  */
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ControlClient } from '../../src/daemon/control/client.js';
 import type { StreamItem } from '../../src/daemon/control/protocol.js';
@@ -222,5 +222,38 @@ describe('client web beyond loopback', () => {
     } finally {
       await web.stop();
     }
+  });
+
+  it('reads the cluster secret where client does: --secret-file, LAMPORT_LEDGER_SECRET_FILE, and says what is wrong with a bad one', async () => {
+    const dir = makeTempDir('llwebf-');
+    const secret = 'the secret of this cluster, from a file';
+    const file = path.join(dir, 'secret');
+    writeFileSync(file, `${secret}\n`);
+    const tokenOf = (url: string): string => /#token=([A-Za-z0-9_-]{32})$/.exec(url)?.[1] ?? `no token in ${url}`;
+    const tokens: string[] = [];
+    process.env.LAMPORT_LEDGER_SECRET = secret;
+    try {
+      const byEnv = await startWeb(['--listen', '0.0.0.0', '--port', '0', '--data-dir', dir]);
+      tokens.push(tokenOf(byEnv.url));
+      await byEnv.stop();
+    } finally {
+      delete process.env.LAMPORT_LEDGER_SECRET;
+    }
+    const byFlag = await startWeb(['--listen', '0.0.0.0', '--port', '0', '--data-dir', dir, '--secret-file', file]);
+    tokens.push(tokenOf(byFlag.url));
+    await byFlag.stop();
+    process.env.LAMPORT_LEDGER_SECRET_FILE = file;
+    try {
+      const byFileEnv = await startWeb(['--listen', '0.0.0.0', '--port', '0', '--data-dir', dir]);
+      tokens.push(tokenOf(byFileEnv.url));
+      await byFileEnv.stop();
+    } finally {
+      delete process.env.LAMPORT_LEDGER_SECRET_FILE;
+    }
+    expect(tokens[0]).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    expect(tokens).toEqual([tokens[0], tokens[0], tokens[0]]);
+    const missing = await runClientCli(['web', '--listen', '0.0.0.0', '--port', '0', '--data-dir', dir, '--secret-file', path.join(dir, 'nope')]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toBe(`client: cannot read the cluster secret from ${path.join(dir, 'nope')} (--secret-file): no such file\n`);
   });
 });
