@@ -8,6 +8,7 @@ import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { SseReader } from '../../src/base/sse.js';
 import { ControlClient } from '../../src/daemon/control/client.js';
 import type { StreamItem } from '../../src/daemon/control/protocol.js';
 import { Cluster, closeAllClusters, makeTempDir, runClientCli, waitFor } from './harness.js';
@@ -41,16 +42,10 @@ function readEvents(url: string, ms: number, headers: Record<string, string> = {
   return new Promise((resolve, reject) => {
     const events: SseEvent[] = [];
     const req = http.get(url, { headers }, (res) => {
-      let text = '';
+      const reader = new SseReader();
       res.setEncoding('utf8');
       res.on('data', (d: string) => {
-        text += d;
-        const blocks = text.split('\n\n');
-        text = blocks.pop() ?? '';
-        for (const b of blocks) {
-          const data = /^data: (.*)$/m.exec(b)?.[1];
-          if (data !== undefined) events.push({ id: /^id: (.*)$/m.exec(b)?.[1] ?? null, item: JSON.parse(data) });
-        }
+        for (const f of reader.push(d)) events.push({ id: f.id, item: JSON.parse(f.data) });
       });
       setTimeout(() => {
         req.destroy();

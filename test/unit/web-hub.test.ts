@@ -6,6 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
+import { SseReader } from '../../src/base/sse.js';
 import { type EventSink, Hub } from '../../src/web/hub.js';
 import type { HistoryItem, PageItem, StateItem } from '../../src/web/items.js';
 
@@ -14,19 +15,12 @@ const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve)
 /** A page: what it was sent, parsed as EventSource would, and whether its connection is full. */
 function page(): EventSink & { frames: { id: string | null; item: PageItem }[]; full: boolean; drain(): void; lastId(): string | null } {
   let drainers: (() => void)[] = [];
-  let text = '';
+  const reader = new SseReader();
   const sink = {
     full: false,
     frames: [] as { id: string | null; item: PageItem }[],
     write(chunk: string): boolean {
-      text += chunk;
-      const blocks = text.split('\n\n');
-      text = blocks.pop() ?? '';
-      for (const b of blocks) {
-        const id = /^id: (.*)$/m.exec(b)?.[1] ?? null;
-        const data = /^data: (.*)$/m.exec(b)?.[1];
-        if (data !== undefined) sink.frames.push({ id, item: JSON.parse(data) as PageItem });
-      }
+      for (const f of reader.push(chunk)) sink.frames.push({ id: f.id, item: JSON.parse(f.data) as PageItem });
       return !sink.full;
     },
     once(_event: 'drain', f: () => void) {
