@@ -4,16 +4,14 @@
  * away). The same connection carries the page's requests to that client (a transfer, a snapshot,
  * a link held).
  */
-import { describeMessage } from '../core/describe.js';
 import type { TraceEvent } from '../core/trace-events.js';
 import type { NodeId } from '../core/types.js';
 import { ControlClient } from '../daemon/control/client.js';
 import { type LiveStatus, controlSocketPath } from '../daemon/control/protocol.js';
 import type { SnapshotRecord } from '../daemon/snapshot-record.js';
 import type { SnapshotItem } from './items.js';
+import { snapshotItem } from './snapshot-item.js';
 
-/** Messages of one channel state the page is sent (the count is always whole). */
-const MESSAGES_PER_CHANNEL = 20;
 /**
  * Trace events a client sends the live view each second, at most: more than a page can draw, far
  * fewer than a client makes under load (where each sent would cost it); the rest are counted.
@@ -29,19 +27,8 @@ export interface FeedHandlers {
   readonly dropped: (node: NodeId, count: number) => void;
 }
 
-export function snapshotItem(r: SnapshotRecord): SnapshotItem {
-  return {
-    t: 'snapshot',
-    id: r.id,
-    initiator: r.initiator,
-    verified: r.verified,
-    verdict: r.verdict,
-    checks: (r.verification.checks ?? []).map((c) => ({ name: c.name, ok: c.ok, detail: c.ok ? c.detail : c.problems.join('; ') })),
-    channels: r.channels.map((c) => ({ from: c.from, to: c.to, count: c.messages.length, messages: c.messages.slice(0, MESSAGES_PER_CHANNEL).map(describeMessage) })),
-    markers: r.markers,
-    elapsedMs: r.elapsedMs,
-  };
-}
+/** The page's item of a snapshot a client sent as it saved it. */
+const liveSnapshotItem = (r: SnapshotRecord): SnapshotItem => snapshotItem({ ...r, checks: r.verification.checks ?? [] });
 
 export class ClientFeeds {
   private readonly connections = new Map<NodeId, ControlClient>();
@@ -111,7 +98,7 @@ export class ClientFeeds {
             this.on.status(id, item.status);
             return;
           case 'snapshot':
-            this.on.snapshot(snapshotItem(item.record));
+            this.on.snapshot(liveSnapshotItem(item.record));
             return;
           case 'dropped':
             this.on.dropped(id, item.events);

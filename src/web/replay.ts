@@ -5,13 +5,13 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { describeMessage } from '../core/describe.js';
 import type { NodeId } from '../core/types.js';
 import { ROTATED_TRACE_FILE, TRACE_FILE, loadTrace } from '../trace/load.js';
 import { mergeTrace } from '../trace/merge.js';
 import { findSavedSnapshot } from '../trace/saved-snapshot.js';
 import { countTrace, summaryLine } from '../trace/summary.js';
 import type { EventItem, SnapshotItem } from './items.js';
+import { snapshotItem } from './snapshot-item.js';
 
 /** Events a replay carries at most: the last ones of the causal order (the page's own bound). */
 export const REPLAY_MAX_EVENTS = 20_000;
@@ -47,17 +47,7 @@ export async function loadReplay(sources: readonly string[]): Promise<Replay> {
     const found = findSavedSnapshot(loaded.dataDirs, id);
     if (found.status !== 'found') continue;
     const s = found.snapshot;
-    snapshots.push({
-      t: 'snapshot',
-      id: s.id,
-      initiator: s.initiator,
-      verified: s.verified,
-      verdict: s.verdict,
-      checks: [],
-      channels: s.channels.map((c) => ({ from: c.from, to: c.to, count: c.messages.length, messages: c.messages.slice(0, 20).map(describeMessage) })),
-      markers: s.nodes.length * (s.nodes.length - 1),
-      elapsedMs: 0,
-    });
+    snapshots.push(snapshotItem({ ...s, checks: s.checks ?? [], markers: s.markers ?? s.nodes.length * (s.nodes.length - 1), elapsedMs: s.elapsedMs ?? 0 }));
   }
   return {
     t: 'replay',

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { SseReader } from '../../src/base/sse.js';
 import { ControlClient } from '../../src/daemon/control/client.js';
 import type { StreamItem } from '../../src/daemon/control/protocol.js';
+import type { SnapshotItem } from '../../src/web/items.js';
 import { Cluster, closeAllClusters, makeTempDir, runClientCli, waitFor } from './harness.js';
 import { type WebProcess, startWeb } from './web-harness.js';
 
@@ -120,6 +121,9 @@ describe('client web, from the outside', () => {
 
   it('replays a saved run on its own, summed up as client trace sums it up, and says at once when a source is missing', async () => {
     const dirs = [1, 2, 3].map((id) => cluster.dataDir(id));
+    const snap = await cluster.ctlJson(2, 'snapshot');
+    expect(snap.code, JSON.stringify(snap.json)).toBe(0);
+    const taken = snap.json as { id: string; verification: { checks: { name: string; detail: string }[] } };
     const traced = await runClientCli(['trace', ...dirs]);
     expect(traced.code, traced.stderr).toBe(0);
     const replay = await startWeb(['--replay', ...dirs, '--port', '0', '--config', cluster.configPath]);
@@ -127,11 +131,15 @@ describe('client web, from the outside', () => {
       expect(replay.output()).toContain(`replay of ${dirs.join(', ')}: http://127.0.0.1:`);
       const hello = (await readEvents(`${replay.url}events`, 300)).events[0]!.item;
       expect(hello).toMatchObject({ t: 'hello', mode: 'replay' });
-      const data = JSON.parse((await request(`${replay.url}api/replay`)).body) as { summary: string; events: unknown[] };
+      const data = JSON.parse((await request(`${replay.url}api/replay`)).body) as { summary: string; events: unknown[]; snapshots: SnapshotItem[] };
       // The clients are idle now: the page's run is the one client trace read.
       expect(data.summary).toBe(traced.stdout.split('\n')[0]);
       expect(data.summary).toMatch(/^3 clients, \d+ events, \d+ messages matched/);
       expect(data.events.length).toBeGreaterThan(5);
+      // A replayed verdict shows its checks, as the live one does.
+      const replayed = data.snapshots.find((x) => x.id === taken.id);
+      expect(replayed).toMatchObject({ verified: true, markers: 6 });
+      expect(replayed!.checks).toEqual(taken.verification.checks.map((c) => ({ name: c.name, ok: true, detail: c.detail })));
     } finally {
       await replay.stop();
     }
