@@ -79,6 +79,8 @@ export class WebServer {
   private readonly feeds: ClientFeeds | null;
   private readonly demo: Demo | null;
   private readonly statuses = new Map<NodeId, LiveStatus | null>();
+  /** Why a client is not watched at all (its data dir answers as another client). */
+  private readonly reasons = new Map<NodeId, string>();
   private readonly sentProcess = new Map<NodeId, string | null>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly access: AccessRules;
@@ -109,8 +111,10 @@ export class WebServer {
     this.feeds = live
       ? new ClientFeeds(o.nodes, o.dataDir, {
           events: (_node, events) => this.merge.push(events),
-          status: (node, status) => {
+          status: (node, status, reason) => {
             this.statuses.set(node, status);
+            if (reason === undefined) this.reasons.delete(node);
+            else this.reasons.set(node, reason);
             if (status !== null) this.rates.traffic(node, status.traffic);
             this.sendStatus(node);
           },
@@ -179,7 +183,7 @@ export class WebServer {
     const process = this.processState(id);
     this.sentProcess.set(id, process);
     const status = this.statuses.get(id) ?? null;
-    const item: StateItem = { t: 'status', node: id, connected: status !== null, process, status };
+    const item: StateItem = { t: 'status', node: id, connected: status !== null, process, status, reason: this.reasons.get(id) ?? null };
     this.hub.setState(`status:${id}`, item);
   }
 

@@ -105,7 +105,7 @@ describe('the event hub', () => {
     await tick();
     for (let n = 1; n <= 1000; n++) {
       hub.publish(action(n));
-      hub.setState('status:1', { t: 'status', node: 1, connected: true, process: `p${n}`, status: null });
+      hub.setState('status:1', { t: 'status', node: 1, connected: true, process: `p${n}`, status: null, reason: null });
     }
     await tick();
     expect(stream.waiting).toBeLessThanOrEqual(51);
