@@ -106,7 +106,7 @@ export class Node {
         createRecorder: this.policy.createRecorder,
         recordState: () => this.recordState(),
         chain: this.replication,
-        fetchFrom: (peer, height, now) => this.replication.fetchFrom(peer, height, now),
+        fetchFrom: (peer, height, now) => this.replication.fetchFromHolder(peer, height, now),
       },
       this.clock, this.membership, this.out,
     );

@@ -353,6 +353,22 @@ export class Replication implements ChainView {
   }
 
   /**
+   * Asks `holder`, which holds the chain up to `height`, for the blocks this client lacks (a
+   * snapshot waiting for its chain to reach a reported head asks the reporter, see `fetchFrom`).
+   * With `holder` down, asks the peer that told of the highest chain in its session instead, at
+   * once: it holds blocks this client lacks, and the snapshot need not wait out the catch-up
+   * patience, or its timeout, for a peer that will not answer.
+   */
+  fetchFromHolder(holder: NodeId, height: number, now: number): void {
+    if (this.membership.isUp(holder)) {
+      this.fetchFrom(holder, height, now);
+      return;
+    }
+    const [peer, heard] = this.highestHeard();
+    if (peer !== null) this.fetchFrom(peer, heard, now);
+  }
+
+  /**
    * Within a session nothing is lost (the channels are FIFO and reliable), so a block can miss
    * this client only with a session that ended: its creator's RELEASE went down with it, say,
    * and the creator's machine lost the block, which now lives only on the peers the RELEASE
