@@ -24,7 +24,7 @@ import { type HubLimits, Hub } from './hub.js';
 import type { StateItem } from './items.js';
 import { LiveMerge, type LiveMergeOptions } from './live-merge.js';
 import { RateCounter } from './rates.js';
-import { loadReplay, tracedDirs } from './replay.js';
+import { ReplayCache, tracedDirs } from './replay.js';
 
 /** Where the page's files are: `web/` at the top of the package, beside `dist/` and `src/`. */
 export const PAGE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'web');
@@ -79,6 +79,8 @@ export class WebServer {
   private readonly feeds: ClientFeeds | null;
   private readonly demo: Demo | null;
   private readonly statuses = new Map<NodeId, LiveStatus | null>();
+  /** /api/replay's answer, kept while the traces it was made from stay as they are. */
+  private readonly replays = new ReplayCache();
   /** Why a client is not watched at all (its data dir answers as another client). */
   private readonly reasons = new Map<NodeId, string>();
   private readonly sentProcess = new Map<NodeId, string | null>();
@@ -272,8 +274,8 @@ export class WebServer {
     const sources = this.o.replay ?? tracedDirs(this.o.nodes.map((id) => this.o.dataDir(id)));
     try {
       if (sources.length === 0) throw new Error('no client of this cluster has written a trace yet');
-      const replay = await loadReplay(sources);
-      res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', ...SECURITY_HEADERS }).end(JSON.stringify(replay));
+      const json = await this.replays.json(sources);
+      res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', ...SECURITY_HEADERS }).end(json);
     } catch (e) {
       res.writeHead(404, { 'Content-Type': 'application/json; charset=utf-8', ...SECURITY_HEADERS }).end(JSON.stringify({ ok: false, text: describeCause(e) }));
     }
