@@ -53,7 +53,7 @@ export interface SnapshotCoordinatorConfig {
   readonly recordState: () => RecordedState;
   /** This client's own chain, which the verdict compares every recorded head with. */
   readonly chain: ChainAtHead;
-  /** Asks `peer` for the blocks up to `height` this client lacks (a snapshot waits for them). */
+  /** Asks `peer` for the blocks up to `height` this client lacks (a snapshot waits for them); another peer that has them, if `peer` is down. */
   readonly fetchFrom: (peer: NodeId, height: number, now: number) => void;
 }
 

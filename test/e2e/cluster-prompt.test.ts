@@ -450,10 +450,10 @@ describe('client cluster run FILE...', () => {
     expect(r.stderr.trimEnd().split('\n')).toEqual([
       `client cluster: ${bad}:3: unknown command "waitt" — did you mean "wait"? (type help)`,
       `client cluster: ${bad}:4: unknown command "tranfer" — did you mean "transfer"? (type help)`,
-      `client cluster: ${bad}:5: expect: unknown expectation "convereged" — did you mean "converged"? (expect ok | failed | snapshot verified | snapshot in flight [at least] <n> | converged | <n|all> height <h> | <n|all> balance <m> <amount>)`,
+      `client cluster: ${bad}:5: expect: unknown expectation "convereged" — did you mean "converged"? (expect ok | failed | snapshot verified | snapshot in flight [at least] <n> | converged | <n|all> height <h> | <n|all> balance <client> <amount>)`,
       `client cluster: ${bad}:6: client2: transfer: cannot transfer to yourself (client2)`,
       // Line 7, a bare `transfer 2 1`, goes to client1, as at the prompt.
-      `client cluster: ${bad}:8: expect: invalid amount "abc" — use dollars with up to 2 decimals, e.g. 4.50 (expect ok | failed | snapshot verified | snapshot in flight [at least] <n> | converged | <n|all> height <h> | <n|all> balance <m> <amount>)`,
+      `client cluster: ${bad}:8: expect: invalid amount "abc" — use dollars with up to 2 decimals, e.g. 4.50 (expect ok | failed | snapshot verified | snapshot in flight [at least] <n> | converged | <n|all> height <h> | <n|all> balance <client> <amount>)`,
       'client: 5 problems in the command files; nothing was started',
     ]);
   });

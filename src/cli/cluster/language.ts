@@ -75,7 +75,7 @@ export const CLUSTER_COMMANDS: readonly ClusterCommandSpec[] = [
     aliases: [],
     usage: 'expect <what>',
     description:
-      'check, after the commands sent with &: ok or failed (the last command), snapshot verified, snapshot in flight [at least] <n> (messages in the last snapshot\'s channels), converged, <n|all> height <h>, <n|all> balance <m> <amount>; a file stops at the first that does not hold',
+      'check, after the commands sent with &: ok or failed (the last command), snapshot verified, snapshot in flight [at least] <n> (messages in the last snapshot\'s channels), converged, <n|all> height <h>, <n|all> balance <client> <amount>; a file stops at the first that does not hold',
     examples: ['expect ok', 'expect converged', 'expect all balance 2 13.25', 'expect snapshot in flight 2'],
   },
   {
