@@ -110,7 +110,10 @@ export class LaneInfo {
       const el = f.get(key);
       if (el && el.textContent !== text) el.textContent = text;
     };
-    set('process', item.process ?? (item.connected ? 'connected' : 'not connected'));
+    // Why the server does not watch this client at all (its data dir answers as another), when so.
+    if (item.reason) box.dataset.reason = item.reason;
+    else delete box.dataset.reason;
+    set('process', item.reason ?? item.process ?? (item.connected ? 'connected' : 'not connected'));
     for (const b of box.querySelectorAll('button')) {
       // A client started elsewhere is not this page's to stop.
       b.disabled = !this.processes.enabled || /elsewhere/.test(item.process ?? '');

@@ -8,6 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SseReader } from '../base/sse.js';
 import type { BenchCluster } from './cluster.js';
 import { type LoadShape, ONE_AT_A_TIME, type ThroughputResult } from './load.js';
 import { type Timing, measureLoad, warmupFor } from './phases.js';
@@ -56,13 +57,10 @@ export class Watcher {
     });
     let watcher: Watcher | null = null;
     const request = http.get(`${url}events`, (res) => {
-      let text = '';
+      const reader = new SseReader();
       res.setEncoding('utf8');
       res.on('data', (d: string) => {
-        text += d;
-        const blocks = text.split('\n\n');
-        text = blocks.pop() ?? '';
-        for (const b of blocks) watcher?.count(b);
+        for (const f of reader.push(d)) watcher?.count(f.data);
       });
     });
     request.on('error', () => {
@@ -72,9 +70,7 @@ export class Watcher {
     return watcher;
   }
 
-  private count(block: string): void {
-    const data = /^data: (.*)$/m.exec(block)?.[1];
-    if (data === undefined) return;
+  private count(data: string): void {
     // Counted without parsing every event, as cheaply as a reader can.
     if (data.startsWith('{"t":"ev"')) {
       this.events++;

@@ -16,7 +16,7 @@ import { loadOrExit, resolveConfigPath } from './config-file.js';
 import { SECRET_ENV } from './env.js';
 import { fail } from './fail.js';
 import { IdentityError, clientIdFrom, parseClientNumber } from './identity.js';
-import { SecretError, clusterSecret } from './secret.js';
+import { secretOrExit } from './secret.js';
 import { AppendFile } from '../daemon/append-file.js';
 import { LOG_LEVELS } from './options.js';
 import { renderDelay, renderNotice } from './render.js';
@@ -79,16 +79,6 @@ function clientId(given: string | undefined, o: RunOptions, config: ClusterConfi
     }
   }
   return fail(`no client chosen: give its number, e.g. client ${ids[0]}`);
-}
-
-/** The cluster secret (see secret.ts), or the process ends saying what is wrong with it. */
-function secretOrExit(config: ClusterConfig, secretFile: string | undefined): string | null {
-  try {
-    return clusterSecret(config, secretFile);
-  } catch (e) {
-    if (e instanceof SecretError) fail(e.message);
-    throw e;
-  }
 }
 
 export async function runClient(n: string | undefined, o: RunOptions): Promise<void> {

@@ -34,11 +34,6 @@ export function withEnvDefaults<T extends PathOptions>(o: T, env: NodeJS.Process
 /** The cluster secret; wins over the config's `secret`, so that it need not sit in a file. */
 export const SECRET_ENV = 'LAMPORT_LEDGER_SECRET';
 
-/** The secret from the environment, or undefined when it is unset or empty. */
-export function secretFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  return fromEnv(env, SECRET_ENV);
-}
-
 /** A file holding the cluster secret (a mounted Docker or Kubernetes secret): the default of `--secret-file`. */
 export const SECRET_FILE_ENV = 'LAMPORT_LEDGER_SECRET_FILE';
 

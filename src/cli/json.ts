@@ -1,6 +1,6 @@
 /**
  * The --json form of every answer: one JSON value per command, amounts in integer cents. Scripts
- * read these, so their shapes stay as the README shows them.
+ * read these, so their shapes stay as the docs show them.
  */
 import type { Answer } from './interpret.js';
 import { COMMANDS } from './parse.js';

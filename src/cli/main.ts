@@ -140,6 +140,7 @@ export function buildProgram(): Command {
     .option('-d, --data-dir <dir>', "root of the clients' data dirs: client n's is <dir>/client-<n> (default: the config's dataDir, data unless it says)")
     .option('--listen <host>', 'listen on this address instead of 127.0.0.1; beyond loopback the cluster secret is required and the page asks for a token derived from it')
     .option('--replay [sources...]', "replay a saved run instead: data dirs or trace files, as client trace reads them (default: the config's data dirs)")
+    .option('--secret-file <file>', `read the cluster secret (needed beyond loopback) from this file (default: ${SECRET_FILE_ENV}, else ${SECRET_ENV}, else the config's)`)
     .action((o: WebCliOptions) => runWeb(withEnvConfig(o)));
 
   registerBench(program);

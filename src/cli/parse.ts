@@ -219,14 +219,17 @@ function parseKey(text: string, spec: CommandSpec): Parsed<string> {
   return { ok: false, error: `${spec.name}: invalid key ${quote(text)} — a key is ${TX_ID_RULE}` };
 }
 
-/** `--id <key>` taken out of a transfer's arguments, wherever it stands: the key and the rest. */
+const isKeyOption = (arg: string): boolean => arg === '--id' || arg.startsWith('--id=');
+
+/** `--id <key>` (or `--id=<key>`) taken out of a transfer's arguments, wherever it stands: the key and the rest. */
 function takeKeyOption(spec: CommandSpec, args: readonly string[]): Parsed<{ key?: string; rest: string[] }> {
-  const at = args.indexOf('--id');
+  const at = args.findIndex(isKeyOption);
   if (at < 0) return { ok: true, value: { rest: [...args] } };
-  const text = args[at + 1];
-  if (text === undefined || text.startsWith('--')) return usageError(spec, '--id needs a key after it');
-  const rest = [...args.slice(0, at), ...args.slice(at + 2)];
-  if (rest.includes('--id')) return usageError(spec, '--id given twice');
+  const joined = args[at] !== '--id';
+  const text = joined ? args[at]!.slice('--id='.length) : args[at + 1];
+  if (text === undefined || text === '' || text.startsWith('--')) return usageError(spec, '--id needs a key after it (--id <key> or --id=<key>)');
+  const rest = [...args.slice(0, at), ...args.slice(at + (joined ? 1 : 2))];
+  if (rest.some(isKeyOption)) return usageError(spec, '--id given twice');
   const key = parseKey(text, spec);
   return key.ok ? { ok: true, value: { key: key.value, rest } } : key;
 }

@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { type ClusterConfig, MAX_SECRET_LENGTH, MIN_SECRET_LENGTH } from '../daemon/config.js';
 import { SECRET_ENV, SECRET_FILE_ENV, fromEnv } from './env.js';
+import { fail } from './fail.js';
 
 /** A secret that cannot be used; the message is the one line the user sees. */
 export class SecretError extends Error {
@@ -56,4 +57,14 @@ export function clusterSecret(config: ClusterConfig, secretFile: string | undefi
   const problem = secretProblem(value, SECRET_ENV);
   if (problem !== null) throw new SecretError(problem);
   return value;
+}
+
+/** The cluster secret (see `clusterSecret`), or the process ends saying what is wrong with it. */
+export function secretOrExit(config: ClusterConfig, secretFile: string | undefined): string | null {
+  try {
+    return clusterSecret(config, secretFile);
+  } catch (e) {
+    if (e instanceof SecretError) fail(e.message);
+    throw e;
+  }
 }

@@ -7,7 +7,7 @@
 import path from 'node:path';
 import type { NodeId } from '../core/types.js';
 import { type ClientState, clientsAnswering } from '../cluster/spawner.js';
-import { type ClusterConfig, MIN_SECRET_LENGTH, nodeIds } from '../daemon/config.js';
+import { type ClusterConfig, nodeIds } from '../daemon/config.js';
 import { reachableFromOtherMachines } from '../daemon/listen.js';
 import type { Processes } from '../web/actions.js';
 import { isTraceError } from '../trace/errors.js';
@@ -16,8 +16,9 @@ import { webToken } from '../web/access.js';
 import { WebServer } from '../web/server.js';
 import type { ClusterSession } from './cluster/session.js';
 import { loadOrExit, resolveConfigPath } from './config-file.js';
-import { SECRET_ENV, secretFromEnv } from './env.js';
+import { SECRET_ENV, SECRET_FILE_ENV } from './env.js';
 import { fail } from './fail.js';
+import { secretOrExit } from './secret.js';
 
 export interface WebCliOptions {
   port?: number;
@@ -26,24 +27,26 @@ export interface WebCliOptions {
   listen?: string;
   /** Data dirs or trace files to replay instead of watching live clients (true: the config's data dirs). */
   replay?: string[] | boolean;
+  /** The cluster secret's file (see secret.ts), needed beyond loopback. */
+  secretFile?: string;
 }
 
 const names = (ids: readonly NodeId[]): string => ids.map((id) => `client${id}`).join(', ');
 
 /**
  * The token a page served on `host` needs: none on loopback; beyond it, one derived from the
- * cluster secret, which must exist (as the peers' protected mode demands).
+ * cluster secret, found where `client` finds it (secret.ts), which must exist (as the peers'
+ * protected mode demands).
  */
-export function tokenFor(host: string, config: ClusterConfig, configPath: string): string | null {
+export function tokenFor(host: string, config: ClusterConfig, configPath: string, secretFile: string | undefined): string | null {
   if (!reachableFromOtherMachines(host)) return null;
-  const secret = secretFromEnv() ?? config.secret;
+  const secret = secretOrExit(config, secretFile);
   if (secret === null) {
     fail(
       `client web would listen on ${host}, reachable from other machines, where its controls would move money and stop clients for anyone. ` +
-        `Set "secret" in ${configPath} or ${SECRET_ENV} (the cluster's secret): the page then asks for a token derived from it.`,
+        `Set "secret" in ${configPath}, ${SECRET_ENV} or ${SECRET_FILE_ENV}, or give --secret-file (the cluster's secret): the page then asks for a token derived from it.`,
     );
   }
-  if (secret.length < MIN_SECRET_LENGTH) fail(`${SECRET_ENV} must be at least ${MIN_SECRET_LENGTH} characters`);
   return webToken(secret, config.cluster);
 }
 
@@ -106,7 +109,7 @@ export async function runWeb(o: WebCliOptions): Promise<void> {
   // Where the config keeps its clients' data dirs (its dataDir), unless --data-dir says.
   const root = o.dataDir ?? config.dataDir;
   const host = o.listen ?? '127.0.0.1';
-  const token = tokenFor(host, config, configPath);
+  const token = tokenFor(host, config, configPath, o.secretFile);
   const ids = nodeIds(config);
   const dataDir = (id: NodeId): string => path.join(root, `client-${id}`);
   const replay = o.replay === undefined || o.replay === false ? undefined : o.replay === true || o.replay.length === 0 ? ids.map(dataDir) : o.replay;

@@ -8,8 +8,8 @@ import type { Block, Cents, ChannelState, Message, NodeId, QueueEntry, RecordedS
 export type Command =
   /**
    * `key` names the transfer for good: it commits at most once in the chain's life (see
-   * transfers.ts). `madeHere`: this client made the key for this command (random, known to nobody
-   * yet), so it need not be looked up.
+   * transfers.ts). `madeHere`: this client made the key for this command (random, new), so it
+   * need not be looked up at arrival; the critical section looks it up as any other.
    */
   | { readonly type: 'transfer'; readonly to: NodeId; readonly amount: Cents; readonly key: string; readonly madeHere?: boolean }
   /** Gives up the transfer `key` if it has not committed: it leaves the queue, and nothing moves. */

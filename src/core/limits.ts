@@ -141,6 +141,16 @@ export function leanestBlock(): Block {
 export const MAX_HELD_BLOCK_BYTES = CATCH_UP_WINDOW_BYTES;
 export const MAX_HELD_BLOCKS = Math.ceil(CATCH_UP_WINDOW_BYTES / encodedBytesBound(leanestBlock()));
 
+/**
+ * How far below the initiator's head the snapshot verdict compares a replica's balance table with
+ * the table at that replica's head: the initiator finds that table by undoing its own blocks from
+ * its head down, in the step that assembles the snapshot. One catch-up window of the largest
+ * blocks, so that the comparison never reads more than one serve does. A replica further behind
+ * is catching up; its head is still compared (one block read), and the verdict says that its
+ * table was not.
+ */
+export const MAX_TABLE_SPREAD_BLOCKS = Math.floor(CATCH_UP_WINDOW_BYTES / MAX_BLOCK_BYTES);
+
 /** Bound of a BLOCKS message's encoding without its blocks; each block adds its own bound. */
 export const BLOCKS_OVERHEAD_BYTES = encodedBytesBound({ type: 'BLOCKS', ts: WORST_NUMBER, blocks: [], last: true } satisfies Message);
 

@@ -114,15 +114,24 @@ function recordedState(v: unknown, path: string, nodes: ReadonlySet<NodeId>): Re
     balances[k] = amount;
   }
   if (typeof o.head !== 'string' || !/^[0-9a-f]{64}$/.test(o.head)) fail(`${path}.head`, 'a 64-digit hex hash', o.head);
+  const self = node(o.node, `${path}.node`, nodes);
+  const channels = arr(o.channels, `${path}.channels`, nodes.size).map((x, i) => channelRecord(x, `${path}.channels[${i}]`, nodes));
+  // A client records every channel, used or not: one left out would read as "nothing sent or received".
+  const others = [...nodes].filter((n) => n !== self).sort((a, b) => a - b);
+  const peers = channels.map((c) => c.peer);
+  if (peers.length !== others.length || !others.every((n) => peers.includes(n))) {
+    const named = (ids: readonly NodeId[]): string => ids.map((n) => `client${n}`).join(', ') || 'none';
+    fail(`${path}.channels`, `one record for each other client (${named(others)})`, named(peers));
+  }
   return {
-    node: node(o.node, `${path}.node`, nodes),
+    node: self,
     clock: bounded(o.clock, `${path}.clock`, MAX_TIMESTAMP),
     height: bounded(o.height, `${path}.height`, MAX_HEIGHT),
     head: o.head,
     balances,
     pendingBlocks: arr(o.pendingBlocks, `${path}.pendingBlocks`, MAX_RECORDED_MESSAGES).map((x, i) => block(x, `${path}.pendingBlocks[${i}]`, nodes)),
     queue: arr(o.queue, `${path}.queue`, nodes.size).map((x, i) => queueEntry(x, `${path}.queue[${i}]`, nodes)),
-    channels: arr(o.channels, `${path}.channels`, nodes.size).map((x, i) => channelRecord(x, `${path}.channels[${i}]`, nodes)),
+    channels,
   };
 }
 

@@ -106,7 +106,7 @@ export class Node {
         createRecorder: this.policy.createRecorder,
         recordState: () => this.recordState(),
         chain: this.replication,
-        fetchFrom: (peer, height, now) => this.replication.fetchFrom(peer, height, now),
+        fetchFrom: (peer, height, now) => this.replication.fetchFromHolder(peer, height, now),
       },
       this.clock, this.membership, this.out,
     );
@@ -358,8 +358,8 @@ export class Node {
     const committed: PendingTransfer[] = [];
     for (const t of batch) {
       // The rule that matters: this client holds every block by now (freshness), so a key the
-      // chain holds is found here, whoever committed it. (A key made here for the transfer is in no chain.)
-      if (!t.madeHere && this.transfers.answerIfCommitted(t)) continue;
+      // chain holds is found here, whoever committed it. A key made here too: once shown, a caller may have used it elsewhere.
+      if (this.transfers.answerIfCommitted(t)) continue;
       const tx: Tx = { id: t.key, from: this.id, to: t.to, amount: t.amount };
       const check = this.policy.checkTransfer(scratch, this.id, tx);
       if (!check.ok) {
@@ -374,7 +374,7 @@ export class Node {
     let block: Block | null = null;
     if (txs.length > 0) {
       block = sealBlock({ height: head.height + 1, prevHash: head.hash, ts, creator: this.id, txs });
-      this.replication.append(block, null);
+      this.replication.appendOwn(block);
     }
     this.mutex.release();
     this.out.broadcast({ type: 'RELEASE', ts, height: this.replication.head.height, view: this.membership.view, block });

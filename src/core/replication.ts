@@ -5,7 +5,7 @@
  */
 import type { ChainReader } from './api.js';
 import type { LamportClock } from './clock.js';
-import { type Balances, type Head, applyBlock, checkBlock, checkBlockAlone, genesisBalances } from './ledger.js';
+import { type Balances, type Head, applyBlock, checkBlock, checkBlockAlone, checkSealedBlock, genesisBalances } from './ledger.js';
 import { BLOCKS_OVERHEAD_BYTES, CATCH_UP_WINDOW_BYTES, MAX_HELD_BLOCKS, MAX_HELD_BLOCK_BYTES, encodedBytesBound } from './limits.js';
 import type { Membership } from './membership.js';
 import type { Outbox } from './outbox.js';
@@ -300,11 +300,24 @@ export class Replication implements ChainView {
   }
 
   /**
+   * This client's own block, just sealed in the critical section, checked as every replica will
+   * check it (the chain's rules and the key index) before it is appended: a block the peers would
+   * reject must never be persisted and sent, so a failure is a broken invariant of the critical
+   * section, not something to log and go on with.
+   */
+  appendOwn(block: Block): void {
+    const check = checkSealedBlock(this.current, this.balanceTable, block);
+    const conflict = check.ok ? this.config.keys.conflictIn(block) : null;
+    if (!check.ok || conflict !== null) throw new Error(`node: the block #${block.height} it built breaks the chain's rules: ${check.ok ? conflict! : check.error}`);
+    this.append(block, null);
+  }
+
+  /**
    * A block of its own is synced before anything that depends on it leaves (its RELEASE, the
    * replies): acknowledged is durable. A block from a peer is not: its creator synced it, and a
    * client that loses it in a crash fetches it again before it may enter.
    */
-  append(block: Block, from: NodeId | null): void {
+  private append(block: Block, from: NodeId | null): void {
     this.unpersisted.push(block);
     applyBlock(this.balanceTable, block);
     this.current = { height: block.height, hash: block.hash };
@@ -337,6 +350,22 @@ export class Replication implements ChainView {
     this.fetching = { peer, since: now };
     this.out.send(peer, { type: 'FETCH', ts: this.clock.tick(), from });
     this.out.log('info', { type: 'catchingUp', peer, from, to: height });
+  }
+
+  /**
+   * Asks `holder`, which holds the chain up to `height`, for the blocks this client lacks (a
+   * snapshot waiting for its chain to reach a reported head asks the reporter, see `fetchFrom`).
+   * With `holder` down, asks the peer that told of the highest chain in its session instead, at
+   * once: it holds blocks this client lacks, and the snapshot need not wait out the catch-up
+   * patience, or its timeout, for a peer that will not answer.
+   */
+  fetchFromHolder(holder: NodeId, height: number, now: number): void {
+    if (this.membership.isUp(holder)) {
+      this.fetchFrom(holder, height, now);
+      return;
+    }
+    const [peer, heard] = this.highestHeard();
+    if (peer !== null) this.fetchFrom(peer, heard, now);
   }
 
   /**

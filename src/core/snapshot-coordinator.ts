@@ -53,7 +53,7 @@ export interface SnapshotCoordinatorConfig {
   readonly recordState: () => RecordedState;
   /** This client's own chain, which the verdict compares every recorded head with. */
   readonly chain: ChainAtHead;
-  /** Asks `peer` for the blocks up to `height` this client lacks (a snapshot waits for them). */
+  /** Asks `peer` for the blocks up to `height` this client lacks (a snapshot waits for them); another peer that has them, if `peer` is down. */
   readonly fetchFrom: (peer: NodeId, height: number, now: number) => void;
 }
 
@@ -81,9 +81,11 @@ export class SnapshotCoordinator {
     return this.seq;
   }
 
-  /** Snapshots being recorded here or assembled here. */
+  /** Snapshots being recorded here or assembled here; one this client initiated counts once. */
   get inProgress(): number {
-    return this.recorders.size + this.assemblers.size;
+    let n = this.recorders.size;
+    for (const key of this.assemblers.keys()) if (!this.recorders.has(key)) n++;
+    return n;
   }
 
   /** A snapshot command: this client initiates. */

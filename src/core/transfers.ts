@@ -6,9 +6,10 @@
  * queued is not queued twice, the retry gets the queued one's result; a queued transfer may be
  * withdrawn until the critical section takes it.
  *
- * A key this client made for the command (`madeHere`: 96 random bits, which nobody else knows
- * yet) cannot be in the chain or the queue: it is not looked up, here or in the critical
- * section, nor kept by key. Every replica still checks it, as it checks every key of a block.
+ * A key this client made for the command (`madeHere`: 96 random bits) is not looked up at
+ * arrival: nobody can have used it before this moment. From then on it is shown (in answers, logs,
+ * `tx`), so a caller may send it again with `--id`, here or at another client: it is kept by key
+ * like any other, and the critical section looks up every key whoever made it.
  */
 import type { CommandResult, KeyHolder, LockWait, TransferFailure, TxState } from './api.js';
 import { TX_ID_PATTERN } from './limits.js';
@@ -19,8 +20,6 @@ import { keyCommittedAs, keyPendingAs, notAKey, notAnAmount, transferTimedOut, t
 
 export interface PendingTransfer {
   readonly key: string;
-  /** The key was made by this client for the command (see above). */
-  readonly madeHere: boolean;
   readonly to: NodeId;
   readonly amount: Cents;
   /** The command waiting for this transfer's result. */
@@ -95,9 +94,9 @@ export class TransferQueue {
         return false;
       }
     }
-    const pending: PendingTransfer = { key, madeHere, to, amount, commandId, retries: null, deadline: now + this.timeoutMs, announcedWaiting: false };
+    const pending: PendingTransfer = { key, to, amount, commandId, retries: null, deadline: now + this.timeoutMs, announcedWaiting: false };
     this.waiting.push(pending);
-    if (!madeHere) this.byKey.set(key, pending);
+    this.byKey.set(key, pending);
     return true;
   }
 
@@ -119,7 +118,7 @@ export class TransferQueue {
    * moved); whether it was.
    */
   withdraw(key: string): boolean {
-    const t = this.queued(key);
+    const t = this.byKey.get(key);
     if (!t) return false;
     this.waiting.splice(this.waiting.indexOf(t), 1);
     this.byKey.delete(key);
@@ -134,14 +133,9 @@ export class TransferQueue {
   state(key: string, wait: () => { requested: boolean; wait: LockWait }): TxState {
     const c = this.keys.committed(key);
     if (c) return { state: 'committed', txId: key, block: c.block.height, hash: c.block.hash, clock: c.block.ts, from: c.tx.from, to: c.tx.to, amount: c.tx.amount };
-    const t = this.queued(key);
+    const t = this.byKey.get(key);
     if (t) return { state: 'pending', txId: key, from: this.self, to: t.to, amount: t.amount, ...wait() };
     return this.keys.recall(key) ?? { state: 'unknown', txId: key };
-  }
-
-  /** The queued transfer with this key; one whose key was made here is found by a walk of the queue. */
-  private queued(key: string): PendingTransfer | undefined {
-    return this.byKey.get(key) ?? this.waiting.find((w) => w.key === key);
   }
 
   /** Says once per transfer that it waits for peers to connect before the lock is requested. */
@@ -169,7 +163,7 @@ export class TransferQueue {
   /** The next block's worth of transfers, oldest first, off the queue: the critical section answers each. */
   take(): PendingTransfer[] {
     const batch = this.waiting.splice(0, this.maxBatch);
-    for (const t of batch) if (!t.madeHere) this.byKey.delete(t.key);
+    for (const t of batch) this.byKey.delete(t.key);
     return batch;
   }
 

@@ -20,14 +20,16 @@
  *  4. money: every replica's balance table sums to the genesis total, with no negative balance;
  *  5. one history: every head recorded, and every block buffered or in flight, is the initiator's
  *     own block at its height (the initiator's chain reaches the highest of them first: see
- *     snapshot-coordinator.ts); every replica's balance table is the table at its head; and
- *     delivering the blocks in flight extends each replica validly. A replica may end below the
- *     others: one that lost blocks with a connection fetches them later.
+ *     snapshot-coordinator.ts); every replica's balance table is the table at its head, for heads
+ *     within MAX_TABLE_SPREAD_BLOCKS of the initiator's (further down, the detail says whose
+ *     table was not compared); and delivering the blocks in flight extends each replica validly.
+ *     A replica may end below the others: one that lost blocks with a connection fetches them later.
  */
 import type { Verification, VerificationCheck, VerificationCheckName } from './api.js';
-import { foldDigest, EMPTY_DIGEST } from './digest.js';
+import { foldDigest } from './digest.js';
 import { describeMessage } from './describe.js';
 import { type Balances, type Head, applyBlock, balancesFromRecord, checkBlock, short, undoBlock } from './ledger.js';
+import { MAX_TABLE_SPREAD_BLOCKS } from './limits.js';
 import { formatCents } from './money.js';
 import { type Block, type Cents, type ChannelRecord, type ChannelState, type Message, type NodeId, type RecordedState, isApplicationMessage } from './types.js';
 
@@ -56,10 +58,11 @@ class Check {
     else this.dropped++;
   }
 
-  done(passed: string): VerificationCheck {
+  /** `passed` is the detail when nothing was found; `note`, what was not checked, follows the count of problems otherwise. */
+  done(passed: string, note = ''): VerificationCheck {
     const found = this.problems.length + this.dropped;
     const problems = this.dropped > 0 ? [...this.problems, `... and ${this.dropped} more`] : this.problems;
-    return { name: this.name, ok: found === 0, detail: found === 0 ? passed : `${found} problem(s)`, problems };
+    return { name: this.name, ok: found === 0, detail: found === 0 ? passed : `${found} problem(s)${note}`, problems };
   }
 }
 
@@ -71,15 +74,38 @@ function blocksIn(message: Message): readonly Block[] {
   return [];
 }
 
-const NOTHING_YET: Omit<ChannelRecord, 'peer'> = { sent: 0, received: 0, sentDigest: EMPTY_DIGEST, receivedDigest: EMPTY_DIGEST, lastReceivedTs: 0 };
+/**
+ * What `s` recorded of its channels with `peer`: its one record, or null when it has none or
+ * several. A client records every channel, used or not, so a record left out is not "nothing
+ * sent or received": the channels check fails the state (`checkRecords`), and the others skip it.
+ */
+function recordOf(s: RecordedState, peer: NodeId): ChannelRecord | null {
+  let found: ChannelRecord | null = null;
+  for (const r of s.channels) {
+    if (r.peer !== peer) continue;
+    if (found !== null) return null;
+    found = r;
+  }
+  return found;
+}
 
-/** What `s` recorded of its channels with `peer` (nothing sent or received if it recorded none). */
-const recordOf = (s: RecordedState, peer: NodeId): Omit<ChannelRecord, 'peer'> => s.channels.find((c) => c.peer === peer) ?? NOTHING_YET;
-
-/** The timestamp of the last message `s` had received from `peer`, or null if none. */
+/** The timestamp of the last message `s` had received from `peer`, or null if none (or no one record). */
 function lastReceived(s: RecordedState, peer: NodeId): number | null {
   const r = recordOf(s, peer);
-  return r.received > 0 ? r.lastReceivedTs : null;
+  return r !== null && r.received > 0 ? r.lastReceivedTs : null;
+}
+
+/** Each state holds exactly one record of its channels with each other client, and none of itself. */
+function checkRecords(nodes: readonly RecordedState[], check: Check): void {
+  for (const s of nodes) {
+    if (s.channels.some((r) => r.peer === s.node)) check.fail(`${client(s.node)} recorded a channel with itself`);
+    for (const other of nodes) {
+      if (other.node === s.node) continue;
+      const n = s.channels.filter((r) => r.peer === other.node).length;
+      if (n === 0) check.fail(`${client(s.node)} recorded no counts or digests of its channels with ${client(other.node)}: what it sent and received there cannot be checked`);
+      else if (n > 1) check.fail(`${client(s.node)} recorded its channels with ${client(other.node)} ${n} times, not once`);
+    }
+  }
 }
 
 /** The recorded channels, each with the states of both ends (null where an end recorded none). */
@@ -91,6 +117,7 @@ function ends(nodes: readonly RecordedState[], channels: readonly ChannelState[]
 function checkChannels(nodes: readonly RecordedState[], channels: readonly ChannelState[]): VerificationCheck {
   const check = new Check('channels');
   let inFlight = 0;
+  checkRecords(nodes, check);
   for (const { c, sender, receiver } of ends(nodes, channels)) {
     if (sender === null || receiver === null) check.fail(`channel ${c.from} -> ${c.to}: no recorded state for ${client(sender === null ? c.from : c.to)}`);
   }
@@ -106,8 +133,11 @@ function checkChannels(nodes: readonly RecordedState[], channels: readonly Chann
       const own = channel.messages.filter((m) => !isApplicationMessage(m));
       for (const m of own) check.fail(`channel ${name} holds ${describeMessage(m)}, which is the snapshot's own traffic`);
       if (own.length > 0) continue;
-      const { sent, sentDigest } = recordOf(sender, receiver.node);
-      const { received, receivedDigest } = recordOf(receiver, sender.node);
+      const out = recordOf(sender, receiver.node);
+      const into = recordOf(receiver, sender.node);
+      if (out === null || into === null) continue;
+      const { sent, sentDigest } = out;
+      const { received, receivedDigest } = into;
       if (received > sent) {
         check.fail(`channel ${name}: ${client(receiver.node)} had received ${received} messages when it recorded, but ${client(sender.node)} had sent only ${sent} when it recorded`);
         continue;
@@ -234,7 +264,9 @@ export function heightToReach(nodes: readonly RecordedState[], channels: readonl
 
 /**
  * The initiator's chain at the heights asked for: the hash at each of `hashes`, and the balance
- * table at each of `tables`, found by undoing its blocks from its head down (O(spread) reads).
+ * table at each of `tables`. A table is found by undoing blocks from the head down, so the caller
+ * keeps `tables` within MAX_TABLE_SPREAD_BLOCKS of the head; a hash below the blocks undone costs
+ * one block read (consecutive heights are read together), however far below the head it is.
  */
 function chainAt(chain: ChainAtHead, hashes: ReadonlySet<number>, tables: ReadonlySet<number>): { hash: Map<number, string>; table: Map<number, Balances> } {
   const hash = new Map<number, string>();
@@ -247,21 +279,39 @@ function chainAt(chain: ChainAtHead, hashes: ReadonlySet<number>, tables: Readon
   const top = chain.head.height;
   at(top, chain.head.hash, balances);
   let low = top;
-  for (const h of hashes) low = Math.min(low, h);
   for (const h of tables) low = Math.min(low, h);
   for (let hi = top; hi > low; ) {
     const from = Math.max(low + 1, hi - READ_BATCH + 1);
-    const blocks = chain.readBlocks(from, hi);
+    const blocks = readExactly(chain, from, hi);
     for (let i = blocks.length - 1; i >= 0; i--) {
       const b = blocks[i]!;
-      if (b.height !== from + i) throw new Error(`verify: the chain reader returned block #${b.height} for #${from + i}`);
       undoBlock(balances, b);
       at(b.height - 1, b.prevHash, balances);
     }
-    if (blocks.length !== hi - from + 1) throw new Error(`verify: the chain reader returned ${blocks.length} blocks for #${from}..#${hi}`);
     hi = from - 1;
   }
+  // The rest of the hashes, below the blocks undone: the block at each height, or the next one's prevHash for genesis.
+  const rest = [...hashes].filter((h) => !hash.has(h) && h <= top).sort((a, b) => a - b);
+  for (let i = 0; i < rest.length; ) {
+    let j = i;
+    while (j + 1 < rest.length && rest[j + 1] === rest[j]! + 1 && rest[j + 1]! - rest[i]! < READ_BATCH) j++;
+    const from = Math.max(1, rest[i]!);
+    const blocks = readExactly(chain, from, Math.max(from, rest[j]!));
+    if (rest[i] === 0) hash.set(0, blocks[0]!.prevHash);
+    for (const b of blocks) if (hashes.has(b.height)) hash.set(b.height, b.hash);
+    i = j + 1;
+  }
   return { hash, table };
+}
+
+/** The initiator's blocks `from..to`, which must all be there (1 <= from <= to <= head). */
+function readExactly(chain: ChainAtHead, from: number, to: number): readonly Block[] {
+  const blocks = chain.readBlocks(from, to);
+  if (blocks.length !== to - from + 1) throw new Error(`verify: the chain reader returned ${blocks.length} blocks for #${from}..#${to}`);
+  blocks.forEach((b, i) => {
+    if (b.height !== from + i) throw new Error(`verify: the chain reader returned block #${b.height} for #${from + i}`);
+  });
+  return blocks;
 }
 
 function checkHistory(nodes: readonly RecordedState[], channels: readonly ChannelState[], initiator: NodeId, chain: ChainAtHead): { check: VerificationCheck; reached: Reached[] } {
@@ -308,7 +358,14 @@ function checkHistory(nodes: readonly RecordedState[], channels: readonly Channe
     if (c.height > mine) check.fail(`${c.what} #${c.height} ${short(c.hash)} is above ${client(initiator)}'s head #${mine}, which did not reach #${c.height} in time to compare`);
     else hashes.add(c.height);
   }
-  const tables = new Set(nodes.filter((s) => s.height <= mine).map((s) => s.height));
+  // A table far below the initiator's head would take undoing every block between (see MAX_TABLE_SPREAD_BLOCKS).
+  const tables = new Set<number>();
+  const uncompared: RecordedState[] = [];
+  for (const s of nodes) {
+    if (s.height > mine) continue;
+    if (mine - s.height <= MAX_TABLE_SPREAD_BLOCKS) tables.add(s.height);
+    else uncompared.push(s);
+  }
   const at = chainAt(chain, hashes, tables);
   const offChain = new Set<number>();
   for (const c of claims.values()) {
@@ -330,8 +387,13 @@ function checkHistory(nodes: readonly RecordedState[], channels: readonly Channe
 
   const top = reached.reduce((a, r) => (r.height > a ? r.height : a), 0);
   const behind = reached.filter((r) => r.height < top).length;
-  const onChain = `every head and table on ${client(initiator)}'s chain`;
-  return { check: check.done(behind === 0 ? `${onChain}; every replica reaches #${top}` : `${onChain}; ${behind} still catching up to #${top}`), reached };
+  const notCompared = uncompared.map((s) => `${client(s.node)}'s table (#${s.height})`).join(', ');
+  const onChain =
+    uncompared.length === 0
+      ? `every head and table on ${client(initiator)}'s chain`
+      : `every head on ${client(initiator)}'s chain, every table compared at its head; ${notCompared} not compared: more than ${MAX_TABLE_SPREAD_BLOCKS} blocks below ${client(initiator)}'s head #${mine}, the most the verdict undoes`;
+  const note = uncompared.length === 0 ? '' : `; ${notCompared} not compared (more than ${MAX_TABLE_SPREAD_BLOCKS} blocks below ${client(initiator)}'s head #${mine})`;
+  return { check: check.done(behind === 0 ? `${onChain}; every replica reaches #${top}` : `${onChain}; ${behind} still catching up to #${top}`, note), reached };
 }
 
 export function verifySnapshot(nodes: readonly RecordedState[], channels: readonly ChannelState[], total: number, initiator: NodeId, chain: ChainAtHead): Verification {

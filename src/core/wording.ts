@@ -1,6 +1,6 @@
 /**
  * What the core says to people: the errors of failed commands and the reasons it logs. They sit
- * together so that their wording, which the README and the tests quote, changes only on purpose.
+ * together so that their wording, which the docs and the tests quote, changes only on purpose.
  */
 import type { LockWait } from './api.js';
 import { MAX_HELD_BLOCKS, MAX_HELD_BLOCK_BYTES, MAX_RECORDED_MESSAGES, MAX_TX_ID_LENGTH, TX_ID_RULE, formatBytes } from './limits.js';

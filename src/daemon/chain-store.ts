@@ -187,7 +187,9 @@ export class ChainStore {
       if (height === 1 && block.height === 1 && block.prevHash !== genesis.hash) {
         throw new StorageError(
           chainPath,
-          `this chain starts from a different genesis (${block.prevHash.slice(0, 8)}, not ${genesis.hash.slice(0, 8)}): the data directory belongs to another cluster config; use another data directory or remove it`,
+          `this chain starts from a different genesis (${block.prevHash.slice(0, 8)}, not ${genesis.hash.slice(0, 8)}): the data directory belongs to another cluster config ` +
+            '(other clients or balances; two configs without "dataDir" share "data"). Give this config its own "dataDir", or pass --data-dir, ' +
+            'or remove the directory to start its chain over (client cluster: --fresh)',
         );
       }
       const check = checkBlock(head, balances, block);

@@ -106,6 +106,9 @@ export function configGenesis(config: ClusterConfig): Block {
 
 // ---------------------------------------------------------------------------------------------
 
+/** Unknown fields listed after the first, at most; the rest are counted. */
+const MORE_UNKNOWN_SHOWN = 5;
+
 class Checker {
   constructor(readonly file: string) {}
 
@@ -113,13 +116,26 @@ class Checker {
     throw new ConfigError(this.file, field, detail);
   }
 
-  /** Rejects keys not in `known`, suggesting the field meant (typo protection). */
-  knownKeys(obj: Record<string, unknown>, known: readonly string[], prefix: string): void {
-    for (const key of Object.keys(obj)) {
-      if (known.includes(key)) continue;
-      const guesses = fieldMeant(key, known);
-      this.fail(`${prefix}${key}`, guesses.length === 0 ? `unknown field (expected one of: ${known.join(', ')})` : `unknown field — did you mean ${guesses.map((g) => `"${g}"`).join(' or ')}?`);
-    }
+  /**
+   * Rejects keys not in the known fields, at the top and in every client, suggesting the field
+   * meant (typo protection): the first names the error, and the others are listed after it, so
+   * that one run shows every field to fix.
+   */
+  knownKeys(raw: Record<string, unknown>): void {
+    const unknown: { readonly field: string; readonly guesses: string[]; readonly known: readonly string[] }[] = [];
+    const look = (obj: Record<string, unknown>, known: readonly string[], prefix: string): void => {
+      for (const key of Object.keys(obj)) if (!known.includes(key)) unknown.push({ field: `${prefix}${key}`, guesses: fieldMeant(key, known), known });
+    };
+    look(raw, TOP_LEVEL_KEYS, '');
+    const list = raw['clients'];
+    if (Array.isArray(list)) list.forEach((entry: unknown, i) => isObject(entry) && look(entry, CLIENT_KEYS, `clients[${i}].`));
+    const [first, ...rest] = unknown;
+    if (first === undefined) return;
+    const meant = (guesses: readonly string[]): string => guesses.map((g) => `"${g}"`).join(' or ');
+    const detail = first.guesses.length === 0 ? `unknown field (expected one of: ${first.known.join(', ')})` : `unknown field — did you mean ${meant(first.guesses)}?`;
+    const shown = rest.slice(0, MORE_UNKNOWN_SHOWN).map((u) => (u.guesses.length === 0 ? u.field : `${u.field} (did you mean ${meant(u.guesses)}?)`));
+    if (rest.length > MORE_UNKNOWN_SHOWN) shown.push(`and ${rest.length - MORE_UNKNOWN_SHOWN} more`);
+    this.fail(first.field, rest.length === 0 ? detail : `${detail}; also unknown: ${shown.join(', ')}`);
   }
 
   integer(obj: Record<string, unknown>, key: string, field: string, min: number, max: number, what: string): number {
@@ -206,7 +222,7 @@ const printable = (s: string): boolean => !/[\u0000-\u001f\u007f]/.test(s);
 
 function validate(raw: unknown, c: Checker): ClusterConfig {
   if (!isObject(raw)) return c.fail(null, `must be a JSON object with "cluster" and "clients", got ${show(raw)}`);
-  c.knownKeys(raw, TOP_LEVEL_KEYS, '');
+  c.knownKeys(raw);
 
   const cluster = c.string(raw, 'cluster', 'cluster', 'a non-empty name', (s) => s.trim() !== '' && s.length <= 100 && printable(s));
 
@@ -221,7 +237,6 @@ function validate(raw: unknown, c: Checker): ClusterConfig {
   list.forEach((entry: unknown, i) => {
     const at = `clients[${i}]`;
     if (!isObject(entry)) c.fail(at, `must be an object with id, host, port and balanceCents, got ${show(entry)}`);
-    c.knownKeys(entry, CLIENT_KEYS, `${at}.`);
     const id = c.integer(entry, 'id', `${at}.id`, 1, Number.MAX_SAFE_INTEGER, 'a positive integer');
     const seenId = byId.get(id);
     if (seenId !== undefined) c.fail(`${at}.id`, `duplicate id ${id} (also clients[${seenId}])`);

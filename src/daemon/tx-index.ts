@@ -7,6 +7,11 @@
  *   add(block): each key's fingerprint -> filter and table; a full table (65,536 keys) is sorted and
  *              written as a run of 16-byte records; four runs of one level merge into one of the
  *              next (in the background), so a chain of n keys has at most 3 log4(n / 65,536) runs
+ *   close():   the table is written as a run only when it holds at least a quarter of a flush
+ *              (16,384 keys); a smaller one is added again from the chain at the next start, as
+ *              after a crash. Otherwise every restart that saw a block would leave one more run,
+ *              and one more open file, behind it. Runs a restart left are merged after the next
+ *              start, as after a flush.
  *
  * The index is derived data: the manifest says up to which block (height and hash) the runs hold
  * every key, and each run's checksum. At start every run is read back (which also fills the filter)
@@ -34,6 +39,13 @@ const NONE: readonly number[] = [];
  * filter read them all; they are few).
  */
 const FANOUT = 4;
+/**
+ * The smallest table written as a run at close. Below it, the next start reads the table's blocks
+ * from the chain again (at most this many blocks: a block holds a key at least), less than it
+ * reads after a crash (a whole table, up to TABLE_FLUSH_AT keys); a run at close then holds at
+ * least a quarter of a flushed one, so restarts add at most one run per 16,384 keys to merge.
+ */
+const CLOSE_RUN_AT = TABLE_FLUSH_AT / FANOUT;
 
 /** The chain the index is of: read at start to check, catch up or rebuild the index. */
 export interface IndexedChain {
@@ -122,6 +134,8 @@ export class DiskTxIndex implements TxIndex {
     }
     if (rebuilt !== null) index.reset();
     index.addChain(chain, index.last.height + 1);
+    // Runs the last process run left at close (or whose merge it abandoned) merge now, in the background.
+    index.mergeInBackground();
     return { index, rebuilt };
   }
 
@@ -164,12 +178,12 @@ export class DiskTxIndex implements TxIndex {
     };
   }
 
-  /** Stops merging, writes what the table holds as a run, so that the next start reads no chain. */
+  /** Stops merging; writes the table as a run if it is not small (see CLOSE_RUN_AT), so that the next start reads little of the chain. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await this.merging;
-    if (this.table.size > 0) this.writeTable();
+    if (this.table.size >= CLOSE_RUN_AT) this.writeTable();
     for (const r of this.runs) r.close();
     this.runs = [];
   }
@@ -243,6 +257,11 @@ export class DiskTxIndex implements TxIndex {
 
   private flush(): void {
     this.writeTable();
+    this.mergeInBackground();
+  }
+
+  /** Starts merging full levels in the background, unless a merge is already under way. */
+  private mergeInBackground(): void {
     this.merging ??= this.mergeWhileFull().then(
       () => {
         this.merging = null;

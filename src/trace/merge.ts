@@ -108,8 +108,8 @@ export function compareSnapshotIds(a: string, b: string): number {
   return ai - bi || as - bs;
 }
 
-/** The Lamport clock an event states, if it states one. */
-function statedClock(e: TraceEvent): number | null {
+/** The Lamport clock an event states, if it states one (the live view's merge reads them so too). */
+export function statedClock(e: TraceEvent): number | null {
   switch (e.kind) {
     case 'start':
     case 'send':

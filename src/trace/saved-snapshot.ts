@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { VERIFICATION_CHECKS, type VerificationCheckName } from '../core/api.js';
 import type { Message, NodeId } from '../core/types.js';
 import { describeCause } from '../base/errors.js';
 import { SNAPSHOT_DIR } from '../daemon/snapshot-files.js';
@@ -22,6 +23,14 @@ export interface SavedChannel {
   readonly messages: readonly Message[];
 }
 
+/** One check of the saved verdict (`verification.checks` in the file). */
+export interface SavedCheck {
+  readonly name: VerificationCheckName;
+  readonly ok: boolean;
+  readonly detail: string;
+  readonly problems: readonly string[];
+}
+
 export interface SavedSnapshot {
   readonly id: string;
   readonly initiator: NodeId;
@@ -29,6 +38,10 @@ export interface SavedSnapshot {
   readonly verdict: string;
   readonly nodes: readonly SavedNode[];
   readonly channels: readonly SavedChannel[];
+  /** The verdict's checks, the markers sent and the time taken: absent from files of earlier versions, or not as expected. */
+  readonly checks?: readonly SavedCheck[];
+  readonly markers?: number;
+  readonly elapsedMs?: number;
 }
 
 export type SavedSnapshotLookup =
@@ -65,6 +78,9 @@ export function isMessage(x: unknown): x is Message {
   }
 }
 
+const isCheck = (c: unknown): boolean =>
+  isObject(c) && (VERIFICATION_CHECKS as readonly unknown[]).includes(c.name) && typeof c.ok === 'boolean' && typeof c.detail === 'string' && Array.isArray(c.problems) && c.problems.every((p) => typeof p === 'string');
+
 function checkSnapshot(x: unknown): { ok: true; snapshot: SavedSnapshot } | { ok: false; reason: string } {
   if (!isObject(x)) return { ok: false, reason: 'not a JSON object' };
   if (typeof x.id !== 'string' || !isInt(x.initiator) || typeof x.verified !== 'boolean' || typeof x.verdict !== 'string') {
@@ -79,8 +95,16 @@ function checkSnapshot(x: unknown): { ok: true; snapshot: SavedSnapshot } | { ok
     const bad = c.messages.findIndex((m) => !isMessage(m));
     if (bad >= 0) return { ok: false, reason: `channels[${k}].messages[${bad}]: not a protocol message` };
   }
-  // Checked field by field above.
-  return { ok: true, snapshot: x as unknown as SavedSnapshot };
+  // Checked field by field above; what a viewer can do without is kept only when well formed.
+  const v = x.verification;
+  const checks = isObject(v) && Array.isArray(v.checks) && v.checks.every(isCheck) ? (v.checks as SavedCheck[]) : undefined;
+  const extra = {
+    ...(checks !== undefined ? { checks } : {}),
+    ...(isInt(x.markers) ? { markers: x.markers } : {}),
+    ...(typeof x.elapsedMs === 'number' && Number.isFinite(x.elapsedMs) ? { elapsedMs: x.elapsedMs } : {}),
+  };
+  const { id, initiator, verified, verdict, nodes, channels } = x as unknown as SavedSnapshot;
+  return { ok: true, snapshot: { id, initiator, verified, verdict, nodes, channels, ...extra } };
 }
 
 /**

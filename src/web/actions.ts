@@ -6,7 +6,7 @@
  */
 import { describeCause } from '../base/errors.js';
 import { formatCents } from '../core/money.js';
-import type { NodeId } from '../core/types.js';
+import { type NodeId, assertNever } from '../core/types.js';
 import type { LinkChange } from '../daemon/api.js';
 import type { ClientFeeds } from './feeds.js';
 
@@ -148,6 +148,8 @@ async function carryOut(a: Action, ctx: ActionContext): Promise<ActionResult> {
           return { ok: false, text: `FAILED  ${r.error}  (key ${r.txId})` };
         case 'WITHDRAWN':
           return { ok: false, text: `WITHDRAWN  ${what}  (nothing moved)` };
+        default:
+          return assertNever(r);
       }
     }
     case 'snapshot': {

@@ -2,18 +2,17 @@
  * The live view's connections to the clients: one control connection per client, subscribed to
  * its live stream, and found again when the client restarts (tried every `retryMs` while it is
  * away). The same connection carries the page's requests to that client (a transfer, a snapshot,
- * a link held).
+ * a link held). What answers in client n's data dir must be client n: one that answers as
+ * another is not watched, nor tried again, and the status says why.
  */
-import { describeMessage } from '../core/describe.js';
 import type { TraceEvent } from '../core/trace-events.js';
-import type { NodeId } from '../core/types.js';
+import { type NodeId, assertNever } from '../core/types.js';
 import { ControlClient } from '../daemon/control/client.js';
-import { type LiveStatus, controlSocketPath } from '../daemon/control/protocol.js';
+import { type LiveStatus, type StreamItem, controlSocketPath } from '../daemon/control/protocol.js';
 import type { SnapshotRecord } from '../daemon/snapshot-record.js';
 import type { SnapshotItem } from './items.js';
+import { snapshotItem } from './snapshot-item.js';
 
-/** Messages of one channel state the page is sent (the count is always whole). */
-const MESSAGES_PER_CHANNEL = 20;
 /**
  * Trace events a client sends the live view each second, at most: more than a page can draw, far
  * fewer than a client makes under load (where each sent would cost it); the rest are counted.
@@ -22,30 +21,21 @@ export const LIVE_EVENTS_PER_SECOND = 1000;
 
 export interface FeedHandlers {
   readonly events: (node: NodeId, events: readonly TraceEvent[]) => void;
-  /** `status` null: not connected (yet, or any more). */
-  readonly status: (node: NodeId, status: LiveStatus | null) => void;
+  /** `status` null: not connected (yet, or any more); `reason`, when given, why it is not watched at all. */
+  readonly status: (node: NodeId, status: LiveStatus | null, reason?: string) => void;
   readonly snapshot: (item: SnapshotItem) => void;
   /** The client's stream left out events for this server: a running total. */
   readonly dropped: (node: NodeId, count: number) => void;
 }
 
-export function snapshotItem(r: SnapshotRecord): SnapshotItem {
-  return {
-    t: 'snapshot',
-    id: r.id,
-    initiator: r.initiator,
-    verified: r.verified,
-    verdict: r.verdict,
-    checks: (r.verification.checks ?? []).map((c) => ({ name: c.name, ok: c.ok, detail: c.ok ? c.detail : c.problems.join('; ') })),
-    channels: r.channels.map((c) => ({ from: c.from, to: c.to, count: c.messages.length, messages: c.messages.slice(0, MESSAGES_PER_CHANNEL).map(describeMessage) })),
-    markers: r.markers,
-    elapsedMs: r.elapsedMs,
-  };
-}
+/** The page's item of a snapshot a client sent as it saved it. */
+const liveSnapshotItem = (r: SnapshotRecord): SnapshotItem => snapshotItem({ ...r, checks: r.verification.checks ?? [] });
 
 export class ClientFeeds {
   private readonly connections = new Map<NodeId, ControlClient>();
   private readonly timers = new Map<NodeId, NodeJS.Timeout>();
+  /** Clients whose data dir answers as another client: why; they are not tried again. */
+  private readonly refused = new Map<NodeId, string>();
   private closed = false;
 
   constructor(
@@ -74,7 +64,7 @@ export class ClientFeeds {
 
   /** Why client `id` cannot be asked anything now. */
   absent(id: NodeId): string {
-    return `client${id} is not running (no control socket answers at ${controlSocketPath(this.dataDir(id))})`;
+    return this.refused.get(id) ?? `client${id} is not running (no control socket answers at ${controlSocketPath(this.dataDir(id))})`;
   }
 
   connected(): NodeId[] {
@@ -97,35 +87,48 @@ export class ClientFeeds {
     }
     client.onClose(() => {
       if (this.connections.get(id) === client) this.connections.delete(id);
-      if (this.closed) return;
+      if (this.closed || this.refused.has(id)) return;
       this.on.status(id, null);
       this.retry(id);
     });
+    // Items that come in the same read as the answer are held until the answer says whose they are.
+    let held: StreamItem[] | null = [];
     try {
-      const who = await client.subscribe((item) => {
-        switch (item.type) {
-          case 'trace':
-            this.on.events(id, item.events);
-            return;
-          case 'status':
-            this.on.status(id, item.status);
-            return;
-          case 'snapshot':
-            this.on.snapshot(snapshotItem(item.record));
-            return;
-          case 'dropped':
-            this.on.dropped(id, item.events);
-            return;
-        }
-      }, { maxEventsPerSecond: this.maxEventsPerSecond });
+      const who = await client.subscribe((item) => (held === null ? this.take(id, item) : void held.push(item)), { maxEventsPerSecond: this.maxEventsPerSecond });
       // What answers in client n's data dir must be client n, or its events would land on the wrong lane.
       if (who.self !== id) {
+        const reason = `the control socket in client${id}'s data dir (${client.socketPath}) answers as client${who.self}: its events are not client${id}'s, so it is not watched (give client web the --data-dir or config its clients run with)`;
+        this.refused.set(id, reason);
         client.close();
+        this.on.status(id, null, reason);
         return;
       }
+      const early = held;
+      held = null;
+      for (const item of early) this.take(id, item);
       this.connections.set(id, client);
     } catch {
       client.close();
+    }
+  }
+
+  /** An item of client `id`'s live stream. */
+  private take(id: NodeId, item: StreamItem): void {
+    switch (item.type) {
+      case 'trace':
+        this.on.events(id, item.events);
+        return;
+      case 'status':
+        this.on.status(id, item.status);
+        return;
+      case 'snapshot':
+        this.on.snapshot(liveSnapshotItem(item.record));
+        return;
+      case 'dropped':
+        this.on.dropped(id, item.events);
+        return;
+      default:
+        assertNever(item);
     }
   }
 

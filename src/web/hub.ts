@@ -42,6 +42,8 @@ export class PageStream {
   private dropped = 0;
   private droppedSaid = 0;
   private blocked = false;
+  /** A 'drain' listener is registered: one at a time, however many heartbeats find the page blocked. */
+  private waitingForDrain = false;
   private scheduled = false;
   closed = false;
 
@@ -130,7 +132,10 @@ export class PageStream {
   }
 
   private waitForDrain(): void {
+    if (this.waitingForDrain) return;
+    this.waitingForDrain = true;
     this.sink.once('drain', () => {
+      this.waitingForDrain = false;
       this.blocked = false;
       this.pump();
     });

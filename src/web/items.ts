@@ -72,6 +72,8 @@ export type StateItem =
       /** Its process as the cluster knows it (`running`, `stopped`, ...), when the page's cluster started it. */
       readonly process: string | null;
       readonly status: LiveStatus | null;
+      /** Why the server does not watch the client at all, when it does not (its data dir answers as another client). */
+      readonly reason: string | null;
     }
   /**
    * The last second: events sent to the pages (`perSecond`), and per channel the messages sent

@@ -13,6 +13,7 @@
  * a later send on the receive's channel has come, its own send never will.
  */
 import type { TraceEvent } from '../core/trace-events.js';
+import { statedClock } from '../trace/merge.js';
 import type { NodeId } from '../core/types.js';
 import type { EventItem } from './items.js';
 
@@ -39,25 +40,6 @@ interface Lane {
 }
 
 const messageKey = (e: { readonly chan: string; readonly seq: number }): string => `${e.chan}#${e.seq}`;
-
-/** The Lamport clock an event states, if it states one (as trace/merge.ts reads them). */
-function statedClock(e: TraceEvent): number | null {
-  switch (e.kind) {
-    case 'start':
-    case 'send':
-    case 'receive':
-    case 'record':
-      return e.clock;
-    case 'peerUp':
-    case 'peerDown':
-    case 'enter':
-    case 'leave':
-    case 'commit':
-    case 'channelStart':
-    case 'channelStop':
-      return null;
-  }
-}
 
 export class LiveMerge {
   private readonly lanes = new Map<NodeId, Lane>();

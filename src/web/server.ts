@@ -24,7 +24,7 @@ import { type HubLimits, Hub } from './hub.js';
 import type { StateItem } from './items.js';
 import { LiveMerge, type LiveMergeOptions } from './live-merge.js';
 import { RateCounter } from './rates.js';
-import { loadReplay, tracedDirs } from './replay.js';
+import { ReplayCache, tracedDirs } from './replay.js';
 
 /** Where the page's files are: `web/` at the top of the package, beside `dist/` and `src/`. */
 export const PAGE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'web');
@@ -79,6 +79,10 @@ export class WebServer {
   private readonly feeds: ClientFeeds | null;
   private readonly demo: Demo | null;
   private readonly statuses = new Map<NodeId, LiveStatus | null>();
+  /** /api/replay's answer, kept while the traces it was made from stay as they are. */
+  private readonly replays = new ReplayCache();
+  /** Why a client is not watched at all (its data dir answers as another client). */
+  private readonly reasons = new Map<NodeId, string>();
   private readonly sentProcess = new Map<NodeId, string | null>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly access: AccessRules;
@@ -109,8 +113,10 @@ export class WebServer {
     this.feeds = live
       ? new ClientFeeds(o.nodes, o.dataDir, {
           events: (_node, events) => this.merge.push(events),
-          status: (node, status) => {
+          status: (node, status, reason) => {
             this.statuses.set(node, status);
+            if (reason === undefined) this.reasons.delete(node);
+            else this.reasons.set(node, reason);
             if (status !== null) this.rates.traffic(node, status.traffic);
             this.sendStatus(node);
           },
@@ -179,7 +185,7 @@ export class WebServer {
     const process = this.processState(id);
     this.sentProcess.set(id, process);
     const status = this.statuses.get(id) ?? null;
-    const item: StateItem = { t: 'status', node: id, connected: status !== null, process, status };
+    const item: StateItem = { t: 'status', node: id, connected: status !== null, process, status, reason: this.reasons.get(id) ?? null };
     this.hub.setState(`status:${id}`, item);
   }
 
@@ -268,8 +274,8 @@ export class WebServer {
     const sources = this.o.replay ?? tracedDirs(this.o.nodes.map((id) => this.o.dataDir(id)));
     try {
       if (sources.length === 0) throw new Error('no client of this cluster has written a trace yet');
-      const replay = await loadReplay(sources);
-      res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', ...SECURITY_HEADERS }).end(JSON.stringify(replay));
+      const json = await this.replays.json(sources);
+      res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', ...SECURITY_HEADERS }).end(json);
     } catch (e) {
       res.writeHead(404, { 'Content-Type': 'application/json; charset=utf-8', ...SECURITY_HEADERS }).end(JSON.stringify({ ok: false, text: describeCause(e) }));
     }

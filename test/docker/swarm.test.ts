@@ -12,9 +12,10 @@
 //
 // Skipped, saying why, when no engine answers, except under CI (CI=true), where that fails it.
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DockerUnavailableError, ROOT, docker, dockerProblem, eventually, exec, skipReasonFor, underCI } from './engine.js';
+import { Transcript, updatingDocs, writeRun } from './transcript.js';
 
 const STACK = `ll-test-${randomBytes(4).toString('hex')}`;
 const IMAGE = `${STACK}:latest`;
@@ -38,22 +39,8 @@ const skipReason = skipReasonFor('docker swarm test', problem);
 // ---- what the run shows (docs/DEPLOY.md) ---------------------------------------------------------
 
 /** The commands a person would type, with what they printed, names as the docs give them. */
-const transcript: string[] = [];
-const SHOWN_AS: [string, string][] = [[IMAGE, 'lamport-ledger:latest'], [SECRET_NAME, 'lamport-ledger-secret'], [STACK, 'ledger']];
-/** `text` with this run's names as the docs give them; a shorter name is padded where it starts a table column. */
-function shown(text: string): string {
-  let out = text;
-  for (const [from, to] of SHOWN_AS) {
-    out = out.replace(new RegExp(`${from}(\\S*)( {2,})`, 'g'), (_m, rest: string, gap: string) => `${to}${rest}${gap}${' '.repeat(Math.max(0, from.length - to.length))}`);
-    out = out.replaceAll(from, to);
-  }
-  return out;
-}
-function show(command: string, output = '', note = ''): void {
-  transcript.push(`$ ${shown(command)}${note === '' ? '' : `    # ${note}`}`);
-  const out = shown(output).replace(/\s+$/, '');
-  if (out !== '') transcript.push(out);
-}
+const transcript = new Transcript([[IMAGE, 'lamport-ledger:latest'], [SECRET_NAME, 'lamport-ledger-secret'], [STACK, 'ledger']]);
+const show = (command: string, output = '', note = ''): void => transcript.show(command, output, note);
 
 // ---- the stack -----------------------------------------------------------------------------------
 
@@ -161,14 +148,7 @@ async function undo(): Promise<void> {
 }
 
 function writeDocs(): void {
-  if (process.env.UPDATE_DOCS !== '1') return;
-  const begin = '<!-- swarm-run: begin -->';
-  const end = '<!-- swarm-run: end -->';
-  const doc = readFileSync(DEPLOY_DOC, 'utf8');
-  const a = doc.indexOf(begin);
-  const b = doc.indexOf(end);
-  if (a < 0 || b < a) throw new Error(`${DEPLOY_DOC} has no ${begin} ... ${end} block`);
-  writeFileSync(DEPLOY_DOC, `${doc.slice(0, a + begin.length)}\n\`\`\`\n${transcript.join('\n')}\n\`\`\`\n${doc.slice(b)}`);
+  if (updatingDocs()) writeRun(DEPLOY_DOC, 'swarm-run', transcript.text);
 }
 
 // ---- the test ------------------------------------------------------------------------------------

@@ -119,7 +119,7 @@ describe('one language at the prompt and in command files', () => {
     const refused = await runClientCli(['cluster', 'run', bad], { timeoutMs: 30_000 });
     expect(refused.code).toBe(1);
     expect(refused.stderr.trimEnd().split('\n')).toEqual([
-      `client cluster: ${bad}:1: help lists the commands at the prompt; a command file has no one to read it (client cluster --help, or the README)`,
+      `client cluster: ${bad}:1: help lists the commands at the prompt; a command file has no one to read it (client cluster --help, or docs/CLUSTER.md)`,
       `client cluster: ${bad}:2: clear clears the prompt's screen; a command file has none`,
       `client cluster: ${bad}:3: exit would leave the prompt; to stop client1, type stop 1`,
       `client: 3 problems in ${bad}; nothing was started`,
@@ -450,10 +450,10 @@ describe('client cluster run FILE...', () => {
     expect(r.stderr.trimEnd().split('\n')).toEqual([
       `client cluster: ${bad}:3: unknown command "waitt" — did you mean "wait"? (type help)`,
       `client cluster: ${bad}:4: unknown command "tranfer" — did you mean "transfer"? (type help)`,
-      `client cluster: ${bad}:5: expect: unknown expectation "convereged" — did you mean "converged"? (expect ok | failed | snapshot verified | snapshot in flight [at least] <n> | converged | <n|all> height <h> | <n|all> balance <m> <amount>)`,
+      `client cluster: ${bad}:5: expect: unknown expectation "convereged" — did you mean "converged"? (expect ok | failed | snapshot verified | snapshot in flight [at least] <n> | converged | <n|all> height <h> | <n|all> balance <client> <amount>)`,
       `client cluster: ${bad}:6: client2: transfer: cannot transfer to yourself (client2)`,
       // Line 7, a bare `transfer 2 1`, goes to client1, as at the prompt.
-      `client cluster: ${bad}:8: expect: invalid amount "abc" — use dollars with up to 2 decimals, e.g. 4.50 (expect ok | failed | snapshot verified | snapshot in flight [at least] <n> | converged | <n|all> height <h> | <n|all> balance <m> <amount>)`,
+      `client cluster: ${bad}:8: expect: invalid amount "abc" — use dollars with up to 2 decimals, e.g. 4.50 (expect ok | failed | snapshot verified | snapshot in flight [at least] <n> | converged | <n|all> height <h> | <n|all> balance <client> <amount>)`,
       'client: 5 problems in the command files; nothing was started',
     ]);
   });

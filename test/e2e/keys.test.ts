@@ -32,6 +32,9 @@ describe('a transfer key commits at most once', () => {
     const again = await c.ctlJson(1, 'transfer', '2', '1', '--id', 'K');
     expect(again.code).toBe(0);
     expect(again.json).toMatchObject({ status: 'SUCCESS', txId: 'K', repeat: true, block });
+    // --id=K is the same key.
+    const joined = await c.ctlJson(1, 'transfer', '2', '1', '--id=K');
+    expect(joined.json).toMatchObject({ status: 'SUCCESS', txId: 'K', repeat: true, block });
 
     // Other transfers in between: the key's block is not simply the head.
     expect((await c.ctlJson(1, 'transfer', '3', '1')).code).toBe(0);

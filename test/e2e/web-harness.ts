@@ -1,7 +1,7 @@
 /**
  * For the live view's tests: `client web` as a process (its address read from what it prints),
- * headless chromium as the trace page's test runs it, and the picture of the live view the README
- * shows (made by the guided demo on three real clients).
+ * headless chromium as the trace page's test runs it, and the picture of the live view the docs
+ * show (made by the guided demo on three real clients).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -51,7 +51,7 @@ export async function untilCount(page: Page, selector: string, count: number, o:
       return atLeast ? n >= count : n === count;
     },
     { selector, count, atLeast: o.atLeast === true },
-    { timeout: o.timeout ?? 5_000 },
+    { timeout: o.timeout ?? 15_000 },
   );
 }
 
@@ -71,7 +71,7 @@ export async function openPage(browser: Browser, url: string, problems: string[]
 }
 
 /**
- * The README's picture of the live view: the guided demo run to its end on the page at `url`
+ * The docs' picture of the live view: the guided demo run to its end on the page at `url`
  * (three clients already connected), the whole page as a PNG.
  */
 export async function captureLiveView(url: string, target: string): Promise<void> {

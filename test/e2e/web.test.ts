@@ -6,10 +6,12 @@
  */
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { SseReader } from '../../src/base/sse.js';
 import { ControlClient } from '../../src/daemon/control/client.js';
 import type { StreamItem } from '../../src/daemon/control/protocol.js';
+import type { SnapshotItem } from '../../src/web/items.js';
 import { Cluster, closeAllClusters, makeTempDir, runClientCli, waitFor } from './harness.js';
 import { type WebProcess, startWeb } from './web-harness.js';
 
@@ -41,16 +43,10 @@ function readEvents(url: string, ms: number, headers: Record<string, string> = {
   return new Promise((resolve, reject) => {
     const events: SseEvent[] = [];
     const req = http.get(url, { headers }, (res) => {
-      let text = '';
+      const reader = new SseReader();
       res.setEncoding('utf8');
       res.on('data', (d: string) => {
-        text += d;
-        const blocks = text.split('\n\n');
-        text = blocks.pop() ?? '';
-        for (const b of blocks) {
-          const data = /^data: (.*)$/m.exec(b)?.[1];
-          if (data !== undefined) events.push({ id: /^id: (.*)$/m.exec(b)?.[1] ?? null, item: JSON.parse(data) });
-        }
+        for (const f of reader.push(d)) events.push({ id: f.id, item: JSON.parse(f.data) });
       });
       setTimeout(() => {
         req.destroy();
@@ -125,6 +121,9 @@ describe('client web, from the outside', () => {
 
   it('replays a saved run on its own, summed up as client trace sums it up, and says at once when a source is missing', async () => {
     const dirs = [1, 2, 3].map((id) => cluster.dataDir(id));
+    const snap = await cluster.ctlJson(2, 'snapshot');
+    expect(snap.code, JSON.stringify(snap.json)).toBe(0);
+    const taken = snap.json as { id: string; verification: { checks: { name: string; detail: string }[] } };
     const traced = await runClientCli(['trace', ...dirs]);
     expect(traced.code, traced.stderr).toBe(0);
     const replay = await startWeb(['--replay', ...dirs, '--port', '0', '--config', cluster.configPath]);
@@ -132,11 +131,15 @@ describe('client web, from the outside', () => {
       expect(replay.output()).toContain(`replay of ${dirs.join(', ')}: http://127.0.0.1:`);
       const hello = (await readEvents(`${replay.url}events`, 300)).events[0]!.item;
       expect(hello).toMatchObject({ t: 'hello', mode: 'replay' });
-      const data = JSON.parse((await request(`${replay.url}api/replay`)).body) as { summary: string; events: unknown[] };
+      const data = JSON.parse((await request(`${replay.url}api/replay`)).body) as { summary: string; events: unknown[]; snapshots: SnapshotItem[] };
       // The clients are idle now: the page's run is the one client trace read.
       expect(data.summary).toBe(traced.stdout.split('\n')[0]);
       expect(data.summary).toMatch(/^3 clients, \d+ events, \d+ messages matched/);
       expect(data.events.length).toBeGreaterThan(5);
+      // A replayed verdict shows its checks, as the live one does.
+      const replayed = data.snapshots.find((x) => x.id === taken.id);
+      expect(replayed).toMatchObject({ verified: true, markers: 6 });
+      expect(replayed!.checks).toEqual(taken.verification.checks.map((c) => ({ name: c.name, ok: true, detail: c.detail })));
     } finally {
       await replay.stop();
     }
@@ -222,5 +225,38 @@ describe('client web beyond loopback', () => {
     } finally {
       await web.stop();
     }
+  });
+
+  it('reads the cluster secret where client does: --secret-file, LAMPORT_LEDGER_SECRET_FILE, and says what is wrong with a bad one', async () => {
+    const dir = makeTempDir('llwebf-');
+    const secret = 'the secret of this cluster, from a file';
+    const file = path.join(dir, 'secret');
+    writeFileSync(file, `${secret}\n`);
+    const tokenOf = (url: string): string => /#token=([A-Za-z0-9_-]{32})$/.exec(url)?.[1] ?? `no token in ${url}`;
+    const tokens: string[] = [];
+    process.env.LAMPORT_LEDGER_SECRET = secret;
+    try {
+      const byEnv = await startWeb(['--listen', '0.0.0.0', '--port', '0', '--data-dir', dir]);
+      tokens.push(tokenOf(byEnv.url));
+      await byEnv.stop();
+    } finally {
+      delete process.env.LAMPORT_LEDGER_SECRET;
+    }
+    const byFlag = await startWeb(['--listen', '0.0.0.0', '--port', '0', '--data-dir', dir, '--secret-file', file]);
+    tokens.push(tokenOf(byFlag.url));
+    await byFlag.stop();
+    process.env.LAMPORT_LEDGER_SECRET_FILE = file;
+    try {
+      const byFileEnv = await startWeb(['--listen', '0.0.0.0', '--port', '0', '--data-dir', dir]);
+      tokens.push(tokenOf(byFileEnv.url));
+      await byFileEnv.stop();
+    } finally {
+      delete process.env.LAMPORT_LEDGER_SECRET_FILE;
+    }
+    expect(tokens[0]).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    expect(tokens).toEqual([tokens[0], tokens[0], tokens[0]]);
+    const missing = await runClientCli(['web', '--listen', '0.0.0.0', '--port', '0', '--data-dir', dir, '--secret-file', path.join(dir, 'nope')]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toBe(`client: cannot read the cluster secret from ${path.join(dir, 'nope')} (--secret-file): no such file\n`);
   });
 });

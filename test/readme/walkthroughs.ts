@@ -1,5 +1,5 @@
 /**
- * The README's walkthroughs, run for real: each one starts clients as a user would (in
+ * The walkthroughs of the README and docs/*.md, run for real: each one starts clients as a user would (in
  * pseudo-terminals, with `client ctl`, with `client cluster`, through a shell) and returns what
  * the user's screen shows, block by block. Steps wait for what the previous step caused (a commit,
  * a notice, a queue entry), not for a guessed time, so clocks and lock-queue timestamps come out
@@ -21,11 +21,16 @@ export interface Walkthrough {
 }
 
 export interface Output {
-  /** README block name -> its text. */
+  /** Block name (unique across the README and docs/*.md) -> its text. */
   readonly blocks: Record<string, string>;
   /** Blocks whose numbers differ from run to run (a random workload, pids, uptimes): compared with numbers masked. */
   readonly loose?: readonly string[];
-  /** Files beside the README that the run regenerates (repo path -> how), only when updating. */
+  /**
+   * Blocks whose lines may come in another order (the answer to a line sent with & comes when it
+   * comes, before or after the answers to the lines after it): compared as sorted lists of lines.
+   */
+  readonly anyOrder?: readonly string[];
+  /** Files beside the documents that the run regenerates (repo path -> how), only when updating. */
   readonly files?: Record<string, (target: string) => Promise<void>>;
 }
 
@@ -81,6 +86,13 @@ export class Stage {
     const child = spawn(process.execPath, [BIN, String(id), '--no-repl', ...flags], { cwd: this.dir, stdio: 'ignore' });
     track(child);
     this.daemons.set(id, child);
+  }
+
+  /** Sends a signal to a client started with `daemon` (SIGSTOP freezes it, SIGCONT thaws it). */
+  signal(id: number, signal: NodeJS.Signals): void {
+    const child = this.daemons.get(id);
+    if (child === undefined) throw new Error(`client${id} was not started with daemon()`);
+    child.kill(signal);
   }
 
   async stopDaemon(id: number): Promise<void> {
@@ -208,6 +220,14 @@ async function threeDaemons(stage: Stage): Promise<void> {
   await stage.formed();
 }
 
+/** Writes config/<name>, the stage's config changed by `change`; returns its path as typed. */
+type RawConfig = Record<string, unknown> & { clients: Record<string, unknown>[] };
+function badConfig(stage: Stage, name: string, change: (c: RawConfig) => Record<string, unknown>): string {
+  const config = JSON.parse(readFileSync(path.join(stage.dir, 'config', 'default.json'), 'utf8')) as RawConfig;
+  writeFileSync(path.join(stage.dir, 'config', name), `${JSON.stringify(change(config), null, 2)}\n`);
+  return `config/${name}`;
+}
+
 const PIPED_1 = '1 transfer 2 5\n2 transfer 3 1\nall balance\n';
 const PIPED_2 = '1 transfer 2 100\n2 balance\n';
 const printf = (input: string): string => `printf '${input.replace(/\n/g, '\\n')}'`;
@@ -223,7 +243,7 @@ export const walkthroughs: readonly Walkthrough[] = [
       await stage.settle(1);
       await t.waitFor(/\[client2\] .*block #1 from client1/);
       await t.waitFor(/\[client3\] .*block #1 from client1/);
-      await type(t, 'all balance 2', /client3: .*\n/);
+      await type(t, 'snapshot', /verified.*\n/);
       await type(t, 'help', /Tab completes.*\n/);
       await type(t, 'help use', /e\.g\. .*\n/);
       await type(t, 'ps', /client3 .*\n/);
@@ -251,7 +271,9 @@ export const walkthroughs: readonly Walkthrough[] = [
     async run(stage) {
       const run = (input: string): Promise<string> =>
         stage.shell('cluster --config config/default.json', { input, stdoutOnly: true, echoExit: true, shown: `${printf(input)} | npm start --silent 2>/dev/null` });
-      return { blocks: { 'cluster-piped': `${await run(PIPED_1)}\n${await run(PIPED_2)}` } };
+      const piped = `${await run(PIPED_1)}\n${await run(PIPED_2)}`;
+      const fresh = await stage.shell('cluster --config config/default.json --fresh', { input: '1 balance\n', shown: `${printf('1 balance\n')} | npm start --silent -- --fresh` });
+      return { blocks: { 'cluster-piped': piped, 'cluster-fresh': fresh } };
     },
   },
   {
@@ -330,8 +352,23 @@ export const walkthroughs: readonly Walkthrough[] = [
   {
     name: 'mistyped commands',
     async run(stage) {
-      const blocks = [await stage.shell('ctrl 1 status'), await stage.shell('1 status')];
-      return { blocks: { mistyped: blocks.join('\n') } };
+      const blocks = [await stage.shell('--version'), await stage.shell('ctrl 1 status'), await stage.shell('1 status')];
+      const configs = [
+        // A field misnamed at the top, one in a client, and a value of the wrong kind.
+        badConfig(stage, 'typo.json', (c) => ({ ...c, transferTimeout: 5000 })),
+        badConfig(stage, 'nodes.json', ({ clients, ...c }) => ({ ...c, nodes: clients })),
+        badConfig(stage, 'balance.json', (c) => ({ ...c, clients: c.clients.map(({ balanceCents, ...x }) => ({ ...x, balance: balanceCents })) })),
+        badConfig(stage, 'port.json', (c) => ({ ...c, clients: c.clients.map((x) => (x.id === 2 ? { ...x, port: 'abc' } : x)) })),
+      ];
+      const errors: string[] = [];
+      for (const file of configs) errors.push(await stage.shell(`1 --config ${file}`, { echoExit: true }));
+      return {
+        blocks: {
+          mistyped: blocks.join('\n'),
+          'protected-mode': await stage.shell('1 --listen 0.0.0.0', { echoExit: true }),
+          'config-errors': errors.join('\n'),
+        },
+      };
     },
   },
   {
@@ -421,6 +458,55 @@ export const walkthroughs: readonly Walkthrough[] = [
     },
   },
   {
+    name: 'transfer keys, tx, and giving up',
+    async run(stage) {
+      await threeDaemons(stage);
+      const keys = [
+        await stage.shell('ctl 1 transfer 2 4.50 --id rent-2026-11'),
+        await stage.shell('ctl 1 transfer 2 4.50 --id rent-2026-11'),
+        await stage.shell('ctl 1 transfer 2 5 --id rent-2026-11', { echoExit: true }),
+        await stage.shell('ctl 1 tx rent-2026-11'),
+      ];
+      await stage.settle(1);
+      keys.push(await stage.shell('ctl 3 tx rent-2026-11'));
+      keys.push(await stage.shell('ctl 1 transfer 3 1'));
+      await stage.settle(2);
+      // client2 frozen: client1's REQUEST gets no REPLY from it, and ctl gives up after 2 s.
+      stage.signal(2, 'SIGSTOP');
+      let gaveUp: string;
+      try {
+        gaveUp = await stage.shell('ctl 1 transfer 3 1 --id gift-7 --timeout 2', { echoExit: true, shown: 'npx client ctl 1 transfer 3 1 --id gift-7 --timeout 2' });
+      } finally {
+        stage.signal(2, 'SIGCONT');
+      }
+      const asked = await stage.shell('ctl 1 tx gift-7');
+      return {
+        blocks: {
+          'transfer-keys': keys.join('\n'),
+          'ctl-withdrawn': `$ kill -STOP <client2's pid>\n${gaveUp}\n$ kill -CONT <client2's pid>\n${asked}`,
+        },
+      };
+    },
+  },
+  {
+    name: 'trace on at the cluster prompt',
+    async run(stage) {
+      const input = '3 link delay 1 100\ntrace on\n1 transfer 2 1\nsettle\nall balance\n';
+      const run = await stage.shell('cluster --config config/default.json', { input, stdoutOnly: true, echoExit: true, shown: `${printf(input)} | npm start --silent 2>/dev/null` });
+      return { blocks: { 'cluster-trace-on': run } };
+    },
+  },
+  {
+    name: 'a held link',
+    async run(stage) {
+      // The status comes a second after the transfer started, when client2's REPLY is in and
+      // client3's REQUEST waits on the held link.
+      const input = '1 link hold 3\n1 transfer 2 1 &\nsleep 1000\n1 status\n1 link release 3\nsettle\n1 link delay 3 100-300\n';
+      const run = await stage.shell('cluster --config config/default.json', { input, stdoutOnly: true, echoExit: true, shown: `${printf(input)} | npm start --silent 2>/dev/null` });
+      return { blocks: { 'link-hold': run }, anyOrder: ['link-hold'] };
+    },
+  },
+  {
     name: 'a random workload',
     async run(stage) {
       const run = await stage.shell('cluster 3 --auto 100 --duration 3 --snapshot-every 1 --delay 0-20');
@@ -433,11 +519,21 @@ export const walkthroughs: readonly Walkthrough[] = [
       cpSync(path.join(ROOT, 'examples'), path.join(stage.dir, 'examples'), { recursive: true });
       const typos = stage.file('typos.txt', '1 transfer 2 1\nwaitt 100\n1 tranfer 2 1\nexpect convereged\nclear\n');
       const wrong = stage.file('wrong.txt', '1 transfer 2 1\nexpect all balance 2 99\n');
+      const inFlight = await stage.shell('cluster run examples/snapshot-in-flight.txt --data-dir run');
+      const trace = [
+        await stage.shell('trace run/client-* --snapshot 1.1 --html trace.html --shiviz trace.shiviz.log'),
+        await stage.shell('trace run/client-1 run/client-9', { echoExit: true }),
+      ];
       return {
         blocks: {
+          'cluster-run-in-flight': inFlight,
+          'client-trace': trace.join('\n'),
           'cluster-run': await stage.shell('cluster run examples/basic.txt'),
           'cluster-run-typos': [typos, await stage.shell('cluster run examples/basic.txt typos.txt'), wrong, await stage.shell('cluster run examples/*.txt wrong.txt', { pipe: "grep -v '^[ >]'" })].join('\n'),
         },
+        anyOrder: ['cluster-run-in-flight'],
+        // How many events the clients traced while stopping (a peer going down, a last heartbeat) varies.
+        loose: ['client-trace'],
       };
     },
   },

@@ -5,7 +5,9 @@
  * Retries: a caller whose answer was lost retries as is; some retry with another amount, or at
  * another client (another sender); some give up first (withdraw) and retry later; a command that
  * died with its client's process is retried once the client is back. Some transfers carry a key
- * the client made (no caller ever retries those).
+ * the client made: a caller who read it (in an answer, a log, `tx`) may send it again with its own
+ * --id, at that client or at another, while it still waits or after it committed; a command that
+ * died with its client is not retried with such a key (its caller never saw it).
  * Checks: no chain ever holds a key twice (at every persist); a repeat's answer names the block
  * of the client's own chain that holds the key with that content; a conflict's names the block
  * that holds the key with other content.
@@ -25,7 +27,7 @@ interface Asked {
   readonly to: NodeId;
   readonly amount: number;
   readonly attempt: number;
-  /** The client made the key (no --id): its caller never retries it, and the client does not look it up. */
+  /** The client made the key (no --id): the client does not look it up at arrival. */
   readonly madeHere?: boolean;
 }
 
@@ -67,7 +69,8 @@ export class KeyRetries {
       this.send(time, { key, node, to, amount, attempt: 1, madeHere: this.rng.chance(0.5) });
       return;
     }
-    this.send(time, { key, node, to, amount, attempt: 1 });
+    // Half the retried keys were first made by the client: the retries give them as --id.
+    this.send(time, { key, node, to, amount, attempt: 1, madeHere: this.rng.chance(0.5) });
     const later = time + this.rng.int(1, 800);
     this.figures.retries++;
     switch (this.rng.pick(['as is', 'as is', 'other amount', 'other sender', 'gave up'] as const)) {

@@ -581,7 +581,13 @@ export class Simulation {
       this.traced(tracer, (sink) => tracer.peerUpInto(sink, input.peer, { out: `${id}>${input.peer}/${session}`, in: `${input.peer}>${id}/${session}` }, this.now));
     }
     if (input.kind === 'command' || input.kind === 'peerUp' || input.kind === 'peerDown') this.lastActivity = this.now;
-    const effects = node.step(input);
+    let effects: Effect[];
+    try {
+      effects = node.step(input);
+    } catch (e) {
+      // The core throws only on a broken invariant (its own block fails the chain's rules, say).
+      throw new CheckFailure('no broken invariant', `client${id}: ${(e as Error).message}`);
+    }
     if (tracer) this.traced(tracer, (sink) => tracer.stepInto(sink, input, effects, clockBefore, this.now));
     if (env && env.message.type === 'RELEASE' && env.entry !== null) this.entries[env.entry]?.releasedTo.add(id);
     if (env) this.aimAtRelease(env);

@@ -292,5 +292,15 @@ describe('ChainStore', () => {
       expect(() => open()).toThrow(/different genesis.*another cluster/);
       expect(fs.statSync(chainFile()).size).toBe(size);
     });
+
+    it('says what to do about a chain from another genesis: a dataDir of its own for this config, --data-dir, or start over with --fresh', () => {
+      const other = makeGenesis(new Map([[1, 5], [2, 5]]), 'other');
+      writeRaw(encodeRecord(sealBlock({ height: 1, prevHash: other.hash, ts: 1, creator: 1, txs: [{ id: 'f', from: 1, to: 2, amount: 1 }] })));
+      expect(() => open()).toThrow(
+        `${chainFile()}: this chain starts from a different genesis (${other.hash.slice(0, 8)}, not ${genesis.hash.slice(0, 8)}): the data directory belongs to another cluster config ` +
+          '(other clients or balances; two configs without "dataDir" share "data"). Give this config its own "dataDir", or pass --data-dir, ' +
+          'or remove the directory to start its chain over (client cluster: --fresh)',
+      );
+    });
   });
 });

@@ -2,7 +2,7 @@
  * The cluster's language, at the prompt and in command files: lines addressed to one client,
  * every client or the current one, with & or without; the cluster's own commands (use, settle,
  * sleep, expect, trace, ps, stop, start, restart, clear, help, exit) with their errors; what a file
- * refuses and why; Tab completion; the help list, and the README's table made from the same
+ * refuses and why; Tab completion; the help list, and the docs' table made from the same
  * definitions.
  */
 import { readFileSync, readdirSync } from 'node:fs';
@@ -141,7 +141,7 @@ describe('parseClusterLine', () => {
     ['sleep', 'sleep takes milliseconds, e.g. sleep 500'],
     ['settle now', 'settle: takes no arguments, got 1 — usage: settle'],
     ['clear 2', 'clear: takes no arguments, got 1 — usage: clear'],
-    ['expect', 'expect: expect what? (expect ok | failed | snapshot verified | snapshot in flight [at least] <n> | converged | <n|all> height <h> | <n|all> balance <m> <amount>)'],
+    ['expect', 'expect: expect what? (expect ok | failed | snapshot verified | snapshot in flight [at least] <n> | converged | <n|all> height <h> | <n|all> balance <client> <amount>)'],
     ['ps &', "& sends a client command without waiting for its answer; ps is the cluster's own"],
     ['trace', 'trace: on or off? — usage: trace on|off'],
     ['trace maybe', 'trace: expected on or off, got "maybe" — usage: trace on|off'],
@@ -150,9 +150,9 @@ describe('parseClusterLine', () => {
     ['2 trace on &', "& sends a client command without waiting for its answer; trace is the cluster's own"],
     ['2 trace', 'trace: expected at least 1 argument, got 0 — usage: trace on|off'],
     ['2 clear', "clear clears this prompt's screen: type clear alone"],
-    ['expect snapshot in flight', 'expect: the forms are "expect snapshot verified" and "expect snapshot in flight [at least] <n>" (expect ok | failed | snapshot verified | snapshot in flight [at least] <n> | converged | <n|all> height <h> | <n|all> balance <m> <amount>)'],
-    ['expect snapshot in flight at most 2', 'expect: the forms are "expect snapshot verified" and "expect snapshot in flight [at least] <n>" (expect ok | failed | snapshot verified | snapshot in flight [at least] <n> | converged | <n|all> height <h> | <n|all> balance <m> <amount>)'],
-    ['expect snapshot in flight -1', 'expect: the forms are "expect snapshot verified" and "expect snapshot in flight [at least] <n>" (expect ok | failed | snapshot verified | snapshot in flight [at least] <n> | converged | <n|all> height <h> | <n|all> balance <m> <amount>)'],
+    ['expect snapshot in flight', 'expect: the forms are "expect snapshot verified" and "expect snapshot in flight [at least] <n>" (expect ok | failed | snapshot verified | snapshot in flight [at least] <n> | converged | <n|all> height <h> | <n|all> balance <client> <amount>)'],
+    ['expect snapshot in flight at most 2', 'expect: the forms are "expect snapshot verified" and "expect snapshot in flight [at least] <n>" (expect ok | failed | snapshot verified | snapshot in flight [at least] <n> | converged | <n|all> height <h> | <n|all> balance <client> <amount>)'],
+    ['expect snapshot in flight -1', 'expect: the forms are "expect snapshot verified" and "expect snapshot in flight [at least] <n>" (expect ok | failed | snapshot verified | snapshot in flight [at least] <n> | converged | <n|all> height <h> | <n|all> balance <client> <amount>)'],
     ['tranfer 2 1', 'unknown command "tranfer" — did you mean "transfer"? (type help)'],
     ['restrat 2', 'unknown command "restrat" — did you mean "restart"? (type help)'],
     ['help pss', 'help: no command "pss" — did you mean "ps"? (type help)'],

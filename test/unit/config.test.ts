@@ -200,6 +200,17 @@ describe('parseConfig', () => {
     expect(e.message).toMatch(message);
   });
 
+  it('names every unknown field at once, at the top and in the clients: the first as the error, the others after it', () => {
+    const e = configError({ ...valid(), colour: 'red', timeout: 5000, clients: [client(1, 7101, { balance: 5 }), client(2, 7102, { address: 'h' })] });
+    expect(e.field).toBe('colour');
+    expect(e.message).toBe(
+      `${FILE}: colour: unknown field (expected one of: cluster, clients, dataDir, transferTimeoutMs, snapshotTimeoutMs, maxFrameBytes, secret); also unknown: timeout (did you mean "transferTimeoutMs" or "snapshotTimeoutMs"?), ` +
+        'clients[0].balance (did you mean "balanceCents"?), clients[1].address (did you mean "host"?)',
+    );
+    const many = configError({ ...valid(), a1: 1, a2: 1, a3: 1, a4: 1, a5: 1, a6: 1, a7: 1, a8: 1 });
+    expect(many.message).toMatch(/: a1: unknown field \(expected one of: .*\); also unknown: a2, a3, a4, a5, a6, and 2 more$/);
+  });
+
   it('accepts the same port on different hosts and zero balances', () => {
     const config = parseConfig(
       JSON.stringify(withClients(client(1, 7000, { host: 'a', balanceCents: 0 }), client(2, 7000, { host: 'b' }))),

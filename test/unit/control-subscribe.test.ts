@@ -15,6 +15,7 @@ import { ControlClient } from '../../src/daemon/control/client.js';
 import { type StreamItem, controlSocketPath } from '../../src/daemon/control/protocol.js';
 import { ControlServer } from '../../src/daemon/control/server.js';
 import { Subscription, type SubscriptionOutput } from '../../src/daemon/control/subscription.js';
+import type { SnapshotRecord } from '../../src/daemon/snapshot-record.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -179,6 +180,23 @@ describe('the subscription queue', () => {
     expect(kept).toEqual(Array.from({ length: kept.length }, (_, k) => k));
     const queued = out.lines.slice(2).reduce((n, l) => n + l.length, 0);
     expect(queued).toBeLessThanOrEqual(10_000 + out.lines[2]!.length);
+    sub.stop();
+  });
+
+  it('never loses a snapshot to a full queue: a stalled subscriber gets every verdict when it catches up, in order with the events kept', async () => {
+    const fake = fakeClient();
+    const out = stalledOutput();
+    const sub = new Subscription(5, fake.api, fake.live, out, { maxQueuedBytes: 10_000, highWaterBytes: 1000, statusEveryMs: 1000, flushAfterMs: 5 });
+    sub.start();
+    for (let i = 0; i < 1000; i++) fake.live.emit(traceItem(i, 100));
+    const record = (seq: number) => ({ id: `1.${seq}`, verified: true }) as unknown as SnapshotRecord;
+    for (let seq = 1; seq <= 3; seq++) fake.live.emit({ type: 'snapshot', record: record(seq) });
+    await sleep(30);
+    expect(sub.droppedEvents).toBeGreaterThan(900);
+    out.drain();
+    await sleep(30);
+    const frames = out.lines.map((l) => JSON.parse(l) as { stream: StreamItem });
+    expect(frames.flatMap((f) => (f.stream.type === 'snapshot' ? [f.stream.record.id] : []))).toEqual(['1.1', '1.2', '1.3']);
     sub.stop();
   });
 

@@ -232,18 +232,50 @@ describe('a key the client made for the transfer', () => {
   const made = (c: Client, id: string, key: string, to: number, amount: number): Effect[] =>
     c.step({ kind: 'command', id, command: { type: 'transfer', to, amount, key, madeHere: true } });
 
-  it('is not looked up (nobody can know it yet), yet is queued, found by tx and withdraw, and commits as any other', () => {
+  it('is not looked up at arrival (nobody can know it yet), yet is queued, found by tx and withdraw, and commits as any other', () => {
     const lookups: string[] = [];
     const c = new Client(1, [], { policy: { findKey: (key, lookup) => (lookups.push(key), lookup(key)) } }).connect();
     const ts = requestTs(made(c, 'c1', 'Made1', 2, 100));
     made(c, 'c2', 'Made2', 3, 100);
+    expect(lookups).toEqual([]);
     expect(c.node.transferState('Made2')).toMatchObject({ state: 'pending', requested: true });
     expect(stateOf(c.withdraw('w', 'Made2'), 'w')).toMatchObject({ state: 'withdrawn' });
-    lookups.length = 0;
     const es = c.grant(ts);
     expect(resultOf(es, 'c1')).toMatchObject({ status: 'SUCCESS', txId: 'Made1', repeat: false });
-    expect(lookups).toEqual([]);
     expect(c.node.transferState('Made1')).toMatchObject({ state: 'committed', block: 1 });
+  });
+
+  it('is known once it is shown (answers, logs, tx): a caller\'s --id with it while it waits joins it, and the block holds it once', () => {
+    const c = new Client(1).connect();
+    const ts = requestTs(made(c, 'c1', 'Made1', 2, 100));
+    const retry = c.transfer('c2', 'Made1', 2, 100);
+    expect(resultOf(retry, 'c2')).toBeUndefined();
+    expect(c.node.status().pendingTransfers).toBe(1);
+    const other = c.transfer('c3', 'Made1', 3, 100);
+    expect(resultOf(other, 'c3')).toMatchObject({ status: 'FAILED', reason: 'conflict', first: { block: null, from: 1, to: 2, amount: 100 } });
+    const es = c.grant(ts);
+    expect(persists(es).map((b) => b.txs)).toEqual([[{ id: 'Made1', from: 1, to: 2, amount: 100 }]]);
+    expect(resultOf(es, 'c2')).toEqual(resultOf(es, 'c1'));
+    expect(keysIn(c.chain, 'Made1')).toBe(1);
+  });
+
+  it('is looked up in the critical section: committed meanwhile by another client (a caller\'s --id there), it is refused (conflict), not committed again', () => {
+    const c = new Client(1).connect();
+    const ts = requestTs(made(c, 'c1', 'Made1', 2, 100));
+    const theirs = blockOf(1, genesis.hash, 3, [{ id: 'Made1', from: 3, to: 2, amount: 100 }], ts - 1);
+    c.receive(3, { type: 'RELEASE', ts: ts + 1, height: 1, view: c.node.membershipView(), block: theirs });
+    const es = c.receive(2, { type: 'REPLY', ts: ts + 1, height: 1, view: c.node.membershipView() });
+    expect(resultOf(es, 'c1')).toMatchObject({ status: 'FAILED', reason: 'conflict', first: { block: 1, from: 3, to: 2, amount: 100 } });
+    expect(persists(es)).toEqual([]);
+    expect(keysIn(c.chain, 'Made1')).toBe(1);
+  });
+
+  it('the creator checks its own sealed block as every replica does before appending it: one that breaks a rule is a broken invariant (it throws; nothing is persisted or sent)', () => {
+    // A critical section that lets an overdraft through: the block it seals fails checkBlock.
+    const c = new Client(1, [], { policy: { checkTransfer: () => ({ ok: true }) } }).connect();
+    const ts = requestTs(made(c, 'c1', 'Made1', 2, 5000));
+    expect(() => c.grant(ts)).toThrow(/block #1 it built breaks the chain's rules: .*insufficient balance/);
+    expect(c.chain).toEqual([]);
   });
 
   it('is still checked by every replica: a block that repeats a committed key is refused whoever made it', () => {

@@ -15,6 +15,7 @@ import {
   MAX_HELD_BLOCKS,
   MAX_HELD_BLOCK_BYTES,
   MAX_REPORT_ERROR_LENGTH,
+  MAX_TABLE_SPREAD_BLOCKS,
   MAX_TIMESTAMP,
   MAX_TXS_PER_BLOCK,
   MAX_TX_ID_LENGTH,
@@ -292,7 +293,7 @@ describe('REQUIRED_FRAME_BYTES carries every message the protocol must be able t
 });
 
 describe('the other limits', () => {
-  it('blocks held above the head: a catch-up window of bytes, and as many blocks as a window holds at the smallest (the README says 8 MiB and 27,325)', () => {
+  it('blocks held above the head: a catch-up window of bytes, and as many blocks as a window holds at the smallest (docs/LIMITS.md says 8 MiB and 27,325)', () => {
     expect(MAX_HELD_BLOCK_BYTES).toBe(CATCH_UP_WINDOW_BYTES);
     expect(formatBytes(MAX_HELD_BLOCK_BYTES)).toBe('8 MiB');
     expect(MAX_HELD_BLOCKS).toBe(27_325);
@@ -300,6 +301,11 @@ describe('the other limits', () => {
     // No valid block is smaller than the leanest: one transfer, a one-character id.
     const b = sealBlock({ height: 1, prevHash: genesis.hash, ts: 0, creator: 1, txs: [{ id: 'a', from: 1, to: 2, amount: 1 }] });
     expect(encodedBytesBound(b)).toBe(encodedBytesBound(leanestBlock()));
+  });
+
+  it('the verdict compares balance tables within one catch-up window of the largest blocks below the initiator\'s head (docs/SNAPSHOTS.md and docs/LIMITS.md say 62)', () => {
+    expect(MAX_TABLE_SPREAD_BLOCKS).toBe(62);
+    expect(MAX_TABLE_SPREAD_BLOCKS * MAX_BLOCK_BYTES).toBeLessThanOrEqual(CATCH_UP_WINDOW_BYTES);
   });
 
   it('formatBytes writes sizes in the units limits are set in', () => {

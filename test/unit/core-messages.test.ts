@@ -475,6 +475,10 @@ describe('validateMessage: the bounds of limits.ts', () => {
     ['a negative sent count', (m: any) => (m.local.state.channels[0].sent = -1)],
     ['a fractional received count', (m: any) => (m.local.state.channels[1].received = 0.5)],
     ['more channel counts than the cluster has clients', (m: any) => (m.local.state.channels = [1, 3, 1, 3].map((peer) => ({ ...m.local.state.channels[0], peer })))],
+    ['fewer channel counts than peers (one left out)', (m: any) => (m.local.state.channels = [m.local.state.channels[0]])],
+    ['no channel counts at all (an empty list)', (m: any) => (m.local.state.channels = [])],
+    ['one peer\'s channel counts twice, another\'s left out', (m: any) => (m.local.state.channels = [m.local.state.channels[0], { ...m.local.state.channels[0], sent: 0 }])],
+    ['channel counts for the reporting client itself', (m: any) => (m.local.state.channels[1].peer = 2)],
     ['no sent digest', (m: any) => delete m.local.state.channels[0].sentDigest],
     ['a received digest of 15 digits', (m: any) => (m.local.state.channels[0].receivedDigest = '0123456789abcde')],
     ['an upper-case digest', (m: any) => (m.local.state.channels[1].sentDigest = 'FEDCBA9876543210')],
@@ -487,6 +491,12 @@ describe('validateMessage: the bounds of limits.ts', () => {
     const m = copy(valid.REPORT);
     breakIt(m);
     reject(m);
+  });
+
+  it('a REPORT whose recorded state leaves out a peer\'s channel counts is refused, saying one per other client is expected', () => {
+    const m = copy(valid.REPORT);
+    m.local.state.channels = [m.local.state.channels[1]];
+    expect(reject(m)).toBe('message.local.state.channels: expected one record for each other client (client1, client3), got "client3"');
   });
 
   it('a REPORT whose channel state holds a FETCH or a BLOCKS is accepted: they are application messages', () => {

@@ -83,6 +83,21 @@ describe('the initiator assembles once its chain reaches every recorded head', (
     expect(c.chain).toHaveLength(2); // appended in that step: the verdict read them before they were written
   });
 
+  it('the reporter gone, it fetches at once from another peer that told of the height, and assembles verified once the blocks are in', () => {
+    const c = initiator();
+    const es = snapshotWithReports(c, at([b1, b2]));
+    expect(fetched(es)).toEqual([{ to: 2, from: 1 }]);
+    // Client 3 tells of height 2 (it asks for the lock), then client 2's connection drops with the FETCH unanswered.
+    const told = c.step({ kind: 'receive', from: 3, message: { type: 'REQUEST', ts: 10, height: 2, view: c.node.membershipView() } });
+    // Long before the catch-up patience (2 s) and the snapshot timeout.
+    const soon = [...c.step({ kind: 'peerDown', peer: 2 }), ...c.step({ kind: 'tick', now: 10 })];
+    expect(fetched(told)).toEqual([]);
+    expect(fetched(soon)).toEqual([{ to: 3, from: 1 }]);
+    const done = c.step({ kind: 'receive', from: 3, message: { type: 'BLOCKS', ts: 12, blocks: [b1, b2], last: true } });
+    const [snap] = completed(done);
+    expect(snap?.verification).toMatchObject({ ok: true, head: { height: 2, hash: b2.hash } });
+  });
+
   it('a head its chain reaches with another block: NOT VERIFIED, naming both blocks', () => {
     const c = initiator();
     const rival2 = blockOn(b1, 3, 1, 7, 8);

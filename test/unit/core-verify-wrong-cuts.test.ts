@@ -76,6 +76,18 @@ function roundStarting(): Case {
   };
 }
 
+/**
+ * Story C, catching up: client 1's machine lost #1 (it is back at genesis); client 3 served it
+ * the block when they connected, and the BLOCKS is in flight. Client 3 has had nothing from 1 yet.
+ */
+function servingLost(): Case {
+  return {
+    c: cut({ 1: { clock: 4 }, 2: { clock: 10, ...at([a1]) }, 3: { clock: 10, ...at([a1]) } }, { '3->1': { sent: [blocks(9, [a1])], received: 0 } }),
+    chain: [a1],
+    initiator: 2,
+  };
+}
+
 /** Three quiet replicas at the given chains (nothing in flight), initiated by client 1. */
 function quiet(c1: readonly Block[], c2: readonly Block[], c3: readonly Block[], initiatorChain: readonly Block[]): Case {
   return { c: cut({ 1: { clock: 30, ...at(c1) }, 2: { clock: 30, ...at(c2) }, 3: { clock: 30, ...at(c3) } }), chain: initiatorChain };
@@ -110,6 +122,18 @@ const WRONG: readonly (readonly [kind: string, make: () => Case, fails: readonly
   ['a message altered in flight (the height a REPLY tells of)', () => edit(roundStarting(), (c) => editChannel(c, 3, 1, () => [reply(5, 1), reply(7)])), ['channels']],
   ['a block swapped in a RELEASE in flight (the rival #1)', () => edit(roundEnding(), (c) => editChannel(c, 1, 3, () => [release(8, blockOn(genesis, 1, 3, 400, 8))])), ['channels', 'one history']],
   ['a receiver that had received more than its sender had sent', () => edit(roundStarting(), (c) => editRecord(c, 2, 1, () => ({ received: 2 }))), ['channels']],
+  // A state must record each of its channels: a missing record is not "nothing sent or received".
+  ['a state that leaves out its records of one peer, hiding the blocks it sent there (the channel emptied to match)', () => edit(servingLost(), (c) => {
+    editState(c, 3, (s) => ({ channels: s.channels.filter((r) => r.peer !== 1) }));
+    editChannel(c, 3, 1, () => []);
+  }), ['channels']],
+  ['a state that records one peer twice, the first record hiding what it sent there (the channel emptied to match)', () => edit(roundStarting(), (c) => {
+    editState(c, 3, (s) => {
+      const real = s.channels.find((r) => r.peer === 1)!;
+      return { channels: [{ ...real, sent: 0, sentDigest: EMPTY_DIGEST }, ...s.channels] };
+    });
+    editChannel(c, 3, 1, () => []);
+  }), ['channels']],
   ['a marker in a channel state', () => edit(roundStarting(), (c) => editChannel(c, 2, 3, () => [{ type: 'MARKER', ts: 4, snapshot: { initiator: 1, seq: 1 } }])), ['channels']],
   // -- sent before the cut --
   ['a message in flight sent after its sender recorded', () => edit(roundStarting(), (c) => editState(c, 3, () => ({ clock: 6 }))), ['sent before the cut']],
@@ -215,6 +239,7 @@ describe('honest cuts of several shapes stay verified', () => {
         chain: [a1, a2],
       };
     }],
+    ['a replica that lost a block, the BLOCKS serving it in flight', servingLost],
     ['a replica behind, with nothing in flight to it (it fetches later)', () => quiet([a1, a2, a3], [a1], [a1, a2, a3], [a1, a2, a3])],
     ['a new session: the re-sent REQUEST with its old timestamp first, then the pushed BLOCKS of one serve, in flight', () => {
       const own = q(3, 2);

@@ -12,8 +12,10 @@ import { describe, expect, it } from 'vitest';
 import { VERIFICATION_CHECKS } from '../../src/core/api.js';
 import { EMPTY_DIGEST, foldDigest } from '../../src/core/digest.js';
 import { short } from '../../src/core/ledger.js';
+import { MAX_TABLE_SPREAD_BLOCKS } from '../../src/core/limits.js';
+import type { Block } from '../../src/core/types.js';
 import {
-  TOTAL, at, b1, b2, b3, blocks, chainOf, cut, editChannel, editRecord, editState, failing, fork1, genesis, problemsOf, release, reply, request, verify,
+  TOTAL, at, b1, b2, b3, blockOn, blocks, chainOf, cut, editChannel, editRecord, editState, failing, fork1, genesis, problemsOf, release, reply, request, verify,
 } from './cut-fixtures.js';
 import { verifySnapshot } from '../../src/core/verify.js';
 
@@ -265,6 +267,47 @@ describe('check "one history": every head, block and balance table on the initia
     const spread = cut({ 1: at([b1, b2, b3]), 2: at([b1, b2]), 3: at([b1, b2, b3]) });
     expect(verifySnapshot(spread.nodes, spread.channels, TOTAL, 1, chain).ok).toBe(true);
     expect(chain.reads).toBe(1);
+  });
+});
+
+describe('the table and hash comparison is bounded: a replica far behind costs one block read, not the spread', () => {
+  // 1 and 2 at the head of a long chain, 3 far below it (it is catching up).
+  const long: Block[] = [];
+  for (let h = 1, prev = genesis; h <= 2000; h++) {
+    const b = blockOn(prev, h % 2 === 1 ? 1 : 2, h % 2 === 1 ? 2 : 1, 1, 10 + h);
+    long.push(b);
+    prev = b;
+  }
+
+  it(`reads the hash at a far head directly, and compares no table more than MAX_TABLE_SPREAD_BLOCKS (${MAX_TABLE_SPREAD_BLOCKS}) below the initiator's head, saying whose and why`, () => {
+    const c = cut({ 1: { clock: 30, ...at(long) }, 2: { clock: 30, ...at(long) }, 3: { clock: 30, ...at(long.slice(0, 5)) } });
+    const chain = chainOf(long);
+    const v = verifySnapshot(c.nodes, c.channels, TOTAL, 1, chain);
+    expect(v.ok, JSON.stringify(v.problems)).toBe(true);
+    expect(chain.reads).toBe(1);
+    expect(v.checks[4]!.detail).toBe(
+      `every head on client1's chain, every table compared at its head; client3's table (#5) not compared: more than ${MAX_TABLE_SPREAD_BLOCKS} blocks below client1's head #2000, the most the verdict undoes; 1 still catching up to #2000`,
+    );
+  });
+
+  it('still fails a far head that is not on the initiator\'s chain (its hash), with one block read', () => {
+    const rival = blockOn(long[3]!, 3, 1, 7, 99);
+    const c = cut({ 1: { clock: 30, ...at(long) }, 2: { clock: 30, ...at(long) }, 3: { clock: 100, ...at([...long.slice(0, 4), rival]) } });
+    const chain = chainOf(long);
+    const v = verifySnapshot(c.nodes, c.channels, TOTAL, 1, chain);
+    expect(problemsOf(v, 'one history')).toEqual([`client3's head #5 ${short(rival.hash)} is not on client1's chain, whose #5 is ${short(long[4]!.hash)}`]);
+    expect(chain.reads).toBe(1);
+  });
+
+  it('compares the table of a replica within the bound, reading only the blocks between', () => {
+    const near = long.length - MAX_TABLE_SPREAD_BLOCKS;
+    const c = cut({ 1: { clock: 30, ...at(long) }, 2: { clock: 30, ...at(long.slice(0, near)) }, 3: { clock: 30, ...at(long) } });
+    editState(c, 2, (s) => ({ balances: { ...s.balances, '1': s.balances['1']! + 1, '3': s.balances['3']! - 1 } }));
+    const chain = chainOf(long);
+    const v = verifySnapshot(c.nodes, c.channels, TOTAL, 1, chain);
+    expect(failing(v)).toEqual(['one history']);
+    expect(problemsOf(v, 'one history')[0]).toMatch(new RegExp(`^client2's balance table is not the one at its head #${near}`));
+    expect(chain.reads).toBe(MAX_TABLE_SPREAD_BLOCKS);
   });
 });
 

@@ -128,8 +128,17 @@ describe('parseCommandLine', () => {
       expect(command(`transfer 2 1 --id ${'k'.repeat(64)}`)).toMatchObject({ key: 'k'.repeat(64) });
       expect(error(`transfer 2 1 --id ${'k'.repeat(65)}`)).toMatch(/^transfer: invalid key "k{40}…" \(65 characters\) — a key is 1-64 characters of A-Z a-z 0-9 \. _ : -$/);
       expect(error('transfer 2 1 --id a/b')).toBe('transfer: invalid key "a/b" — a key is 1-64 characters of A-Z a-z 0-9 . _ : -');
-      expect(error('transfer 2 1 --id')).toBe('transfer: --id needs a key after it — usage: transfer <to> <amount> [--id <key>]');
+      expect(error('transfer 2 1 --id')).toBe('transfer: --id needs a key after it (--id <key> or --id=<key>) — usage: transfer <to> <amount> [--id <key>]');
       expect(error('transfer 2 1 --id a --id b')).toBe('transfer: --id given twice — usage: transfer <to> <amount> [--id <key>]');
+    });
+
+    it('takes --id=<key> as well, as option parsers do', () => {
+      expect(command('transfer 2 1 --id=K')).toEqual({ type: 'transfer', to: 2, amount: 100, key: 'K' });
+      expect(command('t --id=rent-2026-11 3 1')).toEqual({ type: 'transfer', to: 3, amount: 100, key: 'rent-2026-11' });
+      expect(error('transfer 2 1 --id=')).toBe('transfer: --id needs a key after it (--id <key> or --id=<key>) — usage: transfer <to> <amount> [--id <key>]');
+      expect(error('transfer 2 1 --id=a/b')).toBe('transfer: invalid key "a/b" — a key is 1-64 characters of A-Z a-z 0-9 . _ : -');
+      expect(error('transfer 2 1 --id=a --id b')).toBe('transfer: --id given twice — usage: transfer <to> <amount> [--id <key>]');
+      expect(error('transfer 2 1 --id=a --id=a')).toBe('transfer: --id given twice — usage: transfer <to> <amount> [--id <key>]');
     });
 
     it('names what is missing, with usage', () => {

@@ -54,9 +54,9 @@ describe('parseScript', () => {
 
   it('says in one line why help and clear are not for a file', () => {
     expect(errors('help\nclear\nhelp transfer\n')).toEqual([
-      'f.txt:1: help lists the commands at the prompt; a command file has no one to read it (client cluster --help, or the README)',
+      'f.txt:1: help lists the commands at the prompt; a command file has no one to read it (client cluster --help, or docs/CLUSTER.md)',
       "f.txt:2: clear clears the prompt's screen; a command file has none",
-      'f.txt:3: help lists the commands at the prompt; a command file has no one to read it (client cluster --help, or the README)',
+      'f.txt:3: help lists the commands at the prompt; a command file has no one to read it (client cluster --help, or docs/CLUSTER.md)',
     ]);
   });
 
@@ -72,8 +72,8 @@ describe('parseScript', () => {
       'f.txt:4: unknown command "tranfer" — did you mean "transfer"? (type help)',
       'f.txt:5: unknown client "4" — the clients are 1, 2, 3',
       'f.txt:6: wait takes milliseconds, e.g. wait 500',
-      'f.txt:7: expect: unknown expectation "convereged" — did you mean "converged"? (expect ok | failed | snapshot verified | snapshot in flight [at least] <n> | converged | <n|all> height <h> | <n|all> balance <m> <amount>)',
-      'f.txt:8: expect: unknown expectation "hieght" — did you mean "height"? (expect ok | failed | snapshot verified | snapshot in flight [at least] <n> | converged | <n|all> height <h> | <n|all> balance <m> <amount>)',
+      'f.txt:7: expect: unknown expectation "convereged" — did you mean "converged"? (expect ok | failed | snapshot verified | snapshot in flight [at least] <n> | converged | <n|all> height <h> | <n|all> balance <client> <amount>)',
+      'f.txt:8: expect: unknown expectation "hieght" — did you mean "height"? (expect ok | failed | snapshot verified | snapshot in flight [at least] <n> | converged | <n|all> height <h> | <n|all> balance <client> <amount>)',
       "f.txt:9: & sends a client command without waiting for its answer; settle is the cluster's own",
       'f.txt:10: unknown command "foo" (type help)',
       'f.txt:11: what should client1 do? e.g. 1 balance all (type help)',

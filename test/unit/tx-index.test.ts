@@ -3,7 +3,7 @@
  * derived data that is checked against the chain at every start and rebuilt from it when it does
  * not match.
  */
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -49,6 +49,21 @@ const reader = (blocks: readonly Block[], reads = { blocks: 0 }): IndexedChain =
 
 async function opened(dir: string, blocks: readonly Block[], reads = { blocks: 0 }): Promise<{ index: DiskTxIndex; rebuilt: string | null }> {
   return DiskTxIndex.open(dir, reader(blocks, reads));
+}
+
+const runFiles = (dir: string): string[] => readdirSync(dir).filter((f) => f.startsWith('run-'));
+
+/** File descriptors this process holds open on run files of `dir`. */
+function openRunFds(dir: string): number {
+  let n = 0;
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${fd}`).startsWith(path.join(dir, 'run-'))) n++;
+    } catch {
+      // closed meanwhile (the directory's own fd, say)
+    }
+  }
+  return n;
 }
 
 /** Lets the background merges finish. */
@@ -99,17 +114,72 @@ describe('DiskTxIndex', () => {
   it('is reopened from its runs without reading the chain again, and catches up from the chain when behind', async () => {
     const dir = tempDir();
     const blocks = chainOf(100, 1000);
-    const first = await opened(dir, blocks.slice(0, 80));
+    const first = await opened(dir, blocks.slice(0, 90)); // a flush at #66, then 24,000 keys: a run at close
     expect(first.rebuilt).toBe('there was none');
     await settle();
     await first.index.close();
     const reads = { blocks: 0 };
     const again = await opened(dir, blocks, reads);
     expect(again.rebuilt).toBeNull();
-    // One block read to compare hashes, then the 20 the index lacked.
-    expect(reads.blocks).toBe(21);
-    for (const h of [1, 80, 81, 100]) expect(again.index.find(`a${h}.5`)).toContain(h);
+    // One block read to compare hashes, then the 10 the index lacked.
+    expect(reads.blocks).toBe(11);
+    for (const h of [1, 90, 91, 100]) expect(again.index.find(`a${h}.5`)).toContain(h);
     await again.index.close();
+  });
+
+  it('a small table is not written at close: the next start adds its blocks again from the chain, as after a crash', async () => {
+    const dir = tempDir();
+    const blocks = chainOf(100, 1000);
+    const first = await opened(dir, blocks.slice(0, 70)); // a flush at #66, then 4,000 keys in the table
+    await settle();
+    await first.index.close();
+    expect(runFiles(dir)).toHaveLength(1);
+    const reads = { blocks: 0 };
+    const again = await opened(dir, blocks, reads);
+    expect(again.rebuilt).toBeNull();
+    // One block read to compare hashes, the 4 of the table not written, and the 30 the index lacked.
+    expect(reads.blocks).toBe(1 + 4 + 30);
+    for (const h of [1, 66, 67, 70, 100]) expect(again.index.find(`a${h}.5`)).toContain(h);
+    await again.index.close();
+  });
+
+  it('restarts do not pile up runs or open files: 40 runs of a client that sees a few blocks each', async () => {
+    const dir = tempDir();
+    const blocks = chainOf(400, 10);
+    for (let cycle = 1; cycle <= 40; cycle++) {
+      const { index } = await opened(dir, blocks.slice(0, 10 * cycle - 5));
+      for (const b of blocks.slice(10 * cycle - 5, 10 * cycle)) index.add(b);
+      await index.close();
+    }
+    expect(runFiles(dir)).toEqual([]);
+    const { index } = await opened(dir, blocks);
+    expect(index.figures().runs).toBe(0);
+    expect(openRunFds(dir)).toBe(0);
+    expect(index.find('a400.9')).toEqual([400]);
+    await index.close();
+  });
+
+  it('restarts that each leave a run behind have them merged after the next start: runs and open files stay at most 3 per level', async () => {
+    const dir = tempDir();
+    const blocks = chainOf(16 * 20, 1000); // each run of the client adds 20,000 keys: a run at close
+    const counts: number[] = [];
+    for (let cycle = 1; cycle <= 16; cycle++) {
+      const { index } = await opened(dir, blocks.slice(0, 20 * (cycle - 1)));
+      await settle();
+      for (const b of blocks.slice(20 * (cycle - 1), 20 * cycle)) index.add(b);
+      counts.push(index.figures().runs);
+      expect(openRunFds(dir)).toBe(index.figures().runs);
+      await index.close();
+    }
+    const { index } = await opened(dir, blocks);
+    await settle();
+    counts.push(index.figures().runs);
+    expect(openRunFds(dir)).toBe(index.figures().runs);
+    // 320,000 keys: at most 3 runs of each of levels 0..2 wait, never one per restart.
+    expect(Math.max(...counts)).toBeLessThanOrEqual(6);
+    expect(index.figures().keysInRuns).toBeGreaterThanOrEqual(300_000);
+    for (const h of [1, 20, 21, 200, 320]) expect(index.find(`a${h}.7`)).toContain(h);
+    await index.close();
   });
 
   it('removes the run files a crash left behind that the manifest does not list', async () => {
@@ -125,13 +195,13 @@ describe('DiskTxIndex', () => {
 
   it('is rebuilt from the chain when it is ahead of the chain (cut after a torn write), from another chain, or damaged', async () => {
     const dir = tempDir();
-    const blocks = chainOf(70, 1000);
+    const blocks = chainOf(90, 1000);
     const { index } = await opened(dir, blocks);
     await index.close();
 
     const cut = await opened(dir, blocks.slice(0, 60));
-    expect(cut.rebuilt).toMatch(/reaches block #70, beyond the chain's head #60/);
-    expect(cut.index.find('a65.1')).toEqual([]);
+    expect(cut.rebuilt).toMatch(/reaches block #90, beyond the chain's head #60/);
+    expect(cut.index.find('a85.1')).toEqual([]);
     expect(cut.index.find('a60.1')).toContain(60);
     await cut.index.close();
 

@@ -4,7 +4,9 @@
  * slowly costs the server a bounded queue, then loses history items with a count it is told,
  * while it always gets the latest state.
  */
+import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
+import { SseReader } from '../../src/base/sse.js';
 import { type EventSink, Hub } from '../../src/web/hub.js';
 import type { HistoryItem, PageItem, StateItem } from '../../src/web/items.js';
 
@@ -13,19 +15,12 @@ const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve)
 /** A page: what it was sent, parsed as EventSource would, and whether its connection is full. */
 function page(): EventSink & { frames: { id: string | null; item: PageItem }[]; full: boolean; drain(): void; lastId(): string | null } {
   let drainers: (() => void)[] = [];
-  let text = '';
+  const reader = new SseReader();
   const sink = {
     full: false,
     frames: [] as { id: string | null; item: PageItem }[],
     write(chunk: string): boolean {
-      text += chunk;
-      const blocks = text.split('\n\n');
-      text = blocks.pop() ?? '';
-      for (const b of blocks) {
-        const id = /^id: (.*)$/m.exec(b)?.[1] ?? null;
-        const data = /^data: (.*)$/m.exec(b)?.[1];
-        if (data !== undefined) sink.frames.push({ id, item: JSON.parse(data) as PageItem });
-      }
+      for (const f of reader.push(chunk)) sink.frames.push({ id: f.id, item: JSON.parse(f.data) as PageItem });
       return !sink.full;
     },
     once(_event: 'drain', f: () => void) {
@@ -110,7 +105,7 @@ describe('the event hub', () => {
     await tick();
     for (let n = 1; n <= 1000; n++) {
       hub.publish(action(n));
-      hub.setState('status:1', { t: 'status', node: 1, connected: true, process: `p${n}`, status: null });
+      hub.setState('status:1', { t: 'status', node: 1, connected: true, process: `p${n}`, status: null, reason: null });
     }
     await tick();
     expect(stream.waiting).toBeLessThanOrEqual(51);
@@ -128,5 +123,39 @@ describe('the event hub', () => {
     await tick();
     expect(numbers(p.frames).at(-1)).toBe(2000);
     hub.close();
+  });
+
+  it('waits for a stalled page\'s drain with one listener, however many heartbeats pass meanwhile (no MaxListenersExceededWarning)', async () => {
+    const hub = new Hub({ ringSize: 10, maxQueued: 50, heartbeatMs: 2 });
+    // A connection as node:http gives one: an EventEmitter whose write says when its buffer is full.
+    const written: string[] = [];
+    const conn = Object.assign(new EventEmitter(), {
+      full: true,
+      write(text: string): boolean {
+        written.push(text);
+        return !conn.full;
+      },
+    });
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => {
+      warnings.push(w.name);
+    };
+    process.on('warning', onWarning);
+    try {
+      hub.attach(conn, null);
+      hub.publish(action(1));
+      await new Promise((resolve) => setTimeout(resolve, 80));
+      expect(conn.listenerCount('drain')).toBe(1);
+      conn.full = false;
+      conn.emit('drain');
+      hub.publish(action(2));
+      await tick();
+      expect(conn.listenerCount('drain')).toBe(0);
+      expect(written.join('')).toMatch(/"text":"2"/);
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+      hub.close();
+    }
   });
 });

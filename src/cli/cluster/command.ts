@@ -13,7 +13,7 @@ import { ClusterError, ClusterErrorKind, clientsAnswering } from '../../cluster/
 import { loadConfig, nodeIds } from '../../daemon/config.js';
 import { KindedError } from '../../base/errors.js';
 import { loadOrExit } from '../config-file.js';
-import { secretFromEnv } from '../env.js';
+import { secretOrExit } from '../secret.js';
 import { fail } from '../fail.js';
 import { HISTORY_FILE } from '../repl.js';
 import { writeSnapshotPage } from '../../trace/run.js';
@@ -195,7 +195,8 @@ export async function runCluster(n: string | undefined, o: ClusterCliOptions): P
       if (o.json) say(JSON.stringify(summary));
       if (!summary.conserved || !summary.chainsIdentical || summary.snapshotsVerified !== summary.snapshots) code = 1;
     } else {
-      const tls = cluster.config.secret !== null || secretFromEnv() !== undefined ? '; channels TLS (cluster secret)' : '';
+      // The clients are up, so the secret they found (where this finds it too) was a good one.
+      const tls = secretOrExit(cluster.config, undefined) !== null ? '; channels TLS (cluster secret)' : '';
       say(
         `cluster of ${cluster.ids.length} clients is up${attach.length > 0 ? ` (${names(attach)} attached)` : ''}${tls}. "2 transfer 3 1.50" runs on client2, "all balance" on every client, "use 2" sets where a bare command goes; ` +
           `help lists the rest. exit or Ctrl-D stops ${attach.length > 0 ? 'the clients started here' : 'them all'}.`,

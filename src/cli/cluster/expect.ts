@@ -23,7 +23,7 @@ export type Expectation =
 
 /** The words an expectation starts with, besides a client. */
 export const EXPECT_WORDS = ['ok', 'failed', 'snapshot', 'converged', 'all'] as const;
-const EXPECT_FORMS = 'expect ok | failed | snapshot verified | snapshot in flight [at least] <n> | converged | <n|all> height <h> | <n|all> balance <m> <amount>';
+const EXPECT_FORMS = 'expect ok | failed | snapshot verified | snapshot in flight [at least] <n> | converged | <n|all> height <h> | <n|all> balance <client> <amount>';
 
 /** `in flight 2`, `in flight at least 1` (the words after `snapshot`), or null. */
 function parseInFlight(words: readonly string[]): { count: number; atLeast: boolean } | null {

@@ -1,6 +1,6 @@
 /**
- * The cluster language documented once: the prompt's `help` and the README's table are both
- * made here from the definitions in language.ts (a test holds the README's table to them).
+ * The cluster language documented once: the prompt's `help` and the table in docs/CLUSTER.md are both
+ * made here from the definitions in language.ts (a test holds that table to them).
  */
 import type { NodeId } from '../../core/types.js';
 import { COMMANDS, type CommandName } from '../parse.js';
@@ -41,7 +41,7 @@ export function renderClusterHelp(topic: ClusterCommandName | CommandName | null
 /** Table text: a `|` escaped, and placeholders (`<n>`) in code, where markdown cannot take them for tags. */
 const cell = (text: string): string => text.replace(/\|/g, '\\|').replace(/<[^<>\s]+>/g, (p) => `\`${p}\``);
 
-/** The README's table of the language: each line's form, what it does, and where it does not apply. */
+/** The table of the language in docs/CLUSTER.md: each line's form, what it does, and where it does not apply. */
 export function renderLanguageTable(): string {
   const rows = [
     ...ADDRESSING.map((a) => [a.usage, cell(a.description)]),

@@ -4,7 +4,7 @@
  * client, to every client or to the current one (with `&`, not waited for), and the cluster's
  * own commands (use, settle, sleep, expect, trace, ps, stop, start, restart, clear, help, exit). Pure,
  * like parse.ts: one line in, one typed line or a one-line error out. The help, Tab completion
- * and the README's table come from the same definitions.
+ * and the table in docs/CLUSTER.md come from the same definitions.
  */
 import type { NodeId } from '../../core/types.js';
 import { didYouMean } from '../../base/suggest.js';
@@ -23,7 +23,7 @@ export interface ClusterCommandSpec {
   readonly name: ClusterCommandName;
   readonly aliases: readonly string[];
   readonly usage: string;
-  /** One line, for the `help` list and the README's table. */
+  /** One line, for the `help` list and the table in docs/CLUSTER.md. */
   readonly description: string;
   readonly examples: readonly string[];
   /** Why it means nothing in a command file, said instead of running it; absent when it works there. */
@@ -75,7 +75,7 @@ export const CLUSTER_COMMANDS: readonly ClusterCommandSpec[] = [
     aliases: [],
     usage: 'expect <what>',
     description:
-      'check, after the commands sent with &: ok or failed (the last command), snapshot verified, snapshot in flight [at least] <n> (messages in the last snapshot\'s channels), converged, <n|all> height <h>, <n|all> balance <m> <amount>; a file stops at the first that does not hold',
+      'check, after the commands sent with &: ok or failed (the last command), snapshot verified, snapshot in flight [at least] <n> (messages in the last snapshot\'s channels), converged, <n|all> height <h>, <n|all> balance <client> <amount>; a file stops at the first that does not hold',
     examples: ['expect ok', 'expect converged', 'expect all balance 2 13.25', 'expect snapshot in flight 2'],
   },
   {
@@ -127,7 +127,7 @@ export const CLUSTER_COMMANDS: readonly ClusterCommandSpec[] = [
     usage: 'help [<command>]',
     description: "this list, or one command (the cluster's or a client's) with examples",
     examples: ['help', 'help use', 'help transfer'],
-    notInFile: 'help lists the commands at the prompt; a command file has no one to read it (client cluster --help, or the README)',
+    notInFile: 'help lists the commands at the prompt; a command file has no one to read it (client cluster --help, or docs/CLUSTER.md)',
   },
   {
     name: 'exit',

@@ -6,7 +6,10 @@
  * are written only while the socket holds less than `highWaterBytes`. A subscriber that reads too
  * slowly (or not at all) loses trace events, which it is told as a running count, and never
  * grows this client's memory. The latest state is kept apart, one at most, so that it is never
- * lost to a full queue: a stalled subscriber that catches up sees the client as it is now.
+ * lost to a full queue: a stalled subscriber that catches up sees the client as it is now. A
+ * snapshot is queued whatever the queue holds, never lost: a verdict cannot be told as a count,
+ * and snapshots are rare (one per snapshot this client assembles, a round of markers and reports
+ * each) and each is bounded by the frames its reports came in.
  *
  * A subscriber may also ask for at most so many events a second: a live view cannot draw the
  * thousands a client makes under load, and each it is sent costs the client. The first of each
@@ -100,7 +103,7 @@ export class Subscription {
     if (this.stopped) return;
     const cost = item.type === 'trace' ? item.events.length : 0;
     // Judged before any JSON is made: a subscriber that is far behind costs the client nothing more.
-    if (this.queuedBytes >= this.limits.maxQueuedBytes || this.overBudget(cost)) {
+    if (item.type === 'trace' && (this.queuedBytes >= this.limits.maxQueuedBytes || this.overBudget(cost))) {
       this.dropped += cost;
       return;
     }
