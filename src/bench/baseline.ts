@@ -4,7 +4,9 @@
  * validated). One lock acquisition needs at least one such round trip to every peer.
  */
 import { spawn } from 'node:child_process';
+import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +23,8 @@ export interface BaselineResult {
   readonly warmup: number;
   /** Round-trip time in milliseconds. */
   readonly rttMs: Percentiles;
+  /** One append of a block-sized record and its fdatasync, where the clients' data dirs go. */
+  readonly fdatasyncMs?: Percentiles;
 }
 
 export async function runBaseline(roundTrips = 20_000, warmup = 2_000): Promise<BaselineResult> {
@@ -65,9 +69,33 @@ export async function runBaseline(roundTrips = 20_000, warmup = 2_000): Promise<
       if (i >= warmup) samples.push(performance.now() - started);
     }
     socket.destroy();
-    return { roundTrips, warmup, rttMs: summarise(samples) };
+    return { roundTrips, warmup, rttMs: summarise(samples), fdatasyncMs: measureFdatasync() };
   } finally {
     child.stdin?.end();
     child.kill('SIGTERM');
+  }
+}
+
+/**
+ * What a durable block costs at least: appending a record of a one-transfer block's size (about
+ * 200 bytes) to a file and fdatasyncing it, in the temporary directory the clients' data dirs
+ * are made in.
+ */
+export function measureFdatasync(appends = 1_000, warmup = 100): Percentiles {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'll-bench-sync-'));
+  const fd = openSync(path.join(dir, 'chain.log'), 'a');
+  try {
+    const record = Buffer.alloc(200, 0x61);
+    const samples: number[] = [];
+    for (let i = 0; i < warmup + appends; i++) {
+      const started = performance.now();
+      writeSync(fd, record);
+      fdatasyncSync(fd);
+      if (i >= warmup) samples.push(performance.now() - started);
+    }
+    return summarise(samples);
+  } finally {
+    closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
   }
 }

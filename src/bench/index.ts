@@ -284,19 +284,42 @@ async function runVariant(n: number, variant: Variant, o: BenchOptions): Promise
 
 function targets(r: BenchResult): Target[] {
   const per = (f: (run: RunResult) => { value: string; met: boolean } | null): Target['byClients'] => Object.fromEntries(r.runs.map((run) => [String(run.clients), f(run)]));
+  const rtt = r.baseline?.rttMs.p50;
+  const sync = r.baseline?.fdatasyncMs?.p50;
+  /** contended-1 of a compared setting against the defaults': what the setting costs, in %. */
+  const costOf = (run: RunResult, variant: Variant, without: 'defaults' | 'variant'): number | null => {
+    const mine = run.variants?.find((v) => v.variant === variant)?.contended1?.transfersPerSec;
+    const base = run.contended1?.transfersPerSec;
+    if (mine == null || base == null || mine <= 0 || base <= 0) return null;
+    // The secret is added to the defaults; the trace is taken away from them.
+    return without === 'defaults' ? 100 * (1 - mine / base) : 100 * (1 - base / mine);
+  };
+  const cost = (variant: Variant, without: 'defaults' | 'variant', limit: number): Target['byClients'] =>
+    per((run) => {
+      const c = costOf(run, variant, without);
+      return c == null ? null : { value: `${fmt(c, 1)}%`, met: c <= limit };
+    });
   return [
     {
-      name: 'uncontended p50 (daemon) / baseline round trip p50',
-      target: '<= 3x',
+      name: 'uncontended p50 (daemon) / (round trip p50 x 3 + fdatasync p50)',
+      target: '<= 1x',
       byClients: per((run) => {
-        const ratio = run.uncontended?.daemonP50OverBaseline;
-        return ratio != null ? { value: `${fmt(ratio, 1)}x`, met: ratio <= 3 } : null;
+        const daemon = run.uncontended?.daemonMs.p50;
+        if (daemon == null || rtt == null || sync == null) return null;
+        const ratio = daemon / (3 * rtt + sync);
+        return { value: `${fmt(ratio, 2)}x`, met: ratio <= 1 };
       }),
     },
+    { name: 'the trace\'s cost in contended-1 (no-trace)', target: '<= 5%', byClients: cost('no-trace', 'variant', 5) },
+    { name: 'a cluster secret\'s cost in contended-1 (secret)', target: '<= 10%', byClients: cost('secret', 'defaults', 10) },
     {
-      name: 'contended-1 transfers/s',
-      target: '>= 10,000',
-      byClients: per((run) => (run.contended1 ? { value: fmt(run.contended1.transfersPerSec), met: run.contended1.transfersPerSec >= 10_000 } : null)),
+      name: 'idle snapshot p50 (daemon) / round trip p50',
+      target: '<= 5x',
+      byClients: per((run) => {
+        const daemon = run.snapshots?.idle.daemonMs.p50;
+        if (daemon == null || rtt == null) return null;
+        return { value: `${fmt(daemon / rtt, 1)}x`, met: daemon / rtt <= 5 };
+      }),
     },
     {
       name: 'batched transfers/s',
@@ -307,6 +330,14 @@ function targets(r: BenchResult): Target[] {
       name: 'throughput lost, snapshot every 100 ms',
       target: '<= 5%',
       byClients: per((run) => (run.snapshots ? { value: `${fmt(run.snapshots.throughputLostPct, 1)}%`, met: run.snapshots.throughputLostPct <= 5 } : null)),
+    },
+    {
+      name: 'RSS per client at the end (MiB, the largest)',
+      target: '<= 64',
+      byClients: per((run) => {
+        const rss = Object.values(run.memory?.endRssMiB ?? {}).filter((v): v is number => v != null);
+        return rss.length === 0 ? null : { value: fmt(Math.max(...rss), 0), met: Math.max(...rss) <= 64 };
+      }),
     },
     {
       name: 'memory flat over 1,000,000 transfers',
@@ -332,6 +363,7 @@ export function renderTable(r: BenchResult): string {
   };
   const b = r.baseline;
   rows.push(['baseline loopback round trip p50 / p99 (ms)', ...r.runs.map(() => (b ? pct(b.rttMs, 3) : '-'))]);
+  rows.push(['baseline append + fdatasync p50 / p99 (ms)', ...r.runs.map(() => (b?.fdatasyncMs ? pct(b.fdatasyncMs, 3) : '-'))]);
   row('uncontended transfer, daemon p50 / p99 (ms)', (x) => (x.uncontended ? pct(x.uncontended.daemonMs) : '-'));
   row('uncontended transfer, client round trip p50 / p99 (ms)', (x) => (x.uncontended ? pct(x.uncontended.clientMs) : '-'));
   row('uncontended p50 / baseline p50 (daemon, client)', (x) => (x.uncontended?.daemonP50OverBaseline != null ? `${fmt(x.uncontended.daemonP50OverBaseline, 1)}x, ${fmt(x.uncontended.clientP50OverBaseline ?? Number.NaN, 1)}x` : '-'));
@@ -347,6 +379,7 @@ export function renderTable(r: BenchResult): string {
     row(`${label}: CPU cores busy, clients + driver`, (x) => (x[key] ? `${fmt(x[key].cpuCores.clientsTotal, 2)} + ${fmt(x[key].cpuCores.driver, 2)}` : '-'));
   }
   row('snapshot idle p50 / p99 (ms)', (x) => (x.snapshots ? pct(x.snapshots.idle.clientMs) : '-'));
+  row('snapshot idle, in the daemon, p50 / p99 (ms)', (x) => (x.snapshots ? pct(x.snapshots.idle.daemonMs) : '-'));
   row('snapshot under batched load p50 / p99 (ms)', (x) => (x.snapshots ? pct(x.snapshots.underLoad.clientMs) : '-'));
   row('snapshots verified (idle; under load)', (x) => (x.snapshots ? `${x.snapshots.idle.verified}/${x.snapshots.idle.taken}; ${x.snapshots.underLoad.verified}/${x.snapshots.underLoad.taken}` : '-'));
   row('batched transfers/s without / with snapshots every 100 ms', (x) => (x.snapshots ? `${fmt(x.snapshots.transfersPerSecWithout)} / ${fmt(x.snapshots.transfersPerSecWith)}` : '-'));
@@ -397,7 +430,7 @@ export async function runBench(o: BenchOptions, command: string): Promise<BenchR
   say(`lamport-ledger benchmark: clients ${o.clients.join(',')}; ${o.durationS} s per phase; phases ${o.phases.join(',')}; ${m.nproc} CPUs (${m.cpuModel}), node ${m.node}`);
   if (o.phases.includes('baseline')) {
     result.baseline = await runBaseline();
-    say(`baseline: loopback round trip (length-prefixed msgpackr REQUEST -> REPLY, ${result.baseline.roundTrips} sequential) p50 ${fmt(result.baseline.rttMs.p50, 3)} ms p99 ${fmt(result.baseline.rttMs.p99, 3)} ms`);
+    say(`baseline: loopback round trip (length-prefixed msgpackr REQUEST -> REPLY, ${result.baseline.roundTrips} sequential) p50 ${fmt(result.baseline.rttMs.p50, 3)} ms p99 ${fmt(result.baseline.rttMs.p99, 3)} ms; append + fdatasync p50 ${fmt(result.baseline.fdatasyncMs?.p50 ?? Number.NaN, 3)} ms`);
   }
   const clusterPhases = o.phases.some((p) => p !== 'baseline');
   if (clusterPhases) {
