@@ -3,11 +3,10 @@
  * fails), the random workload with its summary, and the cluster REPL fed through stdin.
  */
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runClientCli } from './harness.js';
+import { freePorts, runClientCli } from './harness.js';
 
 const temps: string[] = [];
 afterAll(() => {
@@ -112,19 +111,19 @@ describe('protected mode', () => {
   });
 });
 
+/** A config of two clients where client 2 never comes (port 1), and client 1's data dir in a temp dir. */
+async function aloneClient(prefix: string): Promise<{ config: string; data: string }> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  temps.push(dir);
+  const config = path.join(dir, 'config.json');
+  const [port] = await freePorts(1);
+  writeFileSync(config, JSON.stringify({ cluster: 'alone', clients: [{ id: 1, host: '127.0.0.1', port, balanceCents: 100 }, { id: 2, host: '127.0.0.1', port: 1, balanceCents: 0 }] }));
+  return { config, data: path.join(dir, 'd1') };
+}
+
 describe('a client alone, driven through piped stdin', () => {
   it('lists a corrupt saved snapshot as unreadable and answers show with an error, without crashing', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'll-alone-'));
-    temps.push(dir);
-    const config = path.join(dir, 'config.json');
-    const port = await new Promise<number>((resolve) => {
-      const srv = net.createServer().listen(0, '127.0.0.1', () => {
-        const p = (srv.address() as net.AddressInfo).port;
-        srv.close(() => resolve(p));
-      });
-    });
-    writeFileSync(config, JSON.stringify({ cluster: 'alone', clients: [{ id: 1, host: '127.0.0.1', port, balanceCents: 100 }, { id: 2, host: '127.0.0.1', port: 1, balanceCents: 0 }] }));
-    const data = path.join(dir, 'd1');
+    const { config, data } = await aloneClient('ll-alone-');
     mkdirSync(path.join(data, 'snapshots'), { recursive: true });
     writeFileSync(path.join(data, 'snapshots', '1.1.json'), '{not json');
     writeFileSync(path.join(data, 'snapshots', '1.2.json'), '{"id":"1.2"}');
@@ -139,17 +138,7 @@ describe('a client alone, driven through piped stdin', () => {
   });
 
   it('lists and prints a snapshot saved before channel digests, with the checks it was verified by then', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'll-old-'));
-    temps.push(dir);
-    const config = path.join(dir, 'config.json');
-    const port = await new Promise<number>((resolve) => {
-      const srv = net.createServer().listen(0, '127.0.0.1', () => {
-        const p = (srv.address() as net.AddressInfo).port;
-        srv.close(() => resolve(p));
-      });
-    });
-    writeFileSync(config, JSON.stringify({ cluster: 'alone', clients: [{ id: 1, host: '127.0.0.1', port, balanceCents: 100 }, { id: 2, host: '127.0.0.1', port: 1, balanceCents: 0 }] }));
-    const data = path.join(dir, 'd1');
+    const { config, data } = await aloneClient('ll-old-');
     mkdirSync(path.join(data, 'snapshots'), { recursive: true });
     // As the previous format saved it: channel counts without digests, the five checks of then.
     const head = 'ab'.repeat(32);
