@@ -20,7 +20,6 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { SnapshotRecord } from '../daemon/snapshot-record.js';
 import { describeCause } from '../base/errors.js';
-import { writeSnapshotPage } from '../trace/run.js';
 import type { TxState } from '../core/api.js';
 import type { NodeId } from '../core/types.js';
 import { type CommandName, type ReplCommand, parseCommandLine } from './parse.js';
@@ -75,6 +74,8 @@ function clusterDataDirs(dataDir: string, who: Identity): string[] {
 async function diagram(id: string, file: string, who: Identity, here: Here): Promise<DiagramPage> {
   if (here.dataDir === undefined) return { ok: false, error: 'the diagram needs the data dirs (give --data-dir)' };
   try {
+    // The diagram's code is loaded only when a diagram is asked for.
+    const { writeSnapshotPage } = await import('../trace/run.js');
     const report = await writeSnapshotPage(clusterDataDirs(here.dataDir, who), id, file);
     return { ok: true, file, summary: report.summary, cut: report.snapshot };
   } catch (e) {

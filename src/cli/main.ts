@@ -1,16 +1,17 @@
 /**
  * The `client` program (commander): `client <n>`, `client ctl`, `client cluster`, `client bench`,
- * `client trace`, their options and their help.
+ * `client trace`, their options and their help. Each command's code is loaded when it runs, so
+ * that `client ctl` starts fast and a running client holds only what it uses.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { registerBench } from '../bench/index.js';
+import { registerBench } from '../bench/command.js';
 import { isDaemonError } from '../daemon/errors.js';
 import { registerTrace } from '../trace/command.js';
-import { type RunOptions, runClient } from './client.js';
-import { type ClusterCliOptions, runCluster, runScripts } from './cluster/command.js';
-import { type CtlOptions, runCtl } from './ctl.js';
+import type { RunOptions } from './client.js';
+import type { ClusterCliOptions } from './cluster/command.js';
+import type { CtlOptions } from './ctl.js';
 import { ID_ENV, SECRET_ENV, SECRET_FILE_ENV, withEnvDefaults } from './env.js';
 import { fail } from './fail.js';
 import { LOG_LEVELS, parseDelay, parsePort, parseRate, parseSeconds, parseWhole } from './options.js';
@@ -22,7 +23,7 @@ import { PACKAGE_ROOT, loadOrExit, resolveConfigPath } from './config-file.js';
 function packageVersion(): string {
   return (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 }
-import { type WebCliOptions, runWeb } from './web.js';
+import type { WebCliOptions } from './web.js';
 
 /** What `client <n>` takes as n: `2` or `client2`. */
 const CLIENT_ARG = /^(client)?\d{1,9}$/;
@@ -78,7 +79,7 @@ export function buildProgram(): Command {
     .allowExcessArguments()
     .action((n: string | undefined, opts: RunOptions, command: Command) => {
       checkClientArgs(program, n, command.args.slice(1));
-      return runClient(n, withEnvDefaults(opts));
+      return import('./client.js').then(({ runClient }) => runClient(n, withEnvDefaults(opts)));
     });
 
   program
@@ -95,7 +96,7 @@ export function buildProgram(): Command {
     .option('--id-from-hostname', 'the client of this host: the host name\'s ordinal plus one (ledger-0 is client 1), as for client --id-from-hostname')
     // A REPL line's own flags (snapshot show <id> --html <file>) belong to the line, not to ctl.
     .allowUnknownOption()
-    .action((n: string | undefined, words: string[], o: CtlOptions) => runCtl(n, words, withEnvDefaults(o)));
+    .action(async (n: string | undefined, words: string[], o: CtlOptions) => (await import('./ctl.js')).runCtl(n, words, withEnvDefaults(o)));
 
   const cluster = program
     .command('cluster')
@@ -117,7 +118,7 @@ export function buildProgram(): Command {
     .option('--web-port <port>', 'serve the live view on this loopback port (default: a free one, shown in the banner)', parsePort)
     .action(async (n: string | undefined, o: ClusterCliOptions) => {
       if (o.delay) parseDelay(o.delay);
-      await runCluster(n, o);
+      await (await import('./cluster/command.js')).runCluster(n, o);
     });
   cluster
     .command('run')
@@ -129,7 +130,7 @@ export function buildProgram(): Command {
     .option('--delay <ms|min-max>', 'every client holds its outgoing messages this long')
     .action(async (files: string[], o: ClusterCliOptions) => {
       if (o.delay) parseDelay(o.delay);
-      await runScripts(files, { ...o, seed: 1 });
+      await (await import('./cluster/command.js')).runScripts(files, { ...o, seed: 1 });
     });
 
   program
@@ -141,7 +142,7 @@ export function buildProgram(): Command {
     .option('--listen <host>', 'listen on this address instead of 127.0.0.1; beyond loopback the cluster secret is required and the page asks for a token derived from it')
     .option('--replay [sources...]', "replay a saved run instead: data dirs or trace files, as client trace reads them (default: the config's data dirs)")
     .option('--secret-file <file>', `read the cluster secret (needed beyond loopback) from this file (default: ${SECRET_FILE_ENV}, else ${SECRET_ENV}, else the config's)`)
-    .action((o: WebCliOptions) => runWeb(withEnvConfig(o)));
+    .action(async (o: WebCliOptions) => (await import('./web.js')).runWeb(withEnvConfig(o)));
 
   registerBench(program);
   // With no sources, `client trace` reads the data dirs where the config in use keeps them.

@@ -3,7 +3,7 @@
  */
 import { type Command, InvalidArgumentError } from 'commander';
 import { isTraceError } from './errors.js';
-import { runTrace, type TraceOptions } from './run.js';
+import type { TraceOptions } from './run.js';
 import { DEFAULT_MARGIN } from './window.js';
 
 /** Notes printed at most; the page lists them all. */
@@ -39,7 +39,7 @@ export async function traceAction(sources: readonly string[], o: TraceCliOptions
   }
   const options: TraceOptions = { sources, ...o };
   try {
-    const report = await runTrace(options);
+    const report = await (await import('./run.js')).runTrace(options);
     out(report.summary);
     if (report.snapshot !== null) out(report.snapshot);
     for (const note of report.notes.slice(0, NOTES_PRINTED)) err(`note: ${note}`);
