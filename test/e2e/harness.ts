@@ -172,6 +172,9 @@ export async function killAndWait(child: ChildProcess, signal: NodeJS.Signals): 
   await gone;
 }
 
+/** What a client says when its port is taken (src/daemon/listen.ts). */
+const PORT_IN_USE = /port in use: /;
+
 /** Ports the OS just handed out (listen on 0, then close). Another process may grab one later. */
 export async function freePorts(n: number): Promise<number[]> {
   const servers = await Promise.all(
@@ -373,7 +376,7 @@ export class Cluster {
         await Promise.all(this.ids.map((id) => this.kill(id)));
         // a port handed out by freePorts was taken by someone else meanwhile: try fresh ones
         const free = await Promise.all(this.config.clients.map((cl) => portFree(cl.port)));
-        if (free.every(Boolean) || attempt >= attempts) throw e;
+        if ((free.every(Boolean) && !PORT_IN_USE.test(String(e))) || attempt >= attempts) throw e;
       }
     }
   }
@@ -463,7 +466,9 @@ export class Cluster {
       } catch (e) {
         await killAndWait(proc.child, 'SIGKILL');
         const port = this.config.clients.find((cl) => cl.id === id)?.port;
-        const portTaken = port !== undefined && !(await portFree(port));
+        // A port handed out by freePorts can be taken by another process's outgoing connection,
+        // gone again a moment later: the client's own words say so even when the port is free now.
+        const portTaken = port !== undefined && (PORT_IN_USE.test(this.output(id)) || !(await portFree(port)));
         if (!portTaken || attempt >= retries) {
           throw new Error(`client ${id} did not start: ${String(e)}\n${this.output(id)}`);
         }
