@@ -206,6 +206,12 @@ export class Node {
     return this.mutex.request ? this.lockWait() : { kind: 'peersDown', peers: this.membership.down() };
   }
 
+  /** The peer whose request heads this client's lock queue: the next to enter, as far as it knows. */
+  nextInLine(): NodeId | null {
+    const first = this.mutex.entries()[0];
+    return first === undefined || first.node === this.id ? null : first.node;
+  }
+
   /** What entering the critical section still waits for (see `LockWait`). */
   lockWait(): LockWait {
     const own = this.mutex.request;

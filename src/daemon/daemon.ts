@@ -401,8 +401,8 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi, Liv
     const effects = this.node.step(input);
     for (const e of effects) this.carryOut(e);
     this.writeChain();
-    // The step's messages leave now, before the trace of it is even noted.
-    this.mesh.flush();
+    // The step's messages leave now, before the trace of it is even noted; the next in line first.
+    this.mesh.flush(this.node.nextInLine());
     // Watched live, the step is traced now; otherwise it is only noted, and written a moment later.
     if (this.listenerCount('trace') > 0) this.watchTrace(this.trace.step(input, effects, clockBefore));
     else if (this.trace.writing) this.trace.note(input, effects, clockBefore);

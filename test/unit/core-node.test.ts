@@ -802,3 +802,21 @@ describe('Node: construction', () => {
     expect(r.total).toBe(3000);
   });
 });
+
+describe('nextInLine: whose RELEASE leaves first', () => {
+  it('is the peer whose request heads the queue, and nobody while this client heads it or the queue is empty', () => {
+    const n = connected(1);
+    expect(n.nextInLine()).toBeNull();
+    receive(n, 3, request(n, 5));
+    receive(n, 2, request(n, 7));
+    expect(n.nextInLine()).toBe(3);
+    // Client 3 releases: client 2's request heads the queue now.
+    receive(n, 3, release(n, 9, null));
+    expect(n.nextInLine()).toBe(2);
+    receive(n, 2, release(n, 11, null));
+    expect(n.nextInLine()).toBeNull();
+    // This client's own request at the head: nobody else is next.
+    transfer(n, 't', 2, 1);
+    expect(n.nextInLine()).toBeNull();
+  });
+});
