@@ -27,7 +27,9 @@ RUN ["npm", "prune", "--omit=dev", "--offline", "--ignore-scripts"]
 
 FROM node:20-slim
 WORKDIR /app
+# NODE_OPTIONS: the young generation client cluster gives its clients (src/cluster/spawner.ts).
 ENV NODE_ENV=production \
+    NODE_OPTIONS=--max-semi-space-size=8 \
     LAMPORT_LEDGER_CONFIG=/app/config/docker.json \
     LAMPORT_LEDGER_DATA_DIR=/data
 COPY --from=build /app/node_modules ./node_modules

@@ -21,6 +21,13 @@ import { KindedError } from '../base/errors.js';
 
 const CLIENT_BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'client.js');
 
+/**
+ * Node flags of every client process started here. A young generation of at most 8 MiB a
+ * semi-space (V8's default grows to 16) keeps a client about 15 MiB smaller after heavy load,
+ * at no cost to throughput that `client bench` could measure; 4 MiB cost 5-10% of batched.
+ */
+export const CLIENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8'];
+
 /** Output lines kept per client, for saying why it died. */
 const KEPT_LINES = 20;
 
@@ -379,7 +386,7 @@ export class LocalCluster {
 
   private spawn(id: NodeId): void {
     const profile = this.o.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', this.o.cpuProfileDir, '--cpu-prof-name', `client${id}.cpuprofile`] : [];
-    const args = [...profile, CLIENT_BIN, String(id), '--no-repl', '--config', this.o.configPath, '--data-dir', this.dataDir(id), ...(this.o.clientArgs ?? [])];
+    const args = [...CLIENT_NODE_FLAGS, ...profile, CLIENT_BIN, String(id), '--no-repl', '--config', this.o.configPath, '--data-dir', this.dataDir(id), ...(this.o.clientArgs ?? [])];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...(this.o.env ?? {}) } });
     this.children.set(id, { child, since: Date.now() });
     this.ended.delete(id);

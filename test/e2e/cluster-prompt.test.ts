@@ -266,6 +266,8 @@ describe('the cluster prompt\'s own commands', () => {
       const row = await waitFor('ps to list client1', () => /^client1 +up \d+ s +(\d+) /m.exec(out));
       // client1 answers last: it is paused until client2 and client3 have had time to answer.
       paused = Number(row[1]);
+      // Every client the cluster starts runs with a young generation of 8 MiB a semi-space.
+      expect(readFileSync(`/proc/${paused}/cmdline`, 'utf8').split('\0')).toContain('--max-semi-space-size=8');
       process.kill(paused, 'SIGSTOP');
       out = '';
       child.stdin.write('all balance\n');
