@@ -102,6 +102,9 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi, Liv
   private readonly waiting = new Map<string, Waiting>();
   private tickTimer: NodeJS.Timeout | null = null;
   private snapshotTimer: NodeJS.Timeout | null = null;
+  /** A step is being carried out; `queued` holds the inputs that came meanwhile. */
+  private stepping = false;
+  private queued: Input[] = [];
   private closed = false;
   private readonly log: Logger;
   private readonly debug: boolean;
@@ -286,10 +289,7 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi, Liv
     });
   }
 
-  /**
-   * Withdraws every transfer still queued (a client that stops): each caller gets WITHDRAWN, which
-   * says that nothing moved, instead of no answer at all. The keys, oldest first.
-   */
+  /** Withdraws every transfer still queued (a client that stops): WITHDRAWN, not silence. The keys, oldest first. */
   withdrawPending(): string[] {
     const keys = this.node.pendingKeys();
     for (const key of keys) this.feed({ kind: 'command', id: randomUUID(), command: { type: 'withdraw', key } });
@@ -376,20 +376,25 @@ export class Daemon extends EventEmitter<DaemonEvents> implements LedgerApi, Liv
   }
 
   /**
-   * Steps the core and carries out its effects, in order, before returning. If carrying them out
-   * fails (the chain file cannot be written, say), this client stops: the core has moved on and
-   * its peers would wait forever for a RELEASE that cannot be sent. Stopping shows them a
-   * disconnection, which they handle.
+   * Steps the core and carries out its effects, in order, before returning; an input that comes
+   * during a step (from a channel the step's own flush closed) waits for it: steps never nest.
+   * If carrying effects out fails (the chain file cannot be written, say), this client stops: its
+   * peers would wait forever for a RELEASE that cannot be sent; a disconnection they handle.
    */
   private feed(input: Input): void {
-    if (this.closed) return;
+    this.queued.push(input);
+    if (this.stepping) return;
+    this.stepping = true;
     try {
-      this.step(input);
+      for (let next = this.queued.shift(); next !== undefined && !this.closed; next = this.queued.shift()) this.step(next);
     } catch (e) {
       this.closed = true;
       const error = e instanceof Error ? e : new Error(String(e));
       this.log.fatal({ err: error }, `stopping: ${error.message}`);
       this.emit('fatal', error);
+    } finally {
+      this.stepping = false;
+      this.queued = [];
     }
   }
 

@@ -83,15 +83,21 @@ export class SnapshotFiles {
     if (seq < this.reservedUntil) return;
     const until = seq + SEQ_RESERVE_AHEAD;
     const file = path.join(this.dataDir, SNAPSHOT_SEQ_FILE);
+    // Written beside and renamed over: a crash never leaves the file empty, which would hand out
+    // the numbers of snapshots that failed or were not saved yet again.
+    const temp = `${file}.${process.pid}.tmp`;
     try {
-      const fd = fs.openSync(file, 'w', 0o644);
+      const fd = fs.openSync(temp, 'w', 0o644);
       try {
         fs.writeSync(fd, `${until}\n`);
         if (this.fsync) fs.fdatasyncSync(fd);
       } finally {
         fs.closeSync(fd);
       }
+      fs.renameSync(temp, file);
+      if (this.fsync) syncDirectory(this.dataDir);
     } catch (e) {
+      fs.rmSync(temp, { force: true });
       throw new StorageError(file, `cannot record the next snapshot number: ${describeCause(e)}`, { cause: e });
     }
     this.reservedUntil = until;

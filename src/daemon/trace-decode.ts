@@ -1,7 +1,8 @@
 /**
  * Reads a trace file (trace-format.ts) back into the TraceEvent objects the tracer made, their
  * descriptions made again from what the file kept of each message (describe.ts). Never throws on
- * what it reads: a record cut short, or one this program does not write, ends the reading.
+ * what it reads: a record cut short, or one this program does not write, ends its chunk, and the
+ * reading goes on at the next chunk (a torn write, then a later run appending after it).
  */
 import { TRACE_VERSION, type TraceEvent } from '../core/trace-events.js';
 import { type BlockGist, type MessageGist, describeGist } from '../core/describe.js';
@@ -20,13 +21,33 @@ class Truncated extends Error {}
 /** A record that is not one this program writes. */
 class BadRecord extends Error {}
 
-/** Reads a whole trace file. Never throws: a record cut short or not one ends the reading, said in `problem`. */
+/** The latest wall-clock time a Date can show (ms since 1970): a later one is not one a client wrote. */
+const MAX_WALL_MS = 8.64e15;
+
+/**
+ * Reads a whole trace file. Never throws: a record cut short or not one ends its chunk, said in
+ * `problem` (the first such), and reading goes on at the next chunk's mark.
+ */
 export function decodeTrace(data: Buffer): DecodedTrace {
   const events: TraceEvent[] = [];
   if (data.length < TRACE_MAGIC.length || !data.subarray(0, TRACE_MAGIC.length).equals(TRACE_MAGIC)) {
     return { events, problem: { offset: 0, reason: 'not a trace file (no LLTRACE1 at its start)' } };
   }
-  const r = new Reader(data, TRACE_MAGIC.length);
+  let problem: DecodedTrace['problem'] = null;
+  let from = TRACE_MAGIC.length;
+  for (;;) {
+    const stop = decodeChunks(data, from, events);
+    if (stop === null) return { events, problem };
+    const next = data.indexOf(TRACE_MAGIC, stop.offset + 1);
+    problem ??= { offset: stop.offset, reason: next < 0 ? stop.reason : `${stop.reason} (reading went on at the next chunk, byte ${next})` };
+    if (next < 0) return { events, problem };
+    from = next;
+  }
+}
+
+/** Decodes records from `from` on into `events`; null at the end of the data, else where and why it stopped. */
+function decodeChunks(data: Buffer, from: number, events: TraceEvent[]): { offset: number; reason: string } | null {
+  const r = new Reader(data, from);
   let node = 0;
   let run = '';
   let i = 0;
@@ -39,9 +60,15 @@ export function decodeTrace(data: Buffer): DecodedTrace {
   try {
     while (!r.done) {
       at = r.at;
+      if (r.skip(TRACE_MAGIC)) {
+        // A chunk's mark: what follows is its HEADER, read on its own.
+        started = false;
+        continue;
+      }
       const tag = r.byte();
       if (tag === Tag.Header) {
         node = r.uint();
+        if (node === 0) throw new BadRecord('a header naming client 0');
         run = r.str();
         i = r.uint();
         outNames.clear();
@@ -59,6 +86,7 @@ export function decodeTrace(data: Buffer): DecodedTrace {
       switch (tag) {
         case Tag.Wall:
           wall = r.uint();
+          if (wall > MAX_WALL_MS) throw new BadRecord(`a wall-clock time out of range (${wall})`);
           break;
         case Tag.Start: {
           const nodes: NodeId[] = [];
@@ -140,11 +168,11 @@ export function decodeTrace(data: Buffer): DecodedTrace {
     }
   } catch (e) {
     // An event is pushed only once every field of it was read: one cut short is not in `events`.
-    if (e instanceof Truncated) return { events, problem: { offset: at, reason: 'a record cut short at the end' } };
-    if (e instanceof BadRecord) return { events, problem: { offset: at, reason: e.message } };
+    if (e instanceof Truncated) return { offset: at, reason: 'a record cut short at the end' };
+    if (e instanceof BadRecord) return { offset: at, reason: e.message };
     throw e;
   }
-  return { events, problem: null };
+  return null;
 }
 
 const snapshotOf = (g: MessageGist): { snapshot?: string } => (g.type === 'MARKER' || g.type === 'REPORT' ? { snapshot: snapshotKey(g.snapshot) } : {});
@@ -196,6 +224,18 @@ class Reader {
 
   get done(): boolean {
     return this.at >= this.data.length;
+  }
+
+  /** Steps over `bytes` if they come next; the data ending inside them is a record cut short. */
+  skip(bytes: Buffer): boolean {
+    const left = this.data.length - this.at;
+    if (left < bytes.length) {
+      if (this.data.compare(bytes, 0, left, this.at) === 0) throw new Truncated();
+      return false;
+    }
+    if (this.data.compare(bytes, 0, bytes.length, this.at, this.at + bytes.length) !== 0) return false;
+    this.at += bytes.length;
+    return true;
   }
 
   byte(): number {

@@ -7,12 +7,13 @@
  *   record  = tag byte, then its fields: whole numbers as unsigned LEB128, strings as a length
  *             and UTF-8, a message as what its one-line description says (describe.ts, MessageGist)
  *
- * A HEADER record opens every chunk the writer hands the file (a few milliseconds of events): the
- * client, its run, the position of the chunk's first event in the run, and the channel names of
- * every session up. So every chunk reads on its own, whatever was rotated away before it; a WALL
- * record gives the wall-clock time of the events after it. Events carry no position: each is the
- * next one after the last. A record cut short (the file is read while written, or the client died
- * mid-write) ends the file's reading; nothing else can (trace-decode.ts reads it).
+ * Every chunk the writer hands the file (a few milliseconds of events) starts with the magic again
+ * and a HEADER record: the client, its run, the position of the chunk's first event in the run,
+ * and the channel names of every session up. So every chunk reads on its own, whatever was
+ * rotated away or torn before it; a WALL record gives the wall-clock time of the events after it.
+ * Events carry no position: each is the next one after the last. A record cut short (the file is
+ * read while written, or the client died mid-write) or not one this program writes ends its
+ * chunk; the reader goes on at the next chunk's magic (trace-decode.ts reads it).
  */
 import type { TraceMessageType } from '../core/trace-events.js';
 import type { TraceSink } from '../core/tracer.js';
@@ -65,6 +66,8 @@ export class TraceEncoder implements TraceSink {
 
   /** Opens a chunk: call when `size` is 0, before its first event. */
   begin(c: ChunkStart): void {
+    // The mark a reader finds the chunk by after a torn record (a later run appends after one).
+    for (const b of TRACE_MAGIC) this.byte(b);
     this.byte(Tag.Header);
     this.uint(c.node);
     this.str(c.run);
@@ -76,6 +79,11 @@ export class TraceEncoder implements TraceSink {
       this.str(s.in);
     }
     this.wall = -1;
+  }
+
+  /** Drops what was encoded since the last `take` (a chunk begun for a step that traced nothing). */
+  discard(): void {
+    this.n = 0;
   }
 
   /** The chunk encoded so far, in a buffer of its own; the encoder starts empty again. */

@@ -92,7 +92,11 @@ export class TraceWriter {
   /** Traces a step for the file alone: encoded now, written with the next write. */
   note(input: Input, effects: readonly Effect[], clockBefore: number): void {
     if (!this.writing) return;
+    const fresh = this.encoder.size === 0;
+    const next = this.tracer.next;
     this.tracer.stepInto(this.fileSink(), input, effects, clockBefore, Date.now());
+    // A step that traced nothing (an idle tick) leaves no chunk of its own to write.
+    if (fresh && this.tracer.next === next) this.encoder.discard();
     this.scheduled();
   }
 
@@ -122,7 +126,10 @@ export class TraceWriter {
   /** Events made as objects by `trace`, and encoded for the file too when it is written. */
   private made(trace: (sink: TraceSink) => void): TraceBatch {
     const objects = new EventSink(this.tracer);
+    const fresh = this.encoder.size === 0;
+    const next = this.tracer.next;
     trace(this.writing ? new TeeSink(objects, this.fileSink()) : objects);
+    if (fresh && this.tracer.next === next) this.encoder.discard();
     this.scheduled();
     return new TraceBatch(objects.events);
   }

@@ -92,7 +92,7 @@ const COMMON_CHECKS: readonly Check[] = [
   ['node', isNodeId, 'a client id'],
   ['run', isName, 'a run name'],
   ['i', isCount, 'a position from 0'],
-  ['wall', (x) => typeof x === 'number' && Number.isFinite(x), 'epoch milliseconds'],
+  ['wall', (x) => typeof x === 'number' && Number.isFinite(x) && x >= 0 && x <= 8.64e15, 'epoch milliseconds'],
 ];
 
 const isKind = (x: unknown): x is TraceEventKind => typeof x === 'string' && Object.hasOwn(KIND_CHECKS, x);

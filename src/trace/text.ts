@@ -62,7 +62,8 @@ export const statusClass = (s: MessageStatus): string => s.replace(/[A-Z]/g, (c)
 /** "client1:3 client2:0 client3:5". */
 export const vcText = (vc: VectorClock, nodes: readonly NodeId[]): string => nodes.map((n, k) => `${clientName(n)}:${vc[k] ?? 0}`).join(' ');
 
-export const wallText = (ms: number): string => new Date(ms).toISOString();
+/** A wall-clock time as ISO text; one no Date can show (a damaged file) as itself. */
+export const wallText = (ms: number): string => (Number.isFinite(ms) && Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : `${ms} (not a time)`);
 
 export function clockText(e: TimelineEvent): string {
   return e.clockBefore === e.clock ? `${e.clock}` : `${e.clockBefore} -> ${e.clock}`;

@@ -4,10 +4,11 @@
  * draws one from a client, `trace on` prints messages live at a prompt, and `status` says what a
  * waiting request waits for.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decodeTrace } from '../../src/daemon/trace-decode.js';
+import { TRACE_MAGIC, TraceEncoder } from '../../src/daemon/trace-format.js';
 import { clustersPerTest, freePorts, makeTempDir, runClientCli, waitFor } from './harness.js';
 
 const { start: cluster } = clustersPerTest();
@@ -71,6 +72,50 @@ describe('the protocol trace of real clients', () => {
     const byEnv = await runClientCli(['trace'], { cwd: elsewhere, env: { LAMPORT_LEDGER_CONFIG: config } });
     expect(byEnv.code, byEnv.stderr).toBe(0);
     expect(byEnv.stdout).toMatch(/^2 clients, \d+ events, 3 messages matched/);
+  });
+
+  it('client trace reads damaged files without crashing: a time out of range is skipped, and a torn write hides nothing written after it', async () => {
+    const c = await cluster({ n: 2 });
+    expect((await c.raw(1, 'transfer 2 1', 30_000)).ok).toBe(true);
+    await c.stop(1);
+    await c.stop(2);
+    const file = path.join(c.dataDir(1), 'trace.bin');
+    const good = readFileSync(file);
+    const events = decodeTrace(good).events.length;
+    // A chunk whose wall-clock time no Date can show (2^53 - 1 ms), then half a chunk and zeros (a
+    // torn write), then the same file's chunks again, as a later run would append them.
+    const enc = new TraceEncoder();
+    enc.begin({ node: 1, run: 'damaged', next: 0, sessions: [] });
+    enc.start(0, Number.MAX_SAFE_INTEGER, [1, 2], 0, 0);
+    const badWall = enc.take();
+    const chunk = good.subarray(TRACE_MAGIC.length);
+    writeFileSync(file, Buffer.concat([good, badWall, chunk.subarray(0, Math.floor(chunk.length / 2)), Buffer.alloc(512), chunk]));
+    const out = makeTempDir();
+    const r = await runClientCli(['trace', c.dataDir(1), c.dataDir(2), '--html', path.join(out, 'run.html'), '--svg', path.join(out, 'run.svg')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/RangeError|at .*\.js:\d+/);
+    expect(r.stderr).toMatch(/a wall-clock time out of range \(9007199254740991\) \(reading went on at the next chunk, byte \d+\)/);
+    // Every event of the first copy and of the copy after the tear is read.
+    expect(decodeTrace(readFileSync(file)).events.length).toBeGreaterThanOrEqual(2 * events);
+
+    // The same time in an earlier version's JSON lines: that line is skipped, said, not a crash.
+    const jsonl = path.join(out, 'trace.jsonl');
+    writeFileSync(jsonl, `${JSON.stringify({ v: 1, node: 1, run: 'r', i: 0, wall: Number.MAX_SAFE_INTEGER, kind: 'start', nodes: [1, 2], clock: 0, height: 0 })}\n`);
+    const j = await runClientCli(['trace', jsonl, '--html', path.join(out, 'j.html')]);
+    expect(j.stderr).not.toMatch(/RangeError|at .*\.js:\d+/);
+    expect(j.stderr).toMatch(/^client trace: empty trace: .*trace\.jsonl hold 1 line\(s\), none of them a valid trace event$/m);
+    expect(j.code).toBe(1);
+  });
+
+  it('an idle client writes nothing to its trace: its ticks trace no event', async () => {
+    const c = await cluster({ n: 2 });
+    expect((await c.raw(1, 'transfer 2 1', 30_000)).ok).toBe(true);
+    const file = path.join(c.dataDir(1), 'trace.bin');
+    // Let the transfer's events reach the file (written every 10 ms), then watch a second of ticks.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const before = statSync(file).size;
+    await new Promise((resolve) => setTimeout(resolve, 1200));
+    expect(statSync(file).size).toBe(before);
   });
 
   it('with --no-trace a client writes no trace file', async () => {

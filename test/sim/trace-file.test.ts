@@ -105,11 +105,34 @@ describe('the trace file', () => {
     }
   });
 
-  it('is not read as a trace without its magic, nor past a record it does not know', () => {
+  it('is not read as a trace without its magic, nor past a record it does not know, and reads on from the next chunk', () => {
     expect(decodeTrace(Buffer.from('{"v":1}\n')).problem?.reason).toMatch(/not a trace file/);
     const { chunks } = encoded(2, false);
-    const bytes = Buffer.from(file(chunks.get(1)!));
-    bytes[TRACE_MAGIC.length] = 200;
-    expect(decodeTrace(bytes)).toEqual({ events: [], problem: { offset: TRACE_MAGIC.length, reason: 'unknown record 200' } });
+    const list = chunks.get(1)!;
+    const bytes = Buffer.from(file(list));
+    // The first chunk's HEADER (after the file's magic and the chunk's own) made unknown.
+    const at = 2 * TRACE_MAGIC.length;
+    bytes[at] = 200;
+    const read = decodeTrace(bytes);
+    const rest = TRACE_MAGIC.length + list[0]!.length;
+    expect(read.problem).toEqual({ offset: at, reason: `unknown record 200 (reading went on at the next chunk, byte ${rest})` });
+    expect(read.events).toEqual(decodeTrace(file(list.slice(1))).events);
+    expect(read.events.length).toBeGreaterThan(0);
+  });
+
+  it('a torn chunk, then a later run appending after it: the later run is read, the torn chunk up to where it tore', () => {
+    const { events, chunks } = encoded(4, true);
+    const [node, made] = [...events][0]!;
+    const list = chunks.get(node)!;
+    const half = Math.floor(list.length / 2);
+    const first = file(list.slice(0, half));
+    // A power loss tears the last write: a few bytes of it stay, zeros after them.
+    const torn = Buffer.concat([first, list[half]!.subarray(0, Math.floor(list[half]!.length / 2)), Buffer.alloc(4096)]);
+    const later = Buffer.concat(list.slice(half + 1));
+    const read = decodeTrace(Buffer.concat([torn, later]));
+    expect(read.problem?.reason).toMatch(/\(reading went on at the next chunk, byte \d+\)$/);
+    const before = decodeTrace(first).events.length;
+    expect(read.events.slice(0, before)).toEqual(made.slice(0, before));
+    expect(read.events.slice(-decodeTrace(file(list.slice(half + 1))).events.length)).toEqual(decodeTrace(file(list.slice(half + 1))).events);
   });
 });
