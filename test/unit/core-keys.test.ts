@@ -90,6 +90,20 @@ function requestTs(es: Effect[]): number {
 const blockOf = (height: number, prevHash: string, creator: number, txs: Tx[], ts = 20): Block => sealBlock({ height, prevHash, ts, creator, txs });
 const keysIn = (chain: readonly Block[], key: string): number => chain.reduce((n, b) => n + b.txs.filter((t) => t.id === key).length, 0);
 
+
+/**
+ * Client 3 commits `key` while client 1's transfer `c1` with it (requested at `ts`) waits for the
+ * lock: in the critical section it is refused as a conflict, not committed a second time.
+ */
+function committedMeanwhileIsRefused(c: Client, ts: number, key: string): void {
+  const theirs = blockOf(1, genesis.hash, 3, [{ id: key, from: 3, to: 2, amount: 100 }], ts - 1);
+  c.receive(3, { type: 'RELEASE', ts: ts + 1, height: 1, view: c.node.membershipView(), block: theirs });
+  const es = c.receive(2, { type: 'REPLY', ts: ts + 1, height: 1, view: c.node.membershipView() });
+  expect(resultOf(es, 'c1')).toMatchObject({ status: 'FAILED', reason: 'conflict', first: { block: 1, from: 3, to: 2, amount: 100 } });
+  expect(persists(es)).toEqual([]);
+  expect(keysIn(c.chain, key)).toBe(1);
+}
+
 describe('a key commits at most once in the chain\'s life', () => {
   it('a key committed with the same content gets its first outcome again: the same block, marked repeat, and nothing is sent or committed', () => {
     const c = new Client(1).connect();
@@ -194,13 +208,7 @@ describe('the rule is checked where it matters: in the critical section, and on 
 
   it('a key another client commits while the transfer is queued is refused in the critical section (conflict), not committed again', () => {
     const c = new Client(1).connect();
-    const ts = requestTs(c.transfer('c1', 'K', 2, 100));
-    const theirs = blockOf(1, genesis.hash, 3, [{ id: 'K', from: 3, to: 2, amount: 100 }], ts - 1);
-    c.receive(3, { type: 'RELEASE', ts: ts + 1, height: 1, view: c.node.membershipView(), block: theirs });
-    const es = c.receive(2, { type: 'REPLY', ts: ts + 1, height: 1, view: c.node.membershipView() });
-    expect(resultOf(es, 'c1')).toMatchObject({ status: 'FAILED', reason: 'conflict', first: { block: 1, from: 3, to: 2, amount: 100 } });
-    expect(persists(es)).toEqual([]);
-    expect(keysIn(c.chain, 'K')).toBe(1);
+    committedMeanwhileIsRefused(c, requestTs(c.transfer('c1', 'K', 2, 100)), 'K');
   });
 
   it('a block from a peer holding a key the chain already holds does not extend it: it is rejected and logged', () => {
@@ -261,13 +269,7 @@ describe('a key the client made for the transfer', () => {
 
   it('is looked up in the critical section: committed meanwhile by another client (a caller\'s --id there), it is refused (conflict), not committed again', () => {
     const c = new Client(1).connect();
-    const ts = requestTs(made(c, 'c1', 'Made1', 2, 100));
-    const theirs = blockOf(1, genesis.hash, 3, [{ id: 'Made1', from: 3, to: 2, amount: 100 }], ts - 1);
-    c.receive(3, { type: 'RELEASE', ts: ts + 1, height: 1, view: c.node.membershipView(), block: theirs });
-    const es = c.receive(2, { type: 'REPLY', ts: ts + 1, height: 1, view: c.node.membershipView() });
-    expect(resultOf(es, 'c1')).toMatchObject({ status: 'FAILED', reason: 'conflict', first: { block: 1, from: 3, to: 2, amount: 100 } });
-    expect(persists(es)).toEqual([]);
-    expect(keysIn(c.chain, 'Made1')).toBe(1);
+    committedMeanwhileIsRefused(c, requestTs(made(c, 'c1', 'Made1', 2, 100)), 'Made1');
   });
 
   it('the creator checks its own sealed block as every replica does before appending it: one that breaks a rule is a broken invariant (it throws; nothing is persisted or sent)', () => {
