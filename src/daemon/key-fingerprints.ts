@@ -49,7 +49,21 @@ export const BLOOM_PROBES = 5;
 export class BloomFilter {
   private readonly words = new Int32Array(BLOOM_BITS / 32);
 
+  /** Word index and bit mask of each probe of the latest `probe`, reused: no allocation per key. */
+  private readonly at = new Int32Array(2 * BLOOM_PROBES);
+
   add(fp: number): void {
+    this.probe(fp);
+    for (let i = 0; i < 2 * BLOOM_PROBES; i += 2) this.words[this.at[i]!]! |= this.at[i + 1]!;
+  }
+
+  mayHave(fp: number): boolean {
+    this.probe(fp);
+    for (let i = 0; i < 2 * BLOOM_PROBES; i += 2) if ((this.words[this.at[i]!]! & this.at[i + 1]!) === 0) return false;
+    return true;
+  }
+
+  private probe(fp: number): void {
     // `>>> 0` is the low 32 bits of a whole number below 2^53, and much faster than `%` on a double.
     const base = ((fp / BLOCK_SPAN) | 0) * BLOCK_WORDS;
     const low = fp >>> 0;
@@ -57,20 +71,9 @@ export class BloomFilter {
     const b = ((low >>> 9) & (BLOCK_BITS - 1)) | 1;
     for (let i = 0; i < BLOOM_PROBES; i++) {
       const bit = (a + i * b) & (BLOCK_BITS - 1);
-      this.words[base + (bit >>> 5)]! |= 1 << (bit & 31);
+      this.at[2 * i] = base + (bit >>> 5);
+      this.at[2 * i + 1] = 1 << (bit & 31);
     }
-  }
-
-  mayHave(fp: number): boolean {
-    const base = ((fp / BLOCK_SPAN) | 0) * BLOCK_WORDS;
-    const low = fp >>> 0;
-    const a = low & (BLOCK_BITS - 1);
-    const b = ((low >>> 9) & (BLOCK_BITS - 1)) | 1;
-    for (let i = 0; i < BLOOM_PROBES; i++) {
-      const bit = (a + i * b) & (BLOCK_BITS - 1);
-      if ((this.words[base + (bit >>> 5)]! & (1 << (bit & 31))) === 0) return false;
-    }
-    return true;
   }
 
   clear(): void {
