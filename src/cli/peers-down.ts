@@ -28,9 +28,9 @@ function why(problems: readonly (string | undefined)[]): string {
 }
 
 /**
- * Watches `daemon`'s notices: PEERS_DOWN_AFTER_MS after a transfer starts waiting for peers, if
- * some are still not connected and a transfer still waits, says so in two lines; once per
- * outage (again after a peer connects).
+ * Watches `daemon`'s notices: PEERS_DOWN_AFTER_MS (or half the transfer timeout, if shorter) after
+ * a transfer starts waiting for peers, if some are still not connected and a transfer still waits,
+ * says so in two lines; once per outage (again after a peer connects).
  */
 export function sayWhilePeersDown(daemon: Daemon, o: PeersDownOptions): void {
   let timer: NodeJS.Timeout | null = null;
@@ -51,7 +51,8 @@ export function sayWhilePeersDown(daemon: Daemon, o: PeersDownOptions): void {
   daemon.on('notice', (notice) => {
     if (notice.type === 'peerUp') said = false;
     if (notice.type !== 'waitingForPeers' || said || timer !== null) return;
-    timer = setTimeout(check, PEERS_DOWN_AFTER_MS);
+    // Said before a short transfer timeout fails the transfer, not in a race with it.
+    timer = setTimeout(check, Math.min(PEERS_DOWN_AFTER_MS, o.timeoutMs / 2));
     // Nothing to say once the input is done and the client stops.
     timer.unref();
   });

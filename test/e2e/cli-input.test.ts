@@ -63,7 +63,7 @@ describe('piped input to one client whose peers are down', () => {
     child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
     child.stdin.end('transfer 2 1\nbalance all\n');
     try {
-      await waitFor('client1 to say its peers are down', () => /client2, client3 are down/.test(err), 15_000);
+      await waitFor('client1 to say its peers are down, and until when it waits', () => /client2, client3 are down[^]*fails with nothing moved\n/.test(err), 15_000);
       // Said while the transfer still waits, not with its FAILED answer.
       expect(out).toBe('');
       expect(err).toMatch(/^ {2}· client2, client3 are down \(connection refused: not running\?\); start them \(client 2, client 3, with --config .*config\.json\)$/m);
