@@ -92,11 +92,7 @@ export class TraceWriter {
   /** Traces a step for the file alone: encoded now, written with the next write. */
   note(input: Input, effects: readonly Effect[], clockBefore: number): void {
     if (!this.writing) return;
-    const fresh = this.encoder.size === 0;
-    const next = this.tracer.next;
-    this.tracer.stepInto(this.fileSink(), input, effects, clockBefore, Date.now());
-    // A step that traced nothing (an idle tick) leaves no chunk of its own to write.
-    if (fresh && this.tracer.next === next) this.encoder.discard();
+    this.intoChunk((file) => this.tracer.stepInto(file, input, effects, clockBefore, Date.now()));
     this.scheduled();
   }
 
@@ -110,6 +106,14 @@ export class TraceWriter {
   close(): Promise<void> {
     this.flush();
     return this.file?.close() ?? Promise.resolve();
+  }
+
+  /** Traces into the file's chunk; one begun for a step that traced nothing (an idle tick) is dropped, not written. */
+  private intoChunk(trace: (file: TraceEncoder) => void): void {
+    const fresh = this.encoder.size === 0;
+    const next = this.tracer.next;
+    trace(this.fileSink());
+    if (fresh && this.tracer.next === next) this.encoder.discard();
   }
 
   /** The encoder, with a chunk begun if none is: a chunk reads on its own (see trace-format.ts). */
@@ -126,10 +130,8 @@ export class TraceWriter {
   /** Events made as objects by `trace`, and encoded for the file too when it is written. */
   private made(trace: (sink: TraceSink) => void): TraceBatch {
     const objects = new EventSink(this.tracer);
-    const fresh = this.encoder.size === 0;
-    const next = this.tracer.next;
-    trace(this.writing ? new TeeSink(objects, this.fileSink()) : objects);
-    if (fresh && this.tracer.next === next) this.encoder.discard();
+    if (this.writing) this.intoChunk((file) => trace(new TeeSink(objects, file)));
+    else trace(objects);
     this.scheduled();
     return new TraceBatch(objects.events);
   }
