@@ -80,12 +80,15 @@ export function replaceBlocks(text: string, bodies: ReadonlyMap<string, string>,
  * What must match between a document and a fresh run. Masked: durations, wall-clock times,
  * hashes and the transfer keys clients make (random per run: a transfer's key is in its block),
  * the source ports the OS picks, and how many messages wait on an open link (it is writing them
- * out as the answer is made: after a release, some or none). Clocks, lock-queue timestamps,
- * heights and amounts must match.
+ * out as the answer is made: after a release, some or none), and the clock a snapshot's table
+ * shows for each client (it records at the first marker it gets, from the initiator or from a
+ * peer, whichever comes first: a race between two paths). Every other clock, lock-queue
+ * timestamps, heights and amounts must match.
  */
 export function comparable(text: string, o: { numbers?: boolean; anyOrder?: boolean } = {}): string {
   let t = sortChatter(text)
     .replace(/^( *\d+ -> \d+ +open +(?:none|[\d-]+ ms) +)\d+/gm, '$1<n>')
+    .replace(/^( +client\d+ +)\d+( +#\d+ )/gm, '$1<clock>$2')
     .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z/g, '<time>')
     .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, '<uuid>')
     // A key a client makes: 16 characters of base64url (src/daemon/transfer-key.ts).
